@@ -1,0 +1,100 @@
+using System.Collections.Concurrent;
+using Switchboard.Backplane.Presence;
+
+namespace Switchboard.Backplane.Cluster;
+
+/// <summary>A node as an observer last heard of it.</summary>
+/// <param name="Heartbeat">The latest heartbeat.</param>
+/// <param name="ReceivedAt">When this observer received it (its own clock, so clock skew between machines does not matter).</param>
+public sealed record NodeState(NodeHeartbeat Heartbeat, DateTimeOffset ReceivedAt);
+
+/// <summary>Options of <see cref="ClusterView"/>.</summary>
+public sealed class ClusterViewOptions
+{
+    /// <summary>How often nodes send heartbeats.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Heartbeat intervals without news after which a node is forgotten.</summary>
+    public int MissedHeartbeatsBeforeEviction { get; set; } = 3;
+}
+
+/// <summary>
+/// An observer's picture of the cluster: the latest heartbeat of every live node and the presence
+/// directory. A node whose heartbeats stop is evicted after <see cref="ClusterViewOptions.MissedHeartbeatsBeforeEviction"/>
+/// intervals, together with its users.
+/// </summary>
+public sealed class ClusterView : IClusterObserver, IDisposable
+{
+    private readonly ConcurrentDictionary<string, NodeState> _nodes = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _evictAfter;
+    private readonly ITimer _evictionTimer;
+
+    /// <summary>Creates a view that checks for silent nodes once per heartbeat interval.</summary>
+    public ClusterView(ClusterViewOptions options, TimeProvider? timeProvider = null)
+    {
+        _time = timeProvider ?? TimeProvider.System;
+        _evictAfter = options.HeartbeatInterval * options.MissedHeartbeatsBeforeEviction;
+        _evictionTimer = _time.CreateTimer(_ => EvictSilentNodes(), null, options.HeartbeatInterval, options.HeartbeatInterval);
+    }
+
+    /// <summary>Who is where.</summary>
+    public PresenceDirectory Directory { get; } = new();
+
+    /// <summary>Raised after a node was forgotten, because it left or went silent.</summary>
+    public event Action<string>? NodeRemoved;
+
+    /// <summary>Raised after each heartbeat was recorded.</summary>
+    public event Action<NodeHeartbeat>? HeartbeatReceived;
+
+    /// <summary>The live nodes, in no particular order.</summary>
+    public IReadOnlyCollection<NodeState> Nodes => _nodes.Values.ToArray();
+
+    /// <summary>The latest state of one node, if it is live.</summary>
+    public bool TryGetNode(string nodeId, out NodeState state) => _nodes.TryGetValue(nodeId, out state!);
+
+    /// <inheritdoc/>
+    public void OnHeartbeat(NodeHeartbeat heartbeat)
+    {
+        var state = new NodeState(heartbeat, _time.GetUtcNow());
+        _nodes.AddOrUpdate(heartbeat.NodeId, state, (_, old) => heartbeat.Epoch >= old.Heartbeat.Epoch ? state : old);
+        Directory.ObserveEpoch(heartbeat.NodeId, heartbeat.Epoch);
+        HeartbeatReceived?.Invoke(heartbeat);
+    }
+
+    /// <inheritdoc/>
+    public void OnPresence(PresenceDelta delta) => Directory.Apply(delta);
+
+    /// <inheritdoc/>
+    public void OnNodeLeft(string nodeId, long epoch)
+    {
+        if (_nodes.TryGetValue(nodeId, out var state) && state.Heartbeat.Epoch > epoch)
+        {
+            return;
+        }
+        Remove(nodeId);
+    }
+
+    /// <summary>Forgets nodes whose last heartbeat is older than the eviction age. Runs on a timer; public for tests on virtual time.</summary>
+    public void EvictSilentNodes()
+    {
+        var cutoff = _time.GetUtcNow() - _evictAfter;
+        foreach (var (nodeId, state) in _nodes)
+        {
+            if (state.ReceivedAt < cutoff)
+            {
+                Remove(nodeId);
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _evictionTimer.Dispose();
+
+    private void Remove(string nodeId)
+    {
+        _nodes.TryRemove(nodeId, out _);
+        Directory.RemoveNode(nodeId);
+        NodeRemoved?.Invoke(nodeId);
+    }
+}

@@ -1,0 +1,71 @@
+using Switchboard.Protocol;
+
+namespace Switchboard.Backplane;
+
+/// <summary>
+/// Routes frames between the nodes of a cluster, and carries heartbeats and presence to every observer
+/// (nodes and gateways).
+/// </summary>
+/// <remarks>
+/// Guarantees, for every implementation: delivery is at most once; messages from one node to one node
+/// arrive in the order they were sent; a message reaches each destination node once (a group publish
+/// reaches each subscribed node once, never the nodes without members). Nothing is stored: a message for
+/// a node that is not joined is counted in <see cref="UnroutableCount"/> and dropped.
+/// </remarks>
+public interface IBackplane : IAsyncDisposable
+{
+    /// <summary>Makes a node reachable: direct messages, its group subscriptions and broadcasts go to <paramref name="inbox"/>.</summary>
+    /// <returns>Disposing it leaves the backplane and drops the node's group subscriptions.</returns>
+    ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default);
+
+    /// <summary>Starts delivering heartbeats, presence and node departures to <paramref name="observer"/>.</summary>
+    /// <returns>Disposing it stops the deliveries.</returns>
+    ValueTask<IAsyncDisposable> ObserveAsync(IClusterObserver observer, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a message to one node: one hop.</summary>
+    ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a message once to every node subscribed to <paramref name="group"/>, except its origin node.</summary>
+    ValueTask PublishAsync(string group, RoutedMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>Sends a message once to every joined node, except its origin node.</summary>
+    ValueTask BroadcastAsync(RoutedMessage message, CancellationToken cancellationToken = default);
+
+    /// <summary>Subscribes a node to a group's messages (when its first local member joins).</summary>
+    ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default);
+
+    /// <summary>Unsubscribes a node from a group (when its last local member leaves).</summary>
+    ValueTask UnsubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default);
+
+    /// <summary>Publishes a node's heartbeat to every observer.</summary>
+    ValueTask PublishHeartbeatAsync(NodeHeartbeat heartbeat, CancellationToken cancellationToken = default);
+
+    /// <summary>Publishes users joining and leaving a node to every observer.</summary>
+    ValueTask PublishPresenceAsync(PresenceDelta delta, CancellationToken cancellationToken = default);
+
+    /// <summary>Tells every observer that a node left on purpose (shutdown), so they forget it at once.</summary>
+    ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default);
+
+    /// <summary>Messages dropped because their destination node was not joined.</summary>
+    long UnroutableCount { get; }
+}
+
+/// <summary>Receives the messages routed to one node.</summary>
+public interface INodeInbox
+{
+    /// <summary>Called for each message, one at a time, in arrival order. Must not block.</summary>
+    void OnMessage(RoutedMessage message);
+}
+
+/// <summary>Receives the cluster's control stream. Callbacks may come from any thread and must not block.</summary>
+public interface IClusterObserver
+{
+    /// <summary>A node's periodic heartbeat.</summary>
+    void OnHeartbeat(NodeHeartbeat heartbeat);
+
+    /// <summary>Users joined or left a node.</summary>
+    void OnPresence(PresenceDelta delta);
+
+    /// <summary>A node left the cluster on purpose.</summary>
+    void OnNodeLeft(string nodeId, long epoch);
+}

@@ -1,0 +1,238 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Switchboard.Protocol;
+
+namespace Switchboard.Backplane;
+
+/// <summary>
+/// The backplane for nodes that share one process (the embedded default). Messages are handed over as
+/// objects, never serialized; each node drains its own inbox on one task, which keeps per-node order
+/// and stops a busy sender from running another node's delivery work. Control (heartbeats, presence)
+/// reaches observers synchronously, so a user is in every directory before its node welcomes it.
+/// </summary>
+public sealed class InMemoryBackplane : IBackplane
+{
+    private readonly ConcurrentDictionary<string, NodeInboxPump> _nodes = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string[]> _groups = new(StringComparer.Ordinal);
+    private readonly Lock _groupsLock = new();
+    private readonly Lock _observersLock = new();
+    private IClusterObserver[] _observers = [];
+    private long _unroutable;
+
+    /// <inheritdoc/>
+    public long UnroutableCount => Interlocked.Read(ref _unroutable);
+
+    /// <inheritdoc/>
+    public ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default)
+    {
+        var pump = new NodeInboxPump(inbox);
+        if (!_nodes.TryAdd(nodeId, pump))
+        {
+            throw new InvalidOperationException($"A node with id '{nodeId}' is already joined to this backplane.");
+        }
+        return ValueTask.FromResult<IAsyncDisposable>(new Registration(async () =>
+        {
+            if (_nodes.TryRemove(new KeyValuePair<string, NodeInboxPump>(nodeId, pump)))
+            {
+                RemoveFromAllGroups(nodeId);
+                await pump.StopAsync().ConfigureAwait(false);
+            }
+        }));
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<IAsyncDisposable> ObserveAsync(IClusterObserver observer, CancellationToken cancellationToken = default)
+    {
+        lock (_observersLock)
+        {
+            _observers = [.. _observers, observer];
+        }
+        return ValueTask.FromResult<IAsyncDisposable>(new Registration(() =>
+        {
+            lock (_observersLock)
+            {
+                _observers = _observers.Where(o => !ReferenceEquals(o, observer)).ToArray();
+            }
+            return ValueTask.CompletedTask;
+        }));
+    }
+
+    /// <inheritdoc/>
+    public ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default)
+    {
+        if (_nodes.TryGetValue(nodeId, out var pump))
+        {
+            pump.Post(message);
+        }
+        else
+        {
+            Interlocked.Increment(ref _unroutable);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask PublishAsync(string group, RoutedMessage message, CancellationToken cancellationToken = default)
+    {
+        if (_groups.TryGetValue(group, out var nodeIds))
+        {
+            foreach (var nodeId in nodeIds)
+            {
+                if (nodeId != message.OriginNodeId)
+                {
+                    _ = SendAsync(nodeId, message, cancellationToken);
+                }
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask BroadcastAsync(RoutedMessage message, CancellationToken cancellationToken = default)
+    {
+        foreach (var (nodeId, pump) in _nodes)
+        {
+            if (nodeId != message.OriginNodeId)
+            {
+                pump.Post(message);
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default)
+    {
+        lock (_groupsLock)
+        {
+            var current = _groups.GetValueOrDefault(group, []);
+            if (!current.Contains(nodeId))
+            {
+                _groups[group] = [.. current, nodeId];
+            }
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask UnsubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default)
+    {
+        lock (_groupsLock)
+        {
+            RemoveFromGroup(group, nodeId);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask PublishHeartbeatAsync(NodeHeartbeat heartbeat, CancellationToken cancellationToken = default)
+    {
+        foreach (var observer in Volatile.Read(ref _observers))
+        {
+            observer.OnHeartbeat(heartbeat);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask PublishPresenceAsync(PresenceDelta delta, CancellationToken cancellationToken = default)
+    {
+        foreach (var observer in Volatile.Read(ref _observers))
+        {
+            observer.OnPresence(delta);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default)
+    {
+        foreach (var observer in Volatile.Read(ref _observers))
+        {
+            observer.OnNodeLeft(nodeId, epoch);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var nodeId in _nodes.Keys)
+        {
+            if (_nodes.TryRemove(nodeId, out var pump))
+            {
+                await pump.StopAsync().ConfigureAwait(false);
+            }
+        }
+        _groups.Clear();
+    }
+
+    private void RemoveFromAllGroups(string nodeId)
+    {
+        lock (_groupsLock)
+        {
+            foreach (var group in _groups.Keys)
+            {
+                RemoveFromGroup(group, nodeId);
+            }
+        }
+    }
+
+    private void RemoveFromGroup(string group, string nodeId)
+    {
+        if (!_groups.TryGetValue(group, out var current) || !current.Contains(nodeId))
+        {
+            return;
+        }
+        var remaining = current.Where(id => id != nodeId).ToArray();
+        if (remaining.Length == 0)
+        {
+            _groups.TryRemove(group, out _);
+        }
+        else
+        {
+            _groups[group] = remaining;
+        }
+    }
+
+    private sealed class NodeInboxPump
+    {
+        private readonly Channel<RoutedMessage> _queue = Channel.CreateUnbounded<RoutedMessage>(
+            new UnboundedChannelOptions { SingleReader = true, SingleWriter = false });
+        private readonly Task _pump;
+
+        public NodeInboxPump(INodeInbox inbox)
+        {
+            _pump = Task.Run(async () =>
+            {
+                await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
+                {
+                    try
+                    {
+                        inbox.OnMessage(message);
+                    }
+                    catch (Exception)
+                    {
+                        // An inbox must not throw; if one does, the node's later messages must still flow.
+                    }
+                }
+            });
+        }
+
+        public void Post(RoutedMessage message) => _queue.Writer.TryWrite(message);
+
+        public Task StopAsync()
+        {
+            _queue.Writer.TryComplete();
+            return _pump;
+        }
+    }
+
+    private sealed class Registration(Func<ValueTask> dispose) : IAsyncDisposable
+    {
+        private int _disposed;
+
+        public ValueTask DisposeAsync() =>
+            Interlocked.Exchange(ref _disposed, 1) == 0 ? dispose() : ValueTask.CompletedTask;
+    }
+}

@@ -1,0 +1,31 @@
+namespace Switchboard.Backplane;
+
+/// <summary>What a node tells the cluster about itself every heartbeat interval.</summary>
+/// <param name="NodeId">The node's id, unique in the cluster.</param>
+/// <param name="Url">The public WebSocket URL clients connect to, e.g. <c>ws://127.0.0.1:7001/v1/ws</c>.</param>
+/// <param name="Connections">Client connections held now.</param>
+/// <param name="Capacity">The node's connection cap.</param>
+/// <param name="Cpu">Process CPU use as a fraction of all cores (0–1), an exponential moving average.</param>
+/// <param name="MessagesPerSecond">Messages delivered to clients per second over the last interval.</param>
+/// <param name="Draining">True while the node is draining: place nothing there.</param>
+/// <param name="Epoch">Changes every time the node process starts, so a restarted node's old state is replaced.</param>
+/// <param name="Version">The node's software version.</param>
+/// <param name="SentAt">When the node sampled these figures.</param>
+public sealed record NodeHeartbeat(
+    string NodeId,
+    string Url,
+    int Connections,
+    int Capacity,
+    double Cpu,
+    double MessagesPerSecond,
+    bool Draining,
+    long Epoch,
+    string Version,
+    DateTimeOffset SentAt);
+
+/// <summary>Users whose first connection on a node arrived (<see cref="Joined"/>) or whose last one left (<see cref="Left"/>).</summary>
+/// <param name="NodeId">The node.</param>
+/// <param name="Epoch">The node's epoch.</param>
+/// <param name="Joined">Users now present on the node.</param>
+/// <param name="Left">Users no longer present on the node.</param>
+public sealed record PresenceDelta(string NodeId, long Epoch, IReadOnlyList<string> Joined, IReadOnlyList<string> Left);

@@ -1,0 +1,102 @@
+using System.Buffers;
+using System.Text.Json;
+
+namespace Switchboard.Protocol;
+
+/// <summary>Writes the node-to-client frames of protocol v1 as UTF-8 JSON, <c>type</c> first.</summary>
+public static class ServerFrames
+{
+    /// <summary>The <c>welcome</c> frame sent once a connection is accepted.</summary>
+    public static byte[] Welcome(string connectionId, string userId, string nodeId, string session, bool resumed) =>
+        Write(w =>
+        {
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Welcome);
+            w.WriteString(WireNames.Fields.ConnectionId, connectionId);
+            w.WriteString(WireNames.Fields.UserId, userId);
+            w.WriteString(WireNames.Fields.Node, nodeId);
+            w.WriteString(WireNames.Fields.Session, session);
+            w.WriteBoolean(WireNames.Fields.Resumed, resumed);
+        });
+
+    /// <summary>A successful <c>reply</c>.</summary>
+    public static byte[] ReplyOk(string id) =>
+        Write(w =>
+        {
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Reply);
+            w.WriteString(WireNames.Fields.Id, id);
+            w.WriteBoolean(WireNames.Fields.Ok, true);
+        });
+
+    /// <summary>A failed <c>reply</c>.</summary>
+    public static byte[] ReplyError(string id, ProtocolError error) =>
+        Write(w =>
+        {
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Reply);
+            w.WriteString(WireNames.Fields.Id, id);
+            w.WriteBoolean(WireNames.Fields.Ok, false);
+            w.WriteStartObject(WireNames.Fields.Error);
+            w.WriteString(WireNames.Fields.Code, error.Code);
+            w.WriteString(WireNames.Fields.Message, error.Message);
+            w.WriteEndObject();
+        });
+
+    /// <summary>An <c>error</c> frame, for input that cannot be tied to a command id.</summary>
+    public static byte[] Error(ProtocolError error) =>
+        Write(w =>
+        {
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Error);
+            w.WriteString(WireNames.Fields.Code, error.Code);
+            w.WriteString(WireNames.Fields.Message, error.Message);
+        });
+
+    /// <summary>The answer to a rejected frame: a failed <c>reply</c> when it had an id, else an <c>error</c>.</summary>
+    public static byte[] Rejection(string? id, ProtocolError error) => id is null ? Error(error) : ReplyError(id, error);
+
+    /// <summary>
+    /// The part of a <c>message</c> frame shared by all its recipients: everything but the per-session
+    /// <c>seq</c>, which <see cref="WriteMessageEnd"/> appends. Built once per message, not per recipient.
+    /// </summary>
+    public static byte[] MessagePrefix(string from, string to, ReadOnlySpan<byte> rawData)
+    {
+        var buffer = new ArrayBufferWriter<byte>(96 + rawData.Length);
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
+        {
+            w.WriteStartObject();
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Message);
+            w.WriteString(WireNames.Fields.From, from);
+            w.WriteString(WireNames.Fields.To, to);
+            w.WritePropertyName(WireNames.Fields.Data);
+            // Already validated by the parser (or the gateway); written as the sender wrote it.
+            w.WriteRawValue(rawData, skipInputValidation: true);
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>The most bytes <see cref="WriteMessageEnd"/> writes.</summary>
+    public const int MessageEndMaxLength = 32;
+
+    private static ReadOnlySpan<byte> SeqField => ",\"seq\":"u8;
+
+    /// <summary>Writes <c>,"seq":N}</c>, which completes a frame started by <see cref="MessagePrefix"/>; returns the bytes written.</summary>
+    public static int WriteMessageEnd(Span<byte> destination, long seq)
+    {
+        SeqField.CopyTo(destination);
+        var written = SeqField.Length;
+        seq.TryFormat(destination[written..], out var digits);
+        written += digits;
+        destination[written++] = (byte)'}';
+        return written;
+    }
+
+    private static byte[] Write(Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            body(w);
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+}

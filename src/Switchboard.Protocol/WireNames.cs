@@ -1,0 +1,70 @@
+namespace Switchboard.Protocol;
+
+/// <summary>
+/// Every name that appears on the client wire, defined once: the WebSocket path and subprotocol,
+/// frame types, JSON field names and target prefixes. docs/protocol.md documents each of them.
+/// </summary>
+public static class WireNames
+{
+    /// <summary>The WebSocket subprotocol of protocol version 1.</summary>
+    public const string Subprotocol = "switchboard.v1";
+
+    /// <summary>The node's WebSocket path.</summary>
+    public const string WebSocketPath = "/v1/ws";
+
+    /// <summary>The query parameter that carries the ticket (browsers cannot set headers on a WebSocket).</summary>
+    public const string TokenQueryParameter = "token";
+
+    /// <summary>Frame types (the value of the <c>type</c> field).</summary>
+    public static class Types
+    {
+        public const string Send = "send";
+        public const string Join = "join";
+        public const string Leave = "leave";
+        public const string Resume = "resume";
+        public const string Ack = "ack";
+        public const string Ping = "ping";
+        public const string Welcome = "welcome";
+        public const string Message = "message";
+        public const string Reply = "reply";
+        public const string Reconnect = "reconnect";
+        public const string Error = "error";
+    }
+
+    /// <summary>JSON field names.</summary>
+    public static class Fields
+    {
+        public const string Type = "type";
+        public const string Id = "id";
+        public const string To = "to";
+        public const string From = "from";
+        public const string Data = "data";
+        public const string Group = "group";
+        public const string Session = "session";
+        public const string LastSeq = "lastSeq";
+        public const string Seq = "seq";
+        public const string Ok = "ok";
+        public const string Error = "error";
+        public const string Code = "code";
+        public const string Message = "message";
+        public const string ConnectionId = "connectionId";
+        public const string UserId = "userId";
+        public const string Node = "node";
+        public const string Resumed = "resumed";
+        public const string Reason = "reason";
+        public const string Url = "url";
+        public const string Token = "token";
+    }
+
+    /// <summary>Target prefixes of the <c>to</c> field.</summary>
+    public static class Targets
+    {
+        public const string UserPrefix = "user:";
+        public const string ConnectionPrefix = "conn:";
+        public const string GroupPrefix = "group:";
+        public const string All = "all";
+    }
+
+    /// <summary>The <c>from</c> value of messages published through the gateway's HTTP API.</summary>
+    public const string ApiSender = "api";
+}

@@ -1,0 +1,45 @@
+namespace Switchboard.Security.Tickets;
+
+/// <summary>What a ticket grants: one user may open one connection on one node, for one session, until it expires.</summary>
+/// <param name="UserId">The user (the JWT subject).</param>
+/// <param name="NodeId">The only node that accepts the ticket.</param>
+/// <param name="SessionId">The session the connection starts or continues.</param>
+/// <param name="ExpiresAt">After this instant the node refuses the ticket.</param>
+public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt);
+
+/// <summary>Why a node refused a ticket.</summary>
+public enum TicketFailure
+{
+    /// <summary>The ticket was accepted.</summary>
+    None,
+    /// <summary>No ticket was given.</summary>
+    Missing,
+    /// <summary>Not a well-formed ticket, or claims are missing.</summary>
+    Malformed,
+    /// <summary>The signature does not match the cluster secret (forged, or from another cluster).</summary>
+    BadSignature,
+    /// <summary>The ticket has expired.</summary>
+    Expired,
+    /// <summary>The ticket names another node.</summary>
+    WrongNode,
+}
+
+/// <summary>The outcome of validating a ticket.</summary>
+/// <param name="Ticket">The ticket, when valid.</param>
+/// <param name="Failure">Why it is not, else <see cref="TicketFailure.None"/>.</param>
+public readonly record struct TicketValidation(Ticket? Ticket, TicketFailure Failure)
+{
+    /// <summary>True when the ticket was accepted.</summary>
+    public bool IsValid => Failure == TicketFailure.None;
+
+    /// <summary>A sentence for the close reason (WebSocket close reasons are at most 123 bytes).</summary>
+    public string Describe() => Failure switch
+    {
+        TicketFailure.Missing => "missing ticket: connect with ?token=<ticket from the gateway>",
+        TicketFailure.Malformed => "malformed ticket",
+        TicketFailure.BadSignature => "ticket signature is invalid",
+        TicketFailure.Expired => "ticket has expired: ask the gateway again",
+        TicketFailure.WrongNode => "ticket is for another node: ask the gateway again",
+        _ => "ticket accepted",
+    };
+}

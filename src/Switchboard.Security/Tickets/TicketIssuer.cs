@@ -1,0 +1,44 @@
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
+
+namespace Switchboard.Security.Tickets;
+
+/// <summary>Signs tickets (HS256 with the cluster secret). Used by gateways.</summary>
+public sealed class TicketIssuer
+{
+    private readonly JsonWebTokenHandler _handler = new();
+    private readonly SigningCredentials _credentials;
+    private readonly TimeProvider _time;
+
+    /// <summary>Creates an issuer for a cluster secret of at least 32 bytes.</summary>
+    public TicketIssuer(string clusterSecret, TimeProvider? timeProvider = null)
+    {
+        _credentials = new SigningCredentials(SigningKeys.FromSecret(clusterSecret, "Cluster:Secret"), SecurityAlgorithms.HmacSha256);
+        _time = timeProvider ?? TimeProvider.System;
+    }
+
+    /// <summary>Issues a ticket for <paramref name="userId"/> on <paramref name="nodeId"/>.</summary>
+    /// <returns>The signed token and the ticket it encodes.</returns>
+    public (string Token, Ticket Ticket) Issue(string userId, string nodeId, string sessionId, TimeSpan lifetime)
+    {
+        var now = _time.GetUtcNow();
+        // JWT times have whole-second precision; round the expiry the same way so both agree.
+        var expires = DateTimeOffset.FromUnixTimeSeconds((now + lifetime).ToUnixTimeSeconds());
+        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        {
+            Issuer = TicketClaims.Issuer,
+            Audience = TicketClaims.Audience,
+            IssuedAt = now.UtcDateTime,
+            NotBefore = now.UtcDateTime.AddSeconds(-5),
+            Expires = expires.UtcDateTime,
+            Claims = new Dictionary<string, object>
+            {
+                [TicketClaims.Subject] = userId,
+                [TicketClaims.Node] = nodeId,
+                [TicketClaims.Session] = sessionId,
+            },
+            SigningCredentials = _credentials,
+        });
+        return (token, new Ticket(userId, nodeId, sessionId, expires));
+    }
+}
