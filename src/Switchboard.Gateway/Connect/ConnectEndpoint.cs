@@ -1,0 +1,66 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
+using Switchboard.Gateway.Http;
+using Switchboard.Gateway.Placement;
+using Switchboard.Protocol;
+using Switchboard.Security.Tickets;
+
+namespace Switchboard.Gateway.Connect;
+
+/// <summary><c>POST|GET /v1/connect</c>: authenticate the user, place them on a node, and hand out a ticket for it.</summary>
+internal sealed class ConnectEndpoint(
+    UserAuthenticator authenticator,
+    NodePlacer placer,
+    TicketIssuer issuer,
+    TimeSpan ticketLifetime,
+    ILogger<ConnectEndpoint> logger)
+{
+    public async Task HandleAsync(HttpContext context)
+    {
+        var authentication = await authenticator.AuthenticateAsync(context).ConfigureAwait(false);
+        if (!authentication.IsAuthenticated)
+        {
+            logger.ConnectRefused(authentication.Code!, authentication.Message!);
+            if (authentication.Status == StatusCodes.Status401Unauthorized)
+            {
+                await HttpAnswers.UnauthorizedAsync(context, authentication.Code!, authentication.Message!, bearer: true).ConfigureAwait(false);
+            }
+            else
+            {
+                await HttpAnswers.ErrorAsync(context, authentication.Status, authentication.Code!, authentication.Message!).ConfigureAwait(false);
+            }
+            return;
+        }
+        var userId = authentication.UserId!;
+        var placement = placer.Place(new PlacementRequest(userId));
+        if (placement.Node is not { } node)
+        {
+            logger.PlacementFailed(userId, placement.FailureCode!);
+            var message = placement.FailureCode == GatewayErrorCodes.NoNodes
+                ? "no node is live; try again shortly"
+                : "every node is draining or full; try again shortly";
+            await HttpAnswers.UnavailableAsync(context, placement.FailureCode!, message).ConfigureAwait(false);
+            return;
+        }
+        var sessionId = SessionIds.New();
+        var (token, ticket) = issuer.Issue(userId, node.NodeId, sessionId, ticketLifetime);
+        logger.Placed(userId, node.NodeId, sessionId, placer.PolicyName);
+        // A ticket is a credential: never let a cache keep or replay it.
+        context.Response.Headers[HeaderNames.CacheControl] = "no-store";
+        var url = node.Heartbeat.Url;
+        if (HttpMethods.IsGet(context.Request.Method) && WantsRedirect(context.Request))
+        {
+            var separator = url.Contains('?', StringComparison.Ordinal) ? '&' : '?';
+            context.Response.StatusCode = StatusCodes.Status307TemporaryRedirect;
+            context.Response.Headers[HeaderNames.Location] = $"{url}{separator}{WireNames.TokenQueryParameter}={Uri.EscapeDataString(token)}";
+            return;
+        }
+        await HttpAnswers.JsonAsync(context, StatusCodes.Status200OK,
+            new ConnectResponse(url, token, node.NodeId, ticket.ExpiresAt), GatewayJsonContext.Default.ConnectResponse).ConfigureAwait(false);
+    }
+
+    private static bool WantsRedirect(HttpRequest request) =>
+        request.Query.TryGetValue(GatewayRoutes.RedirectQueryParameter, out var value) &&
+        (string.Equals(value.ToString(), "true", StringComparison.OrdinalIgnoreCase) || value.ToString() == "1");
+}

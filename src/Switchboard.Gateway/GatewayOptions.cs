@@ -1,0 +1,60 @@
+using Switchboard.Gateway.Placement;
+using Switchboard.Security.UserTokens;
+
+namespace Switchboard.Gateway;
+
+/// <summary>
+/// Settings of a gateway (configuration section <c>Gateway</c>). Validated when the host starts; an invalid
+/// setting stops the start with a message naming its key, e.g. <c>Gateway:ClusterSecret</c>.
+/// </summary>
+/// <remarks>
+/// The load score that placement compares is
+/// <c>score = ConnectionWeight × estimatedConnections / capacity + CpuWeight × cpu</c>, where
+/// <c>estimatedConnections</c> is the node's last reported connection count plus the placements this gateway
+/// made into it since (see <see cref="TicketLifetime"/>) and <c>cpu</c> is the node's CPU average (0–1).
+/// Lower is better; an idle node scores 0, a full node at 100% CPU scores <c>ConnectionWeight + CpuWeight</c>.
+/// </remarks>
+public sealed class GatewayOptions
+{
+    /// <summary>The configuration section these options bind from.</summary>
+    public const string SectionName = "Gateway";
+
+    /// <summary>The secret shared by gateways and nodes to sign tickets (HS256, at least 32 bytes). Required.</summary>
+    public string? ClusterSecret { get; set; }
+
+    /// <summary>
+    /// Accept unsigned <c>{"userId":…}</c> bodies (and <c>?userId=</c> on GET) on <c>/v1/connect</c> when no
+    /// <c>Authorization</c> header is sent. For local development only: anyone can claim any user id.
+    /// </summary>
+    public bool DevMode { get; set; }
+
+    /// <summary>Keys accepted in the <c>X-Api-Key</c> header of <c>POST /v1/publish</c>. With none, publishing is refused.</summary>
+    public string[] ApiKeys { get; set; } = [];
+
+    /// <summary>How user JWTs are checked: exactly one of an HS256 secret or an RS256 public key (optional in dev mode).</summary>
+    public UserTokenOptions UserTokens { get; set; } = new();
+
+    /// <summary>The placement policy, by name: one of <see cref="PlacementPolicies"/>.</summary>
+    public string Placement { get; set; } = PlacementPolicies.LeastLoaded;
+
+    /// <summary>
+    /// How long a ticket stays valid. It is also how long a placement counts towards its node's estimated
+    /// connections when the node's heartbeats never show the connection arriving.
+    /// </summary>
+    public TimeSpan TicketLifetime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Weight of the connection fill ratio (<c>estimatedConnections / capacity</c>) in the load score.</summary>
+    public double ConnectionWeight { get; set; } = 0.7;
+
+    /// <summary>Weight of the node's CPU average (0–1) in the load score.</summary>
+    public double CpuWeight { get; set; } = 0.3;
+
+    /// <summary>How often nodes send heartbeats; the gateway checks for silent nodes at this pace.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Heartbeat intervals without news after which a node is forgotten and no longer placed on.</summary>
+    public int MissedHeartbeatsBeforeEviction { get; set; } = 3;
+
+    /// <summary>The largest <c>POST /v1/publish</c> body accepted, in bytes; larger ones get 413.</summary>
+    public int MaxPublishBytes { get; set; } = 1024 * 1024;
+}

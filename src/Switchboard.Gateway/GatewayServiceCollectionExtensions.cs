@@ -1,0 +1,84 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Switchboard.Backplane;
+using Switchboard.Backplane.Routing;
+using Switchboard.Gateway.Connect;
+using Switchboard.Gateway.Health;
+using Switchboard.Gateway.Nodes;
+using Switchboard.Gateway.Placement;
+using Switchboard.Gateway.Publish;
+using Switchboard.Security.Tickets;
+using Switchboard.Security.UserTokens;
+
+namespace Switchboard.Gateway;
+
+/// <summary>Registers the gateway's services.</summary>
+public static class GatewayServiceCollectionExtensions
+{
+    /// <summary>
+    /// Adds the gateway: options (validated when the host starts), placement, the HTTP endpoint handlers and the
+    /// <see cref="SwitchboardGateway"/> hosted service. The host must register an <see cref="IBackplane"/>; a
+    /// <see cref="TimeProvider"/> and a <see cref="Random"/> are added unless already registered.
+    /// Map the endpoints with <see cref="GatewayEndpointRouteBuilderExtensions.MapSwitchboardGateway"/>.
+    /// </summary>
+    public static IServiceCollection AddSwitchboardGateway(this IServiceCollection services, Action<GatewayOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<GatewayOptions>().Configure(configure).ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<GatewayOptions>, GatewayOptionsValidator>());
+        services.TryAddSingleton(TimeProvider.System);
+        services.TryAddSingleton(Random.Shared);
+
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPlacementPolicy, LeastLoadedPlacementPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPlacementPolicy, LeastConnectionsPlacementPolicy>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPlacementPolicy, RoundRobinPlacementPolicy>());
+
+        services.TryAddSingleton(sp => new SwitchboardGateway(
+            sp.GetRequiredService<IBackplane>(),
+            Options(sp),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<SwitchboardGateway>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<SwitchboardGateway>());
+
+        services.TryAddSingleton(sp => new PlacementTracker(
+            sp.GetRequiredService<SwitchboardGateway>().Cluster, Options(sp).TicketLifetime, sp.GetRequiredService<TimeProvider>()));
+        services.TryAddSingleton(sp =>
+        {
+            var options = Options(sp);
+            var policy = sp.GetServices<IPlacementPolicy>().Last(p => p.Name == options.Placement);
+            return new NodePlacer(
+                sp.GetRequiredService<SwitchboardGateway>().Cluster,
+                sp.GetRequiredService<PlacementTracker>(),
+                policy,
+                new LoadScorer(options.ConnectionWeight, options.CpuWeight),
+                options.HeartbeatInterval * options.MissedHeartbeatsBeforeEviction,
+                sp.GetRequiredService<TimeProvider>());
+        });
+
+        services.TryAddSingleton(sp =>
+        {
+            var options = Options(sp);
+            var tokens = options.UserTokens;
+            var configured = !string.IsNullOrEmpty(tokens.Secret) || !string.IsNullOrEmpty(tokens.PublicKeyPem);
+            return new UserAuthenticator(configured ? new UserTokenValidator(tokens, sp.GetRequiredService<TimeProvider>()) : null, options.DevMode);
+        });
+        services.TryAddSingleton(sp => new ConnectEndpoint(
+            sp.GetRequiredService<UserAuthenticator>(),
+            sp.GetRequiredService<NodePlacer>(),
+            new TicketIssuer(Options(sp).ClusterSecret!, sp.GetRequiredService<TimeProvider>()),
+            Options(sp).TicketLifetime,
+            sp.GetRequiredService<ILogger<ConnectEndpoint>>()));
+        services.TryAddSingleton(sp => new PublishEndpoint(
+            new ApiKeyChecker(Options(sp).ApiKeys),
+            new ClusterRouter(sp.GetRequiredService<IBackplane>(), sp.GetRequiredService<SwitchboardGateway>().Cluster),
+            Options(sp).MaxPublishBytes,
+            sp.GetRequiredService<ILogger<PublishEndpoint>>()));
+        services.TryAddSingleton(sp => new NodesEndpoint(sp.GetRequiredService<NodePlacer>()));
+        services.TryAddSingleton(sp => new HealthEndpoints(sp.GetRequiredService<SwitchboardGateway>()));
+        return services;
+    }
+
+    private static GatewayOptions Options(IServiceProvider services) => services.GetRequiredService<IOptions<GatewayOptions>>().Value;
+}

@@ -1,0 +1,38 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Switchboard.Gateway.Http;
+
+/// <summary>Reads request bodies with a size cap.</summary>
+internal static class RequestBodies
+{
+    /// <summary>The whole body, or null when it is longer than <paramref name="maxBytes"/> (read no further than that).</summary>
+    public static async Task<ReadOnlyMemory<byte>?> ReadAsync(HttpRequest request, int maxBytes, CancellationToken cancellationToken)
+    {
+        if (request.ContentLength > maxBytes)
+        {
+            return null;
+        }
+        // Our cap replaces Kestrel's (30 MB by default) so a cap above it still works and one below answers 413 itself.
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } limit)
+        {
+            limit.MaxRequestBodySize = (long)maxBytes + 1;
+        }
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 4096, maxBytes + 1L));
+        while (true)
+        {
+            var memory = buffer.GetMemory(4096);
+            var read = await request.Body.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
+            if (read == 0)
+            {
+                return buffer.WrittenMemory;
+            }
+            buffer.Advance(read);
+            if (buffer.WrittenCount > maxBytes)
+            {
+                return null;
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+using Switchboard.Backplane;
+using Switchboard.Backplane.Cluster;
+
+namespace Switchboard.Gateway.Placement;
+
+/// <summary>
+/// Counts this gateway's placements into each node until the node's heartbeats show them. Without it, every
+/// placement between two heartbeats would see the same figures and pile onto the same node.
+/// </summary>
+/// <remarks>
+/// Each placement adds a pending entry. When a heartbeat shows the node's connection count grew, that many
+/// of the oldest entries are settled. An entry older than the ticket lifetime is dropped: its ticket can no
+/// longer be used, so that connection will never arrive.
+/// </remarks>
+internal sealed class PlacementTracker : IDisposable
+{
+    private readonly Dictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
+    private readonly Lock _lock = new();
+    private readonly ClusterView _view;
+    private readonly TimeSpan _lifetime;
+    private readonly TimeProvider _time;
+
+    /// <summary>Tracks placements into the nodes of <paramref name="view"/>, settling them as its heartbeats arrive.</summary>
+    public PlacementTracker(ClusterView view, TimeSpan ticketLifetime, TimeProvider time)
+    {
+        _view = view;
+        _lifetime = ticketLifetime;
+        _time = time;
+        view.HeartbeatReceived += OnHeartbeat;
+        view.NodeRemoved += OnNodeRemoved;
+    }
+
+    /// <summary>Notes one placement into <paramref name="nodeId"/>.</summary>
+    public void Record(string nodeId)
+    {
+        var now = _time.GetUtcNow();
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var entry))
+            {
+                entry = new NodeEntry();
+                _nodes[nodeId] = entry;
+            }
+            entry.Pending.Enqueue(now);
+        }
+    }
+
+    /// <summary>Placements into <paramref name="nodeId"/> not yet seen in its heartbeats nor expired.</summary>
+    public int Pending(string nodeId)
+    {
+        var cutoff = _time.GetUtcNow() - _lifetime;
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(nodeId, out var entry))
+            {
+                return 0;
+            }
+            Expire(entry, cutoff);
+            return entry.Pending.Count;
+        }
+    }
+
+    /// <summary>Settles as many pending placements as the node's connection count grew since its previous heartbeat.</summary>
+    public void OnHeartbeat(NodeHeartbeat heartbeat)
+    {
+        lock (_lock)
+        {
+            if (!_nodes.TryGetValue(heartbeat.NodeId, out var entry))
+            {
+                _nodes[heartbeat.NodeId] = new NodeEntry { Epoch = heartbeat.Epoch, LastConnections = heartbeat.Connections };
+                return;
+            }
+            if (entry.LastConnections is not null && heartbeat.Epoch < entry.Epoch)
+            {
+                // A late heartbeat of the node's previous process: its figures say nothing about now.
+                return;
+            }
+            if (entry.LastConnections is { } previous && heartbeat.Epoch == entry.Epoch)
+            {
+                var growth = heartbeat.Connections - previous;
+                for (var i = 0; i < growth && entry.Pending.Count > 0; i++)
+                {
+                    entry.Pending.Dequeue();
+                }
+            }
+            entry.Epoch = heartbeat.Epoch;
+            entry.LastConnections = heartbeat.Connections;
+        }
+    }
+
+    /// <summary>Forgets a node that left or went silent.</summary>
+    public void OnNodeRemoved(string nodeId)
+    {
+        lock (_lock)
+        {
+            _nodes.Remove(nodeId);
+        }
+    }
+
+    public void Dispose()
+    {
+        _view.HeartbeatReceived -= OnHeartbeat;
+        _view.NodeRemoved -= OnNodeRemoved;
+    }
+
+    private static void Expire(NodeEntry entry, DateTimeOffset cutoff)
+    {
+        while (entry.Pending.TryPeek(out var placedAt) && placedAt <= cutoff)
+        {
+            entry.Pending.Dequeue();
+        }
+    }
+
+    private sealed class NodeEntry
+    {
+        public long Epoch;
+        public int? LastConnections;
+        public Queue<DateTimeOffset> Pending { get; } = new();
+    }
+}
