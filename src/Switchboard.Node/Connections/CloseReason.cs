@@ -1,0 +1,18 @@
+namespace Switchboard.Node.Connections;
+
+/// <summary>Why a connection ended; the metric tag and log field of a disconnect.</summary>
+public enum CloseReason
+{
+    /// <summary>The client closed the connection.</summary>
+    ClientClosed,
+    /// <summary>The connection dropped without a closing handshake.</summary>
+    Aborted,
+    /// <summary>The client's send queue overflowed (close 3008).</summary>
+    SlowConsumer,
+    /// <summary>The client sent a frame over the size limit (close 1009).</summary>
+    MessageTooBig,
+    /// <summary>The client kept sending invalid frames (close 1008).</summary>
+    ProtocolAbuse,
+    /// <summary>The node is shutting down (close 1012).</summary>
+    NodeShutdown,
+}

@@ -1,0 +1,16 @@
+using Switchboard.Protocol;
+
+namespace Switchboard.Node.Connections;
+
+/// <summary>What a connection needs from its node: someone to carry out its commands and to forget it when it closes.</summary>
+internal interface IConnectionOwner
+{
+    /// <summary>Carries out one valid command; answers through <see cref="ClientConnection.TryEnqueue(byte[])"/>.</summary>
+    ValueTask HandleCommandAsync(ClientConnection connection, ClientCommand command);
+
+    /// <summary>Called once when the connection starts closing, whatever the reason, so nothing more is routed to it.</summary>
+    void OnClosing(ClientConnection connection, CloseReason reason);
+
+    /// <summary>Called for every frame written to a client.</summary>
+    void OnFrameSent(bool isMessage);
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+using Switchboard.Node.Connections;
+
+namespace Switchboard.Node;
+
+internal static partial class NodeLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Node {NodeId} started at {Url} (capacity {Capacity})", EventName = "NodeStarted")]
+    public static partial void NodeStarted(ILogger logger, string nodeId, string url, int capacity);
+
+    [LoggerMessage(2, LogLevel.Information, "Node {NodeId} stopping: closing {Connections} connections", EventName = "NodeStopping")]
+    public static partial void NodeStopping(ILogger logger, string nodeId, int connections);
+
+    [LoggerMessage(3, LogLevel.Debug, "Connection {ConnectionId} of user {UserId} opened", EventName = "ConnectionOpened")]
+    public static partial void ConnectionOpened(ILogger logger, string connectionId, string userId);
+
+    [LoggerMessage(4, LogLevel.Debug, "Connection {ConnectionId} closed: {Reason}", EventName = "ConnectionClosed")]
+    public static partial void ConnectionClosed(ILogger logger, string connectionId, CloseReason reason);
+
+    [LoggerMessage(5, LogLevel.Debug, "Ticket refused: {Failure}", EventName = "TicketRefused")]
+    public static partial void TicketRefused(ILogger logger, Security.Tickets.TicketFailure failure);
+
+    [LoggerMessage(6, LogLevel.Warning, "Node {NodeId} is full ({Capacity} connections): refusing a connection with 1013", EventName = "NodeFull")]
+    public static partial void NodeFull(ILogger logger, string nodeId, int capacity);
+
+    [LoggerMessage(7, LogLevel.Warning, "Connection {ConnectionId} is a slow consumer: its send queue overflowed, closing with 3008", EventName = "SlowConsumer")]
+    public static partial void SlowConsumer(ILogger logger, string connectionId);
+
+    [LoggerMessage(8, LogLevel.Warning, "The backplane failed while routing: {Message}", EventName = "BackplaneFailed")]
+    public static partial void BackplaneFailed(ILogger logger, string message);
+
+    [LoggerMessage(9, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFailed")]
+    public static partial void ConnectionFailed(ILogger logger, string connectionId, Exception exception);
+
+    [LoggerMessage(10, LogLevel.Warning, "Heartbeat of node {NodeId} could not be published", EventName = "HeartbeatFailed")]
+    public static partial void HeartbeatFailed(ILogger logger, string nodeId, Exception exception);
+}

@@ -1,0 +1,88 @@
+namespace Switchboard.Node;
+
+/// <summary>Settings of one node (configuration section <c>Node</c>). Every default is usable as is.</summary>
+public sealed class NodeOptions
+{
+    /// <summary>The node's id, unique in the cluster. Must not be empty; connection ids start with it.</summary>
+    public string NodeId { get; set; } = "node-1";
+
+    /// <summary>
+    /// The WebSocket URL clients are sent to (e.g. <c>wss://node-2.example.com/v1/ws</c>). When null, the node
+    /// derives <c>ws://&lt;bound address&gt;/v1/ws</c> from the address it listens on.
+    /// </summary>
+    public string? PublicUrl { get; set; }
+
+    /// <summary>The cluster secret that gateways sign tickets with (at least 32 bytes).</summary>
+    public string ClusterSecret { get; set; } = string.Empty;
+
+    /// <summary>The connection cap; a connection past it is closed with 1013.</summary>
+    public int MaxConnections { get; set; } = 10_000;
+
+    /// <summary>The largest client frame accepted; a larger one closes the connection with 1009.</summary>
+    public int MaxMessageBytes { get; set; } = 64 * 1024;
+
+    /// <summary>Frames queued for one connection before it is closed as a slow consumer (3008).</summary>
+    public int SendQueueCapacity { get; set; } = 1024;
+
+    /// <summary>Commands a connection may send per second on average (0 turns the limit off).</summary>
+    public double RateLimitPerSecond { get; set; } = 1000;
+
+    /// <summary>Commands a connection may send in a burst above the average.</summary>
+    public int RateLimitBurst { get; set; } = 2000;
+
+    /// <summary>Rejected frames tolerated in a burst before the connection is closed with 1008; one more is forgiven per second.</summary>
+    public int ProtocolErrorBudget { get; set; } = 10;
+
+    /// <summary>How often the node sends its heartbeat.</summary>
+    public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>How long a closing handshake may take before the connection is aborted.</summary>
+    public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How often the node pings an idle client.</summary>
+    public TimeSpan KeepAliveInterval { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Tolerated clock difference between gateways and this node when checking ticket expiry.</summary>
+    public TimeSpan TicketClockSkew { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Throws with the name of the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(NodeId) || NodeId.Any(char.IsControl) || NodeId.Length > 64)
+        {
+            throw new ArgumentException("Node:NodeId must be 1 to 64 characters without control characters.");
+        }
+        Security.SigningKeys.FromSecret(ClusterSecret, "Cluster:Secret");
+        Positive(MaxConnections, "Node:MaxConnections");
+        Positive(MaxMessageBytes, "Node:MaxMessageBytes");
+        Positive(SendQueueCapacity, "Node:SendQueueCapacity");
+        Positive(ProtocolErrorBudget, "Node:ProtocolErrorBudget");
+        if (RateLimitPerSecond < 0 || (RateLimitPerSecond > 0 && RateLimitBurst < 1))
+        {
+            throw new ArgumentException("Node:RateLimitPerSecond must be 0 (off) or positive with Node:RateLimitBurst at least 1.");
+        }
+        Positive(HeartbeatInterval, "Node:HeartbeatInterval");
+        Positive(CloseTimeout, "Node:CloseTimeout");
+        Positive(KeepAliveInterval, "Node:KeepAliveInterval");
+        if (PublicUrl is not null && (!Uri.TryCreate(PublicUrl, UriKind.Absolute, out var url) || (url.Scheme != "ws" && url.Scheme != "wss")))
+        {
+            throw new ArgumentException($"Node:PublicUrl '{PublicUrl}' must be an absolute ws:// or wss:// URL.");
+        }
+    }
+
+    private static void Positive(int value, string name)
+    {
+        if (value <= 0)
+        {
+            throw new ArgumentException($"{name} must be positive (is {value}).");
+        }
+    }
+
+    private static void Positive(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"{name} must be positive (is {value}).");
+        }
+    }
+}

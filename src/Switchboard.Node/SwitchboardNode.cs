@@ -1,0 +1,403 @@
+using System.Buffers.Text;
+using System.Net.WebSockets;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Switchboard.Backplane;
+using Switchboard.Backplane.Cluster;
+using Switchboard.Backplane.Routing;
+using Switchboard.Node.Connections;
+using Switchboard.Node.Heartbeats;
+using Switchboard.Node.Hubs;
+using Switchboard.Protocol;
+using Switchboard.Security.Tickets;
+
+namespace Switchboard.Node;
+
+/// <summary>
+/// A node: accepts ticketed client WebSockets into its <see cref="Hub"/>, carries out their commands,
+/// delivers locally first and through the backplane to the other nodes that hold a target, and
+/// announces itself with heartbeats and presence.
+/// </summary>
+public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDisposable
+{
+    private static readonly string Version = typeof(SwitchboardNode).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
+
+    private readonly NodeOptions _options;
+    private readonly IBackplane _backplane;
+    private readonly ILogger _logger;
+    private readonly NodeMetrics _metrics;
+    private readonly TimeProvider _time;
+    private readonly TicketValidator _tickets;
+    private readonly ClusterRouter _router;
+    private readonly SemaphoreSlim _membership = new(1, 1);
+    private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CpuMeter _cpu;
+    private IAsyncDisposable? _joined;
+    private IAsyncDisposable? _observing;
+    private HeartbeatPublisher? _heartbeats;
+    private long _messagesSent;
+    private long _lastMessagesSent;
+    private long _lastSampleTimestamp;
+    private volatile bool _started;
+    private volatile bool _stopping;
+    private bool _backplaneFailing;
+
+    /// <summary>Creates a node; it takes connections once <see cref="StartAsync"/> has run.</summary>
+    public SwitchboardNode(NodeOptions options, IBackplane backplane, ILogger<SwitchboardNode> logger, NodeMetrics metrics, TimeProvider? timeProvider = null)
+    {
+        options.Validate();
+        _options = options;
+        _backplane = backplane;
+        _logger = logger;
+        _metrics = metrics;
+        _time = timeProvider ?? TimeProvider.System;
+        _tickets = new TicketValidator(options.ClusterSecret, options.NodeId, options.TicketClockSkew, _time);
+        Hub = new Hub(options.MaxConnections);
+        Cluster = new ClusterView(new ClusterViewOptions { HeartbeatInterval = options.HeartbeatInterval }, _time);
+        _router = new ClusterRouter(backplane, Cluster);
+        _cpu = new CpuMeter(_time);
+        _lastSampleTimestamp = _time.GetTimestamp();
+        // Unix milliseconds: a restarted node always has a larger epoch than its previous life.
+        Epoch = _time.GetUtcNow().ToUnixTimeMilliseconds();
+    }
+
+    /// <summary>The node's id.</summary>
+    public string NodeId => _options.NodeId;
+
+    /// <summary>The public WebSocket URL, once started.</summary>
+    public string? Url { get; private set; }
+
+    /// <summary>Changes each time the node starts.</summary>
+    public long Epoch { get; }
+
+    /// <summary>The connections held by this node.</summary>
+    public Hub Hub { get; }
+
+    /// <summary>This node's view of the cluster: other nodes' heartbeats and the presence directory.</summary>
+    public ClusterView Cluster { get; }
+
+    /// <summary>True while the node takes new connections.</summary>
+    public bool IsReady => _started && !_stopping;
+
+    /// <summary>Joins the backplane and starts heartbeats, advertising <paramref name="publicUrl"/>.</summary>
+    public async Task StartAsync(string publicUrl, CancellationToken cancellationToken = default)
+    {
+        Url = _options.PublicUrl ?? publicUrl;
+        _observing = await _backplane.ObserveAsync(Cluster, cancellationToken).ConfigureAwait(false);
+        _joined = await _backplane.JoinAsync(NodeId, this, cancellationToken).ConfigureAwait(false);
+        _heartbeats = new HeartbeatPublisher(_backplane, SampleHeartbeat, _options.HeartbeatInterval, _time, _logger, NodeId);
+        _heartbeats.Start();
+        _started = true;
+        NodeLog.NodeStarted(_logger, NodeId, Url, _options.MaxConnections);
+    }
+
+    /// <summary>
+    /// Stops taking connections, closes every client with 1012 (after flushing what is queued for it), waits for
+    /// them up to the close timeout, and leaves the cluster.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken = default)
+    {
+        if (_stopping)
+        {
+            return;
+        }
+        _stopping = true;
+        NodeLog.NodeStopping(_logger, NodeId, Hub.Count);
+        foreach (var connection in Hub.Connections)
+        {
+            connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);
+        }
+        SignalIfAllClosed();
+        try
+        {
+            await _allClosed.Task.WaitAsync(_options.CloseTimeout * 2, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // Abort timers end stragglers; nothing more to wait for.
+        }
+        if (_heartbeats is not null)
+        {
+            await _heartbeats.DisposeAsync().ConfigureAwait(false);
+        }
+        await IgnoreFailures(() => _backplane.PublishNodeLeftAsync(NodeId, Epoch, CancellationToken.None)).ConfigureAwait(false);
+        if (_joined is not null)
+        {
+            await _joined.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_observing is not null)
+        {
+            await _observing.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync().ConfigureAwait(false);
+        Cluster.Dispose();
+    }
+
+    /// <summary>Handles a request to the WebSocket path: checks it, accepts it and runs the connection until it ends.</summary>
+    public async Task AcceptAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            await HttpErrors.WriteAsync(context, StatusCodes.Status400BadRequest, "websocket_required",
+                $"{WireNames.WebSocketPath} takes WebSocket upgrades only").ConfigureAwait(false);
+            return;
+        }
+        var requested = context.WebSockets.WebSocketRequestedProtocols;
+        if (requested.Count > 0 && !requested.Contains(WireNames.Subprotocol))
+        {
+            await HttpErrors.WriteAsync(context, StatusCodes.Status400BadRequest, "unsupported_subprotocol",
+                $"this node speaks the subprotocol {WireNames.Subprotocol}").ConfigureAwait(false);
+            return;
+        }
+        var ticket = await _tickets.ValidateAsync(context.Request.Query[WireNames.TokenQueryParameter].FirstOrDefault()).ConfigureAwait(false);
+        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            SubProtocol = requested.Count > 0 ? WireNames.Subprotocol : null,
+            KeepAliveInterval = _options.KeepAliveInterval,
+        }).ConfigureAwait(false);
+        if (!ticket.IsValid)
+        {
+            NodeLog.TicketRefused(_logger, ticket.Failure);
+            _metrics.ConnectionRefused(NodeId, "ticket_" + ticket.Failure.ToString().ToLowerInvariant());
+            await CloseRefusedAsync(socket, CloseCodes.PolicyViolation, ticket.Describe()).ConfigureAwait(false);
+            return;
+        }
+        if (!IsReady)
+        {
+            _metrics.ConnectionRefused(NodeId, "stopping");
+            await CloseRefusedAsync(socket, CloseCodes.ServiceRestart, "node is not taking connections: ask the gateway again").ConfigureAwait(false);
+            return;
+        }
+        if (!Hub.TryReserve())
+        {
+            NodeLog.NodeFull(_logger, NodeId, _options.MaxConnections);
+            _metrics.ConnectionRefused(NodeId, "full");
+            await CloseRefusedAsync(socket, CloseCodes.TryAgainLater, "node is full: ask the gateway again").ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            var t = ticket.Ticket!;
+            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time);
+            // Queued before the connection is routable, so the welcome is always its first frame.
+            connection.TryEnqueue(ServerFrames.Welcome(connection.Id, t.UserId, NodeId, t.SessionId, resumed: false));
+            await AddAsync(connection).ConfigureAwait(false);
+            if (_stopping)
+            {
+                connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);
+            }
+            await connection.RunAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            Hub.Release();
+            SignalIfAllClosed();
+        }
+    }
+
+    /// <inheritdoc/>
+    void INodeInbox.OnMessage(RoutedMessage message) => Hub.Deliver(message);
+
+    /// <inheritdoc/>
+    async ValueTask IConnectionOwner.HandleCommandAsync(ClientConnection connection, ClientCommand command)
+    {
+        switch (command.Type)
+        {
+            case ClientCommandType.Send:
+                var message = new RoutedMessage(command.Target, WireNames.Targets.UserPrefix + connection.UserId, command.Data.Span, NodeId);
+                if (!await RouteAsync(message).ConfigureAwait(false))
+                {
+                    Answer(connection, command.Id, new ProtocolError(ErrorCodes.Unavailable, "the backplane is unreachable; the message reached this node's recipients only"));
+                    return;
+                }
+                break;
+            case ClientCommandType.Join:
+                await ChangeMembershipAsync(connection, command.Group!, join: true).ConfigureAwait(false);
+                break;
+            case ClientCommandType.Leave:
+                await ChangeMembershipAsync(connection, command.Group!, join: false).ConfigureAwait(false);
+                break;
+            case ClientCommandType.Resume:
+                connection.Reject(command.Id, new ProtocolError(ErrorCodes.ResumeUnavailable,
+                    "this node does not resume sessions; the connection continues as a new session"));
+                return;
+        }
+        Answer(connection, command.Id, null);
+    }
+
+    /// <inheritdoc/>
+    void IConnectionOwner.OnClosing(ClientConnection connection, CloseReason reason)
+    {
+        if (reason == CloseReason.SlowConsumer)
+        {
+            NodeLog.SlowConsumer(_logger, connection.Id);
+        }
+        _ = RemoveAsync(connection, reason);
+    }
+
+    /// <inheritdoc/>
+    void IConnectionOwner.OnFrameSent(bool isMessage)
+    {
+        if (isMessage)
+        {
+            Interlocked.Increment(ref _messagesSent);
+            _metrics.MessageDelivered(NodeId);
+        }
+    }
+
+    /// <summary>Delivers a message to local recipients and routes it to the other nodes holding recipients; false when the backplane failed.</summary>
+    public async ValueTask<bool> RouteAsync(RoutedMessage message)
+    {
+        Hub.Deliver(message);
+        try
+        {
+            await _router.RouteAsync(message).ConfigureAwait(false);
+            _backplaneFailing = false;
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            if (!_backplaneFailing)
+            {
+                NodeLog.BackplaneFailed(_logger, e.Message);
+            }
+            _backplaneFailing = true;
+            return false;
+        }
+    }
+
+    private static void Answer(ClientConnection connection, string? id, ProtocolError? error)
+    {
+        if (id is not null)
+        {
+            connection.TryEnqueue(error is null ? ServerFrames.ReplyOk(id) : ServerFrames.ReplyError(id, error));
+        }
+    }
+
+    private async Task AddAsync(ClientConnection connection)
+    {
+        await _membership.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (Hub.Add(connection))
+            {
+                // Published before the welcome leaves, so a peer's message sent right after the welcome finds this user.
+                await _backplane.PublishPresenceAsync(new PresenceDelta(NodeId, Epoch, [connection.UserId], []), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _membership.Release();
+        }
+        _metrics.ConnectionOpened(NodeId);
+        NodeLog.ConnectionOpened(_logger, connection.Id, connection.UserId);
+    }
+
+    private async Task RemoveAsync(ClientConnection connection, CloseReason reason)
+    {
+        await _membership.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            var (removed, lastOfUser, emptiedGroups) = Hub.Remove(connection);
+            if (!removed)
+            {
+                return;
+            }
+            _metrics.ConnectionClosed(NodeId, reason);
+            NodeLog.ConnectionClosed(_logger, connection.Id, reason);
+            foreach (var group in emptiedGroups)
+            {
+                await IgnoreFailures(() => _backplane.UnsubscribeAsync(NodeId, group, CancellationToken.None)).ConfigureAwait(false);
+            }
+            if (lastOfUser)
+            {
+                await IgnoreFailures(() => _backplane.PublishPresenceAsync(new PresenceDelta(NodeId, Epoch, [], [connection.UserId]), CancellationToken.None)).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _membership.Release();
+        }
+    }
+
+    private async Task ChangeMembershipAsync(ClientConnection connection, string group, bool join)
+    {
+        await _membership.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (connection.ClosedBecause is not null || !Hub.TryGet(connection.Id, out _))
+            {
+                return;
+            }
+            if (join && Hub.Join(connection, group))
+            {
+                await _backplane.SubscribeAsync(NodeId, group, CancellationToken.None).ConfigureAwait(false);
+            }
+            else if (!join && Hub.Leave(connection, group))
+            {
+                await _backplane.UnsubscribeAsync(NodeId, group, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _membership.Release();
+        }
+    }
+
+    private NodeHeartbeat SampleHeartbeat()
+    {
+        var now = _time.GetTimestamp();
+        var sent = Interlocked.Read(ref _messagesSent);
+        var seconds = _time.GetElapsedTime(_lastSampleTimestamp, now).TotalSeconds;
+        var rate = seconds > 0 ? (sent - _lastMessagesSent) / seconds : 0;
+        _lastMessagesSent = sent;
+        _lastSampleTimestamp = now;
+        return new NodeHeartbeat(NodeId, Url ?? string.Empty, Hub.Count, _options.MaxConnections, _cpu.Sample(), rate,
+            Draining: _stopping, Epoch, Version, _time.GetUtcNow());
+    }
+
+    private string NewConnectionId() => NodeId + "." + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(9));
+
+    private void SignalIfAllClosed()
+    {
+        if (_stopping && Hub.Reserved == 0)
+        {
+            _allClosed.TrySetResult();
+        }
+    }
+
+    private async Task CloseRefusedAsync(WebSocket socket, int code, string reason)
+    {
+        using var timeout = new CancellationTokenSource(_options.CloseTimeout);
+        try
+        {
+            await socket.CloseAsync((WebSocketCloseStatus)code, reason, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException)
+        {
+            // The client left without finishing the handshake; nothing is lost.
+        }
+        finally
+        {
+            socket.Dispose();
+        }
+    }
+
+    private static async Task IgnoreFailures(Func<ValueTask> action)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            // Best effort: silence from this node ends in eviction by heartbeat timeout anyway.
+        }
+    }
+}
