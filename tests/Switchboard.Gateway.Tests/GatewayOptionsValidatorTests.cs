@@ -1,0 +1,104 @@
+using Microsoft.Extensions.Options;
+using Switchboard.Gateway.Placement;
+
+namespace Switchboard.Gateway.Tests;
+
+public sealed class GatewayOptionsValidatorTests
+{
+    private static readonly GatewayOptionsValidator Validator = new(
+        [new LeastLoadedPlacementPolicy(new Random(1)), new LeastConnectionsPlacementPolicy(new Random(1)), new RoundRobinPlacementPolicy()]);
+
+    [Fact]
+    public void ValidOptions_Pass()
+    {
+        Validate(Valid()).Succeeded.ShouldBeTrue();
+    }
+
+    [Theory]
+    [InlineData(null)]
+    [InlineData("too-short")]
+    public void ClusterSecret_MissingOrShort_FailsNamingTheSetting(string? secret)
+    {
+        var options = Valid();
+        options.ClusterSecret = secret;
+
+        Validate(options).FailureMessage.ShouldContain("Gateway:ClusterSecret");
+    }
+
+    [Fact]
+    public void UnknownPlacementPolicy_FailsListingTheValidNames()
+    {
+        var options = Valid();
+        options.Placement = "fastest";
+
+        var message = Validate(options).FailureMessage;
+
+        message.ShouldContain("Gateway:Placement");
+        message.ShouldContain("'fastest'");
+        message.ShouldContain("least-loaded, least-connections, round-robin");
+    }
+
+    [Fact]
+    public void NoUserTokenKey_OutsideDevMode_Fails()
+    {
+        var options = Valid();
+        options.UserTokens.Secret = null;
+
+        Validate(options).FailureMessage.ShouldContain("Gateway:UserTokens:Secret");
+
+        options.DevMode = true;
+        Validate(options).Succeeded.ShouldBeTrue();
+    }
+
+    [Fact]
+    public void BothUserTokenSecretAndPublicKey_Fail()
+    {
+        var options = Valid();
+        options.UserTokens.PublicKeyPem = "-----BEGIN PUBLIC KEY-----";
+
+        Validate(options).FailureMessage.ShouldContain("exactly one of Gateway:UserTokens:Secret");
+    }
+
+    [Fact]
+    public void NonPositiveDurationsAndCounts_Fail()
+    {
+        var options = Valid();
+        options.TicketLifetime = TimeSpan.Zero;
+        options.HeartbeatInterval = TimeSpan.FromSeconds(-1);
+        options.MissedHeartbeatsBeforeEviction = 0;
+        options.MaxPublishBytes = 0;
+
+        var message = Validate(options).FailureMessage;
+
+        message.ShouldContain("Gateway:TicketLifetime");
+        message.ShouldContain("Gateway:HeartbeatInterval");
+        message.ShouldContain("Gateway:MissedHeartbeatsBeforeEviction");
+        message.ShouldContain("Gateway:MaxPublishBytes");
+    }
+
+    [Fact]
+    public void NegativeWeight_Fails()
+    {
+        var options = Valid();
+        options.CpuWeight = -0.1;
+
+        Validate(options).FailureMessage.ShouldContain("Gateway:CpuWeight");
+    }
+
+    [Fact]
+    public async Task Start_WithInvalidOptions_ThrowsNamingTheSetting()
+    {
+        var error = await Should.ThrowAsync<OptionsValidationException>(() => GatewayHost.StartAsync(o => o.Placement = "nope"));
+
+        error.Message.ShouldContain("Gateway:Placement");
+    }
+
+    private static ValidateOptionsResult Validate(GatewayOptions options) => Validator.Validate(null, options);
+
+    private static GatewayOptions Valid() => new()
+    {
+        ClusterSecret = GatewayHost.ClusterSecret,
+        UserTokens = { Secret = GatewayHost.UserSecret },
+        ApiKeys = [GatewayHost.ApiKey],
+    };
+}

@@ -1,0 +1,136 @@
+using Switchboard.Backplane.Cluster;
+using Switchboard.Gateway.Placement;
+using Switchboard.Tests.Common;
+using static Switchboard.Gateway.Tests.Placement.Candidates;
+
+namespace Switchboard.Gateway.Tests.Placement;
+
+public sealed class PlacementTrackerTests : IDisposable
+{
+    private static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(30);
+    private readonly ManualTimeProvider _time = new();
+    private readonly ClusterView _view;
+    private readonly PlacementTracker _tracker;
+
+    public PlacementTrackerTests()
+    {
+        _view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = TimeSpan.FromHours(1) }, _time);
+        _tracker = new PlacementTracker(_view, TicketLifetime, _time);
+    }
+
+    [Fact]
+    public void Record_CountsPendingPlacementsPerNode()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1"));
+        _tracker.Record("node-1");
+        _tracker.Record("node-1");
+        _tracker.Record("node-2");
+
+        _tracker.Pending("node-1").ShouldBe(2);
+        _tracker.Pending("node-2").ShouldBe(1);
+        _tracker.Pending("node-3").ShouldBe(0);
+    }
+
+    [Fact]
+    public void Heartbeat_SettlesAsManyPendingAsConnectionsGrew()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 10));
+        for (var i = 0; i < 5; i++)
+        {
+            _tracker.Record("node-1");
+        }
+
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 13));
+
+        _tracker.Pending("node-1").ShouldBe(2);
+    }
+
+    [Fact]
+    public void Heartbeat_WithoutGrowth_SettlesNothing()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 10));
+        _tracker.Record("node-1");
+
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 10));
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 7));
+
+        _tracker.Pending("node-1").ShouldBe(1);
+    }
+
+    [Fact]
+    public void Heartbeat_GrowthBeyondPending_NeverGoesBelowZero()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 0));
+        _tracker.Record("node-1");
+
+        // Other gateways placed connections there too.
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 50));
+        _tracker.Pending("node-1").ShouldBe(0);
+
+        _tracker.Record("node-1");
+        _tracker.Pending("node-1").ShouldBe(1);
+    }
+
+    [Fact]
+    public void Heartbeat_SettlesTheOldestPendingFirst()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 0));
+        _tracker.Record("node-1");
+        _time.Advance(TimeSpan.FromSeconds(20));
+        _tracker.Record("node-1");
+
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 1));
+        // Had the newer one been settled, the older would expire here.
+        _time.Advance(TimeSpan.FromSeconds(15));
+
+        _tracker.Pending("node-1").ShouldBe(1);
+    }
+
+    [Fact]
+    public void Pending_ExpiresAfterTheTicketLifetime()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1"));
+        _tracker.Record("node-1");
+        _time.Advance(TimeSpan.FromSeconds(10));
+        _tracker.Record("node-1");
+
+        _time.Advance(TimeSpan.FromSeconds(19));
+        _tracker.Pending("node-1").ShouldBe(2);
+
+        _time.Advance(TimeSpan.FromSeconds(2));
+        _tracker.Pending("node-1").ShouldBe(1);
+
+        _time.Advance(TimeSpan.FromSeconds(10));
+        _tracker.Pending("node-1").ShouldBe(0);
+    }
+
+    [Fact]
+    public void NodeRemoved_ForgetsItsPendingPlacements()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1"));
+        _tracker.Record("node-1");
+
+        _view.OnNodeLeft("node-1", epoch: 1);
+
+        _tracker.Pending("node-1").ShouldBe(0);
+    }
+
+    [Fact]
+    public void HeartbeatOfANewEpoch_IsANewBaselineNotGrowth()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 0, epoch: 1));
+        _tracker.Record("node-1");
+
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 40, epoch: 2));
+        _tracker.Pending("node-1").ShouldBe(1);
+
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 41, epoch: 2));
+        _tracker.Pending("node-1").ShouldBe(0);
+    }
+
+    public void Dispose()
+    {
+        _tracker.Dispose();
+        _view.Dispose();
+    }
+}
