@@ -1,0 +1,744 @@
+using System.Buffers;
+using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Threading.Channels;
+using Switchboard.Client.Gateway;
+using Switchboard.Client.Wire;
+using Switchboard.Protocol;
+
+namespace Switchboard.Client;
+
+/// <summary>
+/// A client of a Switchboard cluster: asks the gateway for a node, holds one WebSocket to it, and reconnects through
+/// the gateway when it drops.
+/// </summary>
+/// <remarks>
+/// <para>Guarantees: messages reach the application in the order the node sent them, through one reader
+/// (<see cref="ReadAllAsync"/> or <see cref="OnMessage"/>). A command is sent at most once: when the connection drops
+/// while it is in flight it fails with <see cref="SwitchboardErrorReason.ConnectionLost"/> and is never re-sent.
+/// Commands issued while reconnecting wait for the new connection (within <see cref="SwitchboardClientOptions.CommandTimeout"/>).
+/// Groups joined with <see cref="JoinAsync"/> are joined again on every new connection.</para>
+/// <para>All members are thread-safe.</para>
+/// </remarks>
+public sealed class SwitchboardClient : IAsyncDisposable
+{
+    private readonly SwitchboardClientOptions _options;
+    private readonly GatewayClient _gateway;
+    private readonly ReconnectBackoff _backoff;
+    private readonly Channel<SwitchboardMessage> _messages;
+    // Cancelled by DisposeAsync: stops connect attempts, backoff waits and blocked deliveries.
+    private readonly CancellationTokenSource _lifetime = new();
+    private readonly Lock _gate = new();
+    private readonly HashSet<string> _groups = new(StringComparer.Ordinal);
+
+    // Guarded by _gate.
+    private SwitchboardClientState _state;
+    private NodeConnection? _connection;
+    private WelcomeFrame? _welcome;
+    private TaskCompletionSource<NodeConnection> _ready = NewReady();
+    private Exception? _closeCause;
+    private bool _disposed;
+    private Task? _supervisor;
+    private Func<SwitchboardMessage, ValueTask>? _onMessage;
+
+    private long _nextCommandId;
+    private long _lastSeq;
+    private int _readerActive;
+
+    /// <summary>Creates a client; nothing is dialled until <see cref="ConnectAsync"/>.</summary>
+    /// <exception cref="ArgumentException">The options are invalid (see <see cref="SwitchboardClientOptions.Validate"/>).</exception>
+    public SwitchboardClient(SwitchboardClientOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _options = options;
+        _gateway = new GatewayClient(options);
+        _backoff = new ReconnectBackoff(options.ReconnectBaseDelay, options.ReconnectMaxDelay, options.Random);
+        _messages = Channel.CreateBounded<SwitchboardMessage>(new BoundedChannelOptions(options.MessageBufferCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = true,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+    }
+
+    /// <summary>Raised when a node connection is ready for commands: after <c>welcome</c> (and, on a reconnect, after re-joining groups).</summary>
+    /// <remarks>Handlers run on the client's own tasks; exceptions they throw are ignored.</remarks>
+    public event EventHandler<SwitchboardConnectedEventArgs>? Connected;
+
+    /// <summary>
+    /// Raised when a node connection is lost or closed, with <see cref="SwitchboardDisconnectedEventArgs.WillReconnect"/>
+    /// saying whether the client reconnects; raised once more with <c>WillReconnect = false</c> if it later gives up.
+    /// </summary>
+    /// <remarks>Handlers run on the client's own tasks; exceptions they throw are ignored.</remarks>
+    public event EventHandler<SwitchboardDisconnectedEventArgs>? Disconnected;
+
+    /// <summary>
+    /// Raised for an <c>error</c> frame from the node (input it could not tie to a command), and when re-joining a group
+    /// after a reconnect is refused.
+    /// </summary>
+    /// <remarks>Handlers run on the receive loop: keep them short. Exceptions they throw are ignored.</remarks>
+    public event EventHandler<SwitchboardErrorEventArgs>? ErrorReceived;
+
+    /// <summary>
+    /// The message handler, an alternative to <see cref="ReadAllAsync"/>: when set before <see cref="ConnectAsync"/>,
+    /// every message is passed to it, one at a time, in order. It may send commands. Exceptions it throws are ignored,
+    /// so one bad message does not stop delivery: handle them inside.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Set after <see cref="ConnectAsync"/> was called.</exception>
+    public Func<SwitchboardMessage, ValueTask>? OnMessage
+    {
+        get => _onMessage;
+        set
+        {
+            lock (_gate)
+            {
+                if (_state != SwitchboardClientState.Disconnected || _supervisor is not null)
+                {
+                    throw new InvalidOperationException($"Set {nameof(OnMessage)} before {nameof(ConnectAsync)}.");
+                }
+                _onMessage = value;
+            }
+        }
+    }
+
+    /// <summary>Where the client is in its life cycle.</summary>
+    public SwitchboardClientState State
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _state;
+            }
+        }
+    }
+
+    /// <summary>The id the node gave the current (or last) connection; a target of <c>conn:&lt;id&gt;</c>. Null before the first <c>welcome</c>.</summary>
+    public string? ConnectionId => Volatile.Read(ref _welcome)?.ConnectionId;
+
+    /// <summary>The user id the node knows this client by. Null before the first <c>welcome</c>.</summary>
+    public string? UserId => Volatile.Read(ref _welcome)?.UserId;
+
+    /// <summary>The node of the current (or last) connection. Null before the first <c>welcome</c>.</summary>
+    public string? NodeId => Volatile.Read(ref _welcome)?.Node;
+
+    /// <summary>The session of the current (or last) connection. Null before the first <c>welcome</c>.</summary>
+    public string? SessionId => Volatile.Read(ref _welcome)?.Session;
+
+    /// <summary>The groups this client has joined, which it joins again after every reconnect.</summary>
+    public IReadOnlyCollection<string> Groups
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _groups];
+            }
+        }
+    }
+
+    /// <summary>The <c>seq</c> of the last message received in the current session (for session resume).</summary>
+    internal long LastSeq => Interlocked.Read(ref _lastSeq);
+
+    /// <summary>
+    /// Connects: asks the gateway for a node, dials it and waits for <c>welcome</c>. A failed dial or a close before
+    /// <c>welcome</c> (1013 full, 1012 draining, 1008 bad ticket) and a 503 from the gateway are retried with backoff,
+    /// up to <see cref="SwitchboardClientOptions.MaxConnectAttempts"/> attempts.
+    /// </summary>
+    /// <exception cref="SwitchboardException">
+    /// <see cref="SwitchboardErrorReason.Unauthorized"/> or <see cref="SwitchboardErrorReason.Rejected"/> when the gateway
+    /// refuses for good; <see cref="SwitchboardErrorReason.Unavailable"/> when every attempt failed;
+    /// <see cref="SwitchboardErrorReason.Closed"/> when the client was disposed meanwhile.
+    /// </exception>
+    /// <exception cref="InvalidOperationException">The client is already connecting or connected.</exception>
+    /// <exception cref="ObjectDisposedException">The client was disposed.</exception>
+    public async Task ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (_state != SwitchboardClientState.Disconnected)
+            {
+                throw new InvalidOperationException($"{nameof(ConnectAsync)} was already called (the client is {_state}).");
+            }
+            _state = SwitchboardClientState.Connecting;
+        }
+
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _lifetime.Token);
+        try
+        {
+            SwitchboardException? last = null;
+            TimeSpan? retryAfter = null;
+            for (var attempt = 0; attempt < _options.MaxConnectAttempts; attempt++)
+            {
+                if (attempt > 0)
+                {
+                    await DelayBeforeAttemptAsync(attempt - 1, retryAfter, linked.Token).ConfigureAwait(false);
+                }
+                var result = await TryConnectOnceAsync(linked.Token).ConfigureAwait(false);
+                if (result.Connection is { } connection)
+                {
+                    Activate(connection);
+                    if (!await PublishAsync(connection, isReconnect: false).ConfigureAwait(false))
+                    {
+                        throw SwitchboardErrors.Disposed();
+                    }
+                    lock (_gate)
+                    {
+                        _supervisor = Task.Run(() => SuperviseAsync(connection));
+                    }
+                    StartDispatcher();
+                    return;
+                }
+                if (result.Permanent)
+                {
+                    throw result.Error!;
+                }
+                last = result.Error;
+                retryAfter = result.RetryAfter;
+            }
+            throw SwitchboardErrors.Unavailable(_options.MaxConnectAttempts, last);
+        }
+        catch (OperationCanceledException) when (_lifetime.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw SwitchboardErrors.Disposed();
+        }
+        catch (Exception e)
+        {
+            lock (_gate)
+            {
+                if (!_disposed && _state == SwitchboardClientState.Connecting)
+                {
+                    // Back to the start: the caller may try again. Commands that waited for this attempt fail.
+                    _state = SwitchboardClientState.Disconnected;
+                    _ready.TrySetException(e is SwitchboardException ? e : SwitchboardErrors.NotConnected());
+                    _ready = NewReady();
+                }
+            }
+            throw;
+        }
+    }
+
+    /// <summary>Sends <paramref name="data"/> to <paramref name="to"/> and waits for the node's reply.</summary>
+    /// <param name="to"><c>user:&lt;id&gt;</c>, <c>conn:&lt;id&gt;</c>, <c>group:&lt;name&gt;</c> or <c>all</c>.</param>
+    /// <param name="data">The payload, any JSON value.</param>
+    /// <param name="cancellationToken">Stops waiting; the command may still be carried out if it was sent.</param>
+    /// <exception cref="SwitchboardCommandException">The node refused it, for example with <c>bad_target</c> or <c>rate_limited</c>.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the command in flight, or no reply came in time.</exception>
+    public Task SendAsync(string to, JsonElement data, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(to);
+        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.Send(buffer, to, data, id), onOk: null, cancellationToken);
+    }
+
+    /// <summary>Serializes <paramref name="data"/> with source-generated metadata, sends it to <paramref name="to"/> and waits for the reply.</summary>
+    /// <param name="to"><c>user:&lt;id&gt;</c>, <c>conn:&lt;id&gt;</c>, <c>group:&lt;name&gt;</c> or <c>all</c>.</param>
+    /// <param name="data">The payload.</param>
+    /// <param name="typeInfo">How to serialize it, from a <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>.</param>
+    /// <param name="cancellationToken">Stops waiting; the command may still be carried out if it was sent.</param>
+    /// <exception cref="SwitchboardCommandException">The node refused it.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the command in flight, or no reply came in time.</exception>
+    public Task SendAsync<T>(string to, T data, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(to);
+        ArgumentNullException.ThrowIfNull(typeInfo);
+        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.Send(buffer, to, data, typeInfo, id), onOk: null, cancellationToken);
+    }
+
+    /// <summary>Sends payload bytes that are already UTF-8 JSON (validated, not re-encoded) and waits for the reply.</summary>
+    /// <param name="to"><c>user:&lt;id&gt;</c>, <c>conn:&lt;id&gt;</c>, <c>group:&lt;name&gt;</c> or <c>all</c>.</param>
+    /// <param name="utf8JsonData">One JSON value in UTF-8.</param>
+    /// <param name="cancellationToken">Stops waiting; the command may still be carried out if it was sent.</param>
+    /// <exception cref="ArgumentException"><paramref name="utf8JsonData"/> is not one valid JSON value.</exception>
+    /// <exception cref="SwitchboardCommandException">The node refused it.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the command in flight, or no reply came in time.</exception>
+    public Task SendRawAsync(string to, ReadOnlyMemory<byte> utf8JsonData, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(to);
+        return ExecuteAsync(WireNames.Types.Send, (buffer, id) =>
+        {
+            try
+            {
+                ClientFrames.SendRaw(buffer, to, utf8JsonData, id);
+            }
+            catch (JsonException e)
+            {
+                throw new ArgumentException($"The data is not one valid JSON value: {e.Message}", nameof(utf8JsonData), e);
+            }
+        }, onOk: null, cancellationToken);
+    }
+
+    /// <summary>Joins <paramref name="group"/> and waits for the reply; the group is joined again after every reconnect.</summary>
+    /// <exception cref="SwitchboardCommandException">The node refused it, for example with <c>invalid_field</c>.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the command in flight (the group is then not remembered), or no reply came in time.</exception>
+    public Task JoinAsync(string group, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        // Remembered on the receive loop when the ok arrives, so a reconnect that starts right after it re-joins the group.
+        return ExecuteAsync(WireNames.Types.Join, (buffer, id) => ClientFrames.Join(buffer, group, id), onOk: () =>
+        {
+            lock (_gate)
+            {
+                _groups.Add(group);
+            }
+        }, cancellationToken);
+    }
+
+    /// <summary>
+    /// Leaves <paramref name="group"/> and waits for the reply. The group is forgotten at once, so it is not re-joined
+    /// after a reconnect even if this call fails.
+    /// </summary>
+    /// <exception cref="SwitchboardCommandException">The node refused it.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the command in flight, or no reply came in time.</exception>
+    public Task LeaveAsync(string group, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(group);
+        lock (_gate)
+        {
+            _groups.Remove(group);
+        }
+        return ExecuteAsync(WireNames.Types.Leave, (buffer, id) => ClientFrames.Leave(buffer, group, id), onOk: null, cancellationToken);
+    }
+
+    /// <summary>Sends <c>ping</c> and waits for the reply; returns the round-trip time.</summary>
+    /// <exception cref="SwitchboardException">The connection was lost with the ping in flight, or no reply came in time.</exception>
+    public async Task<TimeSpan> PingAsync(CancellationToken cancellationToken = default)
+    {
+        var started = _options.TimeProvider.GetTimestamp();
+        await ExecuteAsync(WireNames.Types.Ping, ClientFrames.Ping, onOk: null, cancellationToken).ConfigureAwait(false);
+        return _options.TimeProvider.GetElapsedTime(started);
+    }
+
+    /// <summary>
+    /// Reads every message in arrival order, across reconnects, until the client is disposed (the sequence ends) or
+    /// closes for good (it throws the <see cref="SwitchboardException"/> that closed it). One reader at a time.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another reader is active, or <see cref="OnMessage"/> is set.</exception>
+    public async IAsyncEnumerable<SwitchboardMessage> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (_onMessage is not null)
+        {
+            throw new InvalidOperationException($"Messages go to {nameof(OnMessage)}; {nameof(ReadAllAsync)} cannot be used with it.");
+        }
+        if (Interlocked.Exchange(ref _readerActive, 1) == 1)
+        {
+            throw new InvalidOperationException($"{nameof(ReadAllAsync)} allows one reader at a time.");
+        }
+        try
+        {
+            while (await _messages.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (_messages.Reader.TryRead(out var message))
+                {
+                    yield return message;
+                }
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _readerActive, 0);
+        }
+    }
+
+    /// <summary>
+    /// Closes the connection with 1000, stops reconnecting, fails commands in flight with
+    /// <see cref="SwitchboardErrorReason.Closed"/> and ends <see cref="ReadAllAsync"/>. Messages not yet read are dropped.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        NodeConnection? connection;
+        Task? supervisor;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _disposed = true;
+            _state = SwitchboardClientState.Closed;
+            connection = _connection;
+            _connection = null;
+            supervisor = _supervisor;
+            _ready.TrySetException(SwitchboardErrors.Disposed());
+        }
+
+        // First stop reconnects and unblock a delivery waiting for buffer space, so the close handshake is read promptly.
+        _lifetime.Cancel();
+        if (connection is not null)
+        {
+            await connection.CloseAsync(CloseCodes.Normal, "client closed").ConfigureAwait(false);
+        }
+        if (supervisor is not null)
+        {
+            await supervisor.ConfigureAwait(false);
+        }
+        _messages.Writer.TryComplete();
+        if (connection is not null)
+        {
+            RaiseDisconnected(new SwitchboardDisconnectedEventArgs(CloseCodes.Normal, "client closed", willReconnect: false, error: null));
+        }
+        _gateway.Dispose();
+    }
+
+    private async Task ExecuteAsync(string command, Action<IBufferWriter<byte>, string> write, Action? onOk, CancellationToken cancellationToken)
+    {
+        var id = "c" + Interlocked.Increment(ref _nextCommandId).ToString(CultureInfo.InvariantCulture);
+        // Serialized before anything waits, so bad input fails at once, connected or not.
+        var frame = new ArrayBufferWriter<byte>(128);
+        write(frame, id);
+
+        using var timeout = new CancellationTokenSource(_options.CommandTimeout, _options.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        ReplyFrame reply;
+        try
+        {
+            while (true)
+            {
+                var connection = await GetConnectionAsync(linked.Token).ConfigureAwait(false);
+                try
+                {
+                    reply = await connection.SendCommandAsync(id, command, frame.WrittenMemory, onOk, linked.Token).ConfigureAwait(false);
+                    break;
+                }
+                catch (NodeConnection.NotSentException)
+                {
+                    // The connection ended before the frame left: sending it on the next one is still at most once.
+                    await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw SwitchboardErrors.Timeout(command, _options.CommandTimeout);
+        }
+        if (!reply.Ok)
+        {
+            throw new SwitchboardCommandException(command, reply.ErrorCode!, reply.ErrorMessage!);
+        }
+    }
+
+    private async Task<NodeConnection> GetConnectionAsync(CancellationToken cancellationToken)
+    {
+        Task<NodeConnection> ready;
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                throw SwitchboardErrors.Disposed();
+            }
+            switch (_state)
+            {
+                case SwitchboardClientState.Connected when _connection is { } current:
+                    return current;
+                case SwitchboardClientState.Disconnected:
+                    throw SwitchboardErrors.NotConnected();
+                case SwitchboardClientState.Closed:
+                    throw SwitchboardErrors.Closed(_closeCause);
+            }
+            ready = _ready.Task;
+        }
+        return await ready.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>One attempt: gateway, dial, welcome, bounded by <see cref="SwitchboardClientOptions.ConnectTimeout"/>.</summary>
+    private async Task<AttemptResult> TryConnectOnceAsync(CancellationToken cancellationToken)
+    {
+        using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _options.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        try
+        {
+            var answer = await _gateway.RequestTicketAsync(linked.Token).ConfigureAwait(false);
+            if (answer.Ticket is not { } ticket)
+            {
+                return new AttemptResult(null, answer.Error, answer.Permanent, answer.RetryAfter);
+            }
+            var opened = await NodeConnection.OpenAsync(ticket.DialUri, _options, linked.Token).ConfigureAwait(false);
+            return new AttemptResult(opened.Connection, opened.Error, Permanent: false, RetryAfter: null);
+        }
+        catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            return new AttemptResult(null, SwitchboardErrors.AttemptTimedOut(_options.ConnectTimeout), Permanent: false, RetryAfter: null);
+        }
+    }
+
+    private readonly record struct AttemptResult(NodeConnection? Connection, SwitchboardException? Error, bool Permanent, TimeSpan? RetryAfter);
+
+    private Task DelayBeforeAttemptAsync(int attempt, TimeSpan? retryAfter, CancellationToken cancellationToken)
+    {
+        var delay = _backoff.Next(attempt);
+        // The gateway knows when it expects capacity; never ask sooner than it said.
+        if (retryAfter is { } atLeast && atLeast > delay)
+        {
+            delay = atLeast;
+        }
+        return delay <= TimeSpan.Zero ? Task.CompletedTask : Task.Delay(delay, _options.TimeProvider, cancellationToken);
+    }
+
+    /// <summary>Starts the receive loop of a welcomed connection.</summary>
+    private void Activate(NodeConnection connection)
+    {
+        if (!connection.Welcome.Resumed)
+        {
+            // A new session numbers its messages from 1.
+            Interlocked.Exchange(ref _lastSeq, 0);
+        }
+        connection.Start(DeliverAsync, OnErrorFrame, OnConnectionEnding);
+    }
+
+    /// <summary>Makes <paramref name="connection"/> the one commands use; false (and the connection closed) if the client was disposed meanwhile.</summary>
+    private async Task<bool> PublishAsync(NodeConnection connection, bool isReconnect)
+    {
+        bool published;
+        lock (_gate)
+        {
+            published = !_disposed && !connection.HasEnded;
+            if (published)
+            {
+                _connection = connection;
+                _welcome = connection.Welcome;
+                _state = SwitchboardClientState.Connected;
+                _ready.TrySetResult(connection);
+            }
+        }
+        if (!published)
+        {
+            await connection.CloseAsync(CloseCodes.Normal, "client closed").ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
+            return false;
+        }
+        var welcome = connection.Welcome;
+        Raise(Connected, new SwitchboardConnectedEventArgs(welcome.Node, welcome.ConnectionId, welcome.Session, welcome.Resumed, isReconnect));
+        return true;
+    }
+
+    /// <summary>Runs on the receive loop when a connection ends: stop handing it out before its commands fail.</summary>
+    private void OnConnectionEnding(NodeConnection connection)
+    {
+        lock (_gate)
+        {
+            if (!ReferenceEquals(_connection, connection))
+            {
+                return;
+            }
+            _connection = null;
+            if (_ready.Task.IsCompleted)
+            {
+                _ready = NewReady();
+            }
+            if (!_disposed)
+            {
+                _state = _options.AutoReconnect ? SwitchboardClientState.Reconnecting : SwitchboardClientState.Closed;
+            }
+        }
+    }
+
+    /// <summary>The lifetime of the client after the first connect: wait for the connection to end, then reconnect.</summary>
+    private async Task SuperviseAsync(NodeConnection connection)
+    {
+        while (true)
+        {
+            var end = await connection.Completion.ConfigureAwait(false);
+            // Usually done already on the receive loop; repeated for a connection that ended while being published.
+            OnConnectionEnding(connection);
+            await connection.DisposeAsync().ConfigureAwait(false);
+            if (_lifetime.IsCancellationRequested || end.ClosedByClient)
+            {
+                return;
+            }
+            if (!_options.AutoReconnect)
+            {
+                var cause = end.Error ?? SwitchboardErrors.NodeClosed(end.CloseStatus, end.CloseDescription);
+                CloseForGood(cause);
+                RaiseDisconnected(new SwitchboardDisconnectedEventArgs(end.CloseStatus, end.CloseDescription, willReconnect: false, end.Error));
+                return;
+            }
+            RaiseDisconnected(new SwitchboardDisconnectedEventArgs(end.CloseStatus, end.CloseDescription, willReconnect: true, end.Error));
+            var next = await ReconnectAsync().ConfigureAwait(false);
+            if (next is null)
+            {
+                return;
+            }
+            connection = next;
+        }
+    }
+
+    /// <summary>
+    /// Reconnects through the gateway with full-jitter backoff until it succeeds, the gateway refuses for good, or the
+    /// client is disposed (null in the last two cases). The attempt count starts from 0 each time.
+    /// </summary>
+    private async Task<NodeConnection?> ReconnectAsync()
+    {
+        TimeSpan? retryAfter = null;
+        for (var attempt = 0; ; attempt++)
+        {
+            NodeConnection? candidate = null;
+            try
+            {
+                await DelayBeforeAttemptAsync(attempt, retryAfter, _lifetime.Token).ConfigureAwait(false);
+                var result = await TryConnectOnceAsync(_lifetime.Token).ConfigureAwait(false);
+                if (result.Connection is { } connection)
+                {
+                    candidate = connection;
+                    Activate(connection);
+                    if (!await RejoinGroupsAsync(connection).ConfigureAwait(false))
+                    {
+                        candidate = null;
+                        connection.Abort();
+                        await connection.DisposeAsync().ConfigureAwait(false);
+                        retryAfter = null;
+                        continue;
+                    }
+                    candidate = null;
+                    return await PublishAsync(connection, isReconnect: true).ConfigureAwait(false) ? connection : null;
+                }
+                if (result.Permanent)
+                {
+                    CloseForGood(result.Error!);
+                    RaiseDisconnected(new SwitchboardDisconnectedEventArgs(null, result.Error!.Message, willReconnect: false, result.Error));
+                    return null;
+                }
+                retryAfter = result.RetryAfter;
+            }
+            catch (OperationCanceledException) when (_lifetime.IsCancellationRequested)
+            {
+                if (candidate is not null)
+                {
+                    await candidate.CloseAsync(CloseCodes.Normal, "client closed").ConfigureAwait(false);
+                    await candidate.DisposeAsync().ConfigureAwait(false);
+                }
+                return null;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Joins every remembered group on a new connection before it is handed out. False when the connection failed meanwhile
+    /// (try another); a group the node refuses is forgotten and reported through <see cref="ErrorReceived"/>.
+    /// </summary>
+    private async Task<bool> RejoinGroupsAsync(NodeConnection connection)
+    {
+        string[] groups;
+        lock (_gate)
+        {
+            groups = [.. _groups];
+        }
+        if (groups.Length == 0)
+        {
+            return true;
+        }
+        using var timeout = new CancellationTokenSource(_options.CommandTimeout, _options.TimeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(_lifetime.Token, timeout.Token);
+        var joins = groups.Select(async group =>
+        {
+            var id = "c" + Interlocked.Increment(ref _nextCommandId).ToString(CultureInfo.InvariantCulture);
+            var frame = new ArrayBufferWriter<byte>(64);
+            ClientFrames.Join(frame, group, id);
+            var reply = await connection.SendCommandAsync(id, WireNames.Types.Join, frame.WrittenMemory, onOk: null, linked.Token).ConfigureAwait(false);
+            if (!reply.Ok)
+            {
+                lock (_gate)
+                {
+                    _groups.Remove(group);
+                }
+                Raise(ErrorReceived, new SwitchboardErrorEventArgs(reply.ErrorCode!, $"Re-joining group '{group}' after a reconnect failed: {reply.ErrorMessage}"));
+            }
+        }).ToArray();
+        try
+        {
+            await Task.WhenAll(joins).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is SwitchboardException or NodeConnection.NotSentException
+                                  || (e is OperationCanceledException && !_lifetime.IsCancellationRequested))
+        {
+            return false;
+        }
+    }
+
+    private void CloseForGood(Exception cause)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+            _state = SwitchboardClientState.Closed;
+            _closeCause = cause;
+            _ready.TrySetException(SwitchboardErrors.Closed(cause));
+        }
+        _messages.Writer.TryComplete(cause);
+    }
+
+    private async ValueTask DeliverAsync(SwitchboardMessage message)
+    {
+        Interlocked.Exchange(ref _lastSeq, message.Seq);
+        if (_messages.Writer.TryWrite(message))
+        {
+            return;
+        }
+        try
+        {
+            // Buffer full: stop reading the socket until the application catches up (the node sees the back-pressure).
+            await _messages.Writer.WriteAsync(message, _lifetime.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
+        {
+            // Disposing: nobody will read it.
+        }
+    }
+
+    private void OnErrorFrame(ErrorFrame error) => Raise(ErrorReceived, new SwitchboardErrorEventArgs(error.Code, error.Message));
+
+    private void StartDispatcher()
+    {
+        if (_onMessage is not { } handler)
+        {
+            return;
+        }
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var message in _messages.Reader.ReadAllAsync().ConfigureAwait(false))
+                {
+                    try
+                    {
+                        await handler(message).ConfigureAwait(false);
+                    }
+                    catch (Exception)
+                    {
+                        // Documented: the handler's exceptions do not stop delivery.
+                    }
+                }
+            }
+            catch (SwitchboardException)
+            {
+                // The client closed for good; Disconnected reported why.
+            }
+        });
+    }
+
+    private void RaiseDisconnected(SwitchboardDisconnectedEventArgs args) => Raise(Disconnected, args);
+
+    private void Raise<TArgs>(EventHandler<TArgs>? handler, TArgs args)
+    {
+        if (handler is null)
+        {
+            return;
+        }
+        try
+        {
+            handler(this, args);
+        }
+        catch (Exception)
+        {
+            // An application handler must not break the client's loops.
+        }
+    }
+
+    private static TaskCompletionSource<NodeConnection> NewReady() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

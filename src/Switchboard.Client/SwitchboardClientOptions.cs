@@ -1,0 +1,109 @@
+namespace Switchboard.Client;
+
+/// <summary>Settings of a <see cref="SwitchboardClient"/>. Validated when the client is created.</summary>
+public sealed class SwitchboardClientOptions
+{
+    /// <summary>The gateway's base address, for example <c>http://127.0.0.1:7000</c>. Required.</summary>
+    public Uri? GatewayUrl { get; set; }
+
+    /// <summary>
+    /// Returns the user's JWT, sent as <c>Authorization: Bearer</c> to the gateway. Called on every connect and
+    /// reconnect, so the application can refresh tokens. Exactly one of this and <see cref="DevUserId"/> is set.
+    /// </summary>
+    public Func<CancellationToken, ValueTask<string>>? TokenProvider { get; set; }
+
+    /// <summary>
+    /// The user id to connect as when the cluster runs in dev mode (unsigned, for development only).
+    /// Exactly one of this and <see cref="TokenProvider"/> is set.
+    /// </summary>
+    public string? DevUserId { get; set; }
+
+    /// <summary>The base of the full-jitter exponential backoff between connect attempts.</summary>
+    public TimeSpan ReconnectBaseDelay { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>The cap of the backoff between connect attempts.</summary>
+    public TimeSpan ReconnectMaxDelay { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a command (send, join, leave, ping) waits for its reply, including any wait for a reconnect.</summary>
+    public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one connect attempt (gateway request, WebSocket handshake, <c>welcome</c>) may take.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How many attempts <see cref="SwitchboardClient.ConnectAsync"/> makes before it gives up. Automatic reconnects retry until disposed.</summary>
+    public int MaxConnectAttempts { get; set; } = 10;
+
+    /// <summary>Reconnect through the gateway when the connection drops. When false, a lost connection closes the client.</summary>
+    public bool AutoReconnect { get; set; } = true;
+
+    /// <summary>The largest frame accepted from the node, assembled from fragments; a larger one closes the connection with 1009.</summary>
+    public int MaxFrameBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// How many received messages wait for the application before the client stops reading the socket. A reader that
+    /// falls this far behind pushes back on the node, which eventually closes the connection with 3008 (slow consumer).
+    /// </summary>
+    public int MessageBufferCapacity { get; set; } = 10_000;
+
+    /// <summary>The handler for gateway requests (for tests, proxies or TLS settings). The client does not dispose it.</summary>
+    public HttpMessageHandler? HttpHandler { get; set; }
+
+    /// <summary>The source of backoff jitter; <see cref="System.Random.Shared"/> when null.</summary>
+    public Random? Random { get; set; }
+
+    /// <summary>The clock for backoff delays and timeouts.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        if (GatewayUrl is null)
+        {
+            throw new ArgumentException($"{nameof(GatewayUrl)} is required.", nameof(GatewayUrl));
+        }
+        if (!GatewayUrl.IsAbsoluteUri || (GatewayUrl.Scheme != Uri.UriSchemeHttp && GatewayUrl.Scheme != Uri.UriSchemeHttps))
+        {
+            throw new ArgumentException($"{nameof(GatewayUrl)} must be an absolute http or https address, not '{GatewayUrl}'.", nameof(GatewayUrl));
+        }
+        if ((TokenProvider is null) == (DevUserId is null))
+        {
+            throw new ArgumentException($"Set exactly one of {nameof(TokenProvider)} (signed user tokens) and {nameof(DevUserId)} (dev mode).", nameof(TokenProvider));
+        }
+        if (DevUserId is not null && string.IsNullOrWhiteSpace(DevUserId))
+        {
+            throw new ArgumentException($"{nameof(DevUserId)} must not be empty.", nameof(DevUserId));
+        }
+        RequirePositive(ReconnectBaseDelay, nameof(ReconnectBaseDelay));
+        RequirePositive(ReconnectMaxDelay, nameof(ReconnectMaxDelay));
+        RequirePositive(CommandTimeout, nameof(CommandTimeout));
+        RequirePositive(ConnectTimeout, nameof(ConnectTimeout));
+        if (ReconnectMaxDelay < ReconnectBaseDelay)
+        {
+            throw new ArgumentException($"{nameof(ReconnectMaxDelay)} ({ReconnectMaxDelay}) must not be less than {nameof(ReconnectBaseDelay)} ({ReconnectBaseDelay}).", nameof(ReconnectMaxDelay));
+        }
+        if (MaxConnectAttempts < 1)
+        {
+            throw new ArgumentException($"{nameof(MaxConnectAttempts)} must be at least 1.", nameof(MaxConnectAttempts));
+        }
+        if (MaxFrameBytes < 1024)
+        {
+            throw new ArgumentException($"{nameof(MaxFrameBytes)} must be at least 1024.", nameof(MaxFrameBytes));
+        }
+        if (MessageBufferCapacity < 1)
+        {
+            throw new ArgumentException($"{nameof(MessageBufferCapacity)} must be at least 1.", nameof(MessageBufferCapacity));
+        }
+        if (TimeProvider is null)
+        {
+            throw new ArgumentException($"{nameof(TimeProvider)} is required.", nameof(TimeProvider));
+        }
+    }
+
+    private static void RequirePositive(TimeSpan value, string name)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"{name} must be positive, not {value}.", name);
+        }
+    }
+}
