@@ -19,7 +19,7 @@ internal static class RequestBodies
         {
             limit.MaxRequestBodySize = (long)maxBytes + 1;
         }
-        var buffer = new ArrayBufferWriter<byte>((int)Math.Min(request.ContentLength ?? 4096, maxBytes + 1L));
+        var buffer = new ArrayBufferWriter<byte>((int)Math.Max(256, Math.Min(request.ContentLength ?? 4096, maxBytes + 1L)));
         while (true)
         {
             var memory = buffer.GetMemory(4096);

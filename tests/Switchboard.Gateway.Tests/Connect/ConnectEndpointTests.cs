@@ -121,6 +121,18 @@ public sealed class ConnectEndpointTests
         (await response.ErrorCodeAsync()).ShouldBe("unauthorized");
     }
 
+    [Fact]
+    public async Task Connect_InDevModeWithAnEmptyBody_Is401()
+    {
+        await using var host = await GatewayHost.StartAsync(o => o.DevMode = true);
+        await host.HeartbeatAsync("node-1");
+
+        var response = await host.Client.PostAsync("/v1/connect", new StringContent("")).WithTimeout("connect");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await response.ErrorCodeAsync()).ShouldBe("unauthorized");
+    }
+
     [Theory]
     [InlineData("{not json")]
     [InlineData("{\"userId\":42}")]

@@ -1,0 +1,143 @@
+using System.Net;
+using Switchboard.Backplane;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Gateway.Tests.Publish;
+
+public sealed class PublishEndpointTests
+{
+    [Theory]
+    [InlineData(null)]
+    [InlineData("wrong-key")]
+    [InlineData("test-api-ke")]
+    public async Task Publish_WithMissingOrWrongKey_Is401(string? key)
+    {
+        await using var host = await GatewayHost.StartAsync();
+
+        var response = await host.PublishAsync("""{"to":"all","data":1}""", key);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await response.ErrorCodeAsync()).ShouldBe("unauthorized");
+    }
+
+    [Fact]
+    public async Task Publish_WithNoKeysConfigured_IsAlways401()
+    {
+        await using var host = await GatewayHost.StartAsync(o => o.ApiKeys = []);
+
+        var response = await host.PublishAsync("""{"to":"all","data":1}""", GatewayHost.ApiKey);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Theory]
+    [InlineData("""{"to":"bob","data":1}""", "bad_target")]
+    [InlineData("""{"to":"user:","data":1}""", "bad_target")]
+    [InlineData("""{"to":42,"data":1}""", "bad_target")]
+    [InlineData("""{"data":1}""", "bad_target")]
+    [InlineData("""{"to":"all"}""", "bad_request")]
+    [InlineData("""[1,2]""", "bad_request")]
+    [InlineData("""{"to":"all","data":""", "bad_json")]
+    [InlineData("", "bad_json")]
+    public async Task Publish_WithABadBody_Is400(string body, string code)
+    {
+        await using var host = await GatewayHost.StartAsync();
+
+        var response = await host.PublishAsync(body);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.ErrorCodeAsync()).ShouldBe(code);
+    }
+
+    [Fact]
+    public async Task Publish_LargerThanTheLimit_Is413()
+    {
+        await using var host = await GatewayHost.StartAsync(o => o.MaxPublishBytes = 1024);
+
+        var response = await host.PublishAsync($$"""{"to":"all","data":"{{new string('x', 2000)}}"}""");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.RequestEntityTooLarge);
+        (await response.ErrorCodeAsync()).ShouldBe("payload_too_large");
+    }
+
+    [Fact]
+    public async Task PublishToUser_ReachesOnlyTheNodeThatHoldsTheUser()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var nodes = await JoinAsync(host, "node-1", "node-2", "node-3");
+        await host.Backplane.PublishPresenceAsync(new PresenceDelta("node-2", 1, ["bob"], []));
+
+        var response = await host.PublishAsync("""{"to":"user:bob","data":{"text":"hi bob"}}""");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await response.JsonAsync()).GetProperty("accepted").GetBoolean().ShouldBeTrue();
+        // A broadcast after it is a barrier: per-node order means anything else for a node would have come first.
+        await PublishBarrierAsync(host, nodes);
+        nodes["node-1"].Data.ShouldBe(["\"barrier\""]);
+        nodes["node-2"].Data.ShouldBe(["""{"text":"hi bob"}""", "\"barrier\""]);
+        nodes["node-3"].Data.ShouldBe(["\"barrier\""]);
+        var message = nodes["node-2"].Messages[0];
+        message.From.ShouldBe("api");
+        message.Target.ToString().ShouldBe("user:bob");
+        message.OriginNodeId.ShouldBeNull();
+    }
+
+    [Fact]
+    public async Task PublishToAll_ReachesEveryJoinedNodeOnce()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var nodes = await JoinAsync(host, "node-1", "node-2", "node-3");
+
+        (await host.PublishAsync("""{"to":"all","data":[1,2,3]}""")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        await PublishBarrierAsync(host, nodes);
+        foreach (var inbox in nodes.Values)
+        {
+            inbox.Data.ShouldBe(["[1,2,3]", "\"barrier\""]);
+        }
+    }
+
+    [Fact]
+    public async Task PublishToConnection_ReachesTheNodeNamedInTheConnectionId()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var nodes = await JoinAsync(host, "node-1", "node-2");
+
+        (await host.PublishAsync("""{"to":"conn:node-2.abc","data":true}""")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        await PublishBarrierAsync(host, nodes);
+        nodes["node-1"].Data.ShouldBe(["\"barrier\""]);
+        nodes["node-2"].Data.ShouldBe(["true", "\"barrier\""]);
+    }
+
+    [Fact]
+    public async Task PublishToGroup_ReachesOnlySubscribedNodes()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        var nodes = await JoinAsync(host, "node-1", "node-2");
+        await host.Backplane.SubscribeAsync("node-1", "room1");
+
+        (await host.PublishAsync("""{"to":"group:room1","data":null}""")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+
+        await PublishBarrierAsync(host, nodes);
+        nodes["node-1"].Data.ShouldBe(["null", "\"barrier\""]);
+        nodes["node-2"].Data.ShouldBe(["\"barrier\""]);
+    }
+
+    private static async Task<Dictionary<string, FakeNodeInbox>> JoinAsync(GatewayHost host, params string[] nodeIds)
+    {
+        var nodes = new Dictionary<string, FakeNodeInbox>();
+        foreach (var nodeId in nodeIds)
+        {
+            nodes[nodeId] = await host.JoinFakeNodeAsync(nodeId);
+            await host.HeartbeatAsync(nodeId);
+        }
+        return nodes;
+    }
+
+    private static async Task PublishBarrierAsync(GatewayHost host, Dictionary<string, FakeNodeInbox> nodes)
+    {
+        (await host.PublishAsync("""{"to":"all","data":"barrier"}""")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        await Eventually.TrueAsync(() => nodes.Values.All(n => n.Data.Contains("\"barrier\"")), "the barrier reaches every node");
+    }
+}
