@@ -33,6 +33,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly SemaphoreSlim _membership = new(1, 1);
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CpuMeter _cpu;
+    private readonly Lock _sampleLock = new();
     private IAsyncDisposable? _joined;
     private IAsyncDisposable? _observing;
     private HeartbeatPublisher? _heartbeats;
@@ -350,7 +351,19 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         }
     }
 
+    /// <summary>Publishes a heartbeat now, outside the regular interval (e.g. right after a gateway starts observing).</summary>
+    public ValueTask PublishHeartbeatNowAsync(CancellationToken cancellationToken = default) =>
+        _backplane.PublishHeartbeatAsync(SampleHeartbeat(), cancellationToken);
+
     private NodeHeartbeat SampleHeartbeat()
+    {
+        lock (_sampleLock)
+        {
+            return SampleHeartbeatLocked();
+        }
+    }
+
+    private NodeHeartbeat SampleHeartbeatLocked()
     {
         var now = _time.GetTimestamp();
         var sent = Interlocked.Read(ref _messagesSent);

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 
 namespace Switchboard.Protocol;
@@ -6,6 +7,9 @@ namespace Switchboard.Protocol;
 /// <summary>Writes the node-to-client frames of protocol v1 as UTF-8 JSON, <c>type</c> first.</summary>
 public static class ServerFrames
 {
+    // Frames go to WebSocket clients, never into HTML, so quotes and apostrophes need no escaping.
+    private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The <c>welcome</c> frame sent once a connection is accepted.</summary>
     public static byte[] Welcome(string connectionId, string userId, string nodeId, string session, bool resumed) =>
         Write(w =>
@@ -59,7 +63,7 @@ public static class ServerFrames
     public static byte[] MessagePrefix(string from, string to, ReadOnlySpan<byte> rawData)
     {
         var buffer = new ArrayBufferWriter<byte>(96 + rawData.Length);
-        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions with { SkipValidation = true }))
         {
             w.WriteStartObject();
             w.WriteString(WireNames.Fields.Type, WireNames.Types.Message);
@@ -91,7 +95,7 @@ public static class ServerFrames
     private static byte[] Write(Action<Utf8JsonWriter> body)
     {
         var buffer = new ArrayBufferWriter<byte>(128);
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, WriterOptions))
         {
             w.WriteStartObject();
             body(w);

@@ -1,0 +1,129 @@
+using System.CommandLine;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Switchboard.Gateway;
+using Switchboard.Hosting;
+
+namespace Switchboard.Commands;
+
+/// <summary><c>switchboard up</c>: a gateway and N nodes in this process on loopback, with the in-process backplane.</summary>
+internal static class UpCommand
+{
+    public static Command Create(Option<string?> configOption)
+    {
+        var nodes = new Option<int>("--nodes") { Description = "Number of nodes", DefaultValueFactory = _ => 3 };
+        var port = new Option<int>("--port") { Description = "Gateway port; nodes listen on the ports after it", DefaultValueFactory = _ => 7000 };
+        var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
+        var policy = new Option<string?>("--policy") { Description = "Placement policy: least-loaded, least-connections or round-robin" };
+        var maxConnections = new Option<int?>("--max-connections") { Description = "Connection cap of each node" };
+        var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
+        var command = new Command("up", "Run a gateway and nodes in this process (the embedded cluster)")
+        {
+            nodes, port, host, policy, maxConnections, verbose,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            IConfiguration configuration;
+            try
+            {
+                configuration = CliConfiguration.Load(parse.GetValue(configOption));
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidDataException or FormatException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            var devMode = configuration.GetValue("Gateway:DevMode", defaultValue: true);
+            var apiKeys = configuration.GetSection("Gateway:ApiKeys").Get<string[]>() is { Length: > 0 } keys ? keys : [CliConfiguration.DevApiKey];
+            var userSecret = configuration["Gateway:UserTokens:Secret"];
+            var usesDevSecret = userSecret is null && configuration["Gateway:UserTokens:PublicKeyPem"] is null;
+            var options = new EmbeddedClusterOptions
+            {
+                Nodes = parse.GetValue(nodes),
+                GatewayPort = parse.GetValue(port),
+                Host = parse.GetValue(host)!,
+                ClusterSecret = configuration["Cluster:Secret"],
+                ConfigureNode = o =>
+                {
+                    configuration.GetSection("Node").Bind(o);
+                    if (parse.GetValue(maxConnections) is { } cap)
+                    {
+                        o.MaxConnections = cap;
+                    }
+                },
+                ConfigureGateway = o =>
+                {
+                    configuration.GetSection(GatewayOptions.SectionName).Bind(o);
+                    o.DevMode = devMode;
+                    o.ApiKeys = apiKeys;
+                    if (usesDevSecret)
+                    {
+                        o.UserTokens.Secret = CliConfiguration.DevUserTokenSecret;
+                    }
+                    if (parse.GetValue(policy) is { } name)
+                    {
+                        o.Placement = name;
+                    }
+                },
+                ConfigureLogging = logging => logging
+                    .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                    .SetMinimumLevel(parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning),
+            };
+            EmbeddedCluster cluster;
+            try
+            {
+                cluster = await EmbeddedCluster.StartAsync(options, cancellationToken);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or Microsoft.Extensions.Options.OptionsValidationException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            await using (cluster)
+            {
+                PrintTour(cluster, devMode, usesDevSecret, apiKeys[0]);
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    Console.WriteLine("Stopping: closing client connections with 1012…");
+                }
+            }
+            Console.WriteLine("Stopped.");
+            return 0;
+        });
+        return command;
+    }
+
+    private static void PrintTour(EmbeddedCluster cluster, bool devMode, bool usesDevSecret, string apiKey)
+    {
+        var gateway = cluster.GatewayUrl.ToString().TrimEnd('/');
+        Console.WriteLine($"Switchboard is up: a gateway and {cluster.Nodes.Count} nodes in this process, in-process backplane.");
+        Console.WriteLine();
+        Console.WriteLine($"  gateway  {gateway}   POST /v1/connect · POST /v1/publish · GET /v1/nodes");
+        foreach (var node in cluster.Nodes)
+        {
+            Console.WriteLine($"  {node.NodeId,-8} {node.WebSocketUrl}   health {node.HttpUrl.ToString().TrimEnd('/')}/readyz");
+        }
+        Console.WriteLine();
+        if (devMode)
+        {
+            Console.WriteLine("  !!! DEV MODE IS ON: the gateway accepts UNSIGNED {\"userId\":…} bodies from anyone. !!!");
+            Console.WriteLine("  !!! Never expose this to a network. Turn it off with SWITCHBOARD__Gateway__DevMode=false. !!!");
+            Console.WriteLine();
+        }
+        if (usesDevSecret)
+        {
+            Console.WriteLine("  User JWTs are checked with the DEV secret; `switchboard token --user alice` mints one.");
+            Console.WriteLine();
+        }
+        Console.WriteLine("Try it (in another terminal):");
+        Console.WriteLine($"  curl -s -X POST {gateway}/v1/connect -H 'Content-Type: application/json' -d '{{\"userId\":\"alice\"}}'");
+        Console.WriteLine($"  switchboard ws --gateway {gateway} --user bob        # then type: {{\"type\":\"join\",\"group\":\"room1\",\"id\":\"1\"}}");
+        Console.WriteLine($"  curl -s -X POST {gateway}/v1/publish -H 'X-Api-Key: {apiKey}' -H 'Content-Type: application/json' -d '{{\"to\":\"group:room1\",\"data\":\"hello\"}}'");
+        Console.WriteLine();
+        Console.WriteLine("Press Ctrl+C to stop.");
+    }
+}
