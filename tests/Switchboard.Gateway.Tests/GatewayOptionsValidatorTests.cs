@@ -22,7 +22,7 @@ public sealed class GatewayOptionsValidatorTests
         var options = Valid();
         options.ClusterSecret = secret;
 
-        Validate(options).FailureMessage.ShouldContain("Gateway:ClusterSecret");
+        Failure(options).ShouldContain("Gateway:ClusterSecret");
     }
 
     [Fact]
@@ -31,7 +31,7 @@ public sealed class GatewayOptionsValidatorTests
         var options = Valid();
         options.Placement = "fastest";
 
-        var message = Validate(options).FailureMessage;
+        var message = Failure(options);
 
         message.ShouldContain("Gateway:Placement");
         message.ShouldContain("'fastest'");
@@ -44,7 +44,7 @@ public sealed class GatewayOptionsValidatorTests
         var options = Valid();
         options.UserTokens.Secret = null;
 
-        Validate(options).FailureMessage.ShouldContain("Gateway:UserTokens:Secret");
+        Failure(options).ShouldContain("Gateway:UserTokens:Secret");
 
         options.DevMode = true;
         Validate(options).Succeeded.ShouldBeTrue();
@@ -56,7 +56,7 @@ public sealed class GatewayOptionsValidatorTests
         var options = Valid();
         options.UserTokens.PublicKeyPem = "-----BEGIN PUBLIC KEY-----";
 
-        Validate(options).FailureMessage.ShouldContain("exactly one of Gateway:UserTokens:Secret");
+        Failure(options).ShouldContain("exactly one of Gateway:UserTokens:Secret");
     }
 
     [Fact]
@@ -68,7 +68,7 @@ public sealed class GatewayOptionsValidatorTests
         options.MissedHeartbeatsBeforeEviction = 0;
         options.MaxPublishBytes = 0;
 
-        var message = Validate(options).FailureMessage;
+        var message = Failure(options);
 
         message.ShouldContain("Gateway:TicketLifetime");
         message.ShouldContain("Gateway:HeartbeatInterval");
@@ -82,7 +82,7 @@ public sealed class GatewayOptionsValidatorTests
         var options = Valid();
         options.CpuWeight = -0.1;
 
-        Validate(options).FailureMessage.ShouldContain("Gateway:CpuWeight");
+        Failure(options).ShouldContain("Gateway:CpuWeight");
     }
 
     [Fact]
@@ -94,6 +94,8 @@ public sealed class GatewayOptionsValidatorTests
     }
 
     private static ValidateOptionsResult Validate(GatewayOptions options) => Validator.Validate(null, options);
+
+    private static string Failure(GatewayOptions options) => Validate(options).FailureMessage ?? "(validation passed)";
 
     private static GatewayOptions Valid() => new()
     {

@@ -2,7 +2,10 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text;
+using System.Security.Cryptography;
 using System.Text.Json;
+using Microsoft.IdentityModel.JsonWebTokens;
+using Microsoft.IdentityModel.Tokens;
 using Switchboard.Security.Tickets;
 using Switchboard.Security.UserTokens;
 using Switchboard.Tests.Common;
@@ -63,6 +66,42 @@ public sealed class ConnectEndpointTests
         ticket.Ticket.ExpiresAt.ShouldBe(expiresAt);
         (await new TicketValidator(GatewayHost.ClusterSecret, "node-2").ValidateAsync(body.GetProperty("token").GetString())
             .WithTimeout("ticket validation")).Failure.ShouldBe(TicketFailure.WrongNode);
+    }
+
+    [Fact]
+    public async Task Connect_WithAnRs256Token_IsCheckedAgainstThePublicKey()
+    {
+        using var rsa = RSA.Create(2048);
+        await using var host = await GatewayHost.StartAsync(o =>
+        {
+            o.UserTokens.Secret = null;
+            o.UserTokens.PublicKeyPem = rsa.ExportSubjectPublicKeyInfoPem();
+        });
+        await host.HeartbeatAsync("node-1");
+        var token = new JsonWebTokenHandler().CreateToken(new SecurityTokenDescriptor
+        {
+            Claims = new Dictionary<string, object> { ["sub"] = "carol" },
+            Expires = DateTime.UtcNow.AddMinutes(5),
+            SigningCredentials = new SigningCredentials(new RsaSecurityKey(rsa), SecurityAlgorithms.RsaSha256),
+        });
+
+        (await SendAsync(host, HttpMethod.Post, "/v1/connect", bearer: token)).StatusCode.ShouldBe(HttpStatusCode.OK);
+        // An HS256 token is refused by an RS256 gateway.
+        (await SendAsync(host, HttpMethod.Post, "/v1/connect", bearer: host.UserToken("carol"))).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
+    public async Task Connect_WithAnExpiredToken_Is401InvalidToken()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        await host.HeartbeatAsync("node-1");
+        var expired = new UserTokenIssuer(GatewayHost.UserSecret, new ManualTimeProvider(DateTimeOffset.UtcNow.AddHours(-1)))
+            .Issue("alice", TimeSpan.FromMinutes(5));
+
+        var response = await SendAsync(host, HttpMethod.Post, "/v1/connect", bearer: expired);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await response.JsonAsync()).GetProperty("error").GetProperty("message").GetString().ShouldBe("the token has expired");
     }
 
     [Fact]
