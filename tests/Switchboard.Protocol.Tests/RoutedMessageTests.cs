@@ -1,0 +1,62 @@
+using System.Text;
+using Switchboard.Protocol;
+
+namespace Switchboard.Protocol.Tests;
+
+public class RoutedMessageTests
+{
+    [Theory]
+    [InlineData("user:bob")]
+    [InlineData("conn:node-2.xyz")]
+    [InlineData("group:room1")]
+    [InlineData("all")]
+    public void Constructor_BuildsPrefixForTargetAndFrom(string to)
+    {
+        Target.TryParse(to, out var target, out _).ShouldBeTrue();
+        var data = """{"text":"hi"}"""u8.ToArray();
+
+        var message = new RoutedMessage(target, "user:alice", data, "node-1");
+
+        message.Target.ShouldBe(target);
+        message.From.ShouldBe("user:alice");
+        message.OriginNodeId.ShouldBe("node-1");
+        message.FramePrefix.ShouldBe(ServerFrames.MessagePrefix("user:alice", to, data));
+        Encoding.UTF8.GetString(message.FramePrefix)
+            .ShouldBe("""{"type":"message","from":"user:alice","to":""" + "\"" + to + "\"" + ""","data":{"text":"hi"}""");
+    }
+
+    [Fact]
+    public void Constructor_FromGateway_HasNoOriginNode()
+    {
+        var message = new RoutedMessage(Target.All, WireNames.ApiSender, "1"u8, originNodeId: null);
+
+        message.OriginNodeId.ShouldBeNull();
+        message.From.ShouldBe("api");
+        message.FramePrefix.ShouldBe(ServerFrames.MessagePrefix("api", "all", "1"u8));
+    }
+
+    [Fact]
+    public void Constructor_CopiesData_SoTheReceiveBufferCanBeReused()
+    {
+        var buffer = "[1,2,3]"u8.ToArray();
+        var message = new RoutedMessage(new Target(TargetKind.User, "bob"), "user:alice", buffer, "node-1");
+
+        buffer.AsSpan().Fill((byte)'x');
+
+        Encoding.UTF8.GetString(message.FramePrefix).ShouldEndWith("\"data\":[1,2,3]");
+    }
+
+    [Fact]
+    public void FromFramePrefix_KeepsPrefixTargetFromAndOrigin()
+    {
+        var target = new Target(TargetKind.Group, "g");
+        var prefix = ServerFrames.MessagePrefix("user:alice", "group:g", "null"u8);
+
+        var message = RoutedMessage.FromFramePrefix(target, "user:alice", prefix, "node-3");
+
+        message.FramePrefix.ShouldBeSameAs(prefix);
+        message.Target.ShouldBe(target);
+        message.From.ShouldBe("user:alice");
+        message.OriginNodeId.ShouldBe("node-3");
+    }
+}
