@@ -140,6 +140,9 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
     }
 
+    /// <summary>Every failed connect attempt (gateway refusal, failed dial, close before <c>welcome</c>), for diagnostics and tests.</summary>
+    internal event Action<SwitchboardException>? ConnectAttemptFailed;
+
     /// <summary>The <c>seq</c> of the last message received in the current session (for session resume).</summary>
     internal long LastSeq => Interlocked.Read(ref _lastSeq);
 
@@ -178,7 +181,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 {
                     await DelayBeforeAttemptAsync(attempt - 1, retryAfter, linked.Token).ConfigureAwait(false);
                 }
-                var result = await TryConnectOnceAsync(linked.Token).ConfigureAwait(false);
+                var result = await AttemptAsync(linked.Token).ConfigureAwait(false);
                 if (result.Connection is { } connection)
                 {
                     Activate(connection);
@@ -258,17 +261,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     public Task SendRawAsync(string to, ReadOnlyMemory<byte> utf8JsonData, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(to);
-        return ExecuteAsync(WireNames.Types.Send, (buffer, id) =>
-        {
-            try
-            {
-                ClientFrames.SendRaw(buffer, to, utf8JsonData, id);
-            }
-            catch (JsonException e)
-            {
-                throw new ArgumentException($"The data is not one valid JSON value: {e.Message}", nameof(utf8JsonData), e);
-            }
-        }, onOk: null, cancellationToken);
+        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.SendRaw(buffer, to, utf8JsonData, id), onOk: null, cancellationToken);
     }
 
     /// <summary>Joins <paramref name="group"/> and waits for the reply; the group is joined again after every reconnect.</summary>
@@ -464,6 +457,23 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
     }
 
+    private async Task<AttemptResult> AttemptAsync(CancellationToken cancellationToken)
+    {
+        var result = await TryConnectOnceAsync(cancellationToken).ConfigureAwait(false);
+        if (result.Error is { } error)
+        {
+            try
+            {
+                ConnectAttemptFailed?.Invoke(error);
+            }
+            catch (Exception)
+            {
+                // Diagnostics only.
+            }
+        }
+        return result;
+    }
+
     private readonly record struct AttemptResult(NodeConnection? Connection, SwitchboardException? Error, bool Permanent, TimeSpan? RetryAfter);
 
     private Task DelayBeforeAttemptAsync(int attempt, TimeSpan? retryAfter, CancellationToken cancellationToken)
@@ -550,7 +560,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             }
             if (!_options.AutoReconnect)
             {
-                var cause = end.Error ?? SwitchboardErrors.NodeClosed(end.CloseStatus, end.CloseDescription);
+                var cause = SwitchboardErrors.ConnectionClosed(end.CloseStatus, end.CloseDescription, end.Error);
                 CloseForGood(cause);
                 RaiseDisconnected(new SwitchboardDisconnectedEventArgs(end.CloseStatus, end.CloseDescription, willReconnect: false, end.Error));
                 return;
@@ -578,7 +588,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             try
             {
                 await DelayBeforeAttemptAsync(attempt, retryAfter, _lifetime.Token).ConfigureAwait(false);
-                var result = await TryConnectOnceAsync(_lifetime.Token).ConfigureAwait(false);
+                var result = await AttemptAsync(_lifetime.Token).ConfigureAwait(false);
                 if (result.Connection is { } connection)
                 {
                     candidate = connection;

@@ -41,6 +41,11 @@ internal static class SwitchboardErrors
     public static SwitchboardException NodeClosed(int? status, string? description) =>
         new(SwitchboardErrorReason.Unavailable, $"The node closed the connection before welcome with {status?.ToString() ?? "no close frame"}" + (string.IsNullOrEmpty(description) ? "." : $": {description}"));
 
+    public static SwitchboardException ConnectionClosed(int? status, string? description, Exception? cause) =>
+        new(SwitchboardErrorReason.ConnectionLost,
+            (status is null ? "The connection to the node was lost" : $"The node closed the connection with {status}") + (string.IsNullOrEmpty(description) ? "." : $": {description}"),
+            cause);
+
     public static SwitchboardException AttemptTimedOut(TimeSpan timeout) =>
         new(SwitchboardErrorReason.Unavailable, $"The connect attempt did not finish within {timeout.TotalSeconds:0.###} s.");
 }

@@ -33,8 +33,19 @@ internal static class ClientFrames
         Send(output, to, w => JsonSerializer.Serialize(w, data, typeInfo), id);
 
     /// <summary>A <c>send</c> whose data is already UTF-8 JSON; it is validated so the node never sees a malformed frame.</summary>
-    public static void SendRaw(IBufferWriter<byte> output, string to, ReadOnlyMemory<byte> utf8JsonData, string id) =>
-        Send(output, to, w => w.WriteRawValue(utf8JsonData.Span, skipInputValidation: false), id);
+    /// <exception cref="ArgumentException">The data is not one valid JSON value.</exception>
+    public static void SendRaw(IBufferWriter<byte> output, string to, ReadOnlyMemory<byte> utf8JsonData, string id)
+    {
+        try
+        {
+            Send(output, to, w => w.WriteRawValue(utf8JsonData.Span, skipInputValidation: false), id);
+        }
+        catch (JsonException e)
+        {
+            // Utf8JsonWriter throws ArgumentException for empty input and JsonException for malformed input: one type for callers.
+            throw new ArgumentException($"The data is not one valid JSON value: {e.Message}", nameof(utf8JsonData), e);
+        }
+    }
 
     /// <summary><c>{"type":"join","group":…,"id":…}</c>.</summary>
     public static void Join(IBufferWriter<byte> output, string group, string id) => Group(output, WireNames.Types.Join, group, id);
