@@ -129,7 +129,7 @@ public sealed class InMemoryBackplane : IBackplane
     {
         foreach (var observer in Volatile.Read(ref _observers))
         {
-            observer.OnHeartbeat(heartbeat);
+            Notify(observer, static (o, a) => o.OnHeartbeat(a), heartbeat);
         }
         return ValueTask.CompletedTask;
     }
@@ -139,7 +139,7 @@ public sealed class InMemoryBackplane : IBackplane
     {
         foreach (var observer in Volatile.Read(ref _observers))
         {
-            observer.OnPresence(delta);
+            Notify(observer, static (o, a) => o.OnPresence(a), delta);
         }
         return ValueTask.CompletedTask;
     }
@@ -149,7 +149,7 @@ public sealed class InMemoryBackplane : IBackplane
     {
         foreach (var observer in Volatile.Read(ref _observers))
         {
-            observer.OnNodeLeft(nodeId, epoch);
+            Notify(observer, static (o, a) => o.OnNodeLeft(a.nodeId, a.epoch), (nodeId, epoch));
         }
         return ValueTask.CompletedTask;
     }
@@ -165,6 +165,18 @@ public sealed class InMemoryBackplane : IBackplane
             }
         }
         _groups.Clear();
+    }
+
+    private static void Notify<T>(IClusterObserver observer, Action<IClusterObserver, T> callback, T argument)
+    {
+        try
+        {
+            callback(observer, argument);
+        }
+        catch (Exception)
+        {
+            // One broken observer must not cost the others their control stream, nor fail the publishing node.
+        }
     }
 
     private void RemoveFromAllGroups(string nodeId)

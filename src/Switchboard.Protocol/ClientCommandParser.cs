@@ -16,6 +16,11 @@ public static class ClientCommandParser
     /// <summary>Parses one UTF-8 text frame.</summary>
     public static ParseResult Parse(ReadOnlyMemory<byte> utf8)
     {
+        // Text frames must be UTF-8 (RFC 6455 §5.6); the reader checks only the strings it decodes, and data is relayed verbatim.
+        if (!System.Text.Unicode.Utf8.IsValid(utf8.Span))
+        {
+            return ParseResult.Failure(ErrorCodes.BadJson, "the frame is not valid UTF-8");
+        }
         var fields = new Fields();
         try
         {
@@ -52,6 +57,7 @@ public static class ClientCommandParser
             reader.Read();
             f.TypeSeen = true;
             f.Type = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+            reader.Skip();
         }
         else if (reader.ValueTextEquals(WireNames.Fields.Id))
         {

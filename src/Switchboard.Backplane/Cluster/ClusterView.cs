@@ -68,11 +68,20 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     /// <inheritdoc/>
     public void OnNodeLeft(string nodeId, long epoch)
     {
+        // A departure of an older life of the node must not erase the restarted node (seen by heartbeat or presence).
         if (_nodes.TryGetValue(nodeId, out var state) && state.Heartbeat.Epoch > epoch)
         {
             return;
         }
-        Remove(nodeId);
+        if (!Directory.RemoveNode(nodeId, upToEpoch: epoch))
+        {
+            return;
+        }
+        var removed = state is not null && _nodes.TryRemove(new KeyValuePair<string, NodeState>(nodeId, state));
+        if (removed || state is null)
+        {
+            NodeRemoved?.Invoke(nodeId);
+        }
     }
 
     /// <summary>Forgets nodes whose last heartbeat is older than the eviction age. Runs on a timer; public for tests on virtual time.</summary>
@@ -81,20 +90,15 @@ public sealed class ClusterView : IClusterObserver, IDisposable
         var cutoff = _time.GetUtcNow() - _evictAfter;
         foreach (var (nodeId, state) in _nodes)
         {
-            if (state.ReceivedAt < cutoff)
+            // Removes exactly the stale state: a heartbeat that lands meanwhile keeps the node.
+            if (state.ReceivedAt < cutoff && _nodes.TryRemove(new KeyValuePair<string, NodeState>(nodeId, state)))
             {
-                Remove(nodeId);
+                Directory.RemoveNode(nodeId, upToEpoch: state.Heartbeat.Epoch);
+                NodeRemoved?.Invoke(nodeId);
             }
         }
     }
 
     /// <inheritdoc/>
     public void Dispose() => _evictionTimer.Dispose();
-
-    private void Remove(string nodeId)
-    {
-        _nodes.TryRemove(nodeId, out _);
-        Directory.RemoveNode(nodeId);
-        NodeRemoved?.Invoke(nodeId);
-    }
 }

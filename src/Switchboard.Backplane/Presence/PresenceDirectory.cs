@@ -63,13 +63,22 @@ public sealed class PresenceDirectory
         }
     }
 
-    /// <summary>Forgets every user of a node (it left, or its heartbeats stopped).</summary>
-    public void RemoveNode(string nodeId)
+    /// <summary>
+    /// Forgets every user of a node (it left, or its heartbeats stopped). With <paramref name="upToEpoch"/>, only
+    /// when the directory's entries are from that epoch or older, so a restarted node's fresh entries survive a
+    /// late departure of its previous life. Returns false when newer entries were kept.
+    /// </summary>
+    public bool RemoveNode(string nodeId, long? upToEpoch = null)
     {
         lock (_lock)
         {
+            if (upToEpoch is { } epoch && _usersByNode.TryGetValue(nodeId, out var entry) && entry.Epoch > epoch)
+            {
+                return false;
+            }
             ForgetUsers(nodeId);
             _usersByNode.Remove(nodeId);
+            return true;
         }
     }
 

@@ -70,7 +70,7 @@ internal sealed class UserAuthenticator(UserTokenValidator? validator, bool devM
         return UserAuthentication.Success(validation.UserId!);
     }
 
-    private static UserAuthentication FromQuery(HttpRequest request)
+    private UserAuthentication FromQuery(HttpRequest request)
     {
         if (!request.Query.TryGetValue(GatewayRoutes.UserIdQueryParameter, out var values))
         {
@@ -79,7 +79,7 @@ internal sealed class UserAuthenticator(UserTokenValidator? validator, bool devM
         return FromDevUserId(values.Count == 1 ? values[0] : null);
     }
 
-    private static async Task<UserAuthentication> FromBodyAsync(HttpContext context)
+    private async Task<UserAuthentication> FromBodyAsync(HttpContext context)
     {
         var body = await RequestBodies.ReadAsync(context.Request, MaxDevBodyBytes, context.RequestAborted).ConfigureAwait(false);
         if (body is null)
@@ -110,7 +110,8 @@ internal sealed class UserAuthenticator(UserTokenValidator? validator, bool devM
     private static UserAuthentication BadDevRequest(string message) =>
         UserAuthentication.Failure(StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, message);
 
-    private static UserAuthentication MissingCredentials() =>
-        UserAuthentication.Failure(StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized,
-            "send 'Authorization: Bearer <user token>'");
+    private UserAuthentication MissingCredentials() =>
+        UserAuthentication.Failure(StatusCodes.Status401Unauthorized, GatewayErrorCodes.Unauthorized, devMode
+            ? "send 'Authorization: Bearer <user token>', or in dev mode {\"userId\":\"…\"} (POST) or ?userId=… (GET)"
+            : "send 'Authorization: Bearer <user token>'");
 }

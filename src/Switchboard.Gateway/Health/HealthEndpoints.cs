@@ -11,5 +11,5 @@ internal sealed class HealthEndpoints(SwitchboardGateway gateway)
 
     public Task ReadyAsync(HttpContext context) => gateway.IsReady
         ? HttpAnswers.JsonAsync(context, StatusCodes.Status200OK, new StatusResponse("ready"), GatewayJsonContext.Default.StatusResponse)
-        : HttpAnswers.JsonAsync(context, StatusCodes.Status503ServiceUnavailable, new StatusResponse("starting"), GatewayJsonContext.Default.StatusResponse);
+        : HttpAnswers.JsonAsync(context, StatusCodes.Status503ServiceUnavailable, new StatusResponse("not_ready"), GatewayJsonContext.Default.StatusResponse);
 }

@@ -47,7 +47,7 @@ public sealed class UserTokenValidator
             {
                 rsa.ImportFromPem(options.PublicKeyPem);
             }
-            catch (ArgumentException e)
+            catch (Exception e) when (e is ArgumentException or CryptographicException)
             {
                 throw new ArgumentException($"Gateway:UserTokens:PublicKeyPem is not a PEM RSA public key: {e.Message}");
             }
@@ -90,6 +90,10 @@ public sealed class UserTokenValidator
         if (jwt.ValidTo != DateTime.MinValue && new DateTimeOffset(jwt.ValidTo, TimeSpan.Zero) + _clockSkew < _time.GetUtcNow())
         {
             return new(null, "the token has expired");
+        }
+        if (jwt.ValidFrom != DateTime.MinValue && new DateTimeOffset(jwt.ValidFrom, TimeSpan.Zero) - _clockSkew > _time.GetUtcNow())
+        {
+            return new(null, "the token is not valid yet (nbf is in the future)");
         }
         if (string.IsNullOrEmpty(jwt.Subject))
         {

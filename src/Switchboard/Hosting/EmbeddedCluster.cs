@@ -138,6 +138,9 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         builder.Services.AddSwitchboardGateway(o =>
         {
             o.ClusterSecret = secret;
+            // Nodes in one process share one CPU, so each node's CPU figure says nothing about that node:
+            // place on connections alone unless configured otherwise.
+            o.CpuWeight = 0;
             options.ConfigureGateway?.Invoke(o);
         });
         var app = builder.Build();

@@ -174,7 +174,7 @@ public sealed class ClusterViewTests : IDisposable
         _removed.ShouldBeEmpty();
     }
 
-    [Fact(Skip = "bug: ClusterView.OnNodeLeft compares the epoch only with the last heartbeat; when the restarted node's presence (new epoch) arrived before its first heartbeat, a stale NodeLeft wipes the new epoch's directory entries")]
+    [Fact]
     public void StaleEpochNodeLeft_DoesNotRemoveTheRestartedNodesPresence()
     {
         _view.OnHeartbeat(TestData.Heartbeat("node-1", epoch: 1));
