@@ -5,7 +5,7 @@ namespace Switchboard.Gateway.Tests.Placement;
 
 internal static class Candidates
 {
-    public static NodeCandidate Node(string id, int connections = 0, int capacity = 100, double cpu = 0, int pending = 0, double? score = null) =>
+    public static NodeCandidate Candidate(string id, int connections = 0, int capacity = 100, double cpu = 0, int pending = 0, double? score = null) =>
         new(Heartbeat(id, connections, capacity, cpu), pending,
             score ?? new LoadScorer(0.7, 0.3).Score(connections + pending, capacity, cpu));
 

@@ -9,7 +9,7 @@ public sealed class PlacementPolicyTests
     public void LeastLoaded_PrefersTheLessLoadedOfTwo()
     {
         var policy = new LeastLoadedPlacementPolicy(new Random(7));
-        NodeCandidate[] candidates = [Node("node-1", connections: 90), Node("node-2", connections: 10)];
+        NodeCandidate[] candidates = [Candidate("node-1", connections: 90), Candidate("node-2", connections: 10)];
 
         for (var i = 0; i < 100; i++)
         {
@@ -22,7 +22,7 @@ public sealed class PlacementPolicyTests
     {
         var policy = new LeastLoadedPlacementPolicy(new Random(7));
         // Same connections; node-1 burns CPU, so node-2 has the lower score.
-        NodeCandidate[] candidates = [Node("node-1", connections: 10, cpu: 0.9), Node("node-2", connections: 10, cpu: 0.1)];
+        NodeCandidate[] candidates = [Candidate("node-1", connections: 10, cpu: 0.9), Candidate("node-2", connections: 10, cpu: 0.1)];
 
         policy.Choose(candidates, Request)!.NodeId.ShouldBe("node-2");
     }
@@ -32,7 +32,7 @@ public sealed class PlacementPolicyTests
     {
         // Power of two choices draws two distinct nodes, so the worst one always loses its comparison.
         var policy = new LeastLoadedPlacementPolicy(new Random(3));
-        NodeCandidate[] candidates = [Node("a", connections: 10), Node("b", connections: 50), Node("c", connections: 90)];
+        NodeCandidate[] candidates = [Candidate("a", connections: 10), Candidate("b", connections: 50), Candidate("c", connections: 90)];
 
         var chosen = Enumerable.Range(0, 300).Select(_ => policy.Choose(candidates, Request)!.NodeId).ToHashSet();
 
@@ -42,7 +42,7 @@ public sealed class PlacementPolicyTests
     [Fact]
     public void LeastLoaded_WithOneCandidate_ChoosesIt()
     {
-        new LeastLoadedPlacementPolicy(new Random(1)).Choose([Node("only", connections: 99)], Request)!.NodeId.ShouldBe("only");
+        new LeastLoadedPlacementPolicy(new Random(1)).Choose([Candidate("only", connections: 99)], Request)!.NodeId.ShouldBe("only");
     }
 
     [Fact]
@@ -58,7 +58,7 @@ public sealed class PlacementPolicyTests
     {
         var policy = new LeastConnectionsPlacementPolicy(new Random(1));
         // node-2 reported fewer, but this gateway's pending placements make node-3 the emptiest.
-        NodeCandidate[] candidates = [Node("node-1", connections: 20), Node("node-2", connections: 5, pending: 10), Node("node-3", connections: 12)];
+        NodeCandidate[] candidates = [Candidate("node-1", connections: 20), Candidate("node-2", connections: 5, pending: 10), Candidate("node-3", connections: 12)];
 
         policy.Choose(candidates, Request)!.NodeId.ShouldBe("node-3");
     }
@@ -67,7 +67,7 @@ public sealed class PlacementPolicyTests
     public void LeastConnections_BreaksTiesRandomly()
     {
         var policy = new LeastConnectionsPlacementPolicy(new Random(5));
-        NodeCandidate[] candidates = [Node("node-1", connections: 3), Node("node-2", connections: 3), Node("node-3", connections: 4)];
+        NodeCandidate[] candidates = [Candidate("node-1", connections: 3), Candidate("node-2", connections: 3), Candidate("node-3", connections: 4)];
 
         var counts = Enumerable.Range(0, 400).Select(_ => policy.Choose(candidates, Request)!.NodeId)
             .GroupBy(id => id).ToDictionary(g => g.Key, g => g.Count());
@@ -80,7 +80,7 @@ public sealed class PlacementPolicyTests
     public void RoundRobin_RotatesInNodeIdOrder()
     {
         var policy = new RoundRobinPlacementPolicy();
-        NodeCandidate[] candidates = [Node("node-3"), Node("node-1"), Node("node-2")];
+        NodeCandidate[] candidates = [Candidate("node-3"), Candidate("node-1"), Candidate("node-2")];
 
         var order = Enumerable.Range(0, 7).Select(_ => policy.Choose(candidates, Request)!.NodeId).ToArray();
 
@@ -91,11 +91,11 @@ public sealed class PlacementPolicyTests
     public void RoundRobin_ContinuesAfterTheLastNodeWhenCandidatesChange()
     {
         var policy = new RoundRobinPlacementPolicy();
-        policy.Choose([Node("node-1"), Node("node-2"), Node("node-3")], Request)!.NodeId.ShouldBe("node-1");
+        policy.Choose([Candidate("node-1"), Candidate("node-2"), Candidate("node-3")], Request)!.NodeId.ShouldBe("node-1");
 
         // node-2 filled up: the turn passes to the next node after node-1 that is still a candidate.
-        policy.Choose([Node("node-1"), Node("node-3")], Request)!.NodeId.ShouldBe("node-3");
-        policy.Choose([Node("node-1"), Node("node-2"), Node("node-3")], Request)!.NodeId.ShouldBe("node-1");
+        policy.Choose([Candidate("node-1"), Candidate("node-3")], Request)!.NodeId.ShouldBe("node-3");
+        policy.Choose([Candidate("node-1"), Candidate("node-2"), Candidate("node-3")], Request)!.NodeId.ShouldBe("node-1");
     }
 
     [Fact]
