@@ -7,9 +7,14 @@ namespace Switchboard.Client.Tests.Gateway;
 /// <summary>An in-memory gateway: answers each request with the next scripted response (the last one repeats) and records what it got.</summary>
 internal sealed class FakeGatewayHandler : HttpMessageHandler
 {
-    private readonly Func<int, HttpResponseMessage> _answer;
+    private readonly Func<int, Task<HttpResponseMessage>> _answer;
 
-    public FakeGatewayHandler(Func<int, HttpResponseMessage> answer) => _answer = answer;
+    public FakeGatewayHandler(Func<int, HttpResponseMessage> answer) => _answer = i => Task.FromResult(answer(i));
+
+    private FakeGatewayHandler(Func<int, Task<HttpResponseMessage>> answer) => _answer = answer;
+
+    /// <summary>A gateway whose answers may wait (for a test to open a gate).</summary>
+    public static FakeGatewayHandler Async(Func<int, Task<HttpResponseMessage>> answer) => new(answer);
 
     public ConcurrentQueue<RecordedRequest> Requests { get; } = new();
 
@@ -36,7 +41,7 @@ internal sealed class FakeGatewayHandler : HttpMessageHandler
         var body = request.Content is null ? null : await request.Content.ReadAsStringAsync(cancellationToken);
         var index = Requests.Count;
         Requests.Enqueue(new RecordedRequest(request.Method, request.RequestUri!, request.Headers.Authorization?.ToString(), request.Content?.Headers.ContentType?.MediaType, body));
-        return _answer(index);
+        return await _answer(index);
     }
 }
 

@@ -1,0 +1,312 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using Switchboard.Client.Tests.Gateway;
+using Switchboard.Protocol;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Client.Tests.Functional;
+
+/// <summary>The SDK against a scripted node on a real socket: drops, fragments, oversized frames, <c>reconnect</c> frames.</summary>
+public sealed class ClientFakeNodeTests
+{
+    private static SwitchboardClient NewClient(FakeNode node, out FakeGatewayHandler gateway, Action<SwitchboardClientOptions>? configure = null)
+    {
+        gateway = new FakeGatewayHandler(i => FakeGatewayHandler.Ticket(node.WebSocketUrl.AbsoluteUri, token: $"ticket-{i}"));
+        return NewClient(gateway, configure);
+    }
+
+    private static SwitchboardClient NewClient(FakeGatewayHandler gateway, Action<SwitchboardClientOptions>? configure = null)
+    {
+        var options = new SwitchboardClientOptions
+        {
+            GatewayUrl = new Uri("http://127.0.0.1:7000"),
+            DevUserId = "alice",
+            HttpHandler = gateway,
+            ReconnectBaseDelay = TimeSpan.FromMilliseconds(10),
+            ReconnectMaxDelay = TimeSpan.FromMilliseconds(100),
+            CommandTimeout = TimeSpan.FromSeconds(5),
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+        };
+        configure?.Invoke(options);
+        return new SwitchboardClient(options);
+    }
+
+    [Fact]
+    public async Task CommandInFlight_WhenTheConnectionDrops_FailsWithConnectionLost_AndIsNeverResent()
+    {
+        var pings = new ConcurrentQueue<(int Connection, string Id)>();
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                // Take the ping, then drop without a reply.
+                var ping = (await c.ReceiveAsync())!.Value;
+                pings.Enqueue((0, ping.GetProperty("id").GetString()!));
+                c.Socket.Abort();
+                return;
+            }
+            await c.ReplyOkUntilClosedAsync(command => pings.Enqueue((c.Index, command.GetProperty("id").GetString()!)));
+        });
+        await using var client = NewClient(node, out _);
+        var events = new ClientEvents(client);
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var error = await Should.ThrowAsync<SwitchboardException>(client.PingAsync().WithTimeout("the ping in flight"));
+
+        error.Reason.ShouldBe(SwitchboardErrorReason.ConnectionLost);
+        await Eventually.TrueAsync(() => events.Connected.Count == 2, "the reconnect");
+        await client.PingAsync().WithTimeout("a ping on the new connection");
+        pings.Count.ShouldBe(2);
+        pings.Select(p => p.Id).Distinct().Count().ShouldBe(2);
+        pings.Count(p => p.Connection == 1).ShouldBe(1);
+        events.Disconnected.ShouldHaveSingleItem().WillReconnect.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task CommandsWhileReconnecting_WaitAndGoOutOnTheNewConnection()
+    {
+        var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondConnectionCommands = new TaskCompletionSource<List<JsonElement>>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                await c.CloseAsync(CloseCodes.ServiceRestart, "restarting");
+                return;
+            }
+            secondConnectionCommands.TrySetResult(await c.ReplyOkUntilClosedAsync());
+        });
+        var gateway = FakeGatewayHandler.Async(async i =>
+        {
+            if (i > 0)
+            {
+                await gate.Task;
+            }
+            return FakeGatewayHandler.Ticket(node.WebSocketUrl.AbsoluteUri);
+        });
+        var client = NewClient(gateway);
+        await client.ConnectAsync().WithTimeout("connect");
+        await Eventually.TrueAsync(() => client.State == SwitchboardClientState.Reconnecting, "the client to notice the restart");
+
+        var ping = client.PingAsync();
+        ping.IsCompleted.ShouldBeFalse();
+        gate.SetResult();
+
+        await ping.WithTimeout("the ping after the reconnect");
+        await client.DisposeAsync();
+        (await secondConnectionCommands.Task.WithTimeout("the node to see the close")).ShouldHaveSingleItem().GetProperty("type").GetString().ShouldBe("ping");
+    }
+
+    [Fact]
+    public async Task ReconnectFrame_ClosesNormally_AndReconnectsThroughTheGateway()
+    {
+        var firstClose = new TaskCompletionSource<WebSocketCloseStatus?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                await c.SendAsync("""{"type":"reconnect","reason":"drain","url":"ws://127.0.0.1:1/v1/ws","token":"t"}""");
+                // Sent after the reconnect frame, before the close: still delivered.
+                await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":"last words","seq":1}""");
+                (await c.ReceiveAsync()).ShouldBeNull();
+                firstClose.TrySetResult(c.Socket.CloseStatus);
+                await c.CloseAsync(CloseCodes.Normal);
+                return;
+            }
+            await c.ReplyOkUntilClosedAsync();
+        });
+        await using var client = NewClient(node, out var gateway);
+        var events = new ClientEvents(client);
+        await using var messages = client.ReadAllAsync().GetAsyncEnumerator();
+
+        await client.ConnectAsync().WithTimeout("connect");
+
+        (await firstClose.Task.WithTimeout("the client to close the first connection")).ShouldBe(WebSocketCloseStatus.NormalClosure);
+        (await messages.NextAsync("the message sent before the close")).Data.GetString().ShouldBe("last words");
+        await Eventually.TrueAsync(() => events.Connected.Count == 2, "the reconnect");
+        client.ConnectionId.ShouldBe("conn-1");
+        gateway.Count.ShouldBe(2);
+        node.Accepted.ShouldBe(2);
+        events.Disconnected.ShouldHaveSingleItem().WillReconnect.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task CloseBeforeWelcome_AsksTheGatewayAgain()
+    {
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            switch (c.Index)
+            {
+                case 0:
+                    await c.CloseAsync(CloseCodes.PolicyViolation, "ticket expired");
+                    return;
+                case 1:
+                    await c.CloseAsync(CloseCodes.TryAgainLater, "node is full");
+                    return;
+                default:
+                    await c.SendWelcomeAsync();
+                    await c.ReplyOkUntilClosedAsync();
+                    return;
+            }
+        });
+        await using var client = NewClient(node, out var gateway);
+        var events = new ClientEvents(client);
+
+        await client.ConnectAsync().WithTimeout("connect");
+
+        client.ConnectionId.ShouldBe("conn-2");
+        gateway.Requests.Select(r => r.Body).ShouldAllBe(b => b == """{"userId":"alice"}""");
+        gateway.Count.ShouldBe(3);
+        events.FailedAttempts.Select(e => e.Message).ShouldSatisfyAllConditions(
+            m => m.ShouldContain(m => m.Contains("1008")),
+            m => m.ShouldContain(m => m.Contains("1013")));
+    }
+
+    [Fact]
+    public async Task FragmentedFrame_IsAssembled()
+    {
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            var frame = Encoding.UTF8.GetBytes($$"""{"type":"message","from":"user:bob","to":"user:alice","data":"{{new string('x', 50_000)}}","seq":1}""");
+            for (var offset = 0; offset < frame.Length; offset += 7000)
+            {
+                var count = Math.Min(7000, frame.Length - offset);
+                await c.Socket.SendAsync(frame.AsMemory(offset, count), WebSocketMessageType.Text, offset + count == frame.Length, CancellationToken.None);
+            }
+            await c.ReplyOkUntilClosedAsync();
+        });
+        await using var client = NewClient(node, out _);
+        await using var messages = client.ReadAllAsync().GetAsyncEnumerator();
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var message = await messages.NextAsync("the fragmented message");
+
+        message.Data.GetString()!.Length.ShouldBe(50_000);
+    }
+
+    [Fact]
+    public async Task FrameLargerThanMaxFrameBytes_ClosesWith1009_AndReconnects()
+    {
+        var firstClose = new TaskCompletionSource<WebSocketCloseStatus?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                await c.SendAsync($$"""{"type":"message","from":"user:bob","to":"user:alice","data":"{{new string('x', 4096)}}","seq":1}""");
+                (await c.ReceiveAsync()).ShouldBeNull();
+                firstClose.TrySetResult(c.Socket.CloseStatus);
+                return;
+            }
+            await c.ReplyOkUntilClosedAsync();
+        });
+        await using var client = NewClient(node, out _, o => o.MaxFrameBytes = 2048);
+        var events = new ClientEvents(client);
+        await client.ConnectAsync().WithTimeout("connect");
+
+        (await firstClose.Task.WithTimeout("the client to close")).ShouldBe(WebSocketCloseStatus.MessageTooBig);
+        await Eventually.TrueAsync(() => events.Connected.Count == 2, "the reconnect");
+        events.Disconnected.ShouldHaveSingleItem().CloseStatus.ShouldBe(CloseCodes.MessageTooBig);
+    }
+
+    [Fact]
+    public async Task ErrorFrame_RaisesErrorReceived_AndBadOrUnknownFramesAreSkipped()
+    {
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            await c.SendAsync("""{"type":"error","code":"bad_json","message":"the frame is not valid JSON"}""");
+            await c.SendAsync("""{"type":"presence-v2","user":"bob"}""");
+            await c.SendAsync("""not json at all""");
+            await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":1,"seq":1}""");
+            await c.ReplyOkUntilClosedAsync();
+        });
+        await using var client = NewClient(node, out _);
+        var events = new ClientEvents(client);
+        await using var messages = client.ReadAllAsync().GetAsyncEnumerator();
+        await client.ConnectAsync().WithTimeout("connect");
+
+        (await messages.NextAsync("the message after the bad frames")).Seq.ShouldBe(1);
+        var error = events.Errors.ShouldHaveSingleItem();
+        error.Code.ShouldBe(ErrorCodes.BadJson);
+        error.Message.ShouldBe("the frame is not valid JSON");
+        client.State.ShouldBe(SwitchboardClientState.Connected);
+    }
+
+    [Fact]
+    public async Task NoReply_CommandTimesOut()
+    {
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            while (await c.ReceiveAsync() is not null)
+            {
+                // Never answers.
+            }
+        });
+        await using var client = NewClient(node, out _, o => o.CommandTimeout = TimeSpan.FromMilliseconds(200));
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var error = await Should.ThrowAsync<SwitchboardException>(client.PingAsync().WithTimeout("the ping"));
+
+        error.Reason.ShouldBe(SwitchboardErrorReason.Timeout);
+        client.State.ShouldBe(SwitchboardClientState.Connected);
+    }
+
+    [Fact]
+    public async Task GatewayRefusesTheReconnect_ClientCloses_AndTheReaderSeesWhy()
+    {
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            await c.CloseAsync(CloseCodes.ServiceRestart, "restarting");
+        });
+        var gateway = new FakeGatewayHandler(i => i == 0
+            ? FakeGatewayHandler.Ticket(node.WebSocketUrl.AbsoluteUri)
+            : FakeGatewayHandler.Error(HttpStatusCode.Unauthorized, "invalid_token", "the token expired"));
+        await using var client = NewClient(gateway);
+        var events = new ClientEvents(client);
+        await using var messages = client.ReadAllAsync().GetAsyncEnumerator();
+
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var error = await Should.ThrowAsync<SwitchboardException>(messages.MoveNextAsync().AsTask().WithTimeout("the reader to fail"));
+        error.Reason.ShouldBe(SwitchboardErrorReason.Unauthorized);
+        error.Code.ShouldBe("invalid_token");
+        client.State.ShouldBe(SwitchboardClientState.Closed);
+        await Eventually.TrueAsync(() => events.Disconnected.Count == 2, "both disconnect events");
+        events.Disconnected.Select(d => d.WillReconnect).ShouldBe([true, false]);
+        (await Should.ThrowAsync<SwitchboardException>(client.PingAsync().WithTimeout("ping"))).Reason.ShouldBe(SwitchboardErrorReason.Closed);
+    }
+
+    [Fact]
+    public async Task DisposeAsync_FailsCommandsInFlight_AndClosesWith1000()
+    {
+        var closed = new TaskCompletionSource<WebSocketCloseStatus?>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            while (await c.ReceiveAsync() is not null)
+            {
+                // Never answers.
+            }
+            closed.TrySetResult(c.Socket.CloseStatus);
+            await c.CloseAsync(CloseCodes.Normal);
+        });
+        var client = NewClient(node, out _);
+        await client.ConnectAsync().WithTimeout("connect");
+        var ping = client.PingAsync();
+
+        await client.DisposeAsync().AsTask().WithTimeout("dispose");
+
+        (await Should.ThrowAsync<SwitchboardException>(ping.WithTimeout("the ping"))).Reason.ShouldBe(SwitchboardErrorReason.Closed);
+        (await closed.Task.WithTimeout("the node to see the close")).ShouldBe(WebSocketCloseStatus.NormalClosure);
+    }
+}
