@@ -400,6 +400,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 {
                     // The connection ended before the frame left: sending it on the next one is still at most once.
                     await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+                    OnConnectionEnding(connection);
                 }
             }
         }
@@ -498,13 +499,16 @@ public sealed class SwitchboardClient : IAsyncDisposable
         connection.Start(DeliverAsync, OnErrorFrame, OnConnectionEnding);
     }
 
-    /// <summary>Makes <paramref name="connection"/> the one commands use; false (and the connection closed) if the client was disposed meanwhile.</summary>
+    /// <summary>
+    /// Makes <paramref name="connection"/> the one commands use; false (and the connection closed) if the client was
+    /// disposed meanwhile. A connection that has just ended is still published: the supervisor sees it end and reconnects.
+    /// </summary>
     private async Task<bool> PublishAsync(NodeConnection connection, bool isReconnect)
     {
         bool published;
         lock (_gate)
         {
-            published = !_disposed && !connection.HasEnded;
+            published = !_disposed;
             if (published)
             {
                 _connection = connection;
