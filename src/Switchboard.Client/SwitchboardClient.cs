@@ -562,7 +562,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
             {
                 return;
             }
-            if (!_options.AutoReconnect)
+            // 3002 means this client sends frames the protocol rejects: reconnecting would only repeat it.
+            if (!_options.AutoReconnect || end.CloseStatus == CloseCodes.TooManyInvalidFrames)
             {
                 var cause = SwitchboardErrors.ConnectionClosed(end.CloseStatus, end.CloseDescription, end.Error);
                 CloseForGood(cause);

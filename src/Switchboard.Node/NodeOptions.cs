@@ -30,7 +30,7 @@ public sealed class NodeOptions
     /// <summary>Commands a connection may send in a burst above the average.</summary>
     public int RateLimitBurst { get; set; } = 2000;
 
-    /// <summary>Rejected frames tolerated in a burst before the connection is closed with 1008; one more is forgiven per second.</summary>
+    /// <summary>Rejected frames tolerated in a burst before the connection is closed with 3002; one more is forgiven per second.</summary>
     public int ProtocolErrorBudget { get; set; } = 10;
 
     /// <summary>How often the node sends its heartbeat.</summary>

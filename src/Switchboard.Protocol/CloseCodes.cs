@@ -6,7 +6,7 @@ public static class CloseCodes
     /// <summary>1000: the client asked to close, or the node closed after the client did.</summary>
     public const int Normal = 1000;
 
-    /// <summary>1008: the ticket is missing, malformed, forged, expired or for another node; or repeated protocol abuse. Ask the gateway again.</summary>
+    /// <summary>1008: the ticket is missing, malformed, forged, expired or for another node. Ask the gateway again.</summary>
     public const int PolicyViolation = 1008;
 
     /// <summary>1009: a frame was larger than the node's maximum message size.</summary>
@@ -20,6 +20,12 @@ public static class CloseCodes
 
     /// <summary>1013: the node is full. Ask the gateway for another node.</summary>
     public const int TryAgainLater = 1013;
+
+    /// <summary>
+    /// 3002: the client kept sending frames the node had to reject (past the protocol-error budget). The client
+    /// has a bug; reconnecting would only repeat it, so SDKs stop and report it.
+    /// </summary>
+    public const int TooManyInvalidFrames = 3002;
 
     /// <summary>
     /// 3008: the client read too slowly and its bounded send queue overflowed. Codes 3000–3999 are for

@@ -256,13 +256,13 @@ public sealed class ClientConnection
         await _owner.HandleCommandAsync(this, parsed.Command).ConfigureAwait(false);
     }
 
-    /// <summary>Answers a rejected frame; a client that keeps sending them is closed with 1008.</summary>
+    /// <summary>Answers a rejected frame; a client that keeps sending them is closed with 3002.</summary>
     internal void Reject(string? id, ProtocolError error)
     {
         TryEnqueue(ServerFrames.Rejection(id, error));
         if (!_errorBudget.TryTake(_time))
         {
-            RequestClose(CloseReason.ProtocolAbuse, WebSocketCloseStatus.PolicyViolation, "too many invalid frames", flush: true);
+            RequestClose(CloseReason.ProtocolAbuse, (WebSocketCloseStatus)CloseCodes.TooManyInvalidFrames, "too many invalid frames", flush: true);
         }
     }
 

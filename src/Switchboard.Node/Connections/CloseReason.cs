@@ -11,7 +11,7 @@ public enum CloseReason
     SlowConsumer,
     /// <summary>The client sent a frame over the size limit (close 1009).</summary>
     MessageTooBig,
-    /// <summary>The client kept sending invalid frames (close 1008).</summary>
+    /// <summary>The client kept sending invalid frames (close 3002).</summary>
     ProtocolAbuse,
     /// <summary>The node is shutting down (close 1012).</summary>
     NodeShutdown,

@@ -287,6 +287,27 @@ public sealed class ClientFakeNodeTests
     }
 
     [Fact]
+    public async Task CloseForTooManyInvalidFrames_DoesNotReconnect()
+    {
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            await c.CloseAsync(CloseCodes.TooManyInvalidFrames, "too many invalid frames");
+        });
+        await using var client = NewClient(node, out var gateway);
+        var events = new ClientEvents(client);
+        await using var messages = client.ReadAllAsync().GetAsyncEnumerator();
+
+        await client.ConnectAsync().WithTimeout("connect");
+
+        await Should.ThrowAsync<SwitchboardException>(messages.MoveNextAsync().AsTask().WithTimeout("the reader to fail"));
+        client.State.ShouldBe(SwitchboardClientState.Closed);
+        await Eventually.TrueAsync(() => events.Disconnected.Count == 1, "the disconnect event");
+        events.Disconnected.Single().WillReconnect.ShouldBeFalse();
+        node.Accepted.ShouldBe(1);
+    }
+
+    [Fact]
     public async Task DisposeAsync_FailsCommandsInFlight_AndClosesWith1000()
     {
         var closed = new TaskCompletionSource<WebSocketCloseStatus?>(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -95,14 +95,14 @@ public sealed class BadInputTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task RepeatedAbuse_ClosesWith1008()
+    public async Task RepeatedInvalidFrames_CloseWith3002()
     {
         await using var client = await _cluster.ConnectAsync("abuser", "node-1");
         for (var i = 0; i < 40 && client.Socket.State == WebSocketState.Open; i++)
         {
             await client.Socket.SendAsync(Encoding.UTF8.GetBytes("garbage"), WebSocketMessageType.Text, true, CancellationToken.None).WaitAsync(Eventually.DefaultTimeout);
         }
-        (await client.ReceiveCloseAsync("1008")).ShouldBe(1008);
+        (await client.ReceiveCloseAsync("3002")).ShouldBe(3002);
         client.Socket.CloseStatusDescription!.ShouldContain("invalid frames");
     }
 
