@@ -1,0 +1,85 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Cli.Tests;
+
+/// <summary><c>switchboard up</c> and <c>switchboard token</c> as a user runs them: a real process.</summary>
+public sealed class UpCommandTests
+{
+    [Fact]
+    public async Task Up_PrintsItsUrls_ServesClients_AndStopsCleanlyOnCtrlC()
+    {
+        var port = CliProcess.FreePortRange(3);
+        await using var up = CliProcess.Start("up", "--nodes", "2", "--port", port.ToString());
+        await up.WaitForLineAsync(l => l.Contains("Press Ctrl+C"), "the cluster to be up");
+
+        up.Output.ShouldContain($"http://127.0.0.1:{port}");
+        up.Output.ShouldContain($"node-1   ws://127.0.0.1:{port + 1}/v1/ws");
+        up.Output.ShouldContain($"node-2   ws://127.0.0.1:{port + 2}/v1/ws");
+        up.Output.ShouldContain("DEV MODE IS ON");
+        var gateway = new Uri($"http://127.0.0.1:{port}");
+
+        await using var alice = await RawClient.ConnectAsync(gateway, "alice");
+        await using var bob = await RawClient.ConnectAsync(gateway, "bob");
+        await alice.CommandAsync("""{"type":"send","to":"user:bob","data":"hi bob","id":"1"}""", "1");
+        (await bob.ReceiveAsync("alice's message")).GetProperty("data").GetString().ShouldBe("hi bob");
+
+        up.Interrupt();
+
+        (await alice.ReceiveCloseAsync("the node to close alice")).ShouldBe(1012);
+        await up.WaitForExitAsync("switchboard up to exit after Ctrl+C");
+        up.ExitCode.ShouldBe(0);
+        up.Output.ShouldContain("Stopped.");
+    }
+
+    [Fact]
+    public async Task Token_MintsAJwtThatTheGatewayOfUpAccepts()
+    {
+        var port = CliProcess.FreePortRange(2);
+        await using var up = CliProcess.Start("up", "--nodes", "1", "--port", port.ToString());
+        await up.WaitForLineAsync(l => l.Contains("Press Ctrl+C"), "the cluster to be up");
+
+        var (exit, output) = await CliProcess.RunAsync("token", "--user", "carol");
+        exit.ShouldBe(0);
+        var token = output.Split('\n').Single(l => l.StartsWith("eyJ", StringComparison.Ordinal)).Trim();
+
+        using var http = new HttpClient { Timeout = Eventually.DefaultTimeout };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{port}/v1/connect");
+        request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        var response = await http.SendAsync(request);
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await response.Content.ReadAsStringAsync()).ShouldContain($"ws://127.0.0.1:{port + 1}/v1/ws");
+    }
+
+    [Fact]
+    public async Task Up_OnAPortInUse_FailsWithAClearMessage()
+    {
+        var port = CliProcess.FreePortRange(2);
+        var blocker = new System.Net.Sockets.TcpListener(IPAddress.Loopback, port + 1);
+        blocker.Start();
+        try
+        {
+            var (exit, output) = await CliProcess.RunAsync("up", "--nodes", "1", "--port", port.ToString());
+            exit.ShouldBe(2);
+            output.ShouldContain($"Port {port + 1}");
+            output.ShouldContain("already in use");
+        }
+        finally
+        {
+            blocker.Stop();
+        }
+    }
+
+    [Theory]
+    [InlineData("up", "--nodes", "0")]
+    [InlineData("up", "--policy", "fastest")]
+    [InlineData("token", "--user", "")]
+    public async Task BadArguments_ExitWithAnError(params string[] arguments)
+    {
+        var (exit, output) = await CliProcess.RunAsync(arguments);
+        exit.ShouldNotBe(0);
+        output.ShouldContain("error", Case.Insensitive);
+    }
+}
