@@ -61,6 +61,13 @@ public sealed class RawClient : IAsyncDisposable
         return new RawClient(socket);
     }
 
+    /// <summary>Records the welcome frame a test has already read.</summary>
+    public RawClient WithWelcome(JsonElement welcome)
+    {
+        Welcome = welcome;
+        return this;
+    }
+
     /// <summary>Sends one text frame.</summary>
     public async Task SendAsync(string text)
     {

@@ -23,10 +23,7 @@ public sealed class ClientConnection
     private TokenBucket _rateLimit;
     private TokenBucket _errorBudget;
     private long _seq;
-    private int _closeRequested;
-    private bool _flushBeforeClose;
-    private WebSocketCloseStatus _closeStatus;
-    private string _closeDescription = string.Empty;
+    private CloseRequest? _close;
     private CancellationTokenSource? _abortTimer;
 
     internal ClientConnection(string id, string userId, string sessionId, WebSocket socket, IConnectionOwner owner, NodeOptions options, TimeProvider time)
@@ -61,7 +58,7 @@ public sealed class ClientConnection
     public long LastSeq => Interlocked.Read(ref _seq);
 
     /// <summary>Why the connection ended, once it has.</summary>
-    public CloseReason? ClosedBecause { get; private set; }
+    public CloseReason? ClosedBecause => Volatile.Read(ref _close)?.Reason;
 
     /// <summary>Groups joined on this node; changed only under the node's membership lock.</summary>
     internal HashSet<string> Groups { get; } = new(StringComparer.Ordinal);
@@ -96,7 +93,7 @@ public sealed class ClientConnection
         {
             return true;
         }
-        if (Volatile.Read(ref _closeRequested) == 0)
+        if (Volatile.Read(ref _close) is null)
         {
             RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
         }
@@ -110,14 +107,11 @@ public sealed class ClientConnection
     /// </summary>
     public void RequestClose(CloseReason reason, WebSocketCloseStatus status, string description, bool flush)
     {
-        if (Interlocked.Exchange(ref _closeRequested, 1) != 0)
+        // Published whole in one exchange, so the send loop never sees a half-set request.
+        if (Interlocked.CompareExchange(ref _close, new CloseRequest(reason, status, description, flush), null) is not null)
         {
             return;
         }
-        ClosedBecause = reason;
-        _closeStatus = status;
-        _closeDescription = description;
-        _flushBeforeClose = flush;
         _queue.Writer.TryComplete();
         _owner.OnClosing(this, reason);
         var timer = new CancellationTokenSource();
@@ -232,7 +226,7 @@ public sealed class ClientConnection
 
     private async ValueTask ProcessAsync(ReadOnlyMemory<byte> frame, WebSocketMessageType type)
     {
-        if (Volatile.Read(ref _closeRequested) != 0)
+        if (Volatile.Read(ref _close) is not null)
         {
             return;
         }
@@ -275,7 +269,7 @@ public sealed class ClientConnection
             {
                 while (reader.TryRead(out var frame))
                 {
-                    if (Volatile.Read(ref _closeRequested) != 0 && !_flushBeforeClose)
+                    if (Volatile.Read(ref _close) is { Flush: false })
                     {
                         goto Close;
                     }
@@ -285,7 +279,8 @@ public sealed class ClientConnection
         Close:
             if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
-                await _socket.CloseOutputAsync(_closeStatus, _closeDescription, CancellationToken.None).ConfigureAwait(false);
+                var close = Volatile.Read(ref _close)!;
+                await _socket.CloseOutputAsync(close.Status, close.Description, CancellationToken.None).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
@@ -316,4 +311,6 @@ public sealed class ClientConnection
         }
         _owner.OnFrameSent(isMessage: true);
     }
+
+    private sealed record CloseRequest(CloseReason Reason, WebSocketCloseStatus Status, string Description, bool Flush);
 }
