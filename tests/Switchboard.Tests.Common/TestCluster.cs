@@ -1,0 +1,59 @@
+using Switchboard.Hosting;
+using Shouldly;
+using Switchboard.Security.Tickets;
+
+namespace Switchboard.Tests.Common;
+
+/// <summary>
+/// An <see cref="EmbeddedCluster"/> on loopback with a known cluster secret, so tests can also mint tickets
+/// for a chosen node, as a gateway would.
+/// </summary>
+public sealed class TestCluster : IAsyncDisposable
+{
+    /// <summary>The cluster secret every test cluster uses.</summary>
+    public const string Secret = "test-cluster-secret-0123456789-abcdefghijkl";
+
+    private TestCluster(EmbeddedCluster cluster) => Cluster = cluster;
+
+    /// <summary>The running cluster.</summary>
+    public EmbeddedCluster Cluster { get; }
+
+    /// <summary>The gateway's base URL.</summary>
+    public Uri Gateway => Cluster.GatewayUrl;
+
+    /// <summary>Starts a dev-mode cluster of <paramref name="nodes"/> nodes; <paramref name="configure"/> adjusts the options.</summary>
+    public static async Task<TestCluster> StartAsync(int nodes = 3, Action<EmbeddedClusterOptions>? configure = null)
+    {
+        var options = new EmbeddedClusterOptions
+        {
+            Nodes = nodes,
+            ClusterSecret = Secret,
+            ConfigureGateway = g =>
+            {
+                g.DevMode = true;
+                g.ApiKeys = ["test-key"];
+            },
+        };
+        configure?.Invoke(options);
+        return new TestCluster(await EmbeddedCluster.StartAsync(options).WaitAsync(Eventually.DefaultTimeout));
+    }
+
+    /// <summary>A node's WebSocket URL with a ticket for <paramref name="userId"/>, issued with the cluster secret.</summary>
+    public Uri TicketUrl(string userId, string nodeId, TimeSpan? lifetime = null, string? secret = null, string? ticketNodeId = null)
+    {
+        var (token, _) = new TicketIssuer(secret ?? Secret).Issue(userId, ticketNodeId ?? nodeId, Guid.NewGuid().ToString("N"), lifetime ?? TimeSpan.FromMinutes(1));
+        return new Uri($"{Cluster.Node(nodeId).WebSocketUrl}?token={Uri.EscapeDataString(token)}");
+    }
+
+    /// <summary>Connects <paramref name="userId"/> to a chosen node and waits for the welcome.</summary>
+    public async Task<RawClient> ConnectAsync(string userId, string nodeId)
+    {
+        var client = await RawClient.OpenAsync(TicketUrl(userId, nodeId));
+        var welcome = await client.ReceiveAsync("welcome");
+        welcome.GetProperty("node").GetString().ShouldBe(nodeId);
+        return client.WithWelcome(welcome);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask DisposeAsync() => Cluster.DisposeAsync();
+}
