@@ -30,7 +30,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly TimeProvider _time;
     private readonly TicketValidator _tickets;
     private readonly ClusterRouter _router;
-    private readonly SemaphoreSlim _membership = new(1, 1);
+    private readonly HubMembership _membership;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CpuMeter _cpu;
     private readonly Lock _sampleLock = new();
@@ -61,6 +61,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _lastSampleTimestamp = _time.GetTimestamp();
         // Unix milliseconds: a restarted node always has a larger epoch than its previous life.
         Epoch = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        _membership = new HubMembership(Hub, backplane, options.NodeId, Epoch, metrics, logger);
     }
 
     /// <summary>The node's id.</summary>
@@ -122,7 +123,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             await _heartbeats.DisposeAsync().ConfigureAwait(false);
         }
-        await IgnoreFailures(() => _backplane.PublishNodeLeftAsync(NodeId, Epoch, CancellationToken.None)).ConfigureAwait(false);
+        await BestEffort.RunAsync(() => _backplane.PublishNodeLeftAsync(NodeId, Epoch, CancellationToken.None)).ConfigureAwait(false);
         if (_joined is not null)
         {
             await _joined.DisposeAsync().ConfigureAwait(false);
@@ -188,7 +189,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time);
             // Queued before the connection is routable, so the welcome is always its first frame.
             connection.TryEnqueue(ServerFrames.Welcome(connection.Id, t.UserId, NodeId, t.SessionId, resumed: false));
-            await AddAsync(connection).ConfigureAwait(false);
+            await _membership.AddAsync(connection).ConfigureAwait(false);
             if (_stopping)
             {
                 connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);
@@ -219,10 +220,10 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 }
                 break;
             case ClientCommandType.Join:
-                await ChangeMembershipAsync(connection, command.Group!, join: true).ConfigureAwait(false);
+                await _membership.JoinAsync(connection, command.Group!).ConfigureAwait(false);
                 break;
             case ClientCommandType.Leave:
-                await ChangeMembershipAsync(connection, command.Group!, join: false).ConfigureAwait(false);
+                await _membership.LeaveAsync(connection, command.Group!).ConfigureAwait(false);
                 break;
             case ClientCommandType.Resume:
                 connection.Reject(command.Id, new ProtocolError(ErrorCodes.ResumeUnavailable,
@@ -239,7 +240,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             NodeLog.SlowConsumer(_logger, connection.Id);
         }
-        _ = RemoveAsync(connection, reason);
+        _ = _membership.RemoveAsync(connection, reason);
     }
 
     /// <inheritdoc/>
@@ -278,76 +279,6 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         if (id is not null)
         {
             connection.TryEnqueue(error is null ? ServerFrames.ReplyOk(id) : ServerFrames.ReplyError(id, error));
-        }
-    }
-
-    private async Task AddAsync(ClientConnection connection)
-    {
-        await _membership.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (Hub.Add(connection))
-            {
-                // Published before the welcome leaves, so a peer's message sent right after the welcome finds this user.
-                await _backplane.PublishPresenceAsync(new PresenceDelta(NodeId, Epoch, [connection.UserId], []), CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _membership.Release();
-        }
-        _metrics.ConnectionOpened(NodeId);
-        NodeLog.ConnectionOpened(_logger, connection.Id, connection.UserId);
-    }
-
-    private async Task RemoveAsync(ClientConnection connection, CloseReason reason)
-    {
-        await _membership.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            var (removed, lastOfUser, emptiedGroups) = Hub.Remove(connection);
-            if (!removed)
-            {
-                return;
-            }
-            _metrics.ConnectionClosed(NodeId, reason);
-            NodeLog.ConnectionClosed(_logger, connection.Id, reason);
-            foreach (var group in emptiedGroups)
-            {
-                await IgnoreFailures(() => _backplane.UnsubscribeAsync(NodeId, group, CancellationToken.None)).ConfigureAwait(false);
-            }
-            if (lastOfUser)
-            {
-                await IgnoreFailures(() => _backplane.PublishPresenceAsync(new PresenceDelta(NodeId, Epoch, [], [connection.UserId]), CancellationToken.None)).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _membership.Release();
-        }
-    }
-
-    private async Task ChangeMembershipAsync(ClientConnection connection, string group, bool join)
-    {
-        await _membership.WaitAsync().ConfigureAwait(false);
-        try
-        {
-            if (connection.ClosedBecause is not null || !Hub.TryGet(connection.Id, out _))
-            {
-                return;
-            }
-            if (join && Hub.Join(connection, group))
-            {
-                await _backplane.SubscribeAsync(NodeId, group, CancellationToken.None).ConfigureAwait(false);
-            }
-            else if (!join && Hub.Leave(connection, group))
-            {
-                await _backplane.UnsubscribeAsync(NodeId, group, CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-        finally
-        {
-            _membership.Release();
         }
     }
 
@@ -399,18 +330,6 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         finally
         {
             socket.Dispose();
-        }
-    }
-
-    private static async Task IgnoreFailures(Func<ValueTask> action)
-    {
-        try
-        {
-            await action().ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            // Best effort: silence from this node ends in eviction by heartbeat timeout anyway.
         }
     }
 }
