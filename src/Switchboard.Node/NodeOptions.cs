@@ -33,6 +33,9 @@ public sealed class NodeOptions
     /// <summary>Rejected frames tolerated in a burst before the connection is closed with 3002; one more is forgiven per second.</summary>
     public int ProtocolErrorBudget { get; set; } = 10;
 
+    /// <summary>Groups one connection may be in at once; a join past it is refused with <c>too_many_groups</c>.</summary>
+    public int MaxGroupsPerConnection { get; set; } = 100;
+
     /// <summary>How often the node sends its heartbeat.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
@@ -57,6 +60,7 @@ public sealed class NodeOptions
         Positive(MaxMessageBytes, "Node:MaxMessageBytes");
         Positive(SendQueueCapacity, "Node:SendQueueCapacity");
         Positive(ProtocolErrorBudget, "Node:ProtocolErrorBudget");
+        Positive(MaxGroupsPerConnection, "Node:MaxGroupsPerConnection");
         if (RateLimitPerSecond < 0 || (RateLimitPerSecond > 0 && RateLimitBurst < 1))
         {
             throw new ArgumentException("Node:RateLimitPerSecond must be 0 (off) or positive with Node:RateLimitBurst at least 1.");

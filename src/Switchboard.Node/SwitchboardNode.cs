@@ -29,6 +29,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly NodeMetrics _metrics;
     private readonly TimeProvider _time;
     private readonly TicketValidator _tickets;
+    private readonly TicketReplayGuard _usedTickets;
     private readonly ClusterRouter _router;
     private readonly HubMembership _membership;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -54,6 +55,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _metrics = metrics;
         _time = timeProvider ?? TimeProvider.System;
         _tickets = new TicketValidator(options.ClusterSecret, options.NodeId, options.TicketClockSkew, _time);
+        _usedTickets = new TicketReplayGuard(options.TicketClockSkew, _time);
         Hub = new Hub(options.MaxConnections);
         Cluster = new ClusterView(new ClusterViewOptions { HeartbeatInterval = options.HeartbeatInterval }, _time);
         _router = new ClusterRouter(backplane, Cluster);
@@ -61,7 +63,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _lastSampleTimestamp = _time.GetTimestamp();
         // Unix milliseconds: a restarted node always has a larger epoch than its previous life.
         Epoch = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        _membership = new HubMembership(Hub, backplane, options.NodeId, Epoch, metrics, logger);
+        _membership = new HubMembership(Hub, backplane, options.NodeId, Epoch, options.MaxGroupsPerConnection, metrics, logger);
     }
 
     /// <summary>The node's id.</summary>
@@ -139,6 +141,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     {
         await StopAsync().ConfigureAwait(false);
         Cluster.Dispose();
+        _usedTickets.Dispose();
     }
 
     /// <summary>Handles a request to the WebSocket path: checks it, accepts it and runs the connection until it ends.</summary>
@@ -158,6 +161,10 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             return;
         }
         var ticket = await _tickets.ValidateAsync(context.Request.Query[WireNames.TokenQueryParameter].FirstOrDefault()).ConfigureAwait(false);
+        if (ticket.IsValid && !_usedTickets.TryUse(ticket.Ticket!))
+        {
+            ticket = new TicketValidation(null, TicketFailure.Reused);
+        }
         var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             SubProtocol = requested.Count > 0 ? WireNames.Subprotocol : null,
@@ -219,15 +226,13 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                     return;
                 }
                 break;
-            case ClientCommandType.Join:
-                await _membership.JoinAsync(connection, command.Group!).ConfigureAwait(false);
-                break;
-            case ClientCommandType.Leave:
-                await _membership.LeaveAsync(connection, command.Group!).ConfigureAwait(false);
-                break;
+            case ClientCommandType.Join or ClientCommandType.Leave:
+                Answer(connection, command.Id, await _membership.ChangeAsync(connection, command.Group!, join: command.Type == ClientCommandType.Join).ConfigureAwait(false));
+                return;
             case ClientCommandType.Resume:
-                connection.Reject(command.Id, new ProtocolError(ErrorCodes.ResumeUnavailable,
-                    "this node does not resume sessions; the connection continues as a new session"));
+                // A valid v1 command this node cannot carry out yet: answered, not counted as abuse.
+                connection.TryEnqueue(ServerFrames.Rejection(command.Id, new ProtocolError(ErrorCodes.ResumeUnavailable,
+                    "this node does not resume sessions; the connection continues as a new session")));
                 return;
         }
         Answer(connection, command.Id, null);
@@ -242,6 +247,10 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         }
         _ = _membership.RemoveAsync(connection, reason);
     }
+
+    /// <inheritdoc/>
+    void IConnectionOwner.OnFailed(ClientConnection connection, Exception exception) =>
+        NodeLog.ConnectionFailed(_logger, connection.Id, exception);
 
     /// <inheritdoc/>
     void IConnectionOwner.OnFrameSent(bool isMessage)

@@ -92,26 +92,31 @@ public static class ClientCommandParser
             f.DataEnd = (int)reader.BytesConsumed;
             f.HasData = true;
         }
-        else if (reader.ValueTextEquals(WireNames.Fields.LastSeq) || reader.ValueTextEquals(WireNames.Fields.Seq))
+        else if (reader.ValueTextEquals(WireNames.Fields.Seq))
         {
-            var name = reader.ValueTextEquals(WireNames.Fields.Seq) ? WireNames.Fields.Seq : WireNames.Fields.LastSeq;
-            reader.Read();
-            if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var seq) && seq >= 0)
-            {
-                f.Seq = seq;
-                f.HasSeq = true;
-            }
-            else
-            {
-                f.FieldProblem ??= $"'{name}' must be a non-negative integer";
-                reader.Skip();
-            }
+            f.Seq = ReadSeq(ref reader, WireNames.Fields.Seq, ref f);
+        }
+        else if (reader.ValueTextEquals(WireNames.Fields.LastSeq))
+        {
+            f.LastSeq = ReadSeq(ref reader, WireNames.Fields.LastSeq, ref f);
         }
         else
         {
             reader.Read();
             reader.Skip();
         }
+    }
+
+    private static long? ReadSeq(ref Utf8JsonReader reader, string name, ref Fields f)
+    {
+        reader.Read();
+        if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var seq) && seq >= 0)
+        {
+            return seq;
+        }
+        f.FieldProblem ??= $"'{name}' must be a non-negative integer";
+        reader.Skip();
+        return null;
     }
 
     private static string? ReadString(ref Utf8JsonReader reader, string name, ref Fields f)
@@ -177,17 +182,17 @@ public static class ClientCommandParser
                 }
                 return ParseResult.Success(new ClientCommand { Type = type, Id = f.Id, Group = f.Group });
             case ClientCommandType.Resume:
-                if (f.Session is null || !f.HasSeq)
+                if (f.Session is null || f.LastSeq is not { } lastSeq)
                 {
                     return ParseResult.Failure(ErrorCodes.MissingField, "'resume' needs 'session' and 'lastSeq' fields", f.Id);
                 }
-                return ParseResult.Success(new ClientCommand { Type = type, Id = f.Id, Session = f.Session, Seq = f.Seq });
+                return ParseResult.Success(new ClientCommand { Type = type, Id = f.Id, Session = f.Session, Seq = lastSeq });
             case ClientCommandType.Ack:
-                if (!f.HasSeq)
+                if (f.Seq is not { } seq)
                 {
                     return ParseResult.Failure(ErrorCodes.MissingField, "'ack' needs a 'seq' field", f.Id);
                 }
-                return ParseResult.Success(new ClientCommand { Type = type, Id = f.Id, Seq = f.Seq });
+                return ParseResult.Success(new ClientCommand { Type = type, Id = f.Id, Seq = seq });
             default:
                 return ParseResult.Success(new ClientCommand { Type = type, Id = f.Id });
         }
@@ -227,8 +232,8 @@ public static class ClientCommandParser
         public bool HasData;
         public int DataStart;
         public int DataEnd;
-        public bool HasSeq;
-        public long Seq;
+        public long? Seq;
+        public long? LastSeq;
         public string? FieldProblem;
     }
 }

@@ -6,6 +6,9 @@ public static class CloseCodes
     /// <summary>1000: the client asked to close, or the node closed after the client did.</summary>
     public const int Normal = 1000;
 
+    /// <summary>1007: a text frame was not valid UTF-8 (sent by the WebSocket layer itself).</summary>
+    public const int InvalidPayload = 1007;
+
     /// <summary>1008: the ticket is missing, malformed, forged, expired or for another node. Ask the gateway again.</summary>
     public const int PolicyViolation = 1008;
 

@@ -24,6 +24,9 @@ public static class ErrorCodes
     /// <summary>The <c>to</c> field is not <c>user:</c>, <c>conn:</c>, <c>group:</c> followed by a name, or <c>all</c>.</summary>
     public const string BadTarget = "bad_target";
 
+    /// <summary>A <c>join</c> would put the connection in more groups than the node allows.</summary>
+    public const string TooManyGroups = "too_many_groups";
+
     /// <summary>The connection sent more commands than its rate limit allows; the command was not carried out.</summary>
     public const string RateLimited = "rate_limited";
 

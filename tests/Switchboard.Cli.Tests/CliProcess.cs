@@ -30,7 +30,10 @@ internal sealed partial class CliProcess : IAsyncDisposable
     public int ExitCode => _process.ExitCode;
 
     /// <summary>Starts <c>dotnet switchboard.dll</c> with <paramref name="arguments"/> from the CLI project's build output.</summary>
-    public static CliProcess Start(params string[] arguments)
+    public static CliProcess Start(params string[] arguments) => Start(new Dictionary<string, string>(), arguments);
+
+    /// <summary>Starts the program with extra environment variables.</summary>
+    public static CliProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -40,6 +43,10 @@ internal sealed partial class CliProcess : IAsyncDisposable
             UseShellExecute = false,
         };
         info.ArgumentList.Add(ProgramPath());
+        foreach (var (name, value) in environment)
+        {
+            info.Environment[name] = value;
+        }
         foreach (var argument in arguments)
         {
             info.ArgumentList.Add(argument);
@@ -55,9 +62,12 @@ internal sealed partial class CliProcess : IAsyncDisposable
     }
 
     /// <summary>Runs a command to completion and returns its exit code and output.</summary>
-    public static async Task<(int ExitCode, string Output)> RunAsync(params string[] arguments)
+    public static Task<(int ExitCode, string Output)> RunAsync(params string[] arguments) => RunAsync(new Dictionary<string, string>(), arguments);
+
+    /// <summary>Runs a command with extra environment variables to completion.</summary>
+    public static async Task<(int ExitCode, string Output)> RunAsync(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
-        await using var cli = Start(arguments);
+        await using var cli = Start(environment, arguments);
         await cli.WaitForExitAsync("the command to finish");
         return (cli.ExitCode, cli.Output);
     }

@@ -72,6 +72,32 @@ public sealed class UpCommandTests
         }
     }
 
+    [Fact]
+    public async Task Up_WithDevModeOffAndNoUserTokenKey_RefusesToStart()
+    {
+        var port = CliProcess.FreePortRange(2);
+        var (exit, output) = await CliProcess.RunAsync(
+            new Dictionary<string, string> { ["SWITCHBOARD__Gateway__DevMode"] = "false" }, "up", "--nodes", "1", "--port", port.ToString());
+        exit.ShouldBe(2);
+        output.ShouldContain("Gateway:UserTokens:Secret");
+    }
+
+    [Fact]
+    public async Task Up_TakesSharedNodeSettingsFromTheEnvironment_ButKeepsEachNodesIdentity()
+    {
+        var port = CliProcess.FreePortRange(3);
+        await using var up = CliProcess.Start(
+            new Dictionary<string, string> { ["SWITCHBOARD__Node__NodeId"] = "same", ["SWITCHBOARD__Node__MaxConnections"] = "7" },
+            "up", "--nodes", "2", "--port", port.ToString());
+        await up.WaitForLineAsync(l => l.Contains("Press Ctrl+C"), "the cluster to be up");
+
+        using var http = new HttpClient { Timeout = Eventually.DefaultTimeout };
+        var nodes = await http.GetStringAsync($"http://127.0.0.1:{port}/v1/nodes");
+        nodes.ShouldContain("\"nodeId\":\"node-1\"");
+        nodes.ShouldContain("\"nodeId\":\"node-2\"");
+        nodes.ShouldContain("\"capacity\":7");
+    }
+
     [Theory]
     [InlineData("up", "--nodes", "0")]
     [InlineData("up", "--policy", "fastest")]

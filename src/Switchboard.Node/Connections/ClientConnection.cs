@@ -132,6 +132,12 @@ public sealed class ClientConnection
         {
             // The peer vanished or the abort timer fired: a normal way for a connection to end.
         }
+        catch (Exception e)
+        {
+            // A bug, not the network: report it, and close this connection alone with 1011.
+            _owner.OnFailed(this, e);
+            RequestClose(CloseReason.InternalError, WebSocketCloseStatus.InternalServerError, "internal error", flush: true);
+        }
         finally
         {
             if (_socket.State == WebSocketState.CloseReceived)

@@ -15,4 +15,6 @@ public enum CloseReason
     ProtocolAbuse,
     /// <summary>The node is shutting down (close 1012).</summary>
     NodeShutdown,
+    /// <summary>The node failed unexpectedly while serving this connection (close 1011).</summary>
+    InternalError,
 }

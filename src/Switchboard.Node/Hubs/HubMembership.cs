@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
 using Switchboard.Node.Connections;
+using Switchboard.Protocol;
 
 namespace Switchboard.Node.Hubs;
 
@@ -10,7 +11,7 @@ namespace Switchboard.Node.Hubs;
 /// leaves. Changes run one at a time, so a concurrent join and leave can never leave a subscription
 /// behind or miss one.
 /// </summary>
-internal sealed class HubMembership(Hub hub, IBackplane backplane, string nodeId, long epoch, NodeMetrics metrics, ILogger logger)
+internal sealed class HubMembership(Hub hub, IBackplane backplane, string nodeId, long epoch, int maxGroupsPerConnection, NodeMetrics metrics, ILogger logger)
 {
     private readonly SemaphoreSlim _lock = new(1, 1);
 
@@ -22,7 +23,8 @@ internal sealed class HubMembership(Hub hub, IBackplane backplane, string nodeId
             if (hub.Add(connection))
             {
                 // Published before the welcome leaves, so a peer's message sent right after the welcome finds this user.
-                await backplane.PublishPresenceAsync(new PresenceDelta(nodeId, epoch, [connection.UserId], []), CancellationToken.None).ConfigureAwait(false);
+                // Without a backplane the connection still gets local traffic; it must not fail for that.
+                await BestEffort.RunAsync(() => backplane.PublishPresenceAsync(new PresenceDelta(nodeId, epoch, [connection.UserId], []), CancellationToken.None)).ConfigureAwait(false);
             }
         }
         finally
@@ -60,11 +62,8 @@ internal sealed class HubMembership(Hub hub, IBackplane backplane, string nodeId
         }
     }
 
-    public Task JoinAsync(ClientConnection connection, string group) => ChangeAsync(connection, group, join: true);
-
-    public Task LeaveAsync(ClientConnection connection, string group) => ChangeAsync(connection, group, join: false);
-
-    private async Task ChangeAsync(ClientConnection connection, string group, bool join)
+    /// <summary>Joins or leaves a group (both idempotent); returns the error to answer with, or null.</summary>
+    public async Task<ProtocolError?> ChangeAsync(ClientConnection connection, string group, bool join)
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
@@ -72,20 +71,43 @@ internal sealed class HubMembership(Hub hub, IBackplane backplane, string nodeId
             // A connection that is closing is already out of the hub; joining now would leak its membership.
             if (connection.ClosedBecause is not null || !hub.TryGet(connection.Id, out _))
             {
-                return;
+                return null;
+            }
+            if (join && !connection.Groups.Contains(group) && connection.Groups.Count >= maxGroupsPerConnection)
+            {
+                return new ProtocolError(ErrorCodes.TooManyGroups, $"a connection may be in at most {maxGroupsPerConnection} groups");
             }
             if (join && hub.Join(connection, group))
             {
-                await backplane.SubscribeAsync(nodeId, group, CancellationToken.None).ConfigureAwait(false);
+                if (!await TryBackplaneAsync(() => backplane.SubscribeAsync(nodeId, group, CancellationToken.None)).ConfigureAwait(false))
+                {
+                    hub.Leave(connection, group);
+                    return new ProtocolError(ErrorCodes.Unavailable, "the backplane is unreachable; the group was not joined");
+                }
             }
             else if (!join && hub.Leave(connection, group))
             {
-                await backplane.UnsubscribeAsync(nodeId, group, CancellationToken.None).ConfigureAwait(false);
+                // Leaving succeeds for the client either way; a subscription left behind only costs a message that finds no member.
+                await BestEffort.RunAsync(() => backplane.UnsubscribeAsync(nodeId, group, CancellationToken.None)).ConfigureAwait(false);
             }
+            return null;
         }
         finally
         {
             _lock.Release();
+        }
+    }
+
+    private static async Task<bool> TryBackplaneAsync(Func<ValueTask> action)
+    {
+        try
+        {
+            await action().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return false;
         }
     }
 }

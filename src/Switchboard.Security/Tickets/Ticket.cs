@@ -5,7 +5,8 @@ namespace Switchboard.Security.Tickets;
 /// <param name="NodeId">The only node that accepts the ticket.</param>
 /// <param name="SessionId">The session the connection starts or continues.</param>
 /// <param name="ExpiresAt">After this instant the node refuses the ticket.</param>
-public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt);
+/// <param name="TicketId">Unique per ticket (the <c>jti</c> claim), so a node can refuse a ticket used twice.</param>
+public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt, string TicketId);
 
 /// <summary>Why a node refused a ticket.</summary>
 public enum TicketFailure
@@ -22,6 +23,8 @@ public enum TicketFailure
     Expired,
     /// <summary>The ticket names another node.</summary>
     WrongNode,
+    /// <summary>The ticket was already used for a connection (tickets are single-use).</summary>
+    Reused,
 }
 
 /// <summary>The outcome of validating a ticket.</summary>
@@ -40,6 +43,7 @@ public readonly record struct TicketValidation(Ticket? Ticket, TicketFailure Fai
         TicketFailure.BadSignature => "ticket signature is invalid",
         TicketFailure.Expired => "ticket has expired: ask the gateway again",
         TicketFailure.WrongNode => "ticket is for another node: ask the gateway again",
+        TicketFailure.Reused => "ticket was already used: ask the gateway again",
         _ => "ticket accepted",
     };
 }

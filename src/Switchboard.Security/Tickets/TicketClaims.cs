@@ -8,4 +8,5 @@ internal static class TicketClaims
     public const string Subject = "sub";
     public const string Node = "node";
     public const string Session = "sid";
+    public const string TicketId = "jti";
 }

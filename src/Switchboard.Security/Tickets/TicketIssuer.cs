@@ -24,6 +24,7 @@ public sealed class TicketIssuer
         var now = _time.GetUtcNow();
         // JWT times have whole-second precision; round the expiry the same way so both agree.
         var expires = DateTimeOffset.FromUnixTimeSeconds((now + lifetime).ToUnixTimeSeconds());
+        var ticketId = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
         var token = _handler.CreateToken(new SecurityTokenDescriptor
         {
             Issuer = TicketClaims.Issuer,
@@ -36,9 +37,10 @@ public sealed class TicketIssuer
                 [TicketClaims.Subject] = userId,
                 [TicketClaims.Node] = nodeId,
                 [TicketClaims.Session] = sessionId,
+                [TicketClaims.TicketId] = ticketId,
             },
             SigningCredentials = _credentials,
         });
-        return (token, new Ticket(userId, nodeId, sessionId, expires));
+        return (token, new Ticket(userId, nodeId, sessionId, expires, ticketId));
     }
 }

@@ -54,7 +54,8 @@ public sealed class TicketValidator
         var jwt = (JsonWebToken)result.SecurityToken;
         if (!jwt.TryGetPayloadValue<string>(TicketClaims.Subject, out var user) || string.IsNullOrEmpty(user) ||
             !jwt.TryGetPayloadValue<string>(TicketClaims.Node, out var node) || string.IsNullOrEmpty(node) ||
-            !jwt.TryGetPayloadValue<string>(TicketClaims.Session, out var session) || string.IsNullOrEmpty(session))
+            !jwt.TryGetPayloadValue<string>(TicketClaims.Session, out var session) || string.IsNullOrEmpty(session) ||
+            !jwt.TryGetPayloadValue<string>(TicketClaims.TicketId, out var ticketId) || string.IsNullOrEmpty(ticketId))
         {
             return new(null, TicketFailure.Malformed);
         }
@@ -71,6 +72,6 @@ public sealed class TicketValidator
         {
             return new(null, TicketFailure.WrongNode);
         }
-        return new(new Ticket(user, node, session, expires), TicketFailure.None);
+        return new(new Ticket(user, node, session, expires, ticketId), TicketFailure.None);
     }
 }

@@ -37,6 +37,12 @@ internal static class UpCommand
             var apiKeys = configuration.GetSection("Gateway:ApiKeys").Get<string[]>() is { Length: > 0 } keys ? keys : [CliConfiguration.DevApiKey];
             var userSecret = configuration["Gateway:UserTokens:Secret"];
             var usesDevSecret = userSecret is null && configuration["Gateway:UserTokens:PublicKeyPem"] is null;
+            if (usesDevSecret && !devMode)
+            {
+                // Outside dev mode the well-known dev secret would let anyone mint any user's token.
+                Console.Error.WriteLine("error: Gateway:DevMode is off, so configure Gateway:UserTokens:Secret or Gateway:UserTokens:PublicKeyPem.");
+                return 2;
+            }
             var options = new EmbeddedClusterOptions
             {
                 Nodes = parse.GetValue(nodes),
@@ -46,6 +52,8 @@ internal static class UpCommand
                 ConfigureNode = o =>
                 {
                     configuration.GetSection("Node").Bind(o);
+                    // Every embedded node has its own address; a shared Node:PublicUrl would send all clients to one.
+                    o.PublicUrl = null;
                     if (parse.GetValue(maxConnections) is { } cap)
                     {
                         o.MaxConnections = cap;

@@ -120,10 +120,11 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         builder.Services.AddSingleton(backplane);
         builder.Services.AddSwitchboardNode(o =>
         {
-            o.NodeId = nodeId;
-            o.ClusterSecret = secret;
             options.ConfigureNode?.Invoke(o);
             options.ConfigureNodeById?.Invoke(nodeId, o);
+            // Identity and secret belong to the cluster layout, whatever shared settings say.
+            o.NodeId = nodeId;
+            o.ClusterSecret = secret;
         });
         var app = builder.Build();
         app.MapSwitchboardNode();
@@ -137,11 +138,11 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         builder.Services.AddSingleton(backplane);
         builder.Services.AddSwitchboardGateway(o =>
         {
-            o.ClusterSecret = secret;
             // Nodes in one process share one CPU, so each node's CPU figure says nothing about that node:
             // place on connections alone unless configured otherwise.
             o.CpuWeight = 0;
             options.ConfigureGateway?.Invoke(o);
+            o.ClusterSecret = secret;
         });
         var app = builder.Build();
         app.MapSwitchboardGateway();

@@ -49,6 +49,18 @@ public sealed class AdmissionTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TicketUsedTwice_ClosesTheSecondWith1008()
+    {
+        var url = _cluster.TicketUrl("twice", "node-2");
+        await using var first = await RawClient.OpenAsync(url);
+        (await first.ReceiveAsync("welcome")).GetProperty("type").GetString().ShouldBe("welcome");
+
+        await using var second = await RawClient.OpenAsync(url);
+        (await second.ReceiveCloseAsync("close")).ShouldBe(1008);
+        second.Socket.CloseStatusDescription!.ShouldContain("already used");
+    }
+
+    [Fact]
     public async Task FullNode_ClosesWith1013_AndItsConnectionsStayUp()
     {
         await using var first = await _cluster.ConnectAsync("full1", "node-1");

@@ -14,6 +14,7 @@ public sealed class BadInputTests : IAsyncLifetime
     {
         n.MaxMessageBytes = 4096;
         n.ProtocolErrorBudget = 30;
+        n.MaxGroupsPerConnection = 3;
     });
 
     public async Task DisposeAsync() => await _cluster.DisposeAsync();
@@ -62,6 +63,20 @@ public sealed class BadInputTests : IAsyncLifetime
         var reply = await client.CommandAsync(frame, "x1");
         reply.GetProperty("ok").GetBoolean().ShouldBeFalse();
         reply.GetProperty("error").GetProperty("code").GetString().ShouldBe(code);
+    }
+
+    [Fact]
+    public async Task JoiningPastTheGroupLimit_IsRefusedWithTooManyGroups_AndRejoiningAMemberGroupIsFine()
+    {
+        await using var client = await _cluster.ConnectAsync("collector", "node-1");
+        for (var i = 0; i < 3; i++)
+        {
+            (await client.CommandAsync($$"""{"type":"join","group":"g{{i}}","id":"j{{i}}"}""", $"j{i}")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        }
+
+        var refused = await client.CommandAsync("""{"type":"join","group":"g3","id":"over"}""", "over");
+        refused.GetProperty("error").GetProperty("code").GetString().ShouldBe("too_many_groups");
+        (await client.CommandAsync("""{"type":"join","group":"g1","id":"again"}""", "again")).GetProperty("ok").GetBoolean().ShouldBeTrue();
     }
 
     [Fact]
