@@ -23,9 +23,14 @@ public sealed record NodeHeartbeat(
     string Version,
     DateTimeOffset SentAt);
 
-/// <summary>Users whose first connection on a node arrived (<see cref="Joined"/>) or whose last one left (<see cref="Left"/>).</summary>
+/// <summary>
+/// Users whose first connection on a node arrived (<see cref="Joined"/>) or whose last one left (<see cref="Left"/>);
+/// or, when <see cref="IsSnapshot"/>, every user on the node, replacing what observers knew of it. Nodes send a
+/// snapshot every few heartbeats, so an observer that missed deltas or evicted a live node heals on its own.
+/// </summary>
 /// <param name="NodeId">The node.</param>
 /// <param name="Epoch">The node's epoch.</param>
-/// <param name="Joined">Users now present on the node.</param>
-/// <param name="Left">Users no longer present on the node.</param>
-public sealed record PresenceDelta(string NodeId, long Epoch, IReadOnlyList<string> Joined, IReadOnlyList<string> Left);
+/// <param name="Joined">Users now present on the node (all of them in a snapshot).</param>
+/// <param name="Left">Users no longer present on the node (empty in a snapshot).</param>
+/// <param name="IsSnapshot">True when <see cref="Joined"/> is the node's complete user list.</param>
+public sealed record PresenceDelta(string NodeId, long Epoch, IReadOnlyList<string> Joined, IReadOnlyList<string> Left, bool IsSnapshot = false);

@@ -39,6 +39,12 @@ public sealed class NodeOptions
     /// <summary>How often the node sends its heartbeat.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Every this many heartbeats the node also publishes its complete user list, so observers that missed a
+    /// delta, or evicted this node during a stall, repair their directory within this many intervals.
+    /// </summary>
+    public int PresenceSnapshotEvery { get; set; } = 5;
+
     /// <summary>How long a closing handshake may take before the connection is aborted.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -61,6 +67,7 @@ public sealed class NodeOptions
         Positive(SendQueueCapacity, "Node:SendQueueCapacity");
         Positive(ProtocolErrorBudget, "Node:ProtocolErrorBudget");
         Positive(MaxGroupsPerConnection, "Node:MaxGroupsPerConnection");
+        Positive(PresenceSnapshotEvery, "Node:PresenceSnapshotEvery");
         if (RateLimitPerSecond < 0 || (RateLimitPerSecond > 0 && RateLimitBurst < 1))
         {
             throw new ArgumentException("Node:RateLimitPerSecond must be 0 (off) or positive with Node:RateLimitBurst at least 1.");

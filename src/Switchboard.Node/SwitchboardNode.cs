@@ -90,7 +90,8 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         Url = _options.PublicUrl ?? publicUrl;
         _observing = await _backplane.ObserveAsync(Cluster, cancellationToken).ConfigureAwait(false);
         _joined = await _backplane.JoinAsync(NodeId, this, cancellationToken).ConfigureAwait(false);
-        _heartbeats = new HeartbeatPublisher(_backplane, SampleHeartbeat, _options.HeartbeatInterval, _time, _logger, NodeId);
+        _heartbeats = new HeartbeatPublisher(_backplane, SampleHeartbeat, _membership.PublishSnapshotAsync, _options.PresenceSnapshotEvery,
+            _options.HeartbeatInterval, _time, _logger, NodeId);
         _heartbeats.Start();
         _started = true;
         NodeLog.NodeStarted(_logger, NodeId, Url, _options.MaxConnections);

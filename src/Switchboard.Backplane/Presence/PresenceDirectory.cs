@@ -26,7 +26,7 @@ public sealed class PresenceDirectory
     }
 
     /// <summary>
-    /// Applies a presence delta. A delta from a newer epoch of a node first forgets everything the
+    /// Applies a presence delta, or replaces the node's users with a snapshot. A delta from a newer epoch of a node first forgets everything the
     /// node's older epoch reported (the node restarted); a delta from an older epoch is ignored.
     /// </summary>
     public void Apply(PresenceDelta delta)
@@ -36,6 +36,15 @@ public sealed class PresenceDirectory
             if (!EnsureEpoch(delta.NodeId, delta.Epoch, out var entry))
             {
                 return;
+            }
+            if (delta.IsSnapshot)
+            {
+                var present = new HashSet<string>(delta.Joined, StringComparer.Ordinal);
+                foreach (var user in entry.Users.Where(u => !present.Contains(u)).ToArray())
+                {
+                    entry.Users.Remove(user);
+                    RemoveUserNode(user, delta.NodeId);
+                }
             }
             foreach (var user in delta.Joined)
             {

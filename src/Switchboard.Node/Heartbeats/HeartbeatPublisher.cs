@@ -3,8 +3,13 @@ using Switchboard.Backplane;
 
 namespace Switchboard.Node.Heartbeats;
 
-/// <summary>Publishes the node's heartbeat at once and then every <see cref="NodeOptions.HeartbeatInterval"/>.</summary>
-internal sealed class HeartbeatPublisher(IBackplane backplane, Func<NodeHeartbeat> sample, TimeSpan interval, TimeProvider time, ILogger logger, string nodeId)
+/// <summary>
+/// Publishes the node's heartbeat at once and then every <see cref="NodeOptions.HeartbeatInterval"/>, and a
+/// presence snapshot every <see cref="NodeOptions.PresenceSnapshotEvery"/> heartbeats.
+/// </summary>
+internal sealed class HeartbeatPublisher(
+    IBackplane backplane, Func<NodeHeartbeat> sample, Func<CancellationToken, Task> publishSnapshot, int snapshotEvery,
+    TimeSpan interval, TimeProvider time, ILogger logger, string nodeId)
     : IAsyncDisposable
 {
     private readonly CancellationTokenSource _stop = new();
@@ -23,11 +28,16 @@ internal sealed class HeartbeatPublisher(IBackplane backplane, Func<NodeHeartbea
     {
         using var timer = new PeriodicTimer(interval, time);
         var failing = false;
+        var beat = 0L;
         do
         {
             try
             {
                 await backplane.PublishHeartbeatAsync(sample(), _stop.Token).ConfigureAwait(false);
+                if (++beat % snapshotEvery == 0)
+                {
+                    await publishSnapshot(_stop.Token).ConfigureAwait(false);
+                }
                 failing = false;
             }
             catch (OperationCanceledException) when (_stop.IsCancellationRequested)

@@ -29,6 +29,9 @@ public sealed class Hub
     /// <summary>Distinct users held now.</summary>
     public int UserCount => _users.Count;
 
+    /// <summary>The distinct users held now.</summary>
+    public IEnumerable<string> UserIds => _users.Keys;
+
     /// <summary>Local members of a group.</summary>
     public int GroupMemberCount(string group) => _groups.TryGetValue(group, out var set) ? set.Count : 0;
 

@@ -35,6 +35,20 @@ internal sealed class HubMembership(Hub hub, IBackplane backplane, string nodeId
         NodeLog.ConnectionOpened(logger, connection.Id, connection.UserId);
     }
 
+    /// <summary>Publishes every user held here as a snapshot, in order with the deltas (it takes the same lock).</summary>
+    public async Task PublishSnapshotAsync(CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await backplane.PublishPresenceAsync(new PresenceDelta(nodeId, epoch, hub.UserIds.ToArray(), [], IsSnapshot: true), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
     public async Task RemoveAsync(ClientConnection connection, CloseReason reason)
     {
         await _lock.WaitAsync().ConfigureAwait(false);

@@ -24,6 +24,31 @@ public class PresenceDirectoryTests
     }
 
     [Fact]
+    public void Snapshot_ReplacesTheNodesUsers_AndLeavesOtherNodesAlone()
+    {
+        _directory.Apply(TestData.Joined("node-1", 1, "bob", "carol"));
+        _directory.Apply(TestData.Joined("node-2", 1, "bob"));
+
+        _directory.Apply(new PresenceDelta("node-1", 1, ["carol", "dave"], [], IsSnapshot: true));
+
+        _directory.GetNodes("bob").ShouldBe(["node-2"]);
+        _directory.GetNodes("carol").ShouldBe(["node-1"]);
+        _directory.GetNodes("dave").ShouldBe(["node-1"]);
+        _directory.CountUsers("node-1").ShouldBe(2);
+    }
+
+    [Fact]
+    public void Snapshot_RestoresANodeThatWasRemoved()
+    {
+        _directory.Apply(TestData.Joined("node-1", 1, "bob"));
+        _directory.RemoveNode("node-1");
+
+        _directory.Apply(new PresenceDelta("node-1", 1, ["bob"], [], IsSnapshot: true));
+
+        _directory.GetNodes("bob").ShouldBe(["node-1"]);
+    }
+
+    [Fact]
     public void Leave_RemovesUserFromNode()
     {
         _directory.Apply(TestData.Joined("node-1", 1, "bob", "carol"));
