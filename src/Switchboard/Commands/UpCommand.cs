@@ -127,7 +127,7 @@ internal static class UpCommand
             Console.WriteLine("  User JWTs are checked with the DEV secret; `switchboard token --user alice` mints one.");
             Console.WriteLine();
         }
-        Console.WriteLine("Try it (in another terminal):");
+        Console.WriteLine("Try it (in another terminal; `switchboard` is `dotnet run --project src/Switchboard --` from a checkout):");
         Console.WriteLine($"  curl -s -X POST {gateway}/v1/connect -H 'Content-Type: application/json' -d '{{\"userId\":\"alice\"}}'");
         Console.WriteLine($"  switchboard ws --gateway {gateway} --user bob        # then type: {{\"type\":\"join\",\"group\":\"room1\",\"id\":\"1\"}}");
         Console.WriteLine($"  curl -s -X POST {gateway}/v1/publish -H 'X-Api-Key: {apiKey}' -H 'Content-Type: application/json' -d '{{\"to\":\"group:room1\",\"data\":\"hello\"}}'");
