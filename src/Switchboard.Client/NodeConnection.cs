@@ -130,6 +130,12 @@ internal sealed class NodeConnection : IAsyncDisposable
     /// <summary>True once the receive loop has ended.</summary>
     public bool HasEnded => _ended;
 
+    /// <summary>True while a command waits for its reply.</summary>
+    public bool HasPendingCommands => !_pending.IsEmpty;
+
+    /// <summary>Called each time a command starts waiting for its reply.</summary>
+    public Action? CommandPending { get; set; }
+
     /// <summary>
     /// Sends one command frame and waits for its reply. Fails with <see cref="SwitchboardErrorReason.ConnectionLost"/>
     /// when the connection ends first; the frame is never re-sent. <paramref name="onOk"/> runs on the receive loop
@@ -139,6 +145,7 @@ internal sealed class NodeConnection : IAsyncDisposable
     {
         var pending = new PendingCommand(command, onOk);
         _pending[id] = pending;
+        CommandPending?.Invoke();
         try
         {
             // Registered before the check: either FailPending sees the entry or this sees _ended.

@@ -27,7 +27,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private readonly SwitchboardClientOptions _options;
     private readonly GatewayClient _gateway;
     private readonly ReconnectBackoff _backoff;
-    private readonly Channel<SwitchboardMessage> _messages;
+    private readonly MessageBuffer _messages;
     // Cancelled by DisposeAsync: stops connect attempts, backoff waits and blocked deliveries.
     private readonly CancellationTokenSource _lifetime = new();
     private readonly Lock _gate = new();
@@ -56,12 +56,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
         _options = options;
         _gateway = new GatewayClient(options);
         _backoff = new ReconnectBackoff(options.ReconnectBaseDelay, options.ReconnectMaxDelay, options.Random);
-        _messages = Channel.CreateBounded<SwitchboardMessage>(new BoundedChannelOptions(options.MessageBufferCapacity)
-        {
-            SingleReader = true,
-            SingleWriter = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
+        _messages = new MessageBuffer(options.MessageBufferCapacity);
     }
 
     /// <summary>Raised when a node connection is ready for commands: after <c>welcome</c> (and, on a reconnect, after re-joining groups).</summary>
@@ -322,9 +317,9 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
         try
         {
-            while (await _messages.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+            while (await _messages.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                while (_messages.Reader.TryRead(out var message))
+                while (_messages.TryRead(out var message))
                 {
                     yield return message;
                 }
@@ -368,7 +363,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
         {
             await supervisor.ConfigureAwait(false);
         }
-        _messages.Writer.TryComplete();
+        _messages.TryComplete();
         if (connection is not null)
         {
             RaiseDisconnected(new SwitchboardDisconnectedEventArgs(CloseCodes.Normal, "client closed", willReconnect: false, error: null));
@@ -496,6 +491,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             // A new session numbers its messages from 1.
             Interlocked.Exchange(ref _lastSeq, 0);
         }
+        connection.CommandPending = _messages.Pulse;
         connection.Start(DeliverAsync, OnErrorFrame, OnConnectionEnding);
     }
 
@@ -685,20 +681,16 @@ public sealed class SwitchboardClient : IAsyncDisposable
             _closeCause = cause;
             _ready.TrySetException(SwitchboardErrors.Closed(cause));
         }
-        _messages.Writer.TryComplete(cause);
+        _messages.TryComplete(cause);
     }
 
     private async ValueTask DeliverAsync(SwitchboardMessage message)
     {
         Interlocked.Exchange(ref _lastSeq, message.Seq);
-        if (_messages.Writer.TryWrite(message))
-        {
-            return;
-        }
         try
         {
             // Buffer full: stop reading the socket until the application catches up (the node sees the back-pressure).
-            await _messages.Writer.WriteAsync(message, _lifetime.Token).ConfigureAwait(false);
+            await _messages.WriteAsync(message, () => Volatile.Read(ref _connection)?.HasPendingCommands == true, _lifetime.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
         {
@@ -718,7 +710,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
         {
             try
             {
-                await foreach (var message in _messages.Reader.ReadAllAsync().ConfigureAwait(false))
+                await foreach (var message in _messages.ReadAllAsync().ConfigureAwait(false))
                 {
                     try
                     {

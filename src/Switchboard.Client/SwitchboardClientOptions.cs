@@ -36,8 +36,11 @@ public sealed class SwitchboardClientOptions
     /// <summary>Reconnect through the gateway when the connection drops. When false, a lost connection closes the client.</summary>
     public bool AutoReconnect { get; set; } = true;
 
-    /// <summary>The largest frame accepted from the node, assembled from fragments; a larger one closes the connection with 1009.</summary>
-    public int MaxFrameBytes { get; set; } = 1024 * 1024;
+    /// <summary>
+    /// The largest frame accepted from the node, assembled from fragments; a larger one closes the connection with 1009.
+    /// The default fits the largest message the gateway's publish API accepts (1 MiB of data) plus its envelope.
+    /// </summary>
+    public int MaxFrameBytes { get; set; } = 1024 * 1024 + 4 * 1024;
 
     /// <summary>
     /// How many received messages wait for the application before the client stops reading the socket. A reader that

@@ -43,6 +43,8 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private long _lastSampleTimestamp;
     private volatile bool _started;
     private volatile bool _stopping;
+    private readonly Lock _stopLock = new();
+    private Task? _stop;
     private bool _backplaneFailing;
 
     /// <summary>Creates a node; it takes connections once <see cref="StartAsync"/> has run.</summary>
@@ -101,12 +103,17 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     /// Stops taking connections, closes every client with 1012 (after flushing what is queued for it), waits for
     /// them up to the close timeout, and leaves the cluster.
     /// </summary>
-    public async Task StopAsync(CancellationToken cancellationToken = default)
+    public Task StopAsync(CancellationToken cancellationToken = default)
     {
-        if (_stopping)
+        // One stop, however many callers: later ones wait for the first.
+        lock (_stopLock)
         {
-            return;
+            return _stop ??= StopCoreAsync(cancellationToken);
         }
+    }
+
+    private async Task StopCoreAsync(CancellationToken cancellationToken)
+    {
         _stopping = true;
         NodeLog.NodeStopping(_logger, NodeId, Hub.Count);
         foreach (var connection in Hub.Connections)
@@ -118,9 +125,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             await _allClosed.Task.WaitAsync(_options.CloseTimeout * 2, _time, cancellationToken).ConfigureAwait(false);
         }
-        catch (TimeoutException)
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
-            // Abort timers end stragglers; nothing more to wait for.
+            // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
         }
         if (_heartbeats is not null)
         {
@@ -284,11 +291,16 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         }
     }
 
+    /// <summary>A reply for a command with an id; for one without, only a failure is worth a frame (an <c>error</c>).</summary>
     private static void Answer(ClientConnection connection, string? id, ProtocolError? error)
     {
-        if (id is not null)
+        if (error is not null)
         {
-            connection.TryEnqueue(error is null ? ServerFrames.ReplyOk(id) : ServerFrames.ReplyError(id, error));
+            connection.TryEnqueue(ServerFrames.Rejection(id, error));
+        }
+        else if (id is not null)
+        {
+            connection.TryEnqueue(ServerFrames.ReplyOk(id));
         }
     }
 

@@ -83,6 +83,29 @@ public sealed class UpCommandTests
     }
 
     [Fact]
+    public async Task Up_OutsideDevMode_DoesNotAcceptTheDevApiKey()
+    {
+        var port = CliProcess.FreePortRange(2);
+        await using var up = CliProcess.Start(
+            new Dictionary<string, string>
+            {
+                ["SWITCHBOARD__Gateway__DevMode"] = "false",
+                ["SWITCHBOARD__Gateway__UserTokens__Secret"] = "an-application-secret-of-at-least-32-bytes",
+            },
+            "up", "--nodes", "1", "--port", port.ToString());
+        await up.WaitForLineAsync(l => l.Contains("Press Ctrl+C"), "the cluster to be up");
+        up.Output.ShouldNotContain("DEV MODE IS ON");
+
+        using var http = new HttpClient { Timeout = Eventually.DefaultTimeout };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://127.0.0.1:{port}/v1/publish")
+        {
+            Content = new StringContent("""{"to":"all","data":1}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Api-Key", "dev-api-key");
+        (await http.SendAsync(request)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+    }
+
+    [Fact]
     public async Task Up_TakesSharedNodeSettingsFromTheEnvironment_ButKeepsEachNodesIdentity()
     {
         var port = CliProcess.FreePortRange(3);

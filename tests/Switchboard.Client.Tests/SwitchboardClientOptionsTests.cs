@@ -18,7 +18,7 @@ public sealed class SwitchboardClientOptionsTests
         options.ConnectTimeout.ShouldBe(TimeSpan.FromSeconds(10));
         options.MaxConnectAttempts.ShouldBe(10);
         options.AutoReconnect.ShouldBeTrue();
-        options.MaxFrameBytes.ShouldBe(1024 * 1024);
+        options.MaxFrameBytes.ShouldBe(1024 * 1024 + 4 * 1024);
         options.TimeProvider.ShouldBe(TimeProvider.System);
     }
 

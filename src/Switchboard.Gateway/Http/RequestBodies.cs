@@ -23,7 +23,16 @@ internal static class RequestBodies
         while (true)
         {
             var memory = buffer.GetMemory(4096);
-            var read = await request.Body.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
+            int read;
+            try
+            {
+                read = await request.Body.ReadAsync(memory, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+            {
+                // A chunked body can cross Kestrel's limit inside one read, before the check below sees it.
+                return null;
+            }
             if (read == 0)
             {
                 return buffer.WrittenMemory;

@@ -112,12 +112,25 @@ public sealed class ClientConnection
         {
             return;
         }
+        // The timer exists before the queue completes: the run loop can only finish (and dispose it) after that.
+        var timer = new CancellationTokenSource();
+        timer.Token.Register(static s => AbortQuietly((WebSocket)s!), _socket);
+        Volatile.Write(ref _abortTimer, timer);
+        timer.CancelAfter(_options.CloseTimeout);
         _queue.Writer.TryComplete();
         _owner.OnClosing(this, reason);
-        var timer = new CancellationTokenSource();
-        timer.Token.Register(static s => ((WebSocket)s!).Abort(), _socket);
-        timer.CancelAfter(_options.CloseTimeout);
-        _abortTimer = timer;
+    }
+
+    private static void AbortQuietly(WebSocket socket)
+    {
+        try
+        {
+            socket.Abort();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Already gone: nothing left to abort. A timer callback must never throw.
+        }
     }
 
     /// <summary>Runs the connection until it has closed. Never throws for network failures.</summary>
@@ -149,7 +162,7 @@ public sealed class ClientConnection
                 RequestClose(CloseReason.Aborted, WebSocketCloseStatus.EndpointUnavailable, string.Empty, flush: false);
             }
             await sending.ConfigureAwait(false);
-            _abortTimer?.Dispose();
+            Volatile.Read(ref _abortTimer)?.Dispose();
             _socket.Dispose();
         }
     }

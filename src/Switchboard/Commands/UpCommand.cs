@@ -34,7 +34,9 @@ internal static class UpCommand
                 return 2;
             }
             var devMode = configuration.GetValue("Gateway:DevMode", defaultValue: true);
-            var apiKeys = configuration.GetSection("Gateway:ApiKeys").Get<string[]>() is { Length: > 0 } keys ? keys : [CliConfiguration.DevApiKey];
+            // The well-known dev key only in dev mode; otherwise no configured key means publishing is off (every request 401).
+            var apiKeys = configuration.GetSection("Gateway:ApiKeys").Get<string[]>() is { Length: > 0 } keys ? keys
+                : devMode ? [CliConfiguration.DevApiKey] : [];
             var userSecret = configuration["Gateway:UserTokens:Secret"];
             var usesDevSecret = userSecret is null && configuration["Gateway:UserTokens:PublicKeyPem"] is null;
             if (usesDevSecret && !devMode)
@@ -89,7 +91,7 @@ internal static class UpCommand
             }
             await using (cluster)
             {
-                PrintTour(cluster, devMode, usesDevSecret, apiKeys[0]);
+                PrintTour(cluster, devMode, usesDevSecret, apiKeys.FirstOrDefault() ?? "<configure Gateway:ApiKeys>");
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken);

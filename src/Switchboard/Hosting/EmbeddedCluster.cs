@@ -105,12 +105,26 @@ public sealed class EmbeddedCluster : IAsyncDisposable
     /// <summary>Stops every node (clients get 1012), then the gateway.</summary>
     public async ValueTask DisposeAsync()
     {
-        await Task.WhenAll(Nodes.Select(n => n.StopAsync())).ConfigureAwait(false);
-        await _gateway.StopAsync().ConfigureAwait(false);
-        await _gateway.DisposeAsync().ConfigureAwait(false);
-        if (_ownsBackplane)
+        // Every role is stopped even when another one fails to stop; the failures are reported together.
+        var stopping = Task.WhenAll(Nodes.Select(n => n.StopAsync()));
+        try
         {
-            await Backplane.DisposeAsync().ConfigureAwait(false);
+            await stopping.ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                await _gateway.StopAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                await _gateway.DisposeAsync().ConfigureAwait(false);
+                if (_ownsBackplane)
+                {
+                    await Backplane.DisposeAsync().ConfigureAwait(false);
+                }
+            }
         }
     }
 
@@ -174,10 +188,14 @@ public sealed class EmbeddedCluster : IAsyncDisposable
         {
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (IOException e) when (e.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
+        catch (Exception e)
         {
             await app.DisposeAsync().ConfigureAwait(false);
-            throw new IOException($"Port {port} on {host} is already in use; choose other ports with --port.", e);
+            if (e is IOException && (e.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase)))
+            {
+                throw new IOException($"Port {port} on {host} is already in use; choose other ports with --port.", e);
+            }
+            throw;
         }
     }
 }

@@ -252,6 +252,54 @@ public sealed class ClientClusterTests
     }
 
     [Fact]
+    public async Task TheLargestPublishTheGatewayAccepts_ReachesTheSdk()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using var bob = await ConnectAsync(cluster.Gateway, "bob");
+        await using var messages = bob.ReadAllAsync().GetAsyncEnumerator();
+        var envelope = """{"to":"user:bob","data":""}""".Length;
+        var data = new string('x', 1024 * 1024 - envelope);
+
+        using var http = new HttpClient();
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(cluster.Gateway, "/v1/publish"))
+        {
+            Content = new StringContent($$"""{"to":"user:bob","data":"{{data}}"}""", System.Text.Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Add("X-Api-Key", "test-key");
+        (await http.SendAsync(request).WithTimeout("publish")).StatusCode.ShouldBe(System.Net.HttpStatusCode.Accepted);
+
+        (await messages.NextAsync("the 1 MiB message")).Data.GetString()!.Length.ShouldBe(data.Length);
+    }
+
+    [Fact]
+    public async Task HandlerThatSendsCommands_WithAFullBuffer_DoesNotDeadlock()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        var pinged = 0;
+        var allHandled = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var bob = NewClient(cluster.Gateway, "bob", o => o.MessageBufferCapacity = 2);
+        bob.OnMessage = async _ =>
+        {
+            // The reply to this ping sits behind later messages in the socket, while the buffer is full.
+            await bob.PingAsync();
+            if (Interlocked.Increment(ref pinged) == 10)
+            {
+                allHandled.TrySetResult();
+            }
+        };
+        await bob.ConnectAsync().WithTimeout("bob to connect");
+        await using var alice = await ConnectAsync(cluster.Gateway, "alice");
+
+        for (var i = 0; i < 10; i++)
+        {
+            await alice.SendAsync("user:bob", Json(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).WithTimeout($"send {i}");
+        }
+
+        // Well under the 5 s command timeout: a deadlock would only end by timing each ping out.
+        await allHandled.Task.WithTimeout("10 handled messages, each with a ping", TimeSpan.FromSeconds(4));
+    }
+
+    [Fact]
     public async Task AutoReconnectOff_NodeStops_ClientCloses_AndTheReaderSeesWhy()
     {
         await using var cluster = await TestCluster.StartAsync(1);

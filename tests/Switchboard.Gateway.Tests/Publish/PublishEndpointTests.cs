@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text;
 using Switchboard.Backplane;
 using Switchboard.Tests.Common;
 
@@ -58,6 +59,37 @@ public sealed class PublishEndpointTests
 
         response.StatusCode.ShouldBe(HttpStatusCode.RequestEntityTooLarge);
         (await response.ErrorCodeAsync()).ShouldBe("payload_too_large");
+    }
+
+    [Fact]
+    public async Task Publish_ChunkedBodyLargerThanTheLimit_Is413WithJson()
+    {
+        await using var host = await GatewayHost.StartAsync(o => o.MaxPublishBytes = 1024);
+        var body = new MemoryStream(Encoding.UTF8.GetBytes($$"""{"to":"all","data":"{{new string('x', 200_000)}}"}"""));
+        // A stream of unknown length goes out chunked, with no Content-Length for the gateway to check first.
+        var content = new StreamContent(new UnknownLengthStream(body));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/publish") { Content = content };
+        request.Headers.Add("X-Api-Key", GatewayHost.ApiKey);
+
+        var response = await host.Client.SendAsync(request).WithTimeout("POST /v1/publish");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.RequestEntityTooLarge);
+        (await response.ErrorCodeAsync()).ShouldBe("payload_too_large");
+    }
+
+    private sealed class UnknownLengthStream(Stream inner) : Stream
+    {
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 
     [Fact]

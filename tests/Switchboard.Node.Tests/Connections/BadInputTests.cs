@@ -76,6 +76,10 @@ public sealed class BadInputTests : IAsyncLifetime
 
         var refused = await client.CommandAsync("""{"type":"join","group":"g3","id":"over"}""", "over");
         refused.GetProperty("error").GetProperty("code").GetString().ShouldBe("too_many_groups");
+        await client.SendAsync("""{"type":"join","group":"g4"}""");
+        var error = await client.ReceiveAsync("an error frame for the join without id");
+        error.GetProperty("type").GetString().ShouldBe("error");
+        error.GetProperty("code").GetString().ShouldBe("too_many_groups");
         (await client.CommandAsync("""{"type":"join","group":"g1","id":"again"}""", "again")).GetProperty("ok").GetBoolean().ShouldBeTrue();
     }
 

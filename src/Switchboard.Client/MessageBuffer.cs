@@ -1,0 +1,73 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+
+namespace Switchboard.Client;
+
+/// <summary>
+/// Messages received but not yet read by the application. When it holds <c>capacity</c> messages the receive
+/// loop waits, so the socket stops being read and the node sees the back-pressure; except while a command awaits
+/// its reply, because that reply sits behind the messages in the socket and the application may be waiting
+/// for it before it reads again (a handler that sends commands would otherwise deadlock).
+/// </summary>
+internal sealed class MessageBuffer(int capacity)
+{
+    private readonly Channel<SwitchboardMessage> _channel = Channel.CreateUnbounded<SwitchboardMessage>(
+        new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private TaskCompletionSource _room = NewSignal();
+    private int _count;
+
+    /// <summary>Adds a message, then waits while the buffer is full and no reply is awaited.</summary>
+    public async ValueTask WriteAsync(SwitchboardMessage message, Func<bool> replyAwaited, CancellationToken cancellationToken)
+    {
+        if (!_channel.Writer.TryWrite(message))
+        {
+            return;
+        }
+        Interlocked.Increment(ref _count);
+        while (MustWait(replyAwaited))
+        {
+            // Take the signal before the second look, so a wake-up between the look and the await is not lost.
+            var room = Volatile.Read(ref _room).Task;
+            if (!MustWait(replyAwaited))
+            {
+                return;
+            }
+            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Wakes a waiting writer to look again (a command started waiting for its reply).</summary>
+    public void Pulse() => Interlocked.Exchange(ref _room, NewSignal()).TrySetResult();
+
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
+
+    public bool TryRead(out SwitchboardMessage message)
+    {
+        if (!_channel.Reader.TryRead(out message!))
+        {
+            return false;
+        }
+        if (Interlocked.Decrement(ref _count) == capacity - 1)
+        {
+            Pulse();
+        }
+        return true;
+    }
+
+    public async IAsyncEnumerable<SwitchboardMessage> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (await WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (TryRead(out var message))
+            {
+                yield return message;
+            }
+        }
+    }
+
+    public bool TryComplete(Exception? error = null) => _channel.Writer.TryComplete(error);
+
+    private bool MustWait(Func<bool> replyAwaited) => Volatile.Read(ref _count) >= capacity && !replyAwaited();
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}
