@@ -46,8 +46,15 @@ public interface IBackplane : IAsyncDisposable
     /// <summary>Tells every observer that a node left on purpose (shutdown), so they forget it at once.</summary>
     ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default);
 
-    /// <summary>Messages dropped because their destination node was not joined.</summary>
+    /// <summary>Messages dropped because their destination node was not joined, or the backplane was cut off from its broker.</summary>
     long UnroutableCount { get; }
+
+    /// <summary>
+    /// Raised after the backplane recovered from an outage (reconnected and re-declared everything). Observers may
+    /// have forgotten this process's nodes meanwhile, so nodes re-announce themselves at once. Never raised by a
+    /// backplane that cannot lose its transport.
+    /// </summary>
+    event Action? Restored;
 }
 
 /// <summary>Receives the messages routed to one node.</summary>

@@ -23,6 +23,14 @@ public sealed class InMemoryBackplane : IBackplane
     public long UnroutableCount => Interlocked.Read(ref _unroutable);
 
     /// <inheritdoc/>
+    public event Action? Restored
+    {
+        // One process cannot lose its own bus.
+        add { }
+        remove { }
+    }
+
+    /// <inheritdoc/>
     public ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default)
     {
         var pump = new NodeInboxPump(inbox);

@@ -95,6 +95,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _heartbeats = new HeartbeatPublisher(_backplane, SampleHeartbeat, _membership.PublishSnapshotAsync, _options.PresenceSnapshotEvery,
             _options.HeartbeatInterval, _time, _logger, NodeId);
         _heartbeats.Start();
+        _backplane.Restored += OnBackplaneRestored;
         _started = true;
         NodeLog.NodeStarted(_logger, NodeId, Url, _options.MaxConnections);
     }
@@ -129,6 +130,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
         }
+        _backplane.Restored -= OnBackplaneRestored;
         if (_heartbeats is not null)
         {
             await _heartbeats.DisposeAsync().ConfigureAwait(false);
@@ -142,6 +144,16 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             await _observing.DisposeAsync().ConfigureAwait(false);
         }
+    }
+
+    private void OnBackplaneRestored()
+    {
+        // Observers forgot this node while the backplane was cut off; re-announce it rather than wait for the next snapshot.
+        _ = BestEffort.RunAsync(async () =>
+        {
+            await PublishHeartbeatNowAsync().ConfigureAwait(false);
+            await _membership.PublishSnapshotAsync(CancellationToken.None).ConfigureAwait(false);
+        });
     }
 
     /// <inheritdoc/>

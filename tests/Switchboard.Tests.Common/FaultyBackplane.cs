@@ -21,6 +21,13 @@ public sealed class FaultyBackplane : IBackplane
     public long UnroutableCount => _inner.UnroutableCount;
 
     /// <inheritdoc/>
+    public event Action? Restored
+    {
+        add => _inner.Restored += value;
+        remove => _inner.Restored -= value;
+    }
+
+    /// <inheritdoc/>
     public ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default) => _inner.JoinAsync(nodeId, inbox, cancellationToken);
 
     /// <inheritdoc/>

@@ -5,7 +5,7 @@ namespace Switchboard.Node.Heartbeats;
 
 /// <summary>
 /// Publishes the node's heartbeat at once and then every <see cref="NodeOptions.HeartbeatInterval"/>, and a
-/// presence snapshot every <see cref="NodeOptions.PresenceSnapshotEvery"/> heartbeats.
+/// presence snapshot every <see cref="NodeOptions.PresenceSnapshotEvery"/> heartbeats and after a failed heartbeat.
 /// </summary>
 internal sealed class HeartbeatPublisher(
     IBackplane backplane, Func<NodeHeartbeat> sample, Func<CancellationToken, Task> publishSnapshot, int snapshotEvery,
@@ -34,7 +34,8 @@ internal sealed class HeartbeatPublisher(
             try
             {
                 await backplane.PublishHeartbeatAsync(sample(), _stop.Token).ConfigureAwait(false);
-                if (++beat % snapshotEvery == 0)
+                // After an outage observers may have evicted this node: tell them its users now, not a few beats later.
+                if (++beat % snapshotEvery == 0 || failing)
                 {
                     await publishSnapshot(_stop.Token).ConfigureAwait(false);
                 }

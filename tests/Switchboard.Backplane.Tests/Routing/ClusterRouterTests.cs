@@ -204,6 +204,8 @@ public sealed class ClusterRouterTests : IDisposable
 
         public long UnroutableCount => 0;
 
+        public event Action? Restored { add { } remove { } }
+
         public ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default)
         {
             Sends.Add((nodeId, message));

@@ -1,0 +1,202 @@
+using System.Buffers;
+using System.Threading.Channels;
+using RabbitMQ.Client;
+using Switchboard.Protocol;
+
+namespace Switchboard.Backplane.RabbitMq;
+
+/// <summary>
+/// The one loop that publishes to the broker. Frames for the same destination (a node, a group, everyone) are
+/// coalesced into one AMQP message, sent when it reaches <see cref="RabbitMqBackplaneOptions.CoalesceMaxBytes"/>
+/// or when <see cref="RabbitMqBackplaneOptions.CoalesceDelay"/> passes without the batch filling; under load batches
+/// fill before the timer, so the delay only costs latency when traffic is light. One loop means one publishing
+/// channel and one order: frames from this process to one destination leave in the order they were queued.
+/// </summary>
+internal sealed class BackplanePublisher : IAsyncDisposable
+{
+    private const int PooledBuffers = 16;
+
+    private readonly RabbitMqBackplaneOptions _options;
+    private readonly string _controlExchange;
+    private readonly BrokerLink _link;
+    private readonly Action<long> _countUnroutable;
+    private readonly Channel<Outgoing> _queue;
+    private readonly Dictionary<(string Exchange, string Key), PendingBatch> _batches = new();
+    private readonly Stack<ArrayBufferWriter<byte>> _buffers = new();
+    private readonly PresenceMerger _presence = new();
+    private readonly Task _loop;
+    private long _framesPublished;
+    private long _messagesPublished;
+
+    public BackplanePublisher(RabbitMqBackplaneOptions options, RabbitMqNames names, BrokerLink link, Action<long> countUnroutable)
+    {
+        _options = options;
+        _controlExchange = names.ControlExchange;
+        _link = link;
+        _countUnroutable = countUnroutable;
+        _queue = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(options.PublishQueueCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait,
+        });
+        _loop = Task.Run(RunAsync);
+    }
+
+    /// <summary>Frames handed to the broker.</summary>
+    public long FramesPublished => Interlocked.Read(ref _framesPublished);
+
+    /// <summary>AMQP messages handed to the broker (frames / messages = the coalescing factor).</summary>
+    public long MessagesPublished => Interlocked.Read(ref _messagesPublished);
+
+    /// <summary>Queues a frame; waits only when the queue is full (back-pressure onto the sender).</summary>
+    public ValueTask EnqueueFrameAsync(string exchange, string key, bool mandatory, RoutedMessage message, CancellationToken cancellationToken) =>
+        _queue.Writer.WriteAsync(new Outgoing(exchange, key, mandatory, message, null, null, null), cancellationToken);
+
+    /// <summary>Queues a control message for the control exchange.</summary>
+    public ValueTask EnqueueControlAsync(string type, byte[] body, CancellationToken cancellationToken) =>
+        _queue.Writer.WriteAsync(new Outgoing(_controlExchange, string.Empty, false, null, type, body, null), cancellationToken);
+
+    /// <summary>Queues a presence delta for the control exchange (merged with its neighbours when coalescing).</summary>
+    public ValueTask EnqueuePresenceAsync(PresenceDelta delta, CancellationToken cancellationToken) =>
+        _queue.Writer.WriteAsync(new Outgoing(_controlExchange, string.Empty, false, null, RabbitMqNames.PresenceType, null, delta), cancellationToken);
+
+    /// <summary>Publishes what is queued (or counts it unroutable when disconnected) and stops.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        await _loop.ConfigureAwait(false);
+    }
+
+    private async Task RunAsync()
+    {
+        var reader = _queue.Reader;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            var lingerUntil = Environment.TickCount64 + (long)_options.CoalesceDelay.TotalMilliseconds;
+            while (true)
+            {
+                while (reader.TryRead(out var item))
+                {
+                    await AddAsync(item).ConfigureAwait(false);
+                }
+                if (!_options.Coalescing || (_batches.Count == 0 && _presence.IsEmpty))
+                {
+                    break;
+                }
+                var remaining = lingerUntil - Environment.TickCount64;
+                if (remaining <= 0 || !await MoreWithinAsync(reader, remaining).ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
+            await FlushAllAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task<bool> MoreWithinAsync(ChannelReader<Outgoing> reader, long milliseconds)
+    {
+        var more = reader.WaitToReadAsync().AsTask();
+        return await Task.WhenAny(more, Task.Delay(TimeSpan.FromMilliseconds(milliseconds))).ConfigureAwait(false) == more && await more.ConfigureAwait(false);
+    }
+
+    private async Task AddAsync(Outgoing item)
+    {
+        if (item.Message is { } message)
+        {
+            var key = (item.Exchange, item.Key);
+            if (!_batches.TryGetValue(key, out var batch))
+            {
+                batch = new PendingBatch(_buffers.Count > 0 ? _buffers.Pop() : new ArrayBufferWriter<byte>(4096), item.Mandatory);
+                _batches[key] = batch;
+            }
+            FrameBatch.Append(batch.Buffer, message);
+            batch.Frames++;
+            if (!_options.Coalescing || batch.Buffer.WrittenCount >= _options.CoalesceMaxBytes)
+            {
+                _batches.Remove(key);
+                await PublishBatchAsync(item.Exchange, item.Key, batch).ConfigureAwait(false);
+            }
+            return;
+        }
+        if (item.Presence is { } delta && _options.Coalescing)
+        {
+            if (!_presence.CanMerge(delta))
+            {
+                await FlushPresenceAsync().ConfigureAwait(false);
+            }
+            if (_presence.CanMerge(delta))
+            {
+                _presence.Add(delta);
+                return;
+            }
+        }
+        // Control messages keep their order among themselves: pending presence goes out first.
+        await FlushPresenceAsync().ConfigureAwait(false);
+        var body = item.Body ?? ControlMessages.Encode(item.Presence!);
+        await PublishAsync(item.Exchange, item.Key, false, item.Type!, body, frames: 0).ConfigureAwait(false);
+    }
+
+    private async Task FlushPresenceAsync()
+    {
+        if (!_presence.IsEmpty)
+        {
+            await PublishAsync(_controlExchange, string.Empty, false, RabbitMqNames.PresenceType, ControlMessages.Encode(_presence.Take()), frames: 0).ConfigureAwait(false);
+        }
+    }
+
+    private async Task FlushAllAsync()
+    {
+        foreach (var ((exchange, key), batch) in _batches)
+        {
+            await PublishBatchAsync(exchange, key, batch).ConfigureAwait(false);
+        }
+        _batches.Clear();
+        await FlushPresenceAsync().ConfigureAwait(false);
+    }
+
+    private async Task PublishBatchAsync(string exchange, string key, PendingBatch batch)
+    {
+        await PublishAsync(exchange, key, batch.Mandatory, RabbitMqNames.FramesType, batch.Buffer.WrittenMemory, batch.Frames).ConfigureAwait(false);
+        batch.Buffer.ResetWrittenCount();
+        // Keep a few buffers for reuse, not one per group ever seen: thousands of groups must not pin memory.
+        if (_buffers.Count < PooledBuffers && batch.Buffer.Capacity <= 4 * _options.CoalesceMaxBytes)
+        {
+            _buffers.Push(batch.Buffer);
+        }
+    }
+
+    private async Task PublishAsync(string exchange, string key, bool mandatory, string type, ReadOnlyMemory<byte> body, int frames)
+    {
+        var session = _link.Current;
+        if (session is null)
+        {
+            _countUnroutable(frames);
+            return;
+        }
+        try
+        {
+            var properties = new BasicProperties { AppId = RabbitMqNames.AppId, Type = type, DeliveryMode = DeliveryModes.Transient };
+            await session.Publish.BasicPublishAsync(exchange, key, mandatory, properties, body, session.Lost).ConfigureAwait(false);
+            Interlocked.Add(ref _framesPublished, frames);
+            Interlocked.Increment(ref _messagesPublished);
+        }
+        catch (Exception e)
+        {
+            _countUnroutable(frames);
+            _link.ReportBroken(session, $"publish failed: {e.Message}");
+        }
+    }
+
+    private readonly record struct Outgoing(
+        string Exchange, string Key, bool Mandatory, RoutedMessage? Message, string? Type, byte[]? Body, PresenceDelta? Presence);
+
+    private sealed class PendingBatch(ArrayBufferWriter<byte> buffer, bool mandatory)
+    {
+        public ArrayBufferWriter<byte> Buffer { get; } = buffer;
+
+        public bool Mandatory { get; } = mandatory;
+
+        public int Frames { get; set; }
+    }
+}

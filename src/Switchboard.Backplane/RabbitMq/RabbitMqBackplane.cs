@@ -1,0 +1,544 @@
+using System.Diagnostics.Metrics;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+using RabbitMQ.Client.Exceptions;
+using Switchboard.Protocol;
+
+namespace Switchboard.Backplane.RabbitMq;
+
+/// <summary>
+/// The backplane for nodes and gateways in many processes, over RabbitMQ (AMQP 0-9-1). Each node consumes one
+/// exclusive queue, bound on a direct exchange by its node id, on a topic exchange by each group with local
+/// members, and by <see cref="RabbitMqNames.BroadcastKey"/>; heartbeats, presence and departures go through a
+/// fanout exchange to one queue per observing process. Messages are transient and auto-acked: the backplane
+/// routes, it does not store.
+/// </summary>
+/// <remarks>
+/// On losing the broker, local traffic carries on; what cannot be routed is counted in <see cref="UnroutableCount"/>
+/// (and the <c>switchboard.backplane.unroutable</c> metric) and the outage is logged once. The backplane reconnects
+/// with backoff, re-declares and re-binds everything, and raises <see cref="Restored"/> so nodes re-announce
+/// their users. When the broker's event exchange is enabled, a node whose process dies is forgotten by every
+/// observer as soon as the broker deletes its queue, rather than after missed heartbeats.
+/// </remarks>
+public sealed class RabbitMqBackplane : IBackplane
+{
+    private readonly RabbitMqBackplaneOptions _options;
+    private readonly RabbitMqNames _names;
+    private readonly ILogger _logger;
+    private readonly BrokerLink _link;
+    private readonly BackplanePublisher _publisher;
+    private readonly SemaphoreSlim _topology = new(1, 1);
+    private readonly Dictionary<string, JoinedNode> _nodes = new(StringComparer.Ordinal);
+    private readonly Lock _observersLock = new();
+    private readonly Meter? _meter;
+    private IClusterObserver[] _observers = [];
+    private bool _controlQueueWanted;
+    private long _unroutable;
+    private long _rejected;
+    private long _framesReceived;
+    private int _disposed;
+
+    private RabbitMqBackplane(RabbitMqBackplaneOptions options, ILogger logger, TimeProvider time, IMeterFactory? meterFactory)
+    {
+        _options = options;
+        _names = new RabbitMqNames(options.Prefix);
+        _logger = logger;
+        _link = new BrokerLink(options, EstablishAsync, () => UnroutableCount, logger, time);
+        _link.Established += OnEstablished;
+        _publisher = new BackplanePublisher(options, _names, _link, CountUnroutable);
+        _meter = meterFactory?.Create("Switchboard.Backplane") ?? new Meter("Switchboard.Backplane");
+        _meter.CreateObservableCounter("switchboard.backplane.unroutable", () => UnroutableCount, "{message}",
+            "Messages the backplane could not route (no such node, or the broker unreachable)");
+        _meter.CreateObservableCounter("switchboard.backplane.frames.published", () => FramesPublished, "{message}", "Routed frames handed to the broker");
+        _meter.CreateObservableCounter("switchboard.backplane.batches.published", () => MessagesPublished, "{message}", "AMQP messages published (frames are coalesced into them)");
+        _meter.CreateObservableCounter("switchboard.backplane.frames.received", () => Interlocked.Read(ref _framesReceived), "{message}", "Routed frames received from the broker");
+        _meter.CreateObservableCounter("switchboard.backplane.rejected", () => RejectedCount, "{message}", "Malformed or foreign messages dropped");
+        _meter.CreateObservableGauge("switchboard.backplane.connected", () => IsConnected ? 1 : 0, null, "1 while connected to the broker");
+    }
+
+    /// <summary>
+    /// Connects to the broker and returns the backplane. Fails with <see cref="BackplaneUnavailableException"/> when
+    /// the broker cannot be reached now; once connected, outages are survived.
+    /// </summary>
+    public static async Task<RabbitMqBackplane> ConnectAsync(
+        RabbitMqBackplaneOptions options, ILogger? logger = null, TimeProvider? timeProvider = null, IMeterFactory? meterFactory = null,
+        CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var backplane = new RabbitMqBackplane(options, logger ?? NullLogger.Instance, timeProvider ?? TimeProvider.System, meterFactory);
+        try
+        {
+            await backplane._link.ConnectAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await backplane.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return backplane;
+    }
+
+    /// <inheritdoc/>
+    public long UnroutableCount => Interlocked.Read(ref _unroutable);
+
+    /// <summary>Messages dropped because they were malformed or not from a Switchboard backplane.</summary>
+    public long RejectedCount => Interlocked.Read(ref _rejected);
+
+    /// <summary>Frames handed to the broker.</summary>
+    public long FramesPublished => _publisher.FramesPublished;
+
+    /// <summary>AMQP messages published; <see cref="FramesPublished"/> divided by this is the coalescing factor.</summary>
+    public long MessagesPublished => _publisher.MessagesPublished;
+
+    /// <summary>True while connected to the broker.</summary>
+    public bool IsConnected => _link.Current is not null;
+
+    /// <inheritdoc/>
+    public event Action? Restored;
+
+    /// <inheritdoc/>
+    public async ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default)
+    {
+        var node = new JoinedNode(nodeId, _names.NodeQueue(nodeId), inbox);
+        await _topology.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_nodes.TryAdd(nodeId, node))
+            {
+                throw new InvalidOperationException($"A node with id '{nodeId}' is already joined to this backplane.");
+            }
+            if (_link.Current is { } session)
+            {
+                try
+                {
+                    await DeclareNodeAsync(session, node, cancellationToken).ConfigureAwait(false);
+                }
+                catch (NodeIdTakenException)
+                {
+                    _nodes.Remove(nodeId);
+                    throw new InvalidOperationException($"Node id '{nodeId}' is already held by another process on this backplane ({_options.SafeEndpoint}).");
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    // Applied again by the reconnection this failure triggers.
+                    RabbitMqLog.TopologyFailed(_logger, $"join of {nodeId}", e);
+                    _link.ReportBroken(session, e.Message);
+                }
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+        return new Registration(() => LeaveAsync(node));
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<IAsyncDisposable> ObserveAsync(IClusterObserver observer, CancellationToken cancellationToken = default)
+    {
+        await _topology.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            lock (_observersLock)
+            {
+                _observers = [.. _observers, observer];
+            }
+            if (!_controlQueueWanted)
+            {
+                _controlQueueWanted = true;
+                if (_link.Current is { } session)
+                {
+                    await ApplySafelyAsync(session, "control queue", ct => DeclareControlQueueAsync(session, ct), cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+        return new Registration(() =>
+        {
+            lock (_observersLock)
+            {
+                _observers = _observers.Where(o => !ReferenceEquals(o, observer)).ToArray();
+            }
+            return ValueTask.CompletedTask;
+        });
+    }
+
+    /// <inheritdoc/>
+    public ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default) =>
+        _publisher.EnqueueFrameAsync(_names.NodesExchange, nodeId, mandatory: true, message, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask PublishAsync(string group, RoutedMessage message, CancellationToken cancellationToken = default) =>
+        _publisher.EnqueueFrameAsync(_names.GroupsExchange, RabbitMqNames.GroupKey(group), mandatory: false, message, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask BroadcastAsync(RoutedMessage message, CancellationToken cancellationToken = default) =>
+        _publisher.EnqueueFrameAsync(_names.GroupsExchange, RabbitMqNames.BroadcastKey, mandatory: false, message, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
+        ChangeBindingAsync(nodeId, group, subscribe: true, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask UnsubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
+        ChangeBindingAsync(nodeId, group, subscribe: false, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask PublishHeartbeatAsync(NodeHeartbeat heartbeat, CancellationToken cancellationToken = default)
+    {
+        EnsureConnected();
+        return _publisher.EnqueueControlAsync(RabbitMqNames.HeartbeatType, ControlMessages.Encode(heartbeat), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask PublishPresenceAsync(PresenceDelta delta, CancellationToken cancellationToken = default)
+    {
+        EnsureConnected();
+        return _publisher.EnqueuePresenceAsync(delta, cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default)
+    {
+        EnsureConnected();
+        return _publisher.EnqueueControlAsync(RabbitMqNames.NodeLeftType, ControlMessages.Encode(new NodeLeftNotice(nodeId, epoch)), cancellationToken);
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        // Queued messages (a departure notice, say) still go out before the connection closes.
+        await _publisher.DisposeAsync().ConfigureAwait(false);
+        await _link.DisposeAsync().ConfigureAwait(false);
+        _meter?.Dispose();
+    }
+
+    private void EnsureConnected()
+    {
+        if (_link.Current is null)
+        {
+            throw new BackplaneUnavailableException($"The backplane is not connected to RabbitMQ at {_options.SafeEndpoint}.");
+        }
+    }
+
+    private void CountUnroutable(long frames) => Interlocked.Add(ref _unroutable, frames);
+
+    private void OnEstablished() => Restored?.Invoke();
+
+    private async ValueTask ChangeBindingAsync(string nodeId, string group, bool subscribe, CancellationToken cancellationToken)
+    {
+        await _topology.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (!_nodes.TryGetValue(nodeId, out var node))
+            {
+                throw new InvalidOperationException($"Node '{nodeId}' is not joined to this backplane.");
+            }
+            if (!(subscribe ? node.Groups.Add(group) : node.Groups.Remove(group)))
+            {
+                return;
+            }
+            if (_link.Current is { } session && node.Declared)
+            {
+                var key = RabbitMqNames.GroupKey(group);
+                await ApplySafelyAsync(session, $"{(subscribe ? "bind" : "unbind")} of group {group}", ct => subscribe
+                    ? session.Topology.QueueBindAsync(node.Queue, _names.GroupsExchange, key, cancellationToken: ct)
+                    : session.Topology.QueueUnbindAsync(node.Queue, _names.GroupsExchange, key, null, ct), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+    }
+
+    private async ValueTask LeaveAsync(JoinedNode node)
+    {
+        await _topology.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            node.Left = true;
+            _nodes.Remove(node.NodeId);
+            if (_link.Current is { } session && node.Declared)
+            {
+                // Deleting the queue drops every binding with it; observers see the queue go.
+                await ApplySafelyAsync(session, $"leave of {node.NodeId}",
+                    ct => session.Topology.QueueDeleteAsync(node.Queue, ifUnused: false, ifEmpty: false, cancellationToken: ct), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+    }
+
+    private async Task ApplySafelyAsync(BrokerSession session, string operation, Func<CancellationToken, Task> apply, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, session.Lost);
+            await apply(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+            throw;
+        }
+        catch (Exception e)
+        {
+            // The state is recorded; the reconnection this triggers applies all of it afresh.
+            RabbitMqLog.TopologyFailed(_logger, operation, e);
+            _link.ReportBroken(session, e.Message);
+        }
+    }
+
+    /// <summary>Declares everything this backplane needs on a new session; runs on connect and on every reconnect.</summary>
+    private async Task EstablishAsync(BrokerSession session, CancellationToken cancellationToken)
+    {
+        session.Publish.BasicReturnAsync += OnReturnedAsync;
+        await _topology.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var channel = session.Topology;
+            await channel.ExchangeDeclareAsync(_names.NodesExchange, ExchangeType.Direct, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await channel.ExchangeDeclareAsync(_names.GroupsExchange, ExchangeType.Topic, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await channel.ExchangeDeclareAsync(_names.ControlExchange, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            foreach (var node in _nodes.Values)
+            {
+                node.Declared = false;
+                await DeclareNodeAsync(session, node, cancellationToken).ConfigureAwait(false);
+            }
+            if (_controlQueueWanted)
+            {
+                await DeclareControlQueueAsync(session, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+    }
+
+    private async Task DeclareNodeAsync(BrokerSession session, JoinedNode node, CancellationToken cancellationToken)
+    {
+        // Declared on a throwaway channel: if another process holds the node id, the broker closes that channel
+        // (405 RESOURCE_LOCKED), not the one everything else uses.
+        var probe = await session.Connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await probe.QueueDeclareAsync(node.Queue, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.ResourceLocked)
+        {
+            RabbitMqLog.NodeIdTaken(_logger, node.NodeId);
+            throw new NodeIdTakenException();
+        }
+        finally
+        {
+            await probe.DisposeAsync().ConfigureAwait(false);
+        }
+        var channel = session.Topology;
+        await channel.QueueBindAsync(node.Queue, _names.NodesExchange, node.NodeId, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await channel.QueueBindAsync(node.Queue, _names.GroupsExchange, RabbitMqNames.BroadcastKey, cancellationToken: cancellationToken).ConfigureAwait(false);
+        foreach (var group in node.Groups)
+        {
+            await channel.QueueBindAsync(node.Queue, _names.GroupsExchange, RabbitMqNames.GroupKey(group), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) => OnNodeDelivery(node, delivery);
+        await channel.BasicConsumeAsync(node.Queue, autoAck: true, consumer, cancellationToken).ConfigureAwait(false);
+        node.Declared = true;
+    }
+
+    private async Task DeclareControlQueueAsync(BrokerSession session, CancellationToken cancellationToken)
+    {
+        var channel = session.Topology;
+        var queue = (await channel.QueueDeclareAsync(string.Empty, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken).ConfigureAwait(false)).QueueName;
+        await channel.QueueBindAsync(queue, _names.ControlExchange, string.Empty, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await BindEventsAsync(session, queue, cancellationToken).ConfigureAwait(false);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) => OnControlDelivery(queue, delivery);
+        await channel.BasicConsumeAsync(queue, autoAck: true, consumer, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task BindEventsAsync(BrokerSession session, string queue, CancellationToken cancellationToken)
+    {
+        // On a throwaway channel: without the plugin the exchange does not exist and the broker closes the channel.
+        var probe = await session.Connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await probe.QueueBindAsync(queue, RabbitMqNames.EventExchange, RabbitMqNames.QueueDeletedEvent, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == Constants.NotFound)
+        {
+            RabbitMqLog.EventExchangeUnavailable(_logger);
+        }
+        finally
+        {
+            await probe.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private Task OnNodeDelivery(JoinedNode node, BasicDeliverEventArgs delivery)
+    {
+        if (node.Left)
+        {
+            return Task.CompletedTask;
+        }
+        var properties = delivery.BasicProperties;
+        if (properties.AppId != RabbitMqNames.AppId || properties.Type != RabbitMqNames.FramesType)
+        {
+            Reject(node.Queue, properties, "not a Switchboard frame batch");
+            return Task.CompletedTask;
+        }
+        List<RoutedMessage> frames;
+        try
+        {
+            frames = FrameBatch.Read(delivery.Body.Span);
+        }
+        catch (FormatException e)
+        {
+            Reject(node.Queue, properties, e.Message);
+            return Task.CompletedTask;
+        }
+        Interlocked.Add(ref _framesReceived, frames.Count);
+        // Group and broadcast messages reach every bound queue; the origin node already delivered them locally.
+        var fromGroups = delivery.Exchange == _names.GroupsExchange;
+        foreach (var frame in frames)
+        {
+            if (fromGroups && frame.OriginNodeId == node.NodeId)
+            {
+                continue;
+            }
+            try
+            {
+                node.Inbox.OnMessage(frame);
+            }
+            catch (Exception)
+            {
+                // An inbox must not throw; if one does, the node's later messages must still flow.
+            }
+        }
+        return Task.CompletedTask;
+    }
+
+    private Task OnControlDelivery(string queue, BasicDeliverEventArgs delivery)
+    {
+        var properties = delivery.BasicProperties;
+        try
+        {
+            if (delivery.Exchange == RabbitMqNames.EventExchange)
+            {
+                OnBrokerEvent(properties);
+                return Task.CompletedTask;
+            }
+            if (properties.AppId != RabbitMqNames.AppId)
+            {
+                throw new FormatException("foreign message");
+            }
+            var body = delivery.Body.Span;
+            switch (properties.Type)
+            {
+                case RabbitMqNames.HeartbeatType:
+                    var heartbeat = ControlMessages.Decode(body, ControlJsonContext.Default.NodeHeartbeat);
+                    ControlMessages.Validate(heartbeat);
+                    Notify(static (o, h) => o.OnHeartbeat(h), heartbeat);
+                    break;
+                case RabbitMqNames.PresenceType:
+                    var delta = ControlMessages.Decode(body, ControlJsonContext.Default.PresenceDelta);
+                    ControlMessages.Validate(delta);
+                    Notify(static (o, d) => o.OnPresence(d), delta);
+                    break;
+                case RabbitMqNames.NodeLeftType:
+                    var notice = ControlMessages.Decode(body, ControlJsonContext.Default.NodeLeftNotice);
+                    ControlMessages.Validate(notice);
+                    Notify(static (o, n) => o.OnNodeLeft(n.NodeId, n.Epoch), notice);
+                    break;
+                default:
+                    throw new FormatException($"unknown control type '{properties.Type}'");
+            }
+        }
+        catch (FormatException e)
+        {
+            Reject(queue, properties, e.Message);
+        }
+        return Task.CompletedTask;
+    }
+
+    private void OnBrokerEvent(IReadOnlyBasicProperties properties)
+    {
+        if (properties.Headers?.TryGetValue("name", out var raw) != true || raw is not byte[] bytes)
+        {
+            return;
+        }
+        if (_names.NodeIdOfQueue(Encoding.UTF8.GetString(bytes)) is { } nodeId && !_nodes.ContainsKey(nodeId))
+        {
+            // The queue of a node in another process vanished: it died or left. Its epoch is unknown here, so every
+            // life up to now is forgotten; a restart declares its queue only after this deletion, so it is not hit.
+            Notify(static (o, id) => o.OnNodeLeft(id, long.MaxValue), nodeId);
+        }
+    }
+
+    private void Notify<T>(Action<IClusterObserver, T> callback, T argument)
+    {
+        foreach (var observer in Volatile.Read(ref _observers))
+        {
+            try
+            {
+                callback(observer, argument);
+            }
+            catch (Exception)
+            {
+                // One broken observer must not cost the others their control stream.
+            }
+        }
+    }
+
+    private void Reject(string queue, IReadOnlyBasicProperties properties, string problem)
+    {
+        Interlocked.Increment(ref _rejected);
+        RabbitMqLog.BadMessage(_logger, queue, properties.Type, properties.AppId, problem);
+    }
+
+    private Task OnReturnedAsync(object sender, BasicReturnEventArgs returned)
+    {
+        // A mandatory message with no queue bound to its node id: that node is not joined anywhere.
+        CountUnroutable(returned.BasicProperties.Type == RabbitMqNames.FramesType ? FrameBatch.Count(returned.Body.Span) : 1);
+        return Task.CompletedTask;
+    }
+
+    private sealed class JoinedNode(string nodeId, string queue, INodeInbox inbox)
+    {
+        public string NodeId { get; } = nodeId;
+
+        public string Queue { get; } = queue;
+
+        public INodeInbox Inbox { get; } = inbox;
+
+        /// <summary>Groups with local members; guarded by the topology lock.</summary>
+        public HashSet<string> Groups { get; } = new(StringComparer.Ordinal);
+
+        public bool Declared { get; set; }
+
+        public volatile bool Left;
+    }
+
+    private sealed class NodeIdTakenException : Exception;
+
+    private sealed class Registration(Func<ValueTask> dispose) : IAsyncDisposable
+    {
+        private int _disposed;
+
+        public ValueTask DisposeAsync() =>
+            Interlocked.Exchange(ref _disposed, 1) == 0 ? dispose() : ValueTask.CompletedTask;
+    }
+}
