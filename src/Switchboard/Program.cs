@@ -6,6 +6,8 @@ var root = new RootCommand("Switchboard: horizontally scaled WebSockets — node
 {
     config,
     UpCommand.Create(config),
+    NodeCommand.Create(config),
+    GatewayCommand.Create(config),
     TokenCommand.Create(config),
     WsCommand.Create(),
 };

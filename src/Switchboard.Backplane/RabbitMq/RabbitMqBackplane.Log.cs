@@ -12,7 +12,7 @@ internal static partial class RabbitMqLog
         Message = "Backplane lost RabbitMQ at {Endpoint} ({Reason}); serving local traffic, counting what cannot be routed, reconnecting with backoff")]
     public static partial void Lost(ILogger logger, string endpoint, string reason);
 
-    [LoggerMessage(EventId = 3, EventName = "BrokerRestored", Level = LogLevel.Information,
+    [LoggerMessage(EventId = 3, EventName = "BrokerRestored", Level = LogLevel.Warning,
         Message = "Backplane reconnected to RabbitMQ at {Endpoint} after {Downtime}; {Unroutable} messages could not be routed meanwhile")]
     public static partial void Restored(ILogger logger, string endpoint, TimeSpan downtime, long unroutable);
 

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
+using Switchboard.Backplane;
 using Switchboard.Gateway;
 using Switchboard.Hosting;
 
 namespace Switchboard.Commands;
 
-/// <summary><c>switchboard up</c>: a gateway and N nodes in this process on loopback, with the in-process backplane.</summary>
+/// <summary><c>switchboard up</c>: a gateway and N nodes in this process on loopback, with the in-process backplane or, with <c>--backplane</c>, over RabbitMQ.</summary>
 internal static class UpCommand
 {
     public static Command Create(Option<string?> configOption)
@@ -17,9 +18,10 @@ internal static class UpCommand
         var policy = new Option<string?>("--policy") { Description = "Placement policy: least-loaded, least-connections or round-robin" };
         var maxConnections = new Option<int?>("--max-connections") { Description = "Connection cap of each node" };
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
+        var backplaneOption = BackplaneSetup.CreateOption();
         var command = new Command("up", "Run a gateway and nodes in this process (the embedded cluster)")
         {
-            nodes, port, host, policy, maxConnections, verbose,
+            nodes, port, host, policy, maxConnections, verbose, backplaneOption,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -33,24 +35,42 @@ internal static class UpCommand
                 Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
-            var devMode = configuration.GetValue("Gateway:DevMode", defaultValue: true);
-            // The well-known dev key only in dev mode; otherwise no configured key means publishing is off (every request 401).
-            var apiKeys = configuration.GetSection("Gateway:ApiKeys").Get<string[]>() is { Length: > 0 } keys ? keys
-                : devMode ? [CliConfiguration.DevApiKey] : [];
-            var userSecret = configuration["Gateway:UserTokens:Secret"];
-            var usesDevSecret = userSecret is null && configuration["Gateway:UserTokens:PublicKeyPem"] is null;
-            if (usesDevSecret && !devMode)
+            var (settings, problem) = GatewaySettings.Resolve(configuration, devModeDefault: true, apiKeyFlags: []);
+            if (settings is null)
             {
-                // Outside dev mode the well-known dev secret would let anyone mint any user's token.
-                Console.Error.WriteLine("error: Gateway:DevMode is off, so configure Gateway:UserTokens:Secret or Gateway:UserTokens:PublicKeyPem.");
+                Console.Error.WriteLine($"error: {problem}");
                 return 2;
             }
+            Uri? brokerUrl;
+            try
+            {
+                brokerUrl = BackplaneSetup.BrokerUrl(parse, backplaneOption, configuration);
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            var logging = RoleHost.ConsoleLogging(parse.GetValue(verbose));
+            using var loggers = LoggerFactory.Create(logging);
+            IBackplane backplane;
+            try
+            {
+                backplane = await BackplaneSetup.ConnectAsync(brokerUrl, configuration, loggers, "switchboard up", cancellationToken);
+            }
+            catch (Exception e) when (e is BackplaneUnavailableException or ArgumentException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            await using var backplaneLifetime = backplane;
             var options = new EmbeddedClusterOptions
             {
                 Nodes = parse.GetValue(nodes),
                 GatewayPort = parse.GetValue(port),
                 Host = parse.GetValue(host)!,
                 ClusterSecret = configuration["Cluster:Secret"],
+                Backplane = backplane,
                 ConfigureNode = o =>
                 {
                     configuration.GetSection("Node").Bind(o);
@@ -64,20 +84,13 @@ internal static class UpCommand
                 ConfigureGateway = o =>
                 {
                     configuration.GetSection(GatewayOptions.SectionName).Bind(o);
-                    o.DevMode = devMode;
-                    o.ApiKeys = apiKeys;
-                    if (usesDevSecret)
-                    {
-                        o.UserTokens.Secret = CliConfiguration.DevUserTokenSecret;
-                    }
+                    settings.ApplyTo(o);
                     if (parse.GetValue(policy) is { } name)
                     {
                         o.Placement = name;
                     }
                 },
-                ConfigureLogging = logging => logging
-                    .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
-                    .SetMinimumLevel(parse.GetValue(verbose) ? LogLevel.Information : LogLevel.Warning),
+                ConfigureLogging = logging,
             };
             EmbeddedCluster cluster;
             try
@@ -91,7 +104,7 @@ internal static class UpCommand
             }
             await using (cluster)
             {
-                PrintTour(cluster, devMode, usesDevSecret, apiKeys.FirstOrDefault() ?? "<configure Gateway:ApiKeys>");
+                PrintTour(cluster, settings, BackplaneSetup.Describe(brokerUrl));
                 try
                 {
                     await Task.Delay(Timeout.Infinite, cancellationToken);
@@ -107,10 +120,11 @@ internal static class UpCommand
         return command;
     }
 
-    private static void PrintTour(EmbeddedCluster cluster, bool devMode, bool usesDevSecret, string apiKey)
+    private static void PrintTour(EmbeddedCluster cluster, GatewaySettings settings, string backplane)
     {
         var gateway = cluster.GatewayUrl.ToString().TrimEnd('/');
-        Console.WriteLine($"Switchboard is up: a gateway and {cluster.Nodes.Count} nodes in this process, in-process backplane.");
+        var apiKey = settings.ApiKeys.FirstOrDefault() ?? "<configure Gateway:ApiKeys>";
+        Console.WriteLine($"Switchboard is up: a gateway and {cluster.Nodes.Count} nodes in this process, {backplane}.");
         Console.WriteLine();
         Console.WriteLine($"  gateway  {gateway}   POST /v1/connect · POST /v1/publish · GET /v1/nodes");
         foreach (var node in cluster.Nodes)
@@ -118,17 +132,7 @@ internal static class UpCommand
             Console.WriteLine($"  {node.NodeId,-8} {node.WebSocketUrl}   health {node.HttpUrl.ToString().TrimEnd('/')}/readyz");
         }
         Console.WriteLine();
-        if (devMode)
-        {
-            Console.WriteLine("  !!! DEV MODE IS ON: the gateway accepts UNSIGNED {\"userId\":…} bodies from anyone. !!!");
-            Console.WriteLine("  !!! Never expose this to a network. Turn it off with SWITCHBOARD__Gateway__DevMode=false. !!!");
-            Console.WriteLine();
-        }
-        if (usesDevSecret)
-        {
-            Console.WriteLine("  User JWTs are checked with the DEV secret; `switchboard token --user alice` mints one.");
-            Console.WriteLine();
-        }
+        settings.PrintNotices();
         Console.WriteLine("Try it (in another terminal; `switchboard` is `dotnet run --project src/Switchboard --` from a checkout):");
         Console.WriteLine($"  curl -s -X POST {gateway}/v1/connect -H 'Content-Type: application/json' -d '{{\"userId\":\"alice\"}}'");
         Console.WriteLine($"  switchboard ws --gateway {gateway} --user bob        # then type: {{\"type\":\"join\",\"group\":\"room1\",\"id\":\"1\"}}");

@@ -1,14 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
-using Switchboard.Gateway;
 using Switchboard.Node;
-using Switchboard.Node.Hosting;
 
 namespace Switchboard.Hosting;
 
@@ -65,9 +59,25 @@ public sealed class EmbeddedCluster : IAsyncDisposable
             for (var i = 1; i <= options.Nodes; i++)
             {
                 var port = options.GatewayPort == 0 ? 0 : options.GatewayPort + i;
-                nodes.Add(await StartNodeAsync($"node-{i}", port, secret, backplane, options, cancellationToken).ConfigureAwait(false));
+                var nodeId = $"node-{i}";
+                var app = await RoleHost.StartNodeAsync(new RoleHostOptions(options.Host, port, options.ConfigureLogging), backplane, o =>
+                {
+                    options.ConfigureNode?.Invoke(o);
+                    options.ConfigureNodeById?.Invoke(nodeId, o);
+                    // Identity and secret belong to the cluster layout, whatever shared settings say.
+                    o.NodeId = nodeId;
+                    o.ClusterSecret = secret;
+                }, cancellationToken).ConfigureAwait(false);
+                nodes.Add(new EmbeddedNode(app, app.Services.GetRequiredService<SwitchboardNode>(), new Uri(app.Urls.First())));
             }
-            gateway = await StartGatewayAsync(secret, backplane, options, cancellationToken).ConfigureAwait(false);
+            gateway = await RoleHost.StartGatewayAsync(new RoleHostOptions(options.Host, options.GatewayPort, options.ConfigureLogging), backplane, o =>
+            {
+                // Nodes in one process share one CPU, so each node's CPU figure says nothing about that node:
+                // place on connections alone unless configured otherwise.
+                o.CpuWeight = 0;
+                options.ConfigureGateway?.Invoke(o);
+                o.ClusterSecret = secret;
+            }, cancellationToken).ConfigureAwait(false);
             var gatewayUrl = new Uri(gateway.Urls.First());
             var cluster = new EmbeddedCluster(gateway, gatewayUrl, nodes, backplane, ownsBackplane);
             // The first heartbeats were sent before the gateway observed; make every node visible before returning.
@@ -125,77 +135,6 @@ public sealed class EmbeddedCluster : IAsyncDisposable
                     await Backplane.DisposeAsync().ConfigureAwait(false);
                 }
             }
-        }
-    }
-
-    private static async Task<EmbeddedNode> StartNodeAsync(string nodeId, int port, string secret, IBackplane backplane, EmbeddedClusterOptions options, CancellationToken cancellationToken)
-    {
-        var builder = CreateBuilder(options, port);
-        builder.Services.AddSingleton(backplane);
-        builder.Services.AddSwitchboardNode(o =>
-        {
-            options.ConfigureNode?.Invoke(o);
-            options.ConfigureNodeById?.Invoke(nodeId, o);
-            // Identity and secret belong to the cluster layout, whatever shared settings say.
-            o.NodeId = nodeId;
-            o.ClusterSecret = secret;
-        });
-        var app = builder.Build();
-        app.MapSwitchboardNode();
-        await StartListeningAsync(app, options.Host, port, cancellationToken).ConfigureAwait(false);
-        return new EmbeddedNode(app, app.Services.GetRequiredService<SwitchboardNode>(), new Uri(app.Urls.First()));
-    }
-
-    private static async Task<WebApplication> StartGatewayAsync(string secret, IBackplane backplane, EmbeddedClusterOptions options, CancellationToken cancellationToken)
-    {
-        var builder = CreateBuilder(options, options.GatewayPort);
-        builder.Services.AddSingleton(backplane);
-        builder.Services.AddSwitchboardGateway(o =>
-        {
-            // Nodes in one process share one CPU, so each node's CPU figure says nothing about that node:
-            // place on connections alone unless configured otherwise.
-            o.CpuWeight = 0;
-            options.ConfigureGateway?.Invoke(o);
-            o.ClusterSecret = secret;
-        });
-        var app = builder.Build();
-        app.MapSwitchboardGateway();
-        await StartListeningAsync(app, options.Host, options.GatewayPort, cancellationToken).ConfigureAwait(false);
-        return app;
-    }
-
-    private static WebApplicationBuilder CreateBuilder(EmbeddedClusterOptions options, int port)
-    {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (options.ConfigureLogging is null)
-        {
-            builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
-        }
-        else
-        {
-            options.ConfigureLogging(builder.Logging);
-        }
-        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Parse(options.Host), port));
-        // Each role's own URL is set in code; ASPNETCORE_URLS must not override it.
-        builder.WebHost.UseUrls();
-        return builder;
-    }
-
-    private static async Task StartListeningAsync(WebApplication app, string host, int port, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            await app.DisposeAsync().ConfigureAwait(false);
-            if (e is IOException && (e.InnerException is SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } || e.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase)))
-            {
-                throw new IOException($"Port {port} on {host} is already in use; choose other ports with --port.", e);
-            }
-            throw;
         }
     }
 }

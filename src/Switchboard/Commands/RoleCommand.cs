@@ -1,0 +1,61 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+using Switchboard.Backplane;
+
+namespace Switchboard.Commands;
+
+/// <summary>What <c>node</c> and <c>gateway</c> share: connect the backplane, start one role on it, run until Ctrl+C or SIGTERM, stop cleanly.</summary>
+internal static class RoleCommand
+{
+    /// <summary>Runs one role; returns the process exit code (2 for bad input or an unreachable broker).</summary>
+    public static async Task<int> RunAsync(
+        Uri? brokerUrl, IConfiguration configuration, bool verbose, string clientName,
+        Func<IBackplane, Action<ILoggingBuilder>, Task<WebApplication>> start, Action<WebApplication, string> announce,
+        CancellationToken cancellationToken)
+    {
+        var logging = Hosting.RoleHost.ConsoleLogging(verbose);
+        using var loggers = LoggerFactory.Create(logging);
+        IBackplane backplane;
+        try
+        {
+            backplane = await BackplaneSetup.ConnectAsync(brokerUrl, configuration, loggers, clientName, cancellationToken);
+        }
+        catch (Exception e) when (e is BackplaneUnavailableException or ArgumentException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+        await using (backplane)
+        {
+            WebApplication app;
+            try
+            {
+                app = await start(backplane, logging);
+            }
+            catch (Exception e) when (e is ArgumentException or IOException or InvalidOperationException or Microsoft.Extensions.Options.OptionsValidationException)
+            {
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 2;
+            }
+            await using (app)
+            {
+                announce(app, BackplaneSetup.Describe(brokerUrl));
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                }
+                catch (OperationCanceledException)
+                {
+                    Console.WriteLine("Stopping…");
+                }
+                await app.StopAsync(CancellationToken.None);
+            }
+        }
+        Console.WriteLine("Stopped.");
+        return 0;
+    }
+
+    /// <summary>The cluster secret from the flag or <c>Cluster:Secret</c>; nodes and gateways must share it.</summary>
+    public static string? ClusterSecret(string? flag, IConfiguration configuration) => flag ?? configuration["Cluster:Secret"];
+}
