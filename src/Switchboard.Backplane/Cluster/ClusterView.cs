@@ -30,12 +30,14 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     private readonly TimeSpan _evictAfter;
     private readonly ITimer _evictionTimer;
 
-    /// <summary>Creates a view that checks for silent nodes once per heartbeat interval.</summary>
+    /// <summary>Creates a view that checks for silent nodes four times per heartbeat interval.</summary>
     public ClusterView(ClusterViewOptions options, TimeProvider? timeProvider = null)
     {
         _time = timeProvider ?? TimeProvider.System;
         _evictAfter = options.HeartbeatInterval * options.MissedHeartbeatsBeforeEviction;
-        _evictionTimer = _time.CreateTimer(_ => EvictSilentNodes(), null, options.HeartbeatInterval, options.HeartbeatInterval);
+        // Checking only once per interval would let a dead node linger almost a whole extra interval.
+        var check = options.HeartbeatInterval / 4;
+        _evictionTimer = _time.CreateTimer(_ => EvictSilentNodes(), null, check, check);
     }
 
     /// <summary>Who is where.</summary>

@@ -1,7 +1,7 @@
 using Switchboard.Backplane.RabbitMq;
 using Switchboard.Tests.Common;
 
-namespace Switchboard.Backplane.Tests;
+namespace Switchboard.Backplane.Tests.RabbitMq;
 
 /// <summary>Starts (or shares) one broker for all RabbitMQ backplane tests of this assembly.</summary>
 public sealed class BrokerFixture : IAsyncLifetime

@@ -1,0 +1,153 @@
+using System.Text;
+using RabbitMQ.Client;
+using Switchboard.Backplane.RabbitMq;
+using Switchboard.Protocol;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Backplane.Tests.RabbitMq;
+
+/// <summary>What only the RabbitMQ backplane promises: it lives with bad input, one process per node id, fast failure detection, coalescing.</summary>
+[Collection(BrokerCollection.Name)]
+public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifetime
+{
+    private readonly List<IAsyncDisposable> _cleanup = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var item in Enumerable.Reverse(_cleanup))
+        {
+            await item.DisposeAsync().AsTask().WithTimeout("cleanup");
+        }
+    }
+
+    private async Task<RabbitMqBackplane> ConnectAsync(RabbitMqBackplaneOptions options)
+    {
+        var backplane = await RabbitMqBackplane.ConnectAsync(options).WithTimeout("connecting");
+        _cleanup.Add(backplane);
+        return backplane;
+    }
+
+    private async Task<IChannel> RawChannelAsync()
+    {
+        var connection = await new ConnectionFactory { Uri = fixture.Broker.Url }.CreateConnectionAsync().WithTimeout("raw connection");
+        _cleanup.Add(connection);
+        return await connection.CreateChannelAsync().WithTimeout("raw channel");
+    }
+
+    [Fact]
+    public async Task MalformedAndForeignMessages_AreDroppedAndTheNodeKeepsWorking()
+    {
+        var options = fixture.Options();
+        var names = new RabbitMqNames(options.Prefix);
+        var backplane = await ConnectAsync(options);
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+        var observer = new RecordingObserver();
+        await backplane.ObserveAsync(observer).WithTimeout("observe");
+        var raw = await RawChannelAsync();
+
+        var frames = new BasicProperties { AppId = RabbitMqNames.AppId, Type = RabbitMqNames.FramesType };
+        await raw.BasicPublishAsync(names.NodesExchange, "node-b", false, frames, "not a batch"u8.ToArray()).AsTask().WithTimeout("garbage");
+        await raw.BasicPublishAsync(names.NodesExchange, "node-b", false, frames, new byte[] { 1, 0, 4, 0 }).AsTask().WithTimeout("truncated");
+        await raw.BasicPublishAsync(names.NodesExchange, "node-b", false, new BasicProperties(), "{\"hello\":1}"u8.ToArray()).AsTask().WithTimeout("foreign");
+        var heartbeat = new BasicProperties { AppId = RabbitMqNames.AppId, Type = RabbitMqNames.HeartbeatType };
+        await raw.BasicPublishAsync(names.ControlExchange, "", false, heartbeat, "{\"nodeId\":".ToUtf8()).AsTask().WithTimeout("bad heartbeat");
+        await raw.BasicPublishAsync(names.ControlExchange, "", false, heartbeat, "{\"epoch\":1}".ToUtf8()).AsTask().WithTimeout("heartbeat without id");
+
+        await Eventually.TrueAsync(() => backplane.RejectedCount == 5, "all five bad messages to be rejected");
+        await backplane.SendAsync("node-b", TestMessages.Create("after", "node-a")).AsTask().WithTimeout("send");
+        await backplane.PublishHeartbeatAsync(TestData.Heartbeat("node-a")).AsTask().WithTimeout("heartbeat");
+        await inbox.WaitForLabelAsync("after");
+        await Eventually.TrueAsync(() => observer.Heartbeats.Count == 1, "the good heartbeat");
+        inbox.Labels.ShouldBe(["after"]);
+    }
+
+    [Fact]
+    public async Task SecondProcessWithTheSameNodeId_IsRefused()
+    {
+        var options = fixture.Options();
+        var first = await ConnectAsync(options);
+        var second = await ConnectAsync(new RabbitMqBackplaneOptions { Uri = options.Uri, Prefix = options.Prefix });
+        await first.JoinAsync("node-a", new RecordingInbox("node-a")).WithTimeout("first join");
+
+        var refused = await Should.ThrowAsync<InvalidOperationException>(() => second.JoinAsync("node-a", new RecordingInbox("node-a")).AsTask()).WithTimeout("second join");
+        refused.Message.ShouldContain("already held by another process");
+
+        // The refusal cost the second backplane nothing: it still routes.
+        var b = new RecordingInbox("node-b");
+        await second.JoinAsync("node-b", b).WithTimeout("join node-b");
+        await first.SendAsync("node-b", TestMessages.Create("m1", "node-a")).AsTask().WithTimeout("send");
+        await b.WaitForLabelAsync("m1");
+    }
+
+    [Fact]
+    public async Task NodeOfAnotherProcessThatDies_IsForgottenWithoutWaitingForHeartbeats()
+    {
+        var options = fixture.Options();
+        var watcher = await ConnectAsync(options);
+        var observer = new RecordingObserver();
+        await watcher.ObserveAsync(observer).WithTimeout("observe");
+        var doomed = await RabbitMqBackplane.ConnectAsync(new RabbitMqBackplaneOptions { Uri = options.Uri, Prefix = options.Prefix }).WithTimeout("connect");
+        await doomed.JoinAsync("node-x", new RecordingInbox("node-x")).WithTimeout("join");
+
+        // Closing the connection without leaving is what the broker sees when a process dies.
+        await doomed.DisposeAsync().AsTask().WithTimeout("connection drop");
+
+        await Eventually.TrueAsync(() => observer.NodesLeft.Any(n => n.NodeId == "node-x"), "the watcher to hear node-x is gone", TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
+    public async Task Coalescing_PacksFramesForOneNodeIntoFewMessages()
+    {
+        var backplane = await ConnectAsync(fixture.Options());
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+
+        for (var i = 0; i < 1000; i++)
+        {
+            await backplane.SendAsync("node-b", TestMessages.Create($"m{i}", "node-a")).AsTask().WithTimeout("send");
+        }
+
+        await inbox.WaitForCountAsync(1000);
+        inbox.Labels.ShouldBe(Enumerable.Range(0, 1000).Select(i => $"m{i}").ToArray());
+        backplane.FramesPublished.ShouldBe(1000);
+        backplane.MessagesPublished.ShouldBeLessThan(100, "1000 frames queued at once must leave in a few batches");
+    }
+
+    [Fact]
+    public async Task WithoutCoalescing_EveryFrameIsItsOwnMessage()
+    {
+        var options = fixture.Options();
+        options.Coalescing = false;
+        var backplane = await ConnectAsync(options);
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+
+        for (var i = 0; i < 200; i++)
+        {
+            await backplane.SendAsync("node-b", TestMessages.Create($"m{i}", "node-a")).AsTask().WithTimeout("send");
+        }
+
+        await inbox.WaitForCountAsync(200);
+        inbox.Labels.ShouldBe(Enumerable.Range(0, 200).Select(i => $"m{i}").ToArray());
+        backplane.MessagesPublished.ShouldBe(200);
+    }
+
+    [Fact]
+    public async Task BrokerThatCannotBeReached_FailsStartupWithAClearError()
+    {
+        var options = new RabbitMqBackplaneOptions { Uri = new Uri("amqp://guest:guest@127.0.0.1:1/"), ConnectTimeout = TimeSpan.FromSeconds(3) };
+
+        var error = await Should.ThrowAsync<BackplaneUnavailableException>(() => RabbitMqBackplane.ConnectAsync(options)).WithTimeout("connect");
+
+        error.Message.ShouldContain("amqp://127.0.0.1:1/");
+        error.Message.ShouldNotContain("guest:guest", customMessage: "credentials stay out of errors and logs");
+    }
+}
+
+internal static class Utf8Extensions
+{
+    public static byte[] ToUtf8(this string text) => Encoding.UTF8.GetBytes(text);
+}
