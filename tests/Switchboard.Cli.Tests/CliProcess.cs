@@ -101,6 +101,9 @@ internal sealed partial class CliProcess : IAsyncDisposable
 
     public Task WaitForExitAsync(string what) => _process.WaitForExitAsync().WithTimeout(what, TimeSpan.FromSeconds(60));
 
+    /// <summary>Sends SIGKILL: the process ends at once, without running any shutdown code.</summary>
+    public void KillHard() => _process.Kill();
+
     /// <summary>Sends SIGINT, as Ctrl+C in a terminal does.</summary>
     public void Interrupt() => Kill(_process.Id, 2).ShouldBe(0);
 

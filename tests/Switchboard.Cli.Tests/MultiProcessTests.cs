@@ -1,0 +1,197 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Switchboard.Backplane.RabbitMq;
+using Switchboard.Hosting;
+using Switchboard.Node;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Cli.Tests;
+
+/// <summary>
+/// Nodes and a gateway as separate OS processes on a real RabbitMQ broker: delivery across processes, a node killed
+/// with SIGKILL, and the broker restarted under running nodes.
+/// </summary>
+public sealed class MultiProcessTests : IAsyncLifetime
+{
+    private readonly List<IAsyncDisposable> _cleanup = [];
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var item in Enumerable.Reverse(_cleanup))
+        {
+            await item.DisposeAsync().AsTask().WithTimeout("cleanup", TimeSpan.FromSeconds(60));
+        }
+    }
+
+    private async Task<T> Own<T>(Task<T> start)
+        where T : IAsyncDisposable
+    {
+        var item = await start;
+        _cleanup.Add(item);
+        return item;
+    }
+
+    [Fact]
+    public async Task DirectGroupAndApiMessages_CrossNodeProcesses_ArriveOnceInOrder()
+    {
+        var broker = await Own(RabbitMqBroker.StartOrShareAsync());
+        var cluster = await Own(Task.FromResult(new ProcessCluster(broker.Url)));
+        await Task.WhenAll(cluster.StartNodeAsync("n1"), cluster.StartNodeAsync("n2"), cluster.StartGatewayAsync());
+        await cluster.WaitForGatewayNodesAsync("the gateway to see both node processes", null, "n1", "n2");
+        var alice = await Own(Collector.ConnectAsync(cluster, "alice", "n1"));
+        var dave = await Own(Collector.ConnectAsync(cluster, "dave", "n1"));
+        var bob = await Own(Collector.ConnectAsync(cluster, "bob", "n2"));
+        var carol = await Own(Collector.ConnectAsync(cluster, "carol", "n2"));
+        await alice.ProbeUntilReachedAsync(bob, "user:bob");
+
+        for (var i = 0; i < 50; i++)
+        {
+            await alice.Client.SendAsync($$"""{"type":"send","to":"user:bob","data":"m{{i}}"}""");
+        }
+        await carol.CommandAsync("""{"type":"join","group":"room","id":"j1"}""", "j1");
+        await dave.CommandAsync("""{"type":"join","group":"room","id":"j2"}""", "j2");
+        await alice.CommandAsync("""{"type":"send","to":"group:room","data":"to-room","id":"s1"}""", "s1");
+        await cluster.PublishAsync("user:bob", "from-api");
+
+        await bob.WaitForDataAsync("from-api");
+        bob.Data("user:alice").Where(d => d.StartsWith('m')).ShouldBe(Enumerable.Range(0, 50).Select(i => $"m{i}"), "each direct message once, in send order");
+        bob.Data("api").ShouldBe(["from-api"]);
+        await carol.WaitForDataAsync("to-room");
+        await dave.WaitForDataAsync("to-room");
+        await alice.CommandAsync("""{"type":"ping","id":"fence"}""", "fence");
+        carol.Data("user:alice").ShouldBe(["to-room"]);
+        dave.Data("user:alice").ShouldBe(["to-room"]);
+        alice.Data("user:alice").ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task KilledNodeProcess_LeavesOtherNodesDirectoriesAndTheGatewayWithin3Seconds()
+    {
+        var broker = await Own(RabbitMqBroker.StartOrShareAsync());
+        var cluster = await Own(Task.FromResult(new ProcessCluster(broker.Url)));
+        await Task.WhenAll(cluster.StartNodeAsync("n2"), cluster.StartGatewayAsync());
+        // A node in this process, whose directory the test can read.
+        var backplane = await Own(RabbitMqBackplane.ConnectAsync(new RabbitMqBackplaneOptions { Uri = broker.Url, Prefix = cluster.Prefix }));
+        var app = await Own(RoleHost.StartNodeAsync(new RoleHostOptions("127.0.0.1", 0), backplane, o =>
+        {
+            o.NodeId = "watcher";
+            o.ClusterSecret = ProcessCluster.Secret;
+        }));
+        var watcher = app.Services.GetRequiredService<SwitchboardNode>();
+        await cluster.WaitForGatewayNodesAsync("the gateway to see both nodes", null, "n2", "watcher");
+        await using var bob = await cluster.ConnectAsync("bob", "n2");
+        await Eventually.TrueAsync(() => watcher.Cluster.Directory.GetNodes("bob").SequenceEqual(["n2"]), "the watcher to learn bob is on n2");
+
+        var clock = Stopwatch.StartNew();
+        cluster.Kill("n2");
+        await Eventually.TrueAsync(() => watcher.Cluster.Directory.GetNodes("bob").Count == 0, "bob to leave the watcher's directory");
+        await cluster.WaitForGatewayNodesAsync("the gateway to stop placing on n2", TimeSpan.FromSeconds(10), "watcher");
+        clock.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public async Task BrokerRestart_NodesServeLocalTrafficMeanwhile_AndCrossProcessRoutingReturnsWithin10Seconds()
+    {
+        // Its own broker: this test stops it.
+        var broker = await Own(RabbitMqBroker.StartAsync());
+        var cluster = await Own(Task.FromResult(new ProcessCluster(broker.Url)));
+        await Task.WhenAll(cluster.StartNodeAsync("n1"), cluster.StartNodeAsync("n2"), cluster.StartGatewayAsync());
+        var alice = await Own(Collector.ConnectAsync(cluster, "alice", "n1"));
+        var alice2 = await Own(Collector.ConnectAsync(cluster, "alice2", "n1"));
+        var bob = await Own(Collector.ConnectAsync(cluster, "bob", "n2"));
+        await alice.ProbeUntilReachedAsync(bob, "user:bob");
+
+        await broker.StopAsync().WithTimeout("stopping the broker", TimeSpan.FromSeconds(60));
+        await alice.CommandAsync("""{"type":"send","to":"user:alice2","data":"local-during-outage","id":"l1"}""", "l1");
+        await alice2.WaitForDataAsync("local-during-outage");
+
+        await broker.StartAgainAsync().WithTimeout("starting the broker", TimeSpan.FromSeconds(60));
+        var back = Stopwatch.StartNew();
+        await alice.ProbeUntilReachedAsync(bob, "user:bob", TimeSpan.FromSeconds(15));
+        back.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(10), "cross-node routing works again within 10 s of the broker's return");
+        await cluster.WaitForGatewayNodesAsync("the gateway to see both nodes again", TimeSpan.FromSeconds(10), "n1", "n2");
+        await cluster.PublishAsync("user:bob", "after-restart");
+        await bob.WaitForDataAsync("after-restart");
+    }
+
+    /// <summary>A client whose frames are read in the background, so a test can wait for data without cancelling a receive.</summary>
+    private sealed class Collector : IAsyncDisposable
+    {
+        private readonly ConcurrentQueue<JsonElement> _frames = new();
+        private readonly ConcurrentDictionary<string, TaskCompletionSource<JsonElement>> _replies = new();
+        private readonly Task _loop;
+        private int _probes;
+
+        private Collector(RawClient client)
+        {
+            Client = client;
+            _loop = Task.Run(ReadAsync);
+        }
+
+        public RawClient Client { get; }
+
+        public static async Task<Collector> ConnectAsync(ProcessCluster cluster, string userId, string nodeId) =>
+            new(await cluster.ConnectAsync(userId, nodeId));
+
+        /// <summary>The data of message frames from <paramref name="from"/>, probes left out.</summary>
+        public string[] Data(string from) => _frames
+            .Where(f => f.GetProperty("type").GetString() == "message" && f.GetProperty("from").GetString() == from)
+            .Select(f => f.GetProperty("data").GetString()!)
+            .Where(d => !d.StartsWith("probe-", StringComparison.Ordinal))
+            .ToArray();
+
+        public Task WaitForDataAsync(string data, TimeSpan? timeout = null) =>
+            Eventually.TrueAsync(() => _frames.Any(f => f.TryGetProperty("data", out var d) && d.ValueKind == JsonValueKind.String && d.GetString() == data), $"'{data}' to arrive", timeout);
+
+        public async Task<JsonElement> CommandAsync(string json, string id)
+        {
+            var reply = _replies.GetOrAdd(id, _ => new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously));
+            await Client.SendAsync(json);
+            var frame = await reply.Task.WithTimeout($"reply {id}");
+            frame.GetProperty("ok").GetBoolean().ShouldBeTrue(frame.ToString());
+            return frame;
+        }
+
+        /// <summary>Sends probes until one reaches <paramref name="receiver"/>: presence crosses processes asynchronously.</summary>
+        public async Task ProbeUntilReachedAsync(Collector receiver, string to, TimeSpan? timeout = null)
+        {
+            var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(10));
+            while (true)
+            {
+                var probe = $"probe-{Interlocked.Increment(ref _probes)}";
+                await Client.SendAsync($$"""{"type":"send","to":"{{to}}","data":"{{probe}}"}""");
+                try
+                {
+                    await receiver.WaitForDataAsync(probe, TimeSpan.FromMilliseconds(200));
+                    return;
+                }
+                catch (TimeoutException) when (DateTime.UtcNow < deadline)
+                {
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Client.DisposeAsync();
+            await _loop.WaitAsync(Eventually.DefaultTimeout).ContinueWith(_ => { });
+        }
+
+        private async Task ReadAsync()
+        {
+            while (await Client.ReceiveTextAsync("frames", TimeSpan.FromMinutes(5)) is { } text)
+            {
+                var frame = JsonDocument.Parse(text).RootElement.Clone();
+                if (frame.GetProperty("type").GetString() == "reply" && _replies.TryGetValue(frame.GetProperty("id").GetString()!, out var reply))
+                {
+                    reply.TrySetResult(frame);
+                }
+                _frames.Enqueue(frame);
+            }
+        }
+    }
+}
