@@ -10,7 +10,23 @@ if ! command -v dotnet >/dev/null 2>&1; then
 fi
 
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+broker=$(mktemp -d)
+cleanup() {
+  scripts/rabbitmq.sh stop "$broker" >/dev/null 2>&1 || true
+  rm -rf "$log" "$broker"
+}
+trap cleanup EXIT
+
+# The RabbitMQ tests need a broker: one private broker (installed first when missing) is shared by every test
+# that does not stop it; tests that restart a broker start their own through the same script.
+if [[ -z "${SWITCHBOARD_TEST_AMQP:-}" ]]; then
+  if ! SWITCHBOARD_TEST_AMQP=$(scripts/rabbitmq.sh start "$broker"); then
+    echo "error: could not start a private RabbitMQ broker (scripts/rabbitmq.sh)" >&2
+    exit 2
+  fi
+  export SWITCHBOARD_TEST_AMQP
+  echo "RabbitMQ for tests: $SWITCHBOARD_TEST_AMQP"
+fi
 
 # A hung test fails the run (with a dump of what hung) instead of stalling it.
 dotnet test Switchboard.slnx --blame-hang-timeout 5m "$@" 2>&1 | tee "$log"

@@ -121,9 +121,38 @@ public sealed class UpCommandTests
         nodes.ShouldContain("\"capacity\":7");
     }
 
+    [Fact]
+    public async Task Up_OverRabbitMq_RoutesBetweenItsNodesThroughTheBroker()
+    {
+        await using var broker = await RabbitMqBroker.StartOrShareAsync();
+        var port = CliProcess.FreePortRange(3);
+        var environment = new Dictionary<string, string> { ["SWITCHBOARD__Backplane__Prefix"] = $"up{Guid.NewGuid():N}" };
+        await using var up = CliProcess.Start(environment, "up", "--nodes", "2", "--port", port.ToString(), "--backplane", broker.Url.ToString());
+        await up.WaitForLineAsync(l => l.Contains("Press Ctrl+C"), "the cluster to be up");
+        up.Output.ShouldContain($"RabbitMQ backplane at amqp://127.0.0.1:{broker.Url.Port}/");
+        up.Output.ShouldNotContain("guest:guest");
+        var gateway = new Uri($"http://127.0.0.1:{port}");
+
+        await using var alice = await RawClient.ConnectAsync(gateway, "alice");
+        await using var bob = await RawClient.ConnectAsync(gateway, "bob");
+        await bob.CommandAsync("""{"type":"join","group":"room","id":"j"}""", "j");
+        await alice.CommandAsync("""{"type":"send","to":"group:room","data":"hi room","id":"1"}""", "1");
+        (await bob.ReceiveAsync("alice's message")).GetProperty("data").GetString().ShouldBe("hi room");
+
+        up.Interrupt();
+        await up.WaitForExitAsync("switchboard up to exit after Ctrl+C");
+        up.ExitCode.ShouldBe(0);
+    }
+
     [Theory]
     [InlineData("up", "--nodes", "0")]
     [InlineData("up", "--policy", "fastest")]
+    [InlineData("up", "--backplane", "redis://localhost")]
+    [InlineData("up", "--backplane", "amqp://guest:guest@127.0.0.1:1/")]
+    [InlineData("node", "--port", "0")]
+    [InlineData("node", "--backplane", "nonsense", "--secret", "s")]
+    [InlineData("gateway", "--secret", "0123456789abcdef0123456789abcdef")]
+    [InlineData("gateway", "--backplane", "amqp://127.0.0.1:1/", "--secret", "0123456789abcdef0123456789abcdef", "--dev")]
     [InlineData("token", "--user", "")]
     public async Task BadArguments_ExitWithAnError(params string[] arguments)
     {
