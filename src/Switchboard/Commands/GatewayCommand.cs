@@ -47,7 +47,7 @@ internal static class GatewayCommand
                 Console.Error.WriteLine("error: a gateway needs the cluster secret its nodes check tickets with: --secret or Cluster:Secret.");
                 return 2;
             }
-            var (settings, problem) = GatewaySettings.Resolve(configuration, devModeDefault: parse.GetValue(dev), parse.GetValue(apiKey) ?? []);
+            var (settings, problem) = GatewaySettings.Resolve(configuration, devModeDefault: false, parse.GetValue(apiKey) ?? [], devModeFlag: parse.GetValue(dev));
             if (settings is null)
             {
                 Console.Error.WriteLine($"error: {problem}");

@@ -13,9 +13,13 @@ namespace Switchboard.Commands;
 internal sealed record GatewaySettings(bool DevMode, string[] ApiKeys, bool UsesDevSecret)
 {
     /// <summary>Resolves the settings; returns an error message instead when they would be unsafe.</summary>
-    public static (GatewaySettings? Settings, string? Error) Resolve(IConfiguration configuration, bool devModeDefault, string[] apiKeyFlags)
+    /// <param name="configuration">The command's configuration.</param>
+    /// <param name="devModeDefault">Dev mode when neither the flag nor <c>Gateway:DevMode</c> says.</param>
+    /// <param name="apiKeyFlags">Keys given as flags; they replace configured ones.</param>
+    /// <param name="devModeFlag">True when a <c>--dev</c> flag was given; flags win over configuration.</param>
+    public static (GatewaySettings? Settings, string? Error) Resolve(IConfiguration configuration, bool devModeDefault, string[] apiKeyFlags, bool devModeFlag = false)
     {
-        var devMode = configuration.GetValue("Gateway:DevMode", devModeDefault);
+        var devMode = devModeFlag || configuration.GetValue("Gateway:DevMode", devModeDefault);
         var apiKeys = apiKeyFlags.Length > 0 ? apiKeyFlags
             : configuration.GetSection("Gateway:ApiKeys").Get<string[]>() is { Length: > 0 } keys ? keys
             : devMode ? [CliConfiguration.DevApiKey] : [];

@@ -12,7 +12,7 @@ internal static class NodeCommand
     public static Command Create(Option<string?> configOption)
     {
         var backplane = BackplaneSetup.CreateOption();
-        var nodeId = new Option<string?>("--node-id") { Description = "The node's id, unique in the cluster (default: node-<host>-<port>)" };
+        var nodeId = new Option<string?>("--node-id") { Description = "The node's id, unique in the cluster (default: Node:NodeId, else node-<machine>-<port>)" };
         var port = new Option<int>("--port") { Description = "Port to listen on (0: any free port)", DefaultValueFactory = _ => 7001 };
         var host = new Option<string>("--host") { Description = "Address to listen on", DefaultValueFactory = _ => "127.0.0.1" };
         var publicUrl = new Option<string?>("--public-url") { Description = "The ws:// URL clients reach this node at (default: the listening address)" };
@@ -45,7 +45,9 @@ internal static class NodeCommand
             }
             var listenPort = parse.GetValue(port);
             var listenHost = parse.GetValue(host)!;
-            var id = parse.GetValue(nodeId) ?? configuration["Node:NodeId"] ?? $"node-{Environment.MachineName}-{listenPort}".ToLowerInvariant();
+            // Unique per machine and port; with --port 0 the port is not known yet, so a random suffix stands in.
+            var id = parse.GetValue(nodeId) ?? configuration["Node:NodeId"]
+                ?? $"node-{Environment.MachineName}-{(listenPort == 0 ? Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(3)) : listenPort)}".ToLowerInvariant();
             return await RoleCommand.RunAsync(brokerUrl, configuration, parse.GetValue(verbose), $"switchboard node {id}",
                 (bus, logging) => RoleHost.StartNodeAsync(new RoleHostOptions(listenHost, listenPort, logging), bus, o =>
                 {
