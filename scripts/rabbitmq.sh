@@ -25,14 +25,22 @@ install_broker() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q rabbitmq-server >&2
 }
 
+# A port is free when no socket on this machine uses it, listening or connected: load generators hold many
+# ephemeral ports, and the broker's Erlang distribution port fails to bind on any of them.
 port_is_free() {
-  ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  if command -v ss >/dev/null 2>&1; then
+    [[ -z $(ss -Htan "( sport = :$1 )" 2>/dev/null) ]]
+  else
+    ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+  fi
 }
 
+# Ports below the kernel's ephemeral range, so no outgoing connection can take them while the broker is down.
 pick_port() {
-  local port
+  local low port
+  low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
   for _ in $(seq 1 200); do
-    port=$((20000 + RANDOM % 20000))
+    port=$((10000 + RANDOM % (low - 10002)))
     if port_is_free "$port" && port_is_free $((port + 1)); then
       echo "$port"
       return
@@ -68,21 +76,37 @@ start_broker() {
   mkdir -p "$1"
   dir=$(cd "$1" && pwd)
   install_broker
-  [[ -f "$dir/port" ]] || pick_port > "$dir/port"
+  local chosen=0
+  if [[ ! -f "$dir/port" ]]; then
+    pick_port > "$dir/port"
+    chosen=1
+  fi
   mkdir -p "$dir/mnesia" "$dir/log"
   # The event exchange lets observers see a killed node's queue vanish at once, not after missed heartbeats.
   echo "[rabbitmq_event_exchange]." > "$dir/enabled_plugins"
   # Quiet logs; the disk alarm would stop publishing on a nearly full test machine for no benefit here.
   printf 'log.console = false\nlog.file.level = warning\ndisk_free_limit.absolute = 1MB\n' > "$dir/rabbitmq.conf"
-  broker_env "$dir"
-  rm -f "$RABBITMQ_PID_FILE"
-  nohup "$RABBIT_BIN/rabbitmq-server" > "$dir/server.out" 2>&1 < /dev/null &
-  if ! "$RABBIT_BIN/rabbitmqctl" -q -n "$RABBITMQ_NODENAME" wait "$RABBITMQ_PID_FILE" --timeout 90 > "$dir/wait.out" 2>&1; then
-    echo "the broker under $dir did not start; see $dir/server.out and $dir/log" >&2
-    tail -20 "$dir/server.out" >&2 || true
-    exit 1
-  fi
-  url_of "$dir"
+  local attempt
+  for attempt in 1 2 3; do
+    broker_env "$dir"
+    rm -f "$RABBITMQ_PID_FILE"
+    nohup "$RABBIT_BIN/rabbitmq-server" > "$dir/server.out" 2>&1 < /dev/null &
+    if "$RABBIT_BIN/rabbitmqctl" -q -n "$RABBITMQ_NODENAME" wait "$RABBITMQ_PID_FILE" --timeout 90 > "$dir/wait.out" 2>&1; then
+      url_of "$dir"
+      return
+    fi
+    stop_broker "$dir" 2>/dev/null || true
+    # A port taken between the check and the bind: try fresh ports, unless clients expect this one (a restart).
+    if [[ $chosen -eq 0 ]] || ! grep -q "already_used\|eaddrinuse" "$dir/server.out" "$dir"/log/* 2>/dev/null; then
+      break
+    fi
+    pick_port > "$dir/port"
+    rm -rf "$dir/mnesia" "$dir/log"
+    mkdir -p "$dir/mnesia" "$dir/log"
+  done
+  echo "the broker under $dir did not start; see $dir/server.out and $dir/log" >&2
+  tail -20 "$dir/server.out" >&2 || true
+  exit 1
 }
 
 stop_broker() {
