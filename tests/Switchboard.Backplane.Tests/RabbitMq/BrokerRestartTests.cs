@@ -17,7 +17,8 @@ public sealed class BrokerRestartTests : IAsyncLifetime
     public async Task BrokerRestart_CountsWhatCouldNotBeRouted_ThenRebindsEverythingAndRoutesAgain()
     {
         var prefix = $"t{Guid.NewGuid():N}";
-        await using var a = await RabbitMqBackplane.ConnectAsync(Options(prefix)).WithTimeout("connect a");
+        var log = new RecordingLogger();
+        await using var a = await RabbitMqBackplane.ConnectAsync(Options(prefix), log).WithTimeout("connect a");
         await using var b = await RabbitMqBackplane.ConnectAsync(Options(prefix)).WithTimeout("connect b");
         var restored = 0;
         b.Restored += () => Interlocked.Increment(ref restored);
@@ -36,6 +37,11 @@ public sealed class BrokerRestartTests : IAsyncLifetime
         await a.SendAsync("node-b", TestMessages.Create("lost", "node-a")).AsTask().WithTimeout("send during the outage");
         await Eventually.TrueAsync(() => a.UnroutableCount == unroutable + 1, "the send to be counted unroutable");
         await Should.ThrowAsync<BackplaneUnavailableException>(() => a.PublishHeartbeatAsync(TestData.Heartbeat("node-a")).AsTask());
+        for (var i = 0; i < 20; i++)
+        {
+            await a.SendAsync("node-b", TestMessages.Create($"lost-{i}", "node-a")).AsTask().WithTimeout("send during the outage");
+        }
+        await Eventually.TrueAsync(() => a.UnroutableCount == unroutable + 21, "every send during the outage to be counted");
         // A group joined during the outage is bound once the broker is back.
         await b.SubscribeAsync("node-b", "during").AsTask().WithTimeout("subscribe during the outage");
 
@@ -52,6 +58,10 @@ public sealed class BrokerRestartTests : IAsyncLifetime
         inboxB.Labels.ShouldBe(["direct", "group-before", "group-during"]);
         await Eventually.TrueAsync(() => observer.Heartbeats.Count == 1, "the control stream to flow again");
         Volatile.Read(ref restored).ShouldBeGreaterThanOrEqualTo(1);
+        // One outage, one warning each way, however many messages were lost in between; the second says how many.
+        log.Count("BrokerLost").ShouldBe(1);
+        log.Count("BrokerRestored").ShouldBe(1);
+        log.Entries.Single(e => e.EventName == "BrokerRestored").Message.ShouldContain("21 messages could not be routed");
     }
 
     // Default reconnect pacing: the 10 s promise holds for the settings users get.

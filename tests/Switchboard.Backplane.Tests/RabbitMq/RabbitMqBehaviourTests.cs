@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Text;
 using RabbitMQ.Client;
 using Switchboard.Backplane.RabbitMq;
@@ -136,6 +137,33 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task UnroutableMessages_AreCountedInTheBackplaneMetric()
+    {
+        // Its own meter factory, so backplanes of tests running in parallel cannot be mistaken for this one.
+        using var meters = new ScopedMeterFactory();
+        var backplane = await RabbitMqBackplane.ConnectAsync(fixture.Options(), meterFactory: meters).WithTimeout("connecting");
+        _cleanup.Add(backplane);
+        using var listener = new MeterListener();
+        long observed = -1;
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (ReferenceEquals(instrument.Meter.Scope, meters) && instrument.Name == "switchboard.backplane.unroutable")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => observed = value);
+        listener.Start();
+
+        await backplane.SendAsync("nobody-here", TestMessages.Create("m1", "node-a")).AsTask().WithTimeout("send");
+        await backplane.SendAsync("nobody-here", TestMessages.Create("m2", "node-a")).AsTask().WithTimeout("send");
+
+        await Eventually.TrueAsync(() => backplane.UnroutableCount == 2, "both sends to come back unroutable");
+        listener.RecordObservableInstruments();
+        observed.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task BrokerThatCannotBeReached_FailsStartupWithAClearError()
     {
         var options = new RabbitMqBackplaneOptions { Uri = new Uri("amqp://guest:guest@127.0.0.1:1/"), ConnectTimeout = TimeSpan.FromSeconds(3) };
@@ -145,6 +173,20 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
         error.Message.ShouldContain("amqp://127.0.0.1:1/");
         error.Message.ShouldNotContain("guest:guest", customMessage: "credentials stay out of errors and logs");
     }
+}
+
+internal sealed class ScopedMeterFactory : IMeterFactory
+{
+    private readonly List<Meter> _meters = [];
+
+    public Meter Create(MeterOptions options)
+    {
+        var meter = new Meter(new MeterOptions(options.Name) { Version = options.Version, Scope = this });
+        _meters.Add(meter);
+        return meter;
+    }
+
+    public void Dispose() => _meters.ForEach(m => m.Dispose());
 }
 
 internal static class Utf8Extensions
