@@ -25,16 +25,8 @@ internal static class NodeCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            IConfiguration configuration;
-            Uri? brokerUrl;
-            try
+            if (!RoleCommand.TryLoad(parse, configOption, backplane, out var configuration, out var brokerUrl))
             {
-                configuration = CliConfiguration.Load(parse.GetValue(configOption));
-                brokerUrl = BackplaneSetup.BrokerUrl(parse, backplane, configuration);
-            }
-            catch (Exception e) when (e is ArgumentException or InvalidDataException or FormatException)
-            {
-                Console.Error.WriteLine($"error: {e.Message}");
                 return 2;
             }
             var clusterSecret = RoleCommand.ClusterSecret(parse.GetValue(secret), configuration);

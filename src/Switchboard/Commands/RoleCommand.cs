@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Logging;
@@ -54,6 +55,24 @@ internal static class RoleCommand
         }
         Console.WriteLine("Stopped.");
         return 0;
+    }
+
+    /// <summary>Loads the configuration and the broker URL; prints the problem and returns false when either is invalid.</summary>
+    public static bool TryLoad(ParseResult parse, Option<string?> configOption, Option<string?> backplaneOption, out IConfiguration configuration, out Uri? brokerUrl)
+    {
+        try
+        {
+            configuration = CliConfiguration.Load(parse.GetValue(configOption));
+            brokerUrl = BackplaneSetup.BrokerUrl(parse, backplaneOption, configuration);
+            return true;
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FormatException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            configuration = null!;
+            brokerUrl = null;
+            return false;
+        }
     }
 
     /// <summary>The cluster secret from the flag or <c>Cluster:Secret</c>; nodes and gateways must share it.</summary>
