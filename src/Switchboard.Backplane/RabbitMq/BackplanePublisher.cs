@@ -73,31 +73,23 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            var lingerUntil = Environment.TickCount64 + (long)_options.CoalesceDelay.TotalMilliseconds;
-            while (true)
+            await DrainAsync(reader).ConfigureAwait(false);
+            if (_options.Coalescing && (_batches.Count > 0 || !_presence.IsEmpty))
             {
-                while (reader.TryRead(out var item))
-                {
-                    await AddAsync(item).ConfigureAwait(false);
-                }
-                if (!_options.Coalescing || (_batches.Count == 0 && _presence.IsEmpty))
-                {
-                    break;
-                }
-                var remaining = lingerUntil - Environment.TickCount64;
-                if (remaining <= 0 || !await MoreWithinAsync(reader, remaining).ConfigureAwait(false))
-                {
-                    break;
-                }
+                // One wait per window, not one wake-up per arriving frame: frames queued meanwhile join their batches.
+                await Task.Delay(_options.CoalesceDelay).ConfigureAwait(false);
+                await DrainAsync(reader).ConfigureAwait(false);
             }
             await FlushAllAsync().ConfigureAwait(false);
         }
     }
 
-    private static async Task<bool> MoreWithinAsync(ChannelReader<Outgoing> reader, long milliseconds)
+    private async Task DrainAsync(ChannelReader<Outgoing> reader)
     {
-        var more = reader.WaitToReadAsync().AsTask();
-        return await Task.WhenAny(more, Task.Delay(TimeSpan.FromMilliseconds(milliseconds))).ConfigureAwait(false) == more && await more.ConfigureAwait(false);
+        while (reader.TryRead(out var item))
+        {
+            await AddAsync(item).ConfigureAwait(false);
+        }
     }
 
     private async Task AddAsync(Outgoing item)
