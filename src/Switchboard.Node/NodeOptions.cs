@@ -12,6 +12,16 @@ public sealed class NodeOptions
     /// </summary>
     public string? PublicUrl { get; set; }
 
+    /// <summary>
+    /// When set, the node also accepts WebSockets on this port with its lean data-plane listener (0: any free port),
+    /// and advertises that port to clients unless <see cref="PublicUrl"/> says otherwise. An idle connection there costs
+    /// a fraction of what it costs through the HTTP server, which keeps serving <c>/v1/ws</c>, health and the rest.
+    /// </summary>
+    public int? DataPlanePort { get; set; }
+
+    /// <summary>The address the data-plane listener binds (with <see cref="DataPlanePort"/>).</summary>
+    public string DataPlaneAddress { get; set; } = "127.0.0.1";
+
     /// <summary>The cluster secret that gateways sign tickets with (at least 32 bytes).</summary>
     public string ClusterSecret { get; set; } = string.Empty;
 
@@ -75,6 +85,14 @@ public sealed class NodeOptions
         Positive(HeartbeatInterval, "Node:HeartbeatInterval");
         Positive(CloseTimeout, "Node:CloseTimeout");
         Positive(KeepAliveInterval, "Node:KeepAliveInterval");
+        if (DataPlanePort is < 0 or > 65535)
+        {
+            throw new ArgumentException($"Node:DataPlanePort must be between 0 and 65535 (is {DataPlanePort}).");
+        }
+        if (DataPlanePort is not null && !System.Net.IPAddress.TryParse(DataPlaneAddress, out _))
+        {
+            throw new ArgumentException($"Node:DataPlaneAddress '{DataPlaneAddress}' must be an IP address.");
+        }
         if (PublicUrl is not null && (!Uri.TryCreate(PublicUrl, UriKind.Absolute, out var url) || (url.Scheme != "ws" && url.Scheme != "wss")))
         {
             throw new ArgumentException($"Node:PublicUrl '{PublicUrl}' must be an absolute ws:// or wss:// URL.");

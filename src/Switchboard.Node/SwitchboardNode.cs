@@ -2,6 +2,7 @@ using System.Buffers.Text;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
 using Switchboard.Backplane.Cluster;
@@ -180,16 +181,29 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 $"this node speaks the subprotocol {WireNames.Subprotocol}").ConfigureAwait(false);
             return;
         }
-        var ticket = await _tickets.ValidateAsync(context.Request.Query[WireNames.TokenQueryParameter].FirstOrDefault()).ConfigureAwait(false);
-        if (ticket.IsValid && !_usedTickets.TryUse(ticket.Ticket!))
-        {
-            ticket = new TicketValidation(null, TicketFailure.Reused);
-        }
+        var ticket = await ValidateTicketAsync(context.Request.Query[WireNames.TokenQueryParameter].FirstOrDefault()).ConfigureAwait(false);
         var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             SubProtocol = requested.Count > 0 ? WireNames.Subprotocol : null,
             KeepAliveInterval = _options.KeepAliveInterval,
         }).ConfigureAwait(false);
+        ForgetRequestTarget(context);
+        await ServeAsync(socket, ticket).ConfigureAwait(false);
+    }
+
+    /// <summary>Checks a ticket, and that it was not used before.</summary>
+    internal async ValueTask<TicketValidation> ValidateTicketAsync(string? token)
+    {
+        var ticket = await _tickets.ValidateAsync(token).ConfigureAwait(false);
+        return ticket.IsValid && !_usedTickets.TryUse(ticket.Ticket!) ? new TicketValidation(null, TicketFailure.Reused) : ticket;
+    }
+
+    /// <summary>
+    /// Runs an accepted WebSocket until it ends, or closes it with the reason it is refused (a bad ticket, a full or
+    /// stopping node). Refusals happen after the handshake so that browsers, which hide HTTP errors, see the close code.
+    /// </summary>
+    internal async Task ServeAsync(WebSocket socket, TicketValidation ticket)
+    {
         if (!ticket.IsValid)
         {
             NodeLog.TicketRefused(_logger, ticket.Failure);
@@ -228,6 +242,21 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             Hub.Release();
             SignalIfAllClosed();
         }
+    }
+
+    /// <summary>
+    /// Drops what the request parsed from its URL once the WebSocket is open. The ticket rides in the query string and
+    /// the server keeps the request for the connection's whole life; the parsed query is one of its copies (about 1 KB
+    /// per idle connection). Kestrel keeps two more internally, which only the data-plane listener avoids.
+    /// </summary>
+    private static void ForgetRequestTarget(HttpContext context)
+    {
+        if (context.Features.Get<IHttpRequestFeature>() is { } request)
+        {
+            request.RawTarget = WireNames.WebSocketPath;
+            request.QueryString = string.Empty;
+        }
+        context.Request.Query = QueryCollection.Empty;
     }
 
     /// <inheritdoc/>

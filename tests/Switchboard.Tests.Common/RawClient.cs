@@ -61,6 +61,9 @@ public sealed class RawClient : IAsyncDisposable
         return new RawClient(socket);
     }
 
+    /// <summary>Wraps a socket a test opened itself (e.g. without the subprotocol).</summary>
+    public static RawClient Of(ClientWebSocket socket) => new(socket);
+
     /// <summary>Records the welcome frame a test has already read.</summary>
     public RawClient WithWelcome(JsonElement welcome)
     {

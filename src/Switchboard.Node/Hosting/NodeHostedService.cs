@@ -1,12 +1,13 @@
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Hosting;
+using Switchboard.Node.DataPlane;
 using Switchboard.Protocol;
 
 namespace Switchboard.Node.Hosting;
 
 /// <summary>Starts the node after the server listens (its URL is known only then) and stops it before the server does.</summary>
-internal sealed class NodeHostedService(SwitchboardNode node, IServer server) : IHostedLifecycleService
+internal sealed class NodeHostedService(SwitchboardNode node, IServer server, IServiceProvider services) : IHostedLifecycleService
 {
     public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
@@ -22,6 +23,11 @@ internal sealed class NodeHostedService(SwitchboardNode node, IServer server) : 
 
     private string PublicUrl()
     {
+        // Clients are sent to the lean listener when there is one; the HTTP port keeps serving /v1/ws too.
+        if (services.GetService(typeof(DataPlaneBinding)) is DataPlaneBinding { Url: { } dataPlane })
+        {
+            return dataPlane;
+        }
         var address = server.Features.Get<IServerAddressesFeature>()?.Addresses.FirstOrDefault()
             ?? throw new InvalidOperationException("The node's server has no address; set Node:PublicUrl.");
         var uri = new UriBuilder(address.Replace("://+", "://localhost").Replace("://*", "://localhost").Replace("://[::]", "://localhost"));

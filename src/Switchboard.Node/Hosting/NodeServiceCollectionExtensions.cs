@@ -1,8 +1,12 @@
+using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Switchboard.Node.DataPlane;
 using Switchboard.Protocol;
 
 namespace Switchboard.Node.Hosting;
@@ -26,6 +30,17 @@ public static class NodeServiceCollectionExtensions
         services.AddSingleton(options);
         services.AddSingleton<SwitchboardNode>();
         services.AddHostedService<NodeHostedService>();
+        if (options.DataPlanePort is { } port)
+        {
+            var binding = new DataPlaneBinding();
+            services.AddSingleton(binding);
+            services.AddSingleton<DataPlaneAcceptor>();
+            services.Configure<KestrelServerOptions>(kestrel => kestrel.Listen(IPAddress.Parse(options.DataPlaneAddress), port, listen =>
+            {
+                binding.Listen = listen;
+                listen.Run(connection => listen.ApplicationServices.GetRequiredService<DataPlaneAcceptor>().AcceptAsync(connection));
+            }));
+        }
         return services;
     }
 

@@ -18,10 +18,11 @@ internal static class NodeCommand
         var publicUrl = new Option<string?>("--public-url") { Description = "The ws:// URL clients reach this node at (default: the listening address)" };
         var secret = new Option<string?>("--secret") { Description = "Cluster secret shared with the gateways (default: Cluster:Secret)" };
         var maxConnections = new Option<int?>("--max-connections") { Description = "Connection cap" };
+        var wsPort = new Option<int?>("--ws-port") { Description = "Also accept WebSockets on this port with the lean data-plane listener, and send clients there (0: any free port)" };
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
         var command = new Command("node", "Run one node (holds client WebSockets; joins the backplane)")
         {
-            backplane, nodeId, port, host, publicUrl, secret, maxConnections, verbose,
+            backplane, nodeId, port, host, publicUrl, secret, maxConnections, wsPort, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -48,6 +49,11 @@ internal static class NodeCommand
                     o.ClusterSecret = clusterSecret;
                     o.PublicUrl = parse.GetValue(publicUrl) ?? o.PublicUrl;
                     o.MaxConnections = parse.GetValue(maxConnections) ?? o.MaxConnections;
+                    if (parse.GetValue(wsPort) is { } dataPlanePort)
+                    {
+                        o.DataPlanePort = dataPlanePort;
+                        o.DataPlaneAddress = listenHost;
+                    }
                 }, cancellationToken),
                 (app, described) =>
                 {

@@ -74,8 +74,10 @@ internal static class UpCommand
                 ConfigureNode = o =>
                 {
                     configuration.GetSection("Node").Bind(o);
-                    // Every embedded node has its own address; a shared Node:PublicUrl would send all clients to one.
+                    // Every embedded node has its own address; a shared Node:PublicUrl would send all clients to one,
+                    // and a shared data-plane port could be bound by one node only.
                     o.PublicUrl = null;
+                    o.DataPlanePort = null;
                     if (parse.GetValue(maxConnections) is { } cap)
                     {
                         o.MaxConnections = cap;

@@ -56,6 +56,9 @@ public static class RoleHost
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         (host.ConfigureLogging ?? ConsoleLogging(verbose: false))(builder.Logging);
+        // With request logging on, the host keeps an Activity and a log scope alive for every request, and a
+        // WebSocket request lasts as long as its connection; per-request logs say nothing useful for a node anyway.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.None);
         builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Parse(host.Host), host.Port));
         // Each role's own URL is set in code; ASPNETCORE_URLS must not override it.
         builder.WebHost.UseUrls();
