@@ -32,6 +32,6 @@ internal static partial class NodeLog
     [LoggerMessage(9, LogLevel.Error, "Connection {ConnectionId} failed unexpectedly", EventName = "ConnectionFailed")]
     public static partial void ConnectionFailed(ILogger logger, string connectionId, Exception exception);
 
-    [LoggerMessage(10, LogLevel.Warning, "Heartbeat of node {NodeId} could not be published", EventName = "HeartbeatFailed")]
-    public static partial void HeartbeatFailed(ILogger logger, string nodeId, Exception exception);
+    [LoggerMessage(10, LogLevel.Warning, "Heartbeat of node {NodeId} could not be published: {Reason}", EventName = "HeartbeatFailed")]
+    public static partial void HeartbeatFailed(ILogger logger, string nodeId, string reason, Exception? exception);
 }

@@ -50,7 +50,8 @@ internal sealed class HeartbeatPublisher(
                 // Logged once per outage, not once per beat.
                 if (!failing)
                 {
-                    NodeLog.HeartbeatFailed(logger, nodeId, e);
+                    // An unreachable backplane is expected and explained by its own log; anything else gets its stack trace.
+                    NodeLog.HeartbeatFailed(logger, nodeId, e.Message, e is BackplaneUnavailableException ? null : e);
                 }
                 failing = true;
             }
