@@ -11,5 +11,9 @@ var root = new RootCommand("Switchboard: horizontally scaled WebSockets — node
     TokenCommand.Create(config),
     WsCommand.Create(),
 };
+foreach (var bench in BenchCommand.Create())
+{
+    root.Subcommands.Add(bench);
+}
 // Ctrl+C or SIGTERM cancels the command; allow time for nodes to close their clients with 1012.
 return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(20) });

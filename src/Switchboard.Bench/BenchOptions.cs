@@ -1,0 +1,143 @@
+namespace Switchboard.Bench;
+
+/// <summary>The names of the bench's scenarios, as <c>--scenario</c> takes them.</summary>
+public static class BenchScenarios
+{
+    /// <summary>Open N connections and hold them: memory and CPU per connection on each node.</summary>
+    public const string Idle = "idle";
+
+    /// <summary>New connections per second, end to end (placement, handshake, welcome).</summary>
+    public const string Connect = "connect";
+
+    /// <summary>Users on different nodes messaging each other.</summary>
+    public const string Direct = "direct";
+
+    /// <summary>One publisher, a group of N members spread over the nodes.</summary>
+    public const string Fanout = "fanout";
+
+    /// <summary>Every scenario name.</summary>
+    public static readonly IReadOnlyList<string> All = [Idle, Connect, Direct, Fanout];
+}
+
+/// <summary>One bench run, as the command line describes it. Every run is bounded by <see cref="Duration"/> and counts.</summary>
+public sealed record BenchOptions
+{
+    /// <summary>One of <see cref="BenchScenarios"/>.</summary>
+    public string Scenario { get; init; } = BenchScenarios.Idle;
+
+    /// <summary>A gateway to negotiate with (<c>--gateway</c>).</summary>
+    public Uri? Gateway { get; init; }
+
+    /// <summary>A node to connect to straight (<c>--node</c>), with <see cref="Secret"/> and <see cref="NodeId"/> for its tickets.</summary>
+    public Uri? Node { get; init; }
+
+    /// <summary>The id of <see cref="Node"/> (its tickets name it).</summary>
+    public string NodeId { get; init; } = "node-1";
+
+    /// <summary>The cluster secret, to sign tickets for <see cref="Node"/>.</summary>
+    public string? Secret { get; init; }
+
+    /// <summary>Nodes of a cluster the bench starts itself (<c>--cluster local:N</c>); 0 when the target is given.</summary>
+    public int LocalNodes { get; init; }
+
+    /// <summary>The backplane of a local cluster: <c>memory</c>, <c>rabbitmq</c> (a private broker) or an <c>amqp://</c> URL.</summary>
+    public string Backplane { get; init; } = "memory";
+
+    /// <summary>Whether local nodes use their lean data-plane listener.</summary>
+    public bool DataPlane { get; init; } = true;
+
+    /// <summary>Connections (for fanout: group members; the publisher is one more).</summary>
+    public int Clients { get; init; } = 1000;
+
+    /// <summary>How long connections are held (idle) or traffic runs (direct, fanout).</summary>
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Messages per second offered in total (direct: over all senders; fanout: by the publisher); 0: flat out.</summary>
+    public double Rate { get; init; }
+
+    /// <summary>Padding added to each message's data, in bytes.</summary>
+    public int PayloadBytes { get; init; }
+
+    /// <summary>Worker processes for the clients; 0 keeps them in this process; null picks by <see cref="ClientsPerWorker"/>.</summary>
+    public int? Workers { get; init; }
+
+    /// <summary>The most clients one worker process holds (well under the 20,000 open files of a process).</summary>
+    public int ClientsPerWorker { get; init; } = 15_000;
+
+    /// <summary>Connection attempts in flight per worker.</summary>
+    public int Concurrency { get; init; } = 64;
+
+    /// <summary>Source addresses for the workers' sockets, one per worker in turn (past the ~28k ports of one address).</summary>
+    public IReadOnlyList<string> SourceAddresses { get; init; } = [];
+
+    /// <summary><c>kestrel</c> to run the same scenario against a bare Kestrel WebSocket server, side by side.</summary>
+    public string? Baseline { get; init; }
+
+    /// <summary>Where the JSON and Markdown reports go; null writes none.</summary>
+    public string? Out { get; init; }
+
+    /// <summary>Connection cap of each local node.</summary>
+    public int MaxConnectionsPerNode { get; init; } = 19_000;
+
+    /// <summary>Extra <c>Node</c> settings for a local cluster (<c>Key=Value</c>).</summary>
+    public IReadOnlyList<string> NodeSettings { get; init; } = [];
+
+    /// <summary>Extra <c>Backplane</c> settings for a local cluster (<c>Key=Value</c>).</summary>
+    public IReadOnlyList<string> BackplaneSettings { get; init; } = [];
+
+    /// <summary>The command line, for the report.</summary>
+    public string Command { get; init; } = "switchboard bench";
+
+    /// <summary>Throws with the first invalid setting's name.</summary>
+    public void Validate()
+    {
+        if (!BenchScenarios.All.Contains(Scenario))
+        {
+            throw new ArgumentException($"--scenario must be one of {string.Join(", ", BenchScenarios.All)} (got '{Scenario}').");
+        }
+        var targets = (Gateway is null ? 0 : 1) + (Node is null ? 0 : 1) + (LocalNodes > 0 ? 1 : 0);
+        if (targets != 1)
+        {
+            throw new ArgumentException("Give exactly one target: --gateway URL, --node ws://… or --cluster local:N.");
+        }
+        if (Node is not null && string.IsNullOrEmpty(Secret))
+        {
+            throw new ArgumentException("--node needs --secret (the cluster secret) to sign tickets.");
+        }
+        if (Clients < 1 || (Scenario == BenchScenarios.Direct && Clients < 2))
+        {
+            throw new ArgumentException($"--clients must be at least {(Scenario == BenchScenarios.Direct ? 2 : 1)} (got {Clients}).");
+        }
+        if (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentException($"--duration must be between 1 ms and 1 h (got {Duration}).");
+        }
+        if (Rate < 0 || PayloadBytes < 0 || PayloadBytes > 60_000)
+        {
+            throw new ArgumentException("--rate must be 0 or more, --size between 0 and 60000.");
+        }
+        if (ClientsPerWorker is < 1 or > 19_000)
+        {
+            throw new ArgumentException($"--clients-per-worker must be between 1 and 19000: a process may hold at most 20,000 open files (got {ClientsPerWorker}).");
+        }
+        if (Workers is < 0 || Concurrency < 1)
+        {
+            throw new ArgumentException("--workers must be 0 or more and --concurrency at least 1.");
+        }
+        if (Workers == 0 && Clients > ClientsPerWorker)
+        {
+            throw new ArgumentException($"--workers 0 keeps every client in this process: at most --clients-per-worker ({ClientsPerWorker}).");
+        }
+        if (Baseline is not null && Baseline != "kestrel")
+        {
+            throw new ArgumentException($"--baseline must be 'kestrel' (got '{Baseline}').");
+        }
+        foreach (var address in SourceAddresses)
+        {
+            if (!System.Net.IPAddress.TryParse(address, out _))
+            {
+                throw new ArgumentException($"--source: '{address}' is not an IP address.");
+            }
+        }
+    }
+}

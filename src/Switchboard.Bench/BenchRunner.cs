@@ -1,0 +1,74 @@
+using Switchboard.Bench.Load;
+using Switchboard.Bench.Reporting;
+using Switchboard.Bench.Scenarios;
+using Switchboard.Bench.Targets;
+using Switchboard.Bench.Workers;
+
+namespace Switchboard.Bench;
+
+/// <summary>
+/// One bench run from start to end: starts the system under test when asked (<c>--cluster local:N</c>), runs the
+/// scenario against it, then against the Kestrel baseline when asked, stops everything it started, and writes the report.
+/// </summary>
+public static class BenchRunner
+{
+    /// <summary>Runs the bench; <paramref name="progress"/> gets a line whenever something moves.</summary>
+    public static async Task<BenchReport> RunAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken = default)
+    {
+        options.Validate();
+        var startedAt = DateTimeOffset.UtcNow;
+        var machine = MachineFacts.Read();
+        ScenarioResult switchboard;
+        if (options.LocalNodes > 0)
+        {
+            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions
+            {
+                Nodes = options.LocalNodes,
+                Backplane = options.Backplane,
+                DataPlane = options.DataPlane,
+                MaxConnectionsPerNode = options.MaxConnectionsPerNode,
+                NodeSettings = options.NodeSettings,
+                BackplaneSettings = options.BackplaneSettings,
+            }, progress, cancellationToken).ConfigureAwait(false);
+            switchboard = await new ScenarioRun(options, new RunTarget("switchboard", cluster.Description,
+                new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl), cluster.NodeProcesses, cluster.GatewayUrl), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else if (options.Gateway is not null)
+        {
+            switchboard = await new ScenarioRun(options, new RunTarget("switchboard", $"the cluster behind the gateway at {options.Gateway}",
+                new TargetSpec(TargetKind.Gateway, options.Gateway), [], options.Gateway), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            switchboard = await new ScenarioRun(options, new RunTarget("switchboard", $"the node {options.NodeId} at {options.Node}",
+                new TargetSpec(TargetKind.Node, options.Node!, options.Secret, options.NodeId), [], null), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        ScenarioResult? baseline = null;
+        if (options.Baseline is not null)
+        {
+            await using var echo = ManagedProcess.Start("kestrel baseline", SelfProcess.StartInfo("bench-echo", "--port", "0"));
+            var line = await echo.WaitForLineAsync(l => l.StartsWith("echo listening on ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+            var http = new Uri(line["echo listening on ".Length..].Trim());
+            var path = options.Scenario == BenchScenarios.Fanout ? EchoServer.BroadcastPath : "/";
+            var url = new Uri($"ws://{http.Authority}{path}");
+            baseline = await new ScenarioRun(options, new RunTarget("baseline", "a bare Kestrel WebSocket server in one process: echo (direct) or broadcast (fanout), nothing else",
+                new TargetSpec(TargetKind.Echo, url), [new ClusterProcess("kestrel", echo.Id, [])], null), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var settings = new Dictionary<string, string>
+        {
+            ["clients"] = options.Clients.ToString("#,0", System.Globalization.CultureInfo.InvariantCulture),
+            ["duration"] = $"{options.Duration.TotalSeconds:0.#} s",
+            ["rate"] = options.Rate > 0 ? $"{options.Rate:#,0} msg/s" : "flat out",
+            ["payload padding"] = $"{options.PayloadBytes} B",
+        };
+        var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline);
+        if (options.Out is not null)
+        {
+            var (json, markdown) = await ReportWriter.WriteAsync(report, options.Out, cancellationToken).ConfigureAwait(false);
+            progress($"report: {json} and {markdown}");
+        }
+        return report;
+    }
+}

@@ -1,0 +1,124 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Switchboard.Protocol;
+using Switchboard.Security.Tickets;
+
+namespace Switchboard.Bench.Load;
+
+/// <summary>How a bench client finds the WebSocket URL to open.</summary>
+public enum TargetKind
+{
+    /// <summary>Negotiate with a gateway (<c>POST /v1/connect</c>), as real clients do.</summary>
+    Gateway,
+
+    /// <summary>Straight at one node, with a ticket the bench signs with the cluster secret.</summary>
+    Node,
+
+    /// <summary>The bare Kestrel baseline: no protocol, no welcome.</summary>
+    Echo,
+}
+
+/// <summary>Where a worker's clients connect; serialisable, so worker processes get it too.</summary>
+public sealed record TargetSpec(TargetKind Kind, Uri Url, string? ClusterSecret = null, string NodeId = "node-1");
+
+/// <summary>Turns a user id into an open URL: the gateway's answer, a self-signed ticket, or the baseline's address.</summary>
+internal sealed class ClientTarget : IDisposable
+{
+    private readonly TargetSpec _spec;
+    private readonly HttpClient? _http;
+    private readonly TicketIssuer? _tickets;
+
+    public ClientTarget(TargetSpec spec, IPAddress? source)
+    {
+        _spec = spec;
+        if (spec.Kind == TargetKind.Gateway)
+        {
+            _http = new HttpClient(new SocketsHttpHandler
+            {
+                MaxConnectionsPerServer = 256,
+                ConnectCallback = (context, cancellationToken) => ConnectFromAsync(source, context, cancellationToken),
+            })
+            { Timeout = TimeSpan.FromSeconds(30) };
+        }
+        else if (spec.Kind == TargetKind.Node)
+        {
+            _tickets = new TicketIssuer(spec.ClusterSecret ?? throw new ArgumentException("A node target needs the cluster secret (--secret)."));
+        }
+    }
+
+    /// <summary>Whether the target speaks the Switchboard protocol (sends a welcome, understands commands).</summary>
+    public bool SpeaksProtocol => _spec.Kind != TargetKind.Echo;
+
+    /// <summary>The URL to open for <paramref name="userId"/>.</summary>
+    public async Task<Uri> ResolveAsync(string userId, CancellationToken cancellationToken)
+    {
+        switch (_spec.Kind)
+        {
+            case TargetKind.Gateway:
+                HttpResponseMessage response;
+                try
+                {
+                    response = await _http!.PostAsJsonAsync(new Uri(_spec.Url, "/v1/connect"), new ConnectRequest(userId), BenchJson.Options, cancellationToken).ConfigureAwait(false);
+                }
+                catch (HttpRequestException e)
+                {
+                    throw new BenchConnectException($"gateway_{(e.HttpRequestError.ToString()).ToLowerInvariant()}", e.Message);
+                }
+                using (response)
+                {
+                    if (!response.IsSuccessStatusCode)
+                    {
+                        throw new BenchConnectException($"gateway_{(int)response.StatusCode}", await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+                    }
+                    var answer = await response.Content.ReadFromJsonAsync<ConnectAnswer>(BenchJson.Options, cancellationToken).ConfigureAwait(false)
+                        ?? throw new BenchConnectException("gateway_bad_answer", "The gateway answered null.");
+                    return new Uri($"{answer.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(answer.Token)}");
+                }
+            case TargetKind.Node:
+                var (token, _) = _tickets!.Issue(userId, _spec.NodeId, Guid.NewGuid().ToString("N"), TimeSpan.FromMinutes(5));
+                return new Uri($"{_spec.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(token)}");
+            default:
+                return _spec.Url;
+        }
+    }
+
+    public void Dispose() => _http?.Dispose();
+
+    private static async ValueTask<Stream> ConnectFromAsync(IPAddress? source, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
+    {
+        var socket = source is null
+            ? new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true }
+            : new Socket(source.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            if (source is not null)
+            {
+                socket.Bind(new IPEndPoint(source, 0));
+            }
+            await socket.ConnectAsync(context.DnsEndPoint, cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private sealed record ConnectRequest(string UserId);
+
+    private sealed record ConnectAnswer(string Url, string Token, string Node);
+}
+
+/// <summary>The JSON settings of everything the bench reads and writes.</summary>
+internal static class BenchJson
+{
+    public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
+    {
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+}

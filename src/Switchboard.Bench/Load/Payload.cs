@@ -1,0 +1,190 @@
+using System.Buffers.Text;
+using System.Text;
+using System.Text.Json;
+using Switchboard.Protocol;
+
+namespace Switchboard.Bench.Load;
+
+/// <summary>
+/// The bench's message: a <c>send</c> command whose <c>data</c> is <c>{"s":sender,"n":number,"t":timestamp}</c>, padded
+/// to the requested size. The receiver finds the same object in the node's <c>message</c> frame (or, from the echo
+/// baseline, in its own command coming back), which is all it needs for latency, loss and duplicates.
+/// </summary>
+internal static class Payload
+{
+    private static readonly byte[] SendStart = Encoding.UTF8.GetBytes($"{{\"{WireNames.Fields.Type}\":\"{WireNames.Types.Send}\",\"{WireNames.Fields.To}\":\"");
+    private static readonly byte[] DataStart = Encoding.UTF8.GetBytes($"\",\"{WireNames.Fields.Data}\":{{\"s\":");
+
+    /// <summary>The largest frame <see cref="Write"/> produces for a padding of <paramref name="padding"/> bytes.</summary>
+    public static int MaxLength(string to, int padding) => SendStart.Length + Encoding.UTF8.GetByteCount(to) + DataStart.Length + 80 + padding;
+
+    /// <summary>Writes one send command into <paramref name="destination"/> and returns its length.</summary>
+    public static int Write(Span<byte> destination, ReadOnlySpan<byte> to, int sender, long number, long timestamp, int padding)
+    {
+        var w = 0;
+        Append(destination, ref w, SendStart);
+        Append(destination, ref w, to);
+        Append(destination, ref w, DataStart);
+        Utf8Formatter.TryFormat(sender, destination[w..], out var n);
+        w += n;
+        Append(destination, ref w, ",\"n\":"u8);
+        Utf8Formatter.TryFormat(number, destination[w..], out n);
+        w += n;
+        Append(destination, ref w, ",\"t\":"u8);
+        Utf8Formatter.TryFormat(timestamp, destination[w..], out n);
+        w += n;
+        if (padding > 0)
+        {
+            Append(destination, ref w, ",\"p\":\""u8);
+            destination.Slice(w, padding).Fill((byte)'x');
+            w += padding;
+            Append(destination, ref w, "\""u8);
+        }
+        Append(destination, ref w, "}}"u8);
+        return w;
+    }
+
+    /// <summary>Reads what the bench needs from one server frame.</summary>
+    public static Incoming Read(ReadOnlySpan<byte> frame)
+    {
+        var incoming = new Incoming();
+        var reader = new Utf8JsonReader(frame);
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return incoming;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (reader.ValueTextEquals(WireNames.Fields.Type))
+                {
+                    reader.Read();
+                    incoming.Type = reader.TokenType == JsonTokenType.String ? TypeOf(ref reader) : FrameType.Other;
+                }
+                else if (reader.ValueTextEquals(WireNames.Fields.Data))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        ReadData(ref reader, ref incoming);
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else if (reader.ValueTextEquals(WireNames.Fields.Ok))
+                {
+                    reader.Read();
+                    incoming.Ok = reader.TokenType == JsonTokenType.True;
+                }
+                else if (reader.ValueTextEquals(WireNames.Fields.Code))
+                {
+                    reader.Read();
+                    incoming.Code = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                }
+                else if (reader.ValueTextEquals(WireNames.Fields.Error))
+                {
+                    reader.Read();
+                    if (reader.TokenType == JsonTokenType.StartObject)
+                    {
+                        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                        {
+                            var isCode = reader.ValueTextEquals(WireNames.Fields.Code);
+                            reader.Read();
+                            if (isCode && reader.TokenType == JsonTokenType.String)
+                            {
+                                incoming.Code = reader.GetString();
+                            }
+                            else
+                            {
+                                reader.Skip();
+                            }
+                        }
+                    }
+                    else
+                    {
+                        reader.Skip();
+                    }
+                }
+                else
+                {
+                    reader.Read();
+                    reader.Skip();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            incoming.Type = FrameType.Other;
+        }
+        return incoming;
+    }
+
+    private static void ReadData(ref Utf8JsonReader reader, ref Incoming incoming)
+    {
+        var fields = 0;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var name = reader.ValueSpan;
+            reader.Read();
+            if (name.Length == 1 && reader.TokenType == JsonTokenType.Number)
+            {
+                switch (name[0])
+                {
+                    case (byte)'s' when reader.TryGetInt32(out var s):
+                        incoming.Sender = s;
+                        fields |= 1;
+                        continue;
+                    case (byte)'n' when reader.TryGetInt64(out var n):
+                        incoming.Number = n;
+                        fields |= 2;
+                        continue;
+                    case (byte)'t' when reader.TryGetInt64(out var t):
+                        incoming.Timestamp = t;
+                        fields |= 4;
+                        continue;
+                }
+            }
+            reader.Skip();
+        }
+        incoming.HasBenchData = fields == 7;
+    }
+
+    private static FrameType TypeOf(ref Utf8JsonReader reader) =>
+        reader.ValueTextEquals(WireNames.Types.Message) ? FrameType.Message
+        : reader.ValueTextEquals(WireNames.Types.Send) ? FrameType.Message // the echo baseline returns the command itself
+        : reader.ValueTextEquals(WireNames.Types.Welcome) ? FrameType.Welcome
+        : reader.ValueTextEquals(WireNames.Types.Reply) ? FrameType.Reply
+        : reader.ValueTextEquals(WireNames.Types.Error) ? FrameType.Error
+        : FrameType.Other;
+
+    private static void Append(Span<byte> destination, ref int written, ReadOnlySpan<byte> bytes)
+    {
+        bytes.CopyTo(destination[written..]);
+        written += bytes.Length;
+    }
+}
+
+/// <summary>The kinds of server frame the bench tells apart.</summary>
+internal enum FrameType
+{
+    Other,
+    Welcome,
+    Message,
+    Reply,
+    Error,
+}
+
+/// <summary>What the bench read from one server frame.</summary>
+internal struct Incoming
+{
+    public FrameType Type;
+    public bool HasBenchData;
+    public int Sender;
+    public long Number;
+    public long Timestamp;
+    public bool Ok;
+    public string? Code;
+}

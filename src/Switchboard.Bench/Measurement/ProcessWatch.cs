@@ -1,0 +1,79 @@
+using Switchboard.Bench.Reporting;
+using Switchboard.Bench.Targets;
+
+namespace Switchboard.Bench.Measurement;
+
+/// <summary>Samples the system under test's processes at the points a scenario marks: before, after connecting, and while busy.</summary>
+internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
+{
+    private readonly Dictionary<int, ProcessSample?> _before = [];
+    private readonly Dictionary<int, ProcessSample?> _after = [];
+    private readonly Dictionary<int, long> _peak = [];
+    private readonly Dictionary<int, ProcessSample?> _busyFrom = [];
+    private readonly Dictionary<int, double> _busyCores = [];
+    private readonly Dictionary<int, int> _openFiles = [];
+
+    /// <summary>CPU the processes used while busy, in cores (1.0 = one core busy); null when nothing is sampled.</summary>
+    public double? BusyCores => _busyCores.Count == 0 ? null : _busyCores.Values.Sum();
+
+    public void MarkBefore() => Mark(_before);
+
+    public void MarkAfter()
+    {
+        Mark(_after);
+        foreach (var p in processes)
+        {
+            _openFiles[p.ProcessId] = ProcessSampler.OpenFiles(p.ProcessId);
+        }
+    }
+
+    public void StartBusy() => Mark(_busyFrom);
+
+    public void Sample()
+    {
+        foreach (var p in processes)
+        {
+            if (ProcessSampler.Read(p.ProcessId) is { } s)
+            {
+                _peak[p.ProcessId] = Math.Max(_peak.GetValueOrDefault(p.ProcessId), s.RssBytes);
+            }
+        }
+    }
+
+    public void EndBusy()
+    {
+        foreach (var p in processes)
+        {
+            if (_busyFrom.GetValueOrDefault(p.ProcessId) is { } from && ProcessSampler.Read(p.ProcessId) is { } to)
+            {
+                _busyCores[p.ProcessId] = ProcessSampler.CoresUsed(from, to);
+                _peak[p.ProcessId] = Math.Max(_peak.GetValueOrDefault(p.ProcessId), to.RssBytes);
+            }
+        }
+    }
+
+    /// <summary>One row per process; <paramref name="connections"/> says how many connections each one held.</summary>
+    public List<ProcessFigures> Figures(Func<ClusterProcess, int> connections) =>
+        [.. processes.Select(p => new ProcessFigures(
+            p.Name,
+            p.ProcessId,
+            connections(p),
+            _before.GetValueOrDefault(p.ProcessId)?.RssBytes ?? 0,
+            _after.GetValueOrDefault(p.ProcessId)?.RssBytes ?? 0,
+            _peak.GetValueOrDefault(p.ProcessId),
+            _busyCores.GetValueOrDefault(p.ProcessId),
+            _openFiles.GetValueOrDefault(p.ProcessId, -1)))];
+
+    private void Mark(Dictionary<int, ProcessSample?> into)
+    {
+        foreach (var p in processes)
+        {
+            var sample = ProcessSampler.Read(p.ProcessId);
+            into[p.ProcessId] = sample;
+            if (sample is not null)
+            {
+                _peak[p.ProcessId] = Math.Max(_peak.GetValueOrDefault(p.ProcessId), sample.RssBytes);
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Switchboard.Bench.Load;
+
+namespace Switchboard.Bench.Reporting;
+
+/// <summary>Writes a report as JSON (for scripts) and Markdown (for people).</summary>
+public static class ReportWriter
+{
+    /// <summary>Writes <c>bench-&lt;scenario&gt;-&lt;time&gt;.json</c> and <c>.md</c> into <paramref name="folder"/>; returns both paths.</summary>
+    public static async Task<(string Json, string Markdown)> WriteAsync(BenchReport report, string folder, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(folder);
+        var stem = Path.Combine(folder, $"bench-{report.Scenario}-{report.StartedAt:yyyyMMdd-HHmmss}");
+        await File.WriteAllTextAsync(stem + ".json", ToJson(report), cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(stem + ".md", ToMarkdown(report), cancellationToken).ConfigureAwait(false);
+        return (stem + ".json", stem + ".md");
+    }
+
+    /// <summary>The report as indented JSON, comparisons included.</summary>
+    public static string ToJson(BenchReport report) =>
+        JsonSerializer.Serialize(report, new JsonSerializerOptions(BenchJson.Options) { WriteIndented = true });
+
+    /// <summary>The report as a Markdown page.</summary>
+    public static string ToMarkdown(BenchReport report)
+    {
+        var md = new StringBuilder();
+        md.AppendLine(CultureInfo.InvariantCulture, $"# switchboard bench: {report.Scenario}");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"`{report.Command}`");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd HH:mm:ss} UTC · commit {report.Machine.Commit} · {report.Machine.Cores} cores · {Bytes(report.Machine.MemoryBytes)} · {report.Machine.Runtime} · {report.Machine.Os}");
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"- Switchboard: {report.Switchboard.Description}");
+        if (report.Baseline is not null)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Baseline: {report.Baseline.Description}");
+        }
+        foreach (var (key, value) in report.Settings)
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"- {key}: {value}");
+        }
+        md.AppendLine();
+        if (report.Baseline is null)
+        {
+            md.AppendLine("| figure | value |");
+            md.AppendLine("| --- | ---: |");
+            foreach (var f in report.Switchboard.Figures)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {f.Label} | {Format(f.Value, f.Unit)} |");
+            }
+        }
+        else
+        {
+            md.AppendLine("| figure | Switchboard | baseline | ratio |");
+            md.AppendLine("| --- | ---: | ---: | ---: |");
+            foreach (var c in report.Comparisons)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Label} | {Format(c.Switchboard, c.Unit)} | {Format(c.Baseline, c.Unit)} | {(c.Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} |");
+            }
+        }
+        foreach (var result in new[] { report.Switchboard, report.Baseline })
+        {
+            if (result is null)
+            {
+                continue;
+            }
+            md.AppendLine();
+            md.AppendLine(CultureInfo.InvariantCulture, $"## {result.Target}: processes");
+            md.AppendLine();
+            md.AppendLine("| process | pid | connections | RSS before | RSS after | RSS peak | RSS per connection | CPU (cores) | open files |");
+            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            foreach (var p in result.Processes)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {p.Name} | {p.ProcessId} | {p.Connections} | {Bytes(p.RssBeforeBytes)} | {Bytes(p.RssAfterBytes)} | {Bytes(p.RssPeakBytes)} | {(p.RssPerConnectionBytes is { } b ? Bytes((long)b) : "—")} | {p.CpuCores:0.00} | {p.OpenFiles} |");
+            }
+            Counts(md, $"{result.Target}: connections that failed, by reason", result.ConnectFailures);
+            Counts(md, $"{result.Target}: refused commands and errors, by code", result.Errors);
+            Counts(md, $"{result.Target}: connections closed by the server, by close code", result.Closes);
+            if (result.Notes.Count > 0)
+            {
+                md.AppendLine();
+                foreach (var note in result.Notes)
+                {
+                    md.AppendLine(CultureInfo.InvariantCulture, $"- {note}");
+                }
+            }
+        }
+        return md.ToString();
+    }
+
+    /// <summary>A value with its unit, readable: 12,345 msg/s, 1.2 ms, 5.5 KB.</summary>
+    public static string Format(double? value, string unit) => value switch
+    {
+        null => "—",
+        { } v when unit == "µs" => v >= 1000 ? $"{(v / 1000).ToString("0.00", CultureInfo.InvariantCulture)} ms" : $"{v.ToString("0", CultureInfo.InvariantCulture)} µs",
+        { } v when unit == "B" => Bytes((long)v),
+        { } v when unit == "s" => $"{v.ToString("0.00", CultureInfo.InvariantCulture)} s",
+        { } v when unit == "cores" => $"{v.ToString("0.00", CultureInfo.InvariantCulture)} cores",
+        { } v => $"{v.ToString(v % 1 == 0 || Math.Abs(v) >= 100 ? "#,0" : "#,0.##", CultureInfo.InvariantCulture)}{(unit.Length == 0 ? "" : " " + unit)}",
+    };
+
+    /// <summary>Bytes in B, KB, MB or GB (powers of 1024).</summary>
+    public static string Bytes(long bytes) => Math.Abs(bytes) switch
+    {
+        >= 1L << 30 => $"{(bytes / (double)(1L << 30)).ToString("0.0", CultureInfo.InvariantCulture)} GB",
+        >= 1L << 20 => $"{(bytes / (double)(1L << 20)).ToString("0.0", CultureInfo.InvariantCulture)} MB",
+        >= 1L << 10 => $"{(bytes / 1024.0).ToString("0.0", CultureInfo.InvariantCulture)} KB",
+        _ => $"{bytes} B",
+    };
+
+    private static void Counts(StringBuilder md, string title, IReadOnlyDictionary<string, long> counts)
+    {
+        if (counts.Count == 0)
+        {
+            return;
+        }
+        md.AppendLine();
+        md.AppendLine(CultureInfo.InvariantCulture, $"{title}: {string.Join(", ", counts.OrderByDescending(c => c.Value).Select(c => $"{c.Key} × {c.Value}"))}");
+    }
+}

@@ -1,0 +1,300 @@
+using System.Diagnostics;
+using Switchboard.Bench.Load;
+using Switchboard.Bench.Measurement;
+using Switchboard.Bench.Reporting;
+using Switchboard.Bench.Targets;
+using Switchboard.Bench.Workers;
+
+namespace Switchboard.Bench.Scenarios;
+
+/// <summary>Where one run points and what it samples.</summary>
+/// <param name="Name">"switchboard" or "baseline", as the report names the run.</param>
+/// <param name="Description">How the target is laid out, for the report.</param>
+/// <param name="Target">What the clients connect to.</param>
+/// <param name="Processes">The target's processes, sampled from /proc; empty when the bench did not start them.</param>
+/// <param name="Gateway">A gateway whose /v1/nodes tells what the nodes saw; null for other targets.</param>
+internal sealed record RunTarget(string Name, string Description, TargetSpec Target, IReadOnlyList<ClusterProcess> Processes, Uri? Gateway);
+
+/// <summary>
+/// Runs one scenario against one target: spreads the clients over workers, drives them through the scenario's phases,
+/// samples the target's processes, and turns it all into figures.
+/// </summary>
+internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action<string> progress)
+{
+    private const string Group = "bench";
+    private const string UserPrefix = "bench-u";
+
+    private readonly List<IBenchWorker> _workers = [];
+    private readonly Dictionary<IBenchWorker, (int First, int Count)> _ranges = [];
+    private readonly List<Figure> _figures = [];
+    private readonly List<string> _notes = [];
+
+    public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await RunCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var worker in _workers)
+            {
+                await worker.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task<ScenarioResult> RunCoreAsync(CancellationToken cancellationToken)
+    {
+        var fanout = options.Scenario == BenchScenarios.Fanout;
+        // Fanout adds the publisher, client 0; the members are 1…Clients.
+        var total = options.Clients + (fanout ? 1 : 0);
+        StartWorkers(total);
+        var sampler = new ProcessWatch(target.Processes);
+        await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+        sampler.MarkBefore();
+
+        // Connect.
+        progress($"{target.Name}: opening {total:#,0} connections with {_workers.Count} worker(s)…");
+        var started = Stopwatch.GetTimestamp();
+        var reports = await Task.WhenAll(_workers.Select(w => w.ConnectAsync(ConnectOrderFor(w), cancellationToken))).ConfigureAwait(false);
+        var connectSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        var clients = reports.SelectMany(r => r.Clients).OrderBy(c => c.Index).ToList();
+        Add("connections", "connections established", clients.Count, "");
+        Add("connections_failed", "connections failed", total - clients.Count, "");
+        Add("connect_seconds", "time to open them all", connectSeconds, "s");
+        Add("connect_rate", "connect rate", clients.Count / connectSeconds, "conn/s");
+        progress($"{target.Name}: {clients.Count:#,0} connected in {connectSeconds:0.0} s ({clients.Count / connectSeconds:#,0}/s), {total - clients.Count} failed");
+        var perNode = clients.GroupBy(c => c.NodeId ?? "echo").ToDictionary(g => g.Key, g => g.Count());
+
+        // What the nodes saw: their heartbeats, through the gateway.
+        long? reported = null;
+        if (target.Gateway is not null)
+        {
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while ((reported = await LocalCluster.ReportedConnectionsAsync(target.Gateway, cancellationToken).ConfigureAwait(false)) != clients.Count && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            }
+            Add("connections_reported", "connections the nodes report", reported, "");
+        }
+        await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        sampler.MarkAfter();
+
+        switch (options.Scenario)
+        {
+            case BenchScenarios.Idle:
+                await HoldAsync(sampler, clients.Count, cancellationToken).ConfigureAwait(false);
+                break;
+            case BenchScenarios.Direct:
+                await TrafficAsync(sampler, Pair(clients), recipientsPerMessage: 1, cancellationToken).ConfigureAwait(false);
+                break;
+            case BenchScenarios.Fanout:
+                var members = clients.Where(c => c.Index != 0).Select(c => c.Index).ToList();
+                progress($"{target.Name}: {members.Count:#,0} members joining '{Group}'…");
+                await Task.WhenAll(_workers.Select(w => w.JoinAsync(new JoinOrder(Group, [.. members.Where(m => Holds(w, m))], options.Concurrency), cancellationToken))).ConfigureAwait(false);
+                var publisher = clients.Any(c => c.Index == 0) ? new[] { new SenderOrder(0, $"group:{Group}") } : [];
+                if (publisher.Length == 0)
+                {
+                    _notes.Add("The publisher could not connect: no traffic.");
+                }
+                await TrafficAsync(sampler, publisher, recipientsPerMessage: members.Count, cancellationToken).ConfigureAwait(false);
+                break;
+        }
+
+        var results = await Task.WhenAll(_workers.Select(w => w.ResultAsync(cancellationToken))).ConfigureAwait(false);
+        var handshake = Merge(results.Select(r => r.Handshake));
+        Add("handshake_p50", "handshake latency p50", handshake.ValueAtPercentile(50), "µs");
+        Add("handshake_p99", "handshake latency p99", handshake.ValueAtPercentile(99), "µs");
+        Add("handshake_max", "handshake latency max", handshake.Max, "µs");
+
+        progress($"{target.Name}: closing…");
+        await Task.WhenAll(_workers.Select(w => w.CloseAsync(cancellationToken))).ConfigureAwait(false);
+        var processes = sampler.Figures(p => p.NodeIds.Sum(n => perNode.GetValueOrDefault(n)) + (p.NodeIds.Count == 0 ? clients.Count : 0));
+        var rssAdded = processes.Sum(p => p.RssAfterBytes - p.RssBeforeBytes);
+        var held = processes.Sum(p => p.Connections);
+        if (processes.Count > 0 && held > 0)
+        {
+            Add("rss_per_connection", "RSS per connection (system under test)", (double)rssAdded / held, "B");
+        }
+        return new ScenarioResult(target.Name, target.Description, _figures,
+            Sum(results.Select(r => r.ConnectFailures)), Sum(results.Select(r => r.Errors)), Sum(results.Select(r => r.Closes)), processes, _notes);
+    }
+
+    private async Task HoldAsync(ProcessWatch sampler, int established, CancellationToken cancellationToken)
+    {
+        sampler.StartBusy();
+        var started = Stopwatch.GetTimestamp();
+        var lowest = established;
+        while (Stopwatch.GetElapsedTime(started) < options.Duration)
+        {
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            sampler.Sample();
+            var open = (await ProgressAsync(cancellationToken).ConfigureAwait(false)).Open;
+            lowest = Math.Min(lowest, open);
+            progress($"{target.Name}: holding {open:#,0} connections, {Stopwatch.GetElapsedTime(started).TotalSeconds:0}/{options.Duration.TotalSeconds:0} s");
+        }
+        sampler.EndBusy();
+        Add("held_seconds", "held for", Stopwatch.GetElapsedTime(started).TotalSeconds, "s");
+        Add("connections_dropped", "connections dropped while held", established - lowest, "");
+        Add("cpu_idle", "CPU of the system under test while idle", sampler.BusyCores, "cores");
+    }
+
+    private async Task TrafficAsync(ProcessWatch sampler, IReadOnlyList<SenderOrder> senders, int recipientsPerMessage, CancellationToken cancellationToken)
+    {
+        var rate = options.Rate > 0 && senders.Count > 0 ? options.Rate / senders.Count : 0;
+        progress($"{target.Name}: {senders.Count:#,0} sender(s) {(rate > 0 ? $"at {options.Rate:#,0} msg/s in all" : "flat out")} for {options.Duration.TotalSeconds:0} s…");
+        var before = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+        await Task.WhenAll(_workers.Select(w => w.StartTrafficAsync(new TrafficOrder([.. senders.Where(s => Holds(w, s.Index))], rate, options.PayloadBytes), cancellationToken))).ConfigureAwait(false);
+        sampler.StartBusy();
+        var started = Stopwatch.GetTimestamp();
+        var last = before;
+        while (Stopwatch.GetElapsedTime(started) < options.Duration)
+        {
+            var left = options.Duration - Stopwatch.GetElapsedTime(started);
+            await Task.Delay(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            sampler.Sample();
+            var now = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+            progress($"{target.Name}: sent {now.Sent:#,0} (+{now.Sent - last.Sent:#,0}), delivered {now.Delivered:#,0} (+{now.Delivered - last.Delivered:#,0}), {Stopwatch.GetElapsedTime(started).TotalSeconds:0}/{options.Duration.TotalSeconds:0} s");
+            last = now;
+        }
+        await Task.WhenAll(_workers.Select(w => w.StopTrafficAsync(cancellationToken))).ConfigureAwait(false);
+        var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+        sampler.EndBusy();
+        var atStop = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+
+        // Let what is in flight arrive: until everything expected is in, or nothing has moved for 3 s.
+        var expected = atStop.Sent * recipientsPerMessage;
+        var settled = atStop;
+        var quietSince = Stopwatch.GetTimestamp();
+        var settleStarted = Stopwatch.GetTimestamp();
+        while (settled.Delivered < expected && Stopwatch.GetElapsedTime(quietSince) < TimeSpan.FromSeconds(3) && Stopwatch.GetElapsedTime(settleStarted) < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(100, cancellationToken).ConfigureAwait(false);
+            var now = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+            if (now.Delivered != settled.Delivered)
+            {
+                quietSince = Stopwatch.GetTimestamp();
+            }
+            settled = now;
+        }
+        var results = await Task.WhenAll(_workers.Select(w => w.ResultAsync(cancellationToken))).ConfigureAwait(false);
+        var latency = Merge(results.Select(r => r.Latency));
+        Add("senders", "senders", senders.Count, "");
+        Add("recipients_per_message", "recipients per message", recipientsPerMessage, "");
+        Add("sent", "messages sent", atStop.Sent - before.Sent, "");
+        Add("delivered", "deliveries", settled.Delivered - before.Delivered, "");
+        Add("lost", "deliveries lost", expected - (settled.Delivered - before.Delivered), "");
+        Add("duplicates", "duplicates delivered", settled.Duplicates - before.Duplicates, "");
+        Add("sent_rate", "messages sent per second", (atStop.Sent - before.Sent) / seconds, "msg/s");
+        Add("delivered_rate", "deliveries per second", (atStop.Delivered - before.Delivered) / seconds, "msg/s");
+        Add("latency_p50", "latency p50", latency.ValueAtPercentile(50), "µs");
+        Add("latency_p90", "latency p90", latency.ValueAtPercentile(90), "µs");
+        Add("latency_p99", "latency p99", latency.ValueAtPercentile(99), "µs");
+        Add("latency_p999", "latency p99.9", latency.ValueAtPercentile(99.9), "µs");
+        Add("latency_max", "latency max", latency.Max, "µs");
+        Add("cpu_traffic", "CPU of the system under test during traffic", sampler.BusyCores, "cores");
+        var deliveredDuring = atStop.Delivered - before.Delivered;
+        if (deliveredDuring > 0 && sampler.BusyCores is { } cores)
+        {
+            Add("cpu_per_delivery", "CPU per delivery", cores * seconds / deliveredDuring * 1_000_000, "µs");
+        }
+    }
+
+    /// <summary>
+    /// Direct traffic: each client sends to a user on the next node over (so every message crosses nodes); with one
+    /// node, to the next user on it; against the echo baseline, to itself (the echo is its "other node").
+    /// </summary>
+    private List<SenderOrder> Pair(List<ConnectedClient> clients)
+    {
+        if (target.Target.Kind == TargetKind.Echo)
+        {
+            _notes.Add("Baseline: each message is echoed to its sender (one hop through one process).");
+            return [.. clients.Select(c => new SenderOrder(c.Index, $"user:{c.UserId}"))];
+        }
+        var byNode = clients.GroupBy(c => c.NodeId ?? "").OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToList()).ToList();
+        if (byNode.Count == 1)
+        {
+            _notes.Add("Every client is on one node: messages do not cross the backplane.");
+        }
+        var senders = new List<SenderOrder>(clients.Count);
+        for (var n = 0; n < byNode.Count; n++)
+        {
+            var targets = byNode[(n + 1) % byNode.Count];
+            for (var k = 0; k < byNode[n].Count; k++)
+            {
+                // Within one node, shift by one so nobody messages themselves.
+                var receiver = targets[(k + (byNode.Count == 1 ? 1 : 0)) % targets.Count];
+                senders.Add(new SenderOrder(byNode[n][k].Index, $"user:{receiver.UserId}"));
+            }
+        }
+        return senders;
+    }
+
+    private void StartWorkers(int total)
+    {
+        var count = options.Workers ?? (total <= 2000 ? 0 : (int)Math.Ceiling(total / (double)options.ClientsPerWorker));
+        if (count == 0)
+        {
+            var local = new BenchWorker();
+            _workers.Add(local);
+            _ranges[local] = (0, total);
+            return;
+        }
+        if (Math.Ceiling(total / (double)count) > options.ClientsPerWorker)
+        {
+            throw new ArgumentException($"{total} clients over {count} workers is more than --clients-per-worker ({options.ClientsPerWorker}) each.");
+        }
+        var first = 0;
+        for (var i = 0; i < count; i++)
+        {
+            var share = (total / count) + (i < total % count ? 1 : 0);
+            var worker = WorkerProcess.Start(i);
+            _workers.Add(worker);
+            _ranges[worker] = (first, share);
+            first += share;
+        }
+    }
+
+    private ConnectOrder ConnectOrderFor(IBenchWorker worker)
+    {
+        var i = _workers.IndexOf(worker);
+        var (first, count) = _ranges[worker];
+        var source = options.SourceAddresses.Count == 0 ? null : options.SourceAddresses[i % options.SourceAddresses.Count];
+        return new ConnectOrder(target.Target, first, count, UserPrefix, source, options.Concurrency);
+    }
+
+    private bool Holds(IBenchWorker worker, int index)
+    {
+        var (first, count) = _ranges[worker];
+        return index >= first && index < first + count;
+    }
+
+    private async Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken)
+    {
+        var all = await Task.WhenAll(_workers.Select(w => w.ProgressAsync(cancellationToken))).ConfigureAwait(false);
+        return new WorkerProgress(all.Sum(p => p.Open), all.Sum(p => p.Sent), all.Sum(p => p.Delivered), all.Sum(p => p.Duplicates), all.Sum(p => p.Errors), all.Sum(p => p.Closed));
+    }
+
+    private void Add(string key, string label, double? value, string unit) => _figures.Add(new Figure(key, label, value, unit));
+
+    private static LatencyHistogram Merge(IEnumerable<HistogramSnapshot> snapshots)
+    {
+        var merged = new LatencyHistogram();
+        foreach (var snapshot in snapshots)
+        {
+            merged.Add(LatencyHistogram.FromSnapshot(snapshot));
+        }
+        return merged;
+    }
+
+    private static Dictionary<string, long> Sum(IEnumerable<IReadOnlyDictionary<string, long>> counts)
+    {
+        var sum = new Dictionary<string, long>();
+        foreach (var (key, value) in counts.SelectMany(c => c))
+        {
+            sum[key] = sum.GetValueOrDefault(key) + value;
+        }
+        return sum;
+    }
+}

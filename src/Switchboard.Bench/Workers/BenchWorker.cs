@@ -1,0 +1,190 @@
+using System.Diagnostics;
+using System.Net;
+using System.Text;
+using Switchboard.Bench.Load;
+
+namespace Switchboard.Bench.Workers;
+
+/// <summary>The clients of one worker, in this process.</summary>
+internal sealed class BenchWorker : IBenchWorker
+{
+    private readonly WorkerMeters _meters = new();
+    private readonly Dictionary<int, BenchClient> _clients = [];
+    private readonly Lock _lock = new();
+    private ClientTarget? _target;
+    private CancellationTokenSource? _traffic;
+    private Task _senders = Task.CompletedTask;
+
+    public async Task<ConnectReport> ConnectAsync(ConnectOrder order, CancellationToken cancellationToken)
+    {
+        var source = order.SourceAddress is null ? null : IPAddress.Parse(order.SourceAddress);
+        _target ??= new ClientTarget(order.Target, source);
+        var started = Stopwatch.GetTimestamp();
+        var connected = new List<ConnectedClient>(order.Count);
+        await Parallel.ForAsync(order.FirstIndex, order.FirstIndex + order.Count,
+            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, order.Concurrency), CancellationToken = cancellationToken },
+            async (index, ct) =>
+            {
+                var userId = $"{order.UserPrefix}{index}";
+                try
+                {
+                    var client = await BenchClient.ConnectAsync(_target, index, userId, source, _meters, ct).ConfigureAwait(false);
+                    lock (_lock)
+                    {
+                        _clients[index] = client;
+                        connected.Add(new ConnectedClient(index, userId, client.NodeId));
+                    }
+                }
+                catch (BenchConnectException e)
+                {
+                    _meters.CountFailure(e.Reason);
+                }
+                catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or IOException or HttpRequestException or System.Text.Json.JsonException)
+                {
+                    _meters.CountFailure(e.GetType().Name.ToLowerInvariant());
+                }
+            }).ConfigureAwait(false);
+        return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds);
+    }
+
+    public async Task JoinAsync(JoinOrder order, CancellationToken cancellationToken)
+    {
+        var members = order.Members.Select(Client).OfType<BenchClient>().ToList();
+        await Parallel.ForEachAsync(members, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, order.Concurrency), CancellationToken = cancellationToken },
+            async (client, ct) =>
+            {
+                if (_target!.SpeaksProtocol)
+                {
+                    await client.JoinAsync(order.Group, ct).ConfigureAwait(false);
+                }
+            }).ConfigureAwait(false);
+    }
+
+    public Task StartTrafficAsync(TrafficOrder order, CancellationToken cancellationToken)
+    {
+        _meters.ResetLatency();
+        _traffic = new CancellationTokenSource();
+        var senders = order.Senders.Select(s => (Client: Client(s.Index), s.To)).Where(s => s.Client is not null).ToList();
+        _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _traffic.Token), CancellationToken.None)));
+        return Task.CompletedTask;
+    }
+
+    public async Task StopTrafficAsync(CancellationToken cancellationToken)
+    {
+        if (_traffic is null)
+        {
+            return;
+        }
+        await _traffic.CancelAsync().ConfigureAwait(false);
+        await _senders.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken)
+    {
+        List<BenchClient> clients;
+        lock (_lock)
+        {
+            clients = [.. _clients.Values];
+        }
+        long sent = 0, delivered = 0, duplicates = 0;
+        var open = 0;
+        foreach (var c in clients)
+        {
+            sent += Interlocked.Read(ref c.Sent);
+            delivered += c.Delivered;
+            duplicates += c.Duplicates;
+            open += c.IsOpen ? 1 : 0;
+        }
+        return Task.FromResult(new WorkerProgress(open, sent, delivered, duplicates, _meters.Errors.Values.Sum(), _meters.Closes.Values.Sum()));
+    }
+
+    public async Task<WorkerResult> ResultAsync(CancellationToken cancellationToken)
+    {
+        var totals = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+        return new WorkerResult(totals, _meters.Handshake.ToSnapshot(), _meters.Latency.ToSnapshot(),
+            new Dictionary<string, long>(_meters.ConnectFailures), new Dictionary<string, long>(_meters.Errors), new Dictionary<string, long>(_meters.Closes));
+    }
+
+    public async Task CloseAsync(CancellationToken cancellationToken)
+    {
+        List<BenchClient> clients;
+        lock (_lock)
+        {
+            clients = [.. _clients.Values];
+        }
+        await Parallel.ForEachAsync(clients, new ParallelOptions { MaxDegreeOfParallelism = 256, CancellationToken = cancellationToken },
+            async (client, ct) =>
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                await client.CloseAsync(timeout.Token).ConfigureAwait(false);
+            }).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _traffic?.Cancel();
+        await _senders.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        List<BenchClient> clients;
+        lock (_lock)
+        {
+            clients = [.. _clients.Values];
+            _clients.Clear();
+        }
+        foreach (var client in clients)
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+        }
+        _target?.Dispose();
+        _traffic?.Dispose();
+    }
+
+    private BenchClient? Client(int index)
+    {
+        lock (_lock)
+        {
+            return _clients.GetValueOrDefault(index);
+        }
+    }
+
+    /// <summary>
+    /// Sends at a steady rate: message k is due at start + k/rate, and a sender that fell behind catches up at once, so
+    /// the offered load does not sag when the system slows (open loop). Rate 0 sends back to back.
+    /// </summary>
+    private static async Task SendLoopAsync(BenchClient client, string to, double rate, int padding, CancellationToken cancellationToken)
+    {
+        var toBytes = Encoding.UTF8.GetBytes(to);
+        var buffer = new byte[Payload.MaxLength(to, padding)];
+        var started = Stopwatch.GetTimestamp();
+        long number = 0;
+        // Spread the senders' first messages over one interval so they do not all fire together.
+        var offset = rate > 0 ? Random.Shared.NextDouble() / rate : 0;
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                if (rate > 0)
+                {
+                    var due = offset + (number / rate);
+                    var wait = due - Stopwatch.GetElapsedTime(started).TotalSeconds;
+                    if (wait > 0.001)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds(wait), cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                number++;
+                var length = Payload.Write(buffer, toBytes, client.Index, number, Stopwatch.GetTimestamp(), padding);
+                // Never cancel a send half-way: a cancelled WebSocket send aborts the connection.
+                await client.SendAsync(buffer.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
+                Interlocked.Increment(ref client.Sent);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or IOException or ObjectDisposedException)
+        {
+            // The connection ended under the sender; its close is counted by the receive loop.
+        }
+    }
+}

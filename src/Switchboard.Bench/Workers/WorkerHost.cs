@@ -1,0 +1,51 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Switchboard.Bench.Load;
+
+namespace Switchboard.Bench.Workers;
+
+/// <summary>The loop of a worker process: reads requests from standard input, answers on standard output, exits when input ends.</summary>
+public static class WorkerHost
+{
+    /// <summary>Serves one coordinator until it closes our input; returns the exit code.</summary>
+    public static async Task<int> RunAsync(TextReader input, TextWriter output, CancellationToken cancellationToken)
+    {
+        await using var worker = new BenchWorker();
+        while (await input.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        {
+            JsonObject answer;
+            try
+            {
+                var request = JsonNode.Parse(line)!.AsObject();
+                var body = request["body"];
+                object? result = request["op"]!.GetValue<string>() switch
+                {
+                    "connect" => await worker.ConnectAsync(Body<ConnectOrder>(body), cancellationToken).ConfigureAwait(false),
+                    "join" => await Done(worker.JoinAsync(Body<JoinOrder>(body), cancellationToken)).ConfigureAwait(false),
+                    "start" => await Done(worker.StartTrafficAsync(Body<TrafficOrder>(body), cancellationToken)).ConfigureAwait(false),
+                    "stop" => await Done(worker.StopTrafficAsync(cancellationToken)).ConfigureAwait(false),
+                    "progress" => await worker.ProgressAsync(cancellationToken).ConfigureAwait(false),
+                    "result" => await worker.ResultAsync(cancellationToken).ConfigureAwait(false),
+                    "close" => await Done(worker.CloseAsync(cancellationToken)).ConfigureAwait(false),
+                    var op => throw new InvalidOperationException($"Unknown operation '{op}'."),
+                };
+                answer = new JsonObject { ["ok"] = true, ["body"] = result is null ? null : JsonSerializer.SerializeToNode(result, result.GetType(), BenchJson.Options) };
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                answer = new JsonObject { ["ok"] = false, ["error"] = e.Message };
+            }
+            await output.WriteLineAsync(answer.ToJsonString().AsMemory(), cancellationToken).ConfigureAwait(false);
+            await output.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        return 0;
+    }
+
+    private static T Body<T>(JsonNode? body) => body.Deserialize<T>(BenchJson.Options) ?? throw new InvalidOperationException($"Missing {typeof(T).Name}.");
+
+    private static async Task<object?> Done(Task task)
+    {
+        await task.ConfigureAwait(false);
+        return null;
+    }
+}

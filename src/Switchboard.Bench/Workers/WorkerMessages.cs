@@ -1,0 +1,34 @@
+using Switchboard.Bench.Load;
+using Switchboard.Bench.Measurement;
+
+namespace Switchboard.Bench.Workers;
+
+/// <summary>Open <see cref="Count"/> clients, users <c>{UserPrefix}{FirstIndex…}</c>, from <see cref="SourceAddress"/>.</summary>
+public sealed record ConnectOrder(TargetSpec Target, int FirstIndex, int Count, string UserPrefix, string? SourceAddress, int Concurrency);
+
+/// <summary>Each client opened: its global index, user and the node that welcomed it.</summary>
+public sealed record ConnectedClient(int Index, string UserId, string? NodeId);
+
+/// <summary>What a connect phase achieved.</summary>
+public sealed record ConnectReport(IReadOnlyList<ConnectedClient> Clients, double Seconds);
+
+/// <summary>The clients (by global index) that join <see cref="Group"/>.</summary>
+public sealed record JoinOrder(string Group, IReadOnlyList<int> Members, int Concurrency);
+
+/// <summary>One sender: a client (global index) and where its messages go (<c>user:…</c>, <c>group:…</c>).</summary>
+public sealed record SenderOrder(int Index, string To);
+
+/// <summary>Start sending: each sender at <see cref="RatePerSender"/> messages per second (0: as fast as it can).</summary>
+public sealed record TrafficOrder(IReadOnlyList<SenderOrder> Senders, double RatePerSender, int PaddingBytes);
+
+/// <summary>A worker's running totals.</summary>
+public sealed record WorkerProgress(int Open, long Sent, long Delivered, long Duplicates, long Errors, long Closed);
+
+/// <summary>Everything a worker measured, merged by the coordinator.</summary>
+public sealed record WorkerResult(
+    WorkerProgress Totals,
+    HistogramSnapshot Handshake,
+    HistogramSnapshot Latency,
+    IReadOnlyDictionary<string, long> ConnectFailures,
+    IReadOnlyDictionary<string, long> Errors,
+    IReadOnlyDictionary<string, long> Closes);
