@@ -1,0 +1,144 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using Switchboard.Node;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Bench.Tests.EndToEnd;
+
+/// <summary>
+/// Small bench runs against a real cluster over real sockets: what the bench reports must be what the nodes saw,
+/// counted by the nodes' own instruments.
+/// </summary>
+public sealed class BenchAgainstAClusterTests : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private readonly ConcurrentDictionary<string, long> _opened = new();
+    private readonly ConcurrentDictionary<string, long> _delivered = new();
+
+    public BenchAgainstAClusterTests()
+    {
+        _listener.InstrumentPublished = (instrument, listener) =>
+        {
+            if (instrument.Meter.Name == NodeMetrics.MeterName && instrument.Name is "switchboard.node.connections" or "switchboard.node.messages.delivered")
+            {
+                listener.EnableMeasurementEvents(instrument);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var node = tags.ToArray().Single(t => t.Key == "node").Value as string ?? "";
+            if (instrument.Name == "switchboard.node.connections" && value > 0)
+            {
+                _opened.AddOrUpdate(node, value, (_, n) => n + value);
+            }
+            else if (instrument.Name == "switchboard.node.messages.delivered")
+            {
+                _delivered.AddOrUpdate(node, value, (_, n) => n + value);
+            }
+        });
+        _listener.Start();
+    }
+
+    [Fact]
+    public async Task Direct_ThroughTheGateway_ReportsWhatTheNodesCounted()
+    {
+        await using var cluster = await TestCluster.StartAsync(nodes: 3, o => o.ConfigureNode = n => n.HeartbeatInterval = TimeSpan.FromMilliseconds(200));
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Direct,
+            Gateway = cluster.Gateway,
+            Clients = 300,
+            Rate = 1500,
+            Duration = TimeSpan.FromSeconds(2),
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(90));
+
+        var result = report.Switchboard;
+        result["connections"].ShouldBe(300);
+        result["connections_failed"].ShouldBe(0);
+        _opened.Values.Sum().ShouldBe(300);
+        result["connections_reported"].ShouldBe(300);
+        // Every node got clients, and every message crossed to another node.
+        _opened.Count.ShouldBe(3);
+        result["senders"].ShouldBe(300);
+        result["sent"]!.Value.ShouldBeGreaterThan(1000);
+        result["delivered"].ShouldBe(result["sent"]);
+        result["delivered"].ShouldBe(_delivered.Values.Sum());
+        result["lost"].ShouldBe(0);
+        result["duplicates"].ShouldBe(0);
+        result["latency_p50"]!.Value.ShouldBeGreaterThan(0);
+        result["latency_max"]!.Value.ShouldBeGreaterThanOrEqualTo(result["latency_p99"]!.Value);
+        result.ConnectFailures.ShouldBeEmpty();
+        result.Closes.ShouldBeEmpty();
+        result.Notes.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Fanout_ToAGroupSpreadOverNodes_CountsEveryDelivery()
+    {
+        await using var cluster = await TestCluster.StartAsync(nodes: 2);
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Fanout,
+            Gateway = cluster.Gateway,
+            Clients = 200,
+            Rate = 20,
+            Duration = TimeSpan.FromSeconds(1),
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(90));
+
+        var result = report.Switchboard;
+        result["connections"].ShouldBe(201);
+        result["recipients_per_message"].ShouldBe(200);
+        var sent = result["sent"]!.Value;
+        sent.ShouldBeGreaterThan(0);
+        result["delivered"].ShouldBe(sent * 200);
+        result["delivered"].ShouldBe(_delivered.Values.Sum());
+        result["lost"].ShouldBe(0);
+        result["duplicates"].ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task Idle_StraightAtANode_HoldsTheConnections()
+    {
+        await using var cluster = await TestCluster.StartAsync(nodes: 1);
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Idle,
+            Node = cluster.Cluster.Nodes[0].WebSocketUrl,
+            Secret = TestCluster.Secret,
+            NodeId = "node-1",
+            Clients = 250,
+            Duration = TimeSpan.FromSeconds(1),
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(60));
+
+        report.Switchboard["connections"].ShouldBe(250);
+        report.Switchboard["connections_dropped"].ShouldBe(0);
+        _opened.GetValueOrDefault("node-1").ShouldBe(250);
+    }
+
+    [Fact]
+    public async Task AFullNode_IsReportedAsFailures_ByReason()
+    {
+        await using var cluster = await TestCluster.StartAsync(nodes: 1, o => o.ConfigureNode = n => n.MaxConnections = 50);
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Connect,
+            Node = cluster.Cluster.Nodes[0].WebSocketUrl,
+            Secret = TestCluster.Secret,
+            Clients = 80,
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(60));
+
+        report.Switchboard["connections"].ShouldBe(50);
+        report.Switchboard["connections_failed"].ShouldBe(30);
+        report.Switchboard.ConnectFailures.ShouldBe(new Dictionary<string, long> { ["close_1013"] = 30 });
+    }
+
+    public void Dispose() => _listener.Dispose();
+}

@@ -1,0 +1,71 @@
+using System.Text.Json;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Cli.Tests;
+
+/// <summary>
+/// <c>switchboard bench</c> as a user runs it: it starts node, gateway, worker and baseline processes itself, measures,
+/// writes its reports and stops everything.
+/// </summary>
+public sealed class BenchCommandTests
+{
+    [Fact]
+    public async Task Bench_OverRabbitMq_WithWorkerProcessesAndTheBaseline_WritesAConsistentReport()
+    {
+        await using var broker = await RabbitMqBroker.StartOrShareAsync();
+        var folder = Directory.CreateTempSubdirectory("bench-cli-test-").FullName;
+        try
+        {
+            var (exit, output) = await CliProcess.RunAsync(
+                "bench", "--scenario", "direct", "--cluster", "local:2", "--backplane", broker.Url.ToString(), "--clients", "120", "--workers", "2",
+                "--source", "127.0.1.1-127.0.1.2", "--rate", "600", "--duration", "1s", "--baseline", "kestrel", "--out", folder);
+
+            exit.ShouldBe(0, output);
+            output.ShouldContain("2 node processes (data-plane listener) and a gateway over RabbitMQ");
+            var json = Directory.GetFiles(folder, "bench-direct-*.json").ShouldHaveSingleItem();
+            Directory.GetFiles(folder, "bench-direct-*.md").ShouldHaveSingleItem();
+            using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            var switchboard = Figures(report.RootElement.GetProperty("switchboard"));
+            switchboard["connections"].ShouldBe(120);
+            switchboard["connections_reported"].ShouldBe(120);
+            switchboard["delivered"].ShouldBe(switchboard["sent"]);
+            switchboard["sent"].ShouldBeGreaterThan(0);
+            switchboard["lost"].ShouldBe(0);
+            switchboard["duplicates"].ShouldBe(0);
+            // Two node processes, each sampled from /proc, holding what the gateway spread over them.
+            var processes = report.RootElement.GetProperty("switchboard").GetProperty("processes").EnumerateArray().ToList();
+            processes.Select(p => p.GetProperty("name").GetString()).Order().ShouldBe(["node-1", "node-2"]);
+            processes.Sum(p => p.GetProperty("connections").GetInt32()).ShouldBe(120);
+            processes.ShouldAllBe(p => p.GetProperty("rssAfterBytes").GetInt64() > 0);
+            var baseline = Figures(report.RootElement.GetProperty("baseline"));
+            baseline["connections"].ShouldBe(120);
+            baseline["lost"].ShouldBe(0);
+            report.RootElement.GetProperty("comparisons").EnumerateArray().ShouldContain(c => c.GetProperty("key").GetString() == "latency_p99" && c.GetProperty("ratio").GetDouble() > 0);
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData("--scenario nope --cluster local:1", "--scenario must be one of idle, connect, direct, fanout")]
+    [InlineData("--scenario idle --cluster remote:3", "--cluster must be local:N")]
+    [InlineData("--scenario idle --gateway http://127.0.0.1:1 --cluster local:1", "Give exactly one target")]
+    [InlineData("--scenario idle --node ws://127.0.0.1:1/v1/ws", "--node needs --secret")]
+    [InlineData("--scenario idle --cluster local:1 --duration soon", "--duration must look like")]
+    [InlineData("--scenario idle --cluster local:1 --clients-per-worker 25000", "20,000 open files")]
+    [InlineData("--scenario idle --cluster local:1 --source 127.0.1.9-127.0.1.2", "--source")]
+    [InlineData("--scenario idle --cluster local:1 --backplane redis", "--backplane must be memory, rabbitmq or an amqp:// URL")]
+    public async Task Bench_WithBadArguments_ExplainsAndExitsWith2(string arguments, string message)
+    {
+        var (exit, output) = await CliProcess.RunAsync(["bench", .. arguments.Split(' ')]);
+        exit.ShouldBe(2, output);
+        output.ShouldContain(message);
+    }
+
+    private static Dictionary<string, double> Figures(JsonElement result) =>
+        result.GetProperty("figures").EnumerateArray()
+            .Where(f => f.GetProperty("value").ValueKind == JsonValueKind.Number)
+            .ToDictionary(f => f.GetProperty("key").GetString()!, f => f.GetProperty("value").GetDouble());
+}
