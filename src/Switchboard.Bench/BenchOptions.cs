@@ -55,6 +55,9 @@ public sealed record BenchOptions
     /// <summary>Messages per second offered in total (direct: over all senders; fanout: by the publisher); 0: flat out.</summary>
     public double Rate { get; init; }
 
+    /// <summary>Flat out (rate 0): messages in flight per worker at most; 0 sends open loop, as fast as sockets take them.</summary>
+    public int Window { get; init; } = 2000;
+
     /// <summary>Padding added to each message's data, in bytes.</summary>
     public int PayloadBytes { get; init; }
 
@@ -112,9 +115,9 @@ public sealed record BenchOptions
         {
             throw new ArgumentException($"--duration must be between 1 ms and 1 h (got {Duration}).");
         }
-        if (Rate < 0 || PayloadBytes < 0 || PayloadBytes > 60_000)
+        if (Rate < 0 || Window < 0 || PayloadBytes < 0 || PayloadBytes > 60_000)
         {
-            throw new ArgumentException("--rate must be 0 or more, --size between 0 and 60000.");
+            throw new ArgumentException("--rate and --window must be 0 or more, --size between 0 and 60000.");
         }
         if (ClientsPerWorker is < 1 or > 19_000)
         {

@@ -60,7 +60,7 @@ public static class BenchRunner
         {
             ["clients"] = options.Clients.ToString("#,0", System.Globalization.CultureInfo.InvariantCulture),
             ["duration"] = $"{options.Duration.TotalSeconds:0.#} s",
-            ["rate"] = options.Rate > 0 ? $"{options.Rate:#,0} msg/s" : "flat out",
+            ["rate"] = options.Rate > 0 ? $"{options.Rate:#,0} msg/s" : options.Window > 0 ? $"flat out, at most {options.Window:#,0} messages in flight per worker" : "flat out, open loop",
             ["payload padding"] = $"{options.PayloadBytes} B",
         };
         var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline);

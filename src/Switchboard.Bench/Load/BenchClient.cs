@@ -231,6 +231,7 @@ internal sealed class BenchClient : IAsyncDisposable
                 }
                 _lastBySender[incoming.Sender] = incoming.Number;
                 Interlocked.Increment(ref _delivered);
+                _meters.OnDelivered();
                 return;
             case FrameType.Reply when _pendingReply is { } pending:
                 _pendingReply = null;

@@ -30,7 +30,11 @@ public sealed record LocalClusterOptions
 }
 
 /// <summary>One process of the system under test, and which nodes it holds.</summary>
-public sealed record ClusterProcess(string Name, int ProcessId, IReadOnlyList<string> NodeIds);
+/// <param name="Name">What the report calls it.</param>
+/// <param name="ProcessId">Its pid, for /proc.</param>
+/// <param name="NodeIds">The nodes it holds; empty for a process that holds every client (the baseline).</param>
+/// <param name="HoldsConnections">False for the processes that serve no client socket (gateway, broker): sampled, but not per connection.</param>
+public sealed record ClusterProcess(string Name, int ProcessId, IReadOnlyList<string> NodeIds, bool HoldsConnections = true);
 
 /// <summary>
 /// The system under test, started by the bench so that one command reproduces a figure: a gateway and N nodes as
@@ -56,7 +60,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
     /// <summary>The gateway's base URL.</summary>
     public Uri GatewayUrl { get; private set; } = null!;
 
-    /// <summary>The processes that hold nodes (the ones the report samples).</summary>
+    /// <summary>The processes the report samples: nodes, gateway and, when the bench started it, the broker.</summary>
     public IReadOnlyList<ClusterProcess> NodeProcesses => _described;
 
     /// <summary>The broker's URL when the cluster runs over RabbitMQ.</summary>
@@ -122,6 +126,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
                 starting.Add(node.WaitForLineAsync(l => l.StartsWith($"node {nodeId} listening on", StringComparison.Ordinal), StartTimeout, cancellationToken));
             }
             var gateway = Start("gateway", environment, "gateway", "--backplane", brokerArg, "--port", "0", "--dev", "--policy", "least-connections");
+            _described.Add(new ClusterProcess("gateway", gateway.Id, [], HoldsConnections: false));
             var gatewayLine = await gateway.WaitForLineAsync(l => l.StartsWith("gateway listening on", StringComparison.Ordinal), StartTimeout, cancellationToken).ConfigureAwait(false);
             await Task.WhenAll(starting).ConfigureAwait(false);
             GatewayUrl = new Uri(UrlIn().Match(gatewayLine).Value);
@@ -206,6 +211,10 @@ public sealed partial class LocalCluster : IAsyncDisposable
         if (start.ExitCode != 0)
         {
             throw new InvalidOperationException($"scripts/rabbitmq.sh start failed: {errors.Trim()}");
+        }
+        if (int.TryParse(File.Exists(Path.Combine(_brokerFolder, "broker.pid")) ? File.ReadAllText(Path.Combine(_brokerFolder, "broker.pid")).Trim() : "", out var pid))
+        {
+            _described.Add(new ClusterProcess("rabbitmq", pid, [], HoldsConnections: false));
         }
         return new Uri(output.Trim().Split('\n').Last().Trim());
     }

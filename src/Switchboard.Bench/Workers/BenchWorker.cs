@@ -63,9 +63,13 @@ internal sealed class BenchWorker : IBenchWorker
     public Task StartTrafficAsync(TrafficOrder order, CancellationToken cancellationToken)
     {
         _meters.ResetLatency();
+        // At least two messages in flight, however many recipients each has, so that sending and delivering overlap.
+        _meters.Window = order.RatePerSender == 0 && order.Window > 0 && order.LocalRecipients > 0
+            ? new FlowWindow(Math.Max(order.Window, 2L * order.LocalRecipients), order.LocalRecipients)
+            : null;
         _traffic = new CancellationTokenSource();
         var senders = order.Senders.Select(s => (Client: Client(s.Index), s.To)).Where(s => s.Client is not null).ToList();
-        _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _traffic.Token), CancellationToken.None)));
+        _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _meters.Window, _traffic.Token), CancellationToken.None)));
         return Task.CompletedTask;
     }
 
@@ -149,10 +153,11 @@ internal sealed class BenchWorker : IBenchWorker
 
     /// <summary>
     /// Sends at a steady rate: message k is due at start + k/rate, and a sender that fell behind catches up at once, so
-    /// the offered load does not sag when the system slows (open loop). Rate 0 sends back to back.
+    /// the offered load does not sag when the system slows (open loop). Rate 0 sends back to back, within the window.
     /// </summary>
-    private static async Task SendLoopAsync(BenchClient client, string to, double rate, int padding, CancellationToken cancellationToken)
+    private static async Task SendLoopAsync(BenchClient client, string to, double rate, int padding, FlowWindow? window, CancellationToken cancellationToken)
     {
+        var sinceYield = 0;
         var toBytes = Encoding.UTF8.GetBytes(to);
         var buffer = new byte[Payload.MaxLength(to, padding)];
         var started = Stopwatch.GetTimestamp();
@@ -170,7 +175,20 @@ internal sealed class BenchWorker : IBenchWorker
                     if (wait > 0.001)
                     {
                         await Task.Delay(TimeSpan.FromSeconds(wait), cancellationToken).ConfigureAwait(false);
+                        sinceYield = 0;
                     }
+                }
+                else if (window is not null)
+                {
+                    await window.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                    window.OnSent();
+                }
+                // Sends to a socket with room complete synchronously: yield now and then, or back-to-back senders
+                // would hold every pool thread and starve the receive loops in this same process.
+                if (++sinceYield == 32)
+                {
+                    sinceYield = 0;
+                    await Task.Yield();
                 }
                 number++;
                 var length = Payload.Write(buffer, toBytes, client.Index, number, Stopwatch.GetTimestamp(), padding);

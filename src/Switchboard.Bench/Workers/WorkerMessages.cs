@@ -18,8 +18,13 @@ public sealed record JoinOrder(string Group, IReadOnlyList<int> Members, int Con
 /// <summary>One sender: a client (global index) and where its messages go (<c>user:…</c>, <c>group:…</c>).</summary>
 public sealed record SenderOrder(int Index, string To);
 
-/// <summary>Start sending: each sender at <see cref="RatePerSender"/> messages per second (0: as fast as it can).</summary>
-public sealed record TrafficOrder(IReadOnlyList<SenderOrder> Senders, double RatePerSender, int PaddingBytes);
+/// <summary>
+/// Start sending: each sender at <see cref="RatePerSender"/> messages per second, or, at rate 0, as fast as the
+/// worker's <see cref="Window"/> allows: at most that many deliveries outstanding (sent and not yet received by its own
+/// clients, <see cref="LocalRecipients"/> per message), which measures the most the system sustains instead of how deep
+/// its queues grow.
+/// </summary>
+public sealed record TrafficOrder(IReadOnlyList<SenderOrder> Senders, double RatePerSender, int PaddingBytes, int Window = 0, int LocalRecipients = 1);
 
 /// <summary>A worker's running totals.</summary>
 public sealed record WorkerProgress(int Open, long Sent, long Delivered, long Duplicates, long Errors, long Closed);

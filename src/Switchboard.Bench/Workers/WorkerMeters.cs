@@ -16,6 +16,12 @@ internal sealed class WorkerMeters
 
     public ConcurrentDictionary<string, long> Closes { get; } = new();
 
+    /// <summary>The flat-out window; null when sending at a rate.</summary>
+    public FlowWindow? Window { get; set; }
+
+    /// <summary>A bench message arrived at one of this worker's clients.</summary>
+    public void OnDelivered() => Window?.OnDelivered();
+
     public void CountFailure(string reason) => ConnectFailures.AddOrUpdate(reason, 1, (_, n) => n + 1);
 
     public void CountError(string code) => Errors.AddOrUpdate(code, 1, (_, n) => n + 1);

@@ -35,6 +35,7 @@ internal static class BenchCommand
         var clients = new Option<int>("--clients") { Description = "Connections (fanout: group members, plus one publisher)", DefaultValueFactory = _ => 1000 };
         var duration = new Option<string>("--duration") { Description = "How long connections are held or traffic runs: 30s, 2m, 500ms", DefaultValueFactory = _ => "10s" };
         var rate = new Option<double>("--rate") { Description = "Messages per second offered in all (0: flat out)" };
+        var window = new Option<int>("--window") { Description = "Flat out (--rate 0): most messages in flight per worker (0: open loop)", DefaultValueFactory = _ => 2000 };
         var size = new Option<int>("--size") { Description = "Padding added to each message, in bytes" };
         var workers = new Option<int?>("--workers") { Description = "Worker processes for the clients (0: in this process; default: one per --clients-per-worker)" };
         var perWorker = new Option<int>("--clients-per-worker") { Description = "Most clients per worker process (< 20,000 open files each)", DefaultValueFactory = _ => 15_000 };
@@ -47,7 +48,7 @@ internal static class BenchCommand
         var backplaneSetting = new Option<string[]>("--backplane-setting") { Description = "A Backplane setting for local roles, Key=Value (repeatable), e.g. Coalescing=false" };
         var command = new Command("bench", "Measure Switchboard: idle, connect, direct and fanout scenarios, with an optional Kestrel baseline")
         {
-            scenario, gateway, node, nodeId, secret, cluster, backplane, noDataPlane, clients, duration, rate, size, workers, perWorker,
+            scenario, gateway, node, nodeId, secret, cluster, backplane, noDataPlane, clients, duration, rate, window, size, workers, perWorker,
             concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting,
         };
         command.SetAction(async (parse, cancellationToken) =>
@@ -68,6 +69,7 @@ internal static class BenchCommand
                     Clients = parse.GetValue(clients),
                     Duration = Duration(parse.GetValue(duration)!),
                     Rate = parse.GetValue(rate),
+                    Window = parse.GetValue(window),
                     PayloadBytes = parse.GetValue(size),
                     Workers = parse.GetValue(workers),
                     ClientsPerWorker = parse.GetValue(perWorker),
