@@ -30,6 +30,9 @@ internal sealed class ClientTarget : IDisposable
     private readonly TargetSpec _spec;
     private readonly HttpClient? _http;
     private readonly TicketIssuer? _tickets;
+    private long _retries;
+
+    private const int MaxAttempts = 5;
 
     public ClientTarget(TargetSpec spec, IPAddress? source)
     {
@@ -58,24 +61,35 @@ internal sealed class ClientTarget : IDisposable
         switch (_spec.Kind)
         {
             case TargetKind.Gateway:
-                HttpResponseMessage response;
-                try
+                for (var attempt = 1; ; attempt++)
                 {
-                    response = await _http!.PostAsJsonAsync(new Uri(_spec.Url, "/v1/connect"), new ConnectRequest(userId), BenchJson.Options, cancellationToken).ConfigureAwait(false);
-                }
-                catch (HttpRequestException e)
-                {
-                    throw new BenchConnectException($"gateway_{(e.HttpRequestError.ToString()).ToLowerInvariant()}", e.Message);
-                }
-                using (response)
-                {
-                    if (!response.IsSuccessStatusCode)
+                    HttpResponseMessage response;
+                    try
                     {
-                        throw new BenchConnectException($"gateway_{(int)response.StatusCode}", await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+                        response = await _http!.PostAsJsonAsync(new Uri(_spec.Url, "/v1/connect"), new ConnectRequest(userId), BenchJson.Options, cancellationToken).ConfigureAwait(false);
                     }
-                    var answer = await response.Content.ReadFromJsonAsync<ConnectAnswer>(BenchJson.Options, cancellationToken).ConfigureAwait(false)
-                        ?? throw new BenchConnectException("gateway_bad_answer", "The gateway answered null.");
-                    return new Uri($"{answer.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(answer.Token)}");
+                    catch (HttpRequestException e)
+                    {
+                        throw new BenchConnectException($"gateway_{e.HttpRequestError.ToString().ToLowerInvariant()}", e.Message);
+                    }
+                    using (response)
+                    {
+                        if (response.IsSuccessStatusCode)
+                        {
+                            var answer = await response.Content.ReadFromJsonAsync<ConnectAnswer>(BenchJson.Options, cancellationToken).ConfigureAwait(false)
+                                ?? throw new BenchConnectException("gateway_bad_answer", "The gateway answered null.");
+                            return new Uri($"{answer.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(answer.Token)}");
+                        }
+                        var code = await ErrorCodeAsync(response, cancellationToken).ConfigureAwait(false);
+                        // As a real client does: a 503 says when to ask again (no live node for a moment, all full).
+                        if (response.StatusCode == HttpStatusCode.ServiceUnavailable && attempt < MaxAttempts)
+                        {
+                            Interlocked.Increment(ref _retries);
+                            await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                            continue;
+                        }
+                        throw new BenchConnectException($"gateway_{(int)response.StatusCode}{(code is null ? "" : "_" + code)}", $"The gateway answered {(int)response.StatusCode} {code}.");
+                    }
                 }
             case TargetKind.Node:
                 var (token, _) = _tickets!.Issue(userId, _spec.NodeId, Guid.NewGuid().ToString("N"), TimeSpan.FromMinutes(5));
@@ -85,7 +99,23 @@ internal sealed class ClientTarget : IDisposable
         }
     }
 
+    /// <summary>Gateway answers of 503 that were retried after their Retry-After delay.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
     public void Dispose() => _http?.Dispose();
+
+    private static async Task<string?> ErrorCodeAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            return json.RootElement.GetProperty("error").GetProperty("code").GetString();
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
 
     private static async ValueTask<Stream> ConnectFromAsync(IPAddress? source, SocketsHttpConnectionContext context, CancellationToken cancellationToken)
     {

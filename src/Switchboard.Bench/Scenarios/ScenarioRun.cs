@@ -62,11 +62,19 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         // Connect.
         progress($"{target.Name}: opening {total:#,0} connections with {_workers.Count} worker(s)…");
         var started = Stopwatch.GetTimestamp();
-        var reports = await Task.WhenAll(_workers.Select(w => w.ConnectAsync(ConnectOrderFor(w), cancellationToken))).ConfigureAwait(false);
+        var connecting = Task.WhenAll(_workers.Select(w => w.ConnectAsync(ConnectOrderFor(w), cancellationToken)));
+        // Workers answer only when their share is done; meanwhile the nodes' heartbeats tell how far it got.
+        while (target.Gateway is not null && await Task.WhenAny(connecting, Task.Delay(TimeSpan.FromSeconds(2), cancellationToken)).ConfigureAwait(false) != connecting)
+        {
+            var sofar = await LocalCluster.ReportedConnectionsAsync(target.Gateway, cancellationToken).ConfigureAwait(false);
+            progress($"{target.Name}: the nodes hold {sofar:#,0} of {total:#,0} connections after {Stopwatch.GetElapsedTime(started).TotalSeconds:0} s");
+        }
+        var reports = await connecting.ConfigureAwait(false);
         var connectSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         var clients = reports.SelectMany(r => r.Clients).OrderBy(c => c.Index).ToList();
         Add("connections", "connections established", clients.Count, "");
         Add("connections_failed", "connections failed", total - clients.Count, "");
+        Add("connect_retries", "gateway 503 answers retried (as real clients do)", reports.Sum(r => r.Retries), "");
         Add("connect_seconds", "time to open them all", connectSeconds, "s");
         Add("connect_rate", "connect rate", clients.Count / connectSeconds, "conn/s");
         progress($"{target.Name}: {clients.Count:#,0} connected in {connectSeconds:0.0} s ({clients.Count / connectSeconds:#,0}/s), {total - clients.Count} failed");

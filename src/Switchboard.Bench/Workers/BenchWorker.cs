@@ -44,7 +44,7 @@ internal sealed class BenchWorker : IBenchWorker
                     _meters.CountFailure(e.GetType().Name.ToLowerInvariant());
                 }
             }).ConfigureAwait(false);
-        return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds);
+        return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds, _target.Retries);
     }
 
     public async Task JoinAsync(JoinOrder order, CancellationToken cancellationToken)

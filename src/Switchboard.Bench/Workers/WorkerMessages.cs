@@ -9,8 +9,8 @@ public sealed record ConnectOrder(TargetSpec Target, int FirstIndex, int Count, 
 /// <summary>Each client opened: its global index, user and the node that welcomed it.</summary>
 public sealed record ConnectedClient(int Index, string UserId, string? NodeId);
 
-/// <summary>What a connect phase achieved.</summary>
-public sealed record ConnectReport(IReadOnlyList<ConnectedClient> Clients, double Seconds);
+/// <summary>What a connect phase achieved; <see cref="Retries"/> counts gateway 503s asked again, as real clients do.</summary>
+public sealed record ConnectReport(IReadOnlyList<ConnectedClient> Clients, double Seconds, long Retries = 0);
 
 /// <summary>The clients (by global index) that join <see cref="Group"/>.</summary>
 public sealed record JoinOrder(string Group, IReadOnlyList<int> Members, int Concurrency);
