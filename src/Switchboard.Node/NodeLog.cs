@@ -34,4 +34,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(10, LogLevel.Warning, "Heartbeat of node {NodeId} could not be published: {Reason}", EventName = "HeartbeatFailed")]
     public static partial void HeartbeatFailed(ILogger logger, string nodeId, string reason, Exception? exception);
+
+    [LoggerMessage(50, LogLevel.Warning, "The data-plane listener could not accept a connection: {Error}", EventName = "DataPlaneAcceptFailed")]
+    public static partial void DataPlaneAcceptFailed(ILogger logger, System.Net.Sockets.SocketError error);
 }

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
+using Switchboard.Protocol.Transport;
 
 namespace Switchboard.Bench.Load;
 
@@ -53,8 +54,7 @@ internal static class WebSocketDialer
             var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
             await stream.WriteAsync(Encoding.ASCII.GetBytes(Request(url, key, subprotocol)), cancellationToken).ConfigureAwait(false);
             var leftover = await ReadResponseAsync(stream, key, cancellationToken).ConfigureAwait(false);
-            Stream transport = leftover.Length == 0 ? stream : new PrefixedStream(leftover, stream);
-            return WebSocket.CreateFromStream(transport, new WebSocketCreationOptions
+            return WebSocket.CreateFromStream(PrefixedStream.Over(stream, leftover), new WebSocketCreationOptions
             {
                 IsServer = false,
                 SubProtocol = subprotocol,

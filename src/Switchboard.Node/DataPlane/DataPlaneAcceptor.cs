@@ -1,19 +1,21 @@
 using System.Buffers;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Microsoft.AspNetCore.Connections;
 using Switchboard.Protocol;
+using Switchboard.Protocol.Transport;
 using Switchboard.Security.Tickets;
 
 namespace Switchboard.Node.DataPlane;
 
 /// <summary>
-/// The node's lean WebSocket listener: it runs on a connection of its own port, below HTTP. It reads the opening
-/// handshake itself, answers it, and hands the connection to .NET's own WebSocket implementation. Nothing of the
-/// HTTP request outlives the handshake, which is what makes an idle connection several times cheaper than through
-/// the full HTTP server (no request, headers, URL copies or HTTP pipeline kept per connection).
+/// The node's lean WebSocket listener: it runs on a plain socket of its own port, below HTTP. It reads the opening
+/// handshake itself, answers it, and hands the socket's stream to .NET's own WebSocket implementation. Nothing of the
+/// HTTP request outlives the handshake, and no server transport sits under the socket, which is what makes an idle
+/// connection several times cheaper than through the full HTTP server (no request, headers, URL copies, transport
+/// pipes or HTTP pipeline kept per connection).
 /// </summary>
 internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions options)
 {
@@ -22,32 +24,43 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
 
     private static readonly byte[] AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"u8.ToArray();
 
-    /// <summary>Runs one connection: handshake, then the WebSocket until it ends.</summary>
-    public async Task AcceptAsync(ConnectionContext connection)
+    /// <summary>Runs one accepted socket: handshake, then the WebSocket until it ends. Never throws.</summary>
+    public async Task AcceptAsync(Socket socket)
     {
-        // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in this
-        // method's state for as long as the connection lasts.
-        var (socket, ticket) = await HandshakeAsync(connection).ConfigureAwait(false);
-        if (socket is not null)
+        socket.NoDelay = true;
+        var stream = new NetworkStream(socket, ownsSocket: true);
+        try
         {
-            await node.ServeAsync(socket, ticket).ConfigureAwait(false);
+            // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in
+            // this method's state for as long as the connection lasts.
+            var (webSocket, ticket) = await HandshakeAsync(stream).ConfigureAwait(false);
+            if (webSocket is not null)
+            {
+                await node.ServeAsync(webSocket, ticket).ConfigureAwait(false);
+                return;
+            }
         }
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client went away during the handshake.
+        }
+        await stream.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task<(WebSocket?, TicketValidation)> HandshakeAsync(ConnectionContext connection)
+    private async Task<(WebSocket?, TicketValidation)> HandshakeAsync(NetworkStream stream)
     {
-        var (request, refusal) = await ReadHandshakeAsync(connection).ConfigureAwait(false);
+        var (request, refusal, afterHead) = await ReadHandshakeAsync(stream).ConfigureAwait(false);
         if (request is null)
         {
             if (refusal is not null)
             {
-                await WriteRefusalAsync(connection, refusal).ConfigureAwait(false);
+                await WriteRefusalAsync(stream, refusal).ConfigureAwait(false);
             }
             return (null, default);
         }
         var ticket = await node.ValidateTicketAsync(request.Token).ConfigureAwait(false);
-        await WriteSwitchingProtocolsAsync(connection, request).ConfigureAwait(false);
-        var socket = WebSocket.CreateFromStream(new DuplexPipeStream(connection.Transport), new WebSocketCreationOptions
+        await WriteSwitchingProtocolsAsync(stream, request).ConfigureAwait(false);
+        var socket = WebSocket.CreateFromStream(PrefixedStream.Over(stream, afterHead), new WebSocketCreationOptions
         {
             IsServer = true,
             SubProtocol = request.OffersSubprotocol ? WireNames.Subprotocol : null,
@@ -56,41 +69,41 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         return (socket, ticket);
     }
 
-    private static async Task<(UpgradeRequest?, UpgradeRefusal?)> ReadHandshakeAsync(ConnectionContext connection)
+    /// <summary>Reads until the end of the request head; returns it parsed (or refused) and the bytes that came after it.</summary>
+    private static async Task<(UpgradeRequest?, UpgradeRefusal?, byte[])> ReadHandshakeAsync(NetworkStream stream)
     {
-        var input = connection.Transport.Input;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed);
-        timeout.CancelAfter(HandshakeTimeout);
+        // One byte more than the largest head, so that an oversized head is seen as such rather than as incomplete.
+        var buffer = ArrayPool<byte>.Shared.Rent(UpgradeRequestParser.MaxHeadBytes + 1);
+        using var timeout = new CancellationTokenSource(HandshakeTimeout);
         try
         {
+            var filled = 0;
             while (true)
             {
-                var result = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
-                if (UpgradeRequestParser.TryParse(result.Buffer, out var consumed, out var request, out var refusal))
+                var read = await stream.ReadAsync(buffer.AsMemory(filled, UpgradeRequestParser.MaxHeadBytes + 1 - filled), timeout.Token).ConfigureAwait(false);
+                if (read == 0)
                 {
-                    // Bytes after the head (a client that sends its first frame at once) stay in the pipe for the WebSocket.
-                    input.AdvanceTo(consumed);
-                    return (request, refusal);
+                    return (null, null, []);
                 }
-                if (result.IsCompleted)
+                filled += read;
+                var sequence = new ReadOnlySequence<byte>(buffer, 0, filled);
+                if (UpgradeRequestParser.TryParse(sequence, out var consumed, out var request, out var refusal))
                 {
-                    input.AdvanceTo(result.Buffer.End);
-                    return (null, null);
+                    return (request, refusal, sequence.Slice(consumed).ToArray());
                 }
-                input.AdvanceTo(result.Buffer.Start, result.Buffer.End);
             }
-        }
-        catch (OperationCanceledException) when (!connection.ConnectionClosed.IsCancellationRequested)
-        {
-            return (null, new UpgradeRefusal(408, "handshake_timeout", $"no complete handshake within {HandshakeTimeout.TotalSeconds:0} s"));
         }
         catch (OperationCanceledException)
         {
-            return (null, null);
+            return (null, new UpgradeRefusal(408, "handshake_timeout", $"no complete handshake within {HandshakeTimeout.TotalSeconds:0} s"), []);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
-    private static async Task WriteSwitchingProtocolsAsync(ConnectionContext connection, UpgradeRequest request)
+    private static async Task WriteSwitchingProtocolsAsync(Stream stream, UpgradeRequest request)
     {
         var accept = Convert.ToBase64String(SHA1.HashData([.. Encoding.ASCII.GetBytes(request.Key), .. AcceptGuid]));
         var head = new StringBuilder("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n")
@@ -100,10 +113,10 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
             head.Append("Sec-WebSocket-Protocol: ").Append(WireNames.Subprotocol).Append("\r\n");
         }
         head.Append("\r\n");
-        await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes(head.ToString())).ConfigureAwait(false);
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString())).ConfigureAwait(false);
     }
 
-    private static async Task WriteRefusalAsync(ConnectionContext connection, UpgradeRefusal refusal)
+    private static async Task WriteRefusalAsync(Stream stream, UpgradeRefusal refusal)
     {
         var body = new ArrayBufferWriter<byte>(256);
         using (var writer = new Utf8JsonWriter(body))
@@ -125,10 +138,10 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         head.Append("\r\n");
         try
         {
-            await connection.Transport.Output.WriteAsync(Encoding.ASCII.GetBytes(head.ToString())).ConfigureAwait(false);
-            await connection.Transport.Output.WriteAsync(body.WrittenMemory).ConfigureAwait(false);
+            await stream.WriteAsync(Encoding.ASCII.GetBytes(head.ToString())).ConfigureAwait(false);
+            await stream.WriteAsync(body.WrittenMemory).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is IOException or ConnectionResetException or OperationCanceledException)
+        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
         {
             // The client is gone; there is nobody to tell.
         }

@@ -1,7 +1,4 @@
-using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,16 +27,13 @@ public static class NodeServiceCollectionExtensions
         services.AddSingleton(options);
         services.AddSingleton<SwitchboardNode>();
         services.AddHostedService<NodeHostedService>();
-        if (options.DataPlanePort is { } port)
+        if (options.DataPlanePort is not null)
         {
-            var binding = new DataPlaneBinding();
-            services.AddSingleton(binding);
+            services.AddSingleton<DataPlaneBinding>();
             services.AddSingleton<DataPlaneAcceptor>();
-            services.Configure<KestrelServerOptions>(kestrel => kestrel.Listen(IPAddress.Parse(options.DataPlaneAddress), port, listen =>
-            {
-                binding.Listen = listen;
-                listen.Run(connection => listen.ApplicationServices.GetRequiredService<DataPlaneAcceptor>().AcceptAsync(connection));
-            }));
+            // Registered after the node's hosted service: it binds before the node starts (which advertises its port)
+            // and stops accepting after the node has begun to stop.
+            services.AddHostedService<DataPlaneListener>();
         }
         return services;
     }
