@@ -24,7 +24,10 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
 
     private static readonly byte[] AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"u8.ToArray();
 
-    /// <summary>Runs one accepted socket: handshake, then the WebSocket until it ends. Never throws.</summary>
+    /// <summary>
+    /// Runs one accepted socket's handshake, then hands the WebSocket to the node, which serves it until it ends.
+    /// Completes once the handshake is done; never throws.
+    /// </summary>
     public async Task AcceptAsync(Socket socket)
     {
         socket.NoDelay = true;
@@ -36,7 +39,9 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
             var (webSocket, ticket) = await HandshakeAsync(stream).ConfigureAwait(false);
             if (webSocket is not null)
             {
-                await node.ServeAsync(webSocket, ticket).ConfigureAwait(false);
+                // Not awaited: nothing waits for this method, and leaving it lets its state go for the connection's
+                // lifetime. The node owns the WebSocket (and through it the stream) from here on.
+                _ = node.ServeAsync(webSocket, ticket);
                 return;
             }
         }
