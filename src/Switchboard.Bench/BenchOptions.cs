@@ -15,8 +15,14 @@ public static class BenchScenarios
     /// <summary>One publisher, a group of N members spread over the nodes.</summary>
     public const string Fanout = "fanout";
 
+    /// <summary>Direct traffic while the busiest node is drained: time until its clients are all elsewhere, lost and duplicated messages.</summary>
+    public const string Drain = "drain";
+
+    /// <summary>Direct traffic while the busiest node is killed with SIGKILL: time until its clients are all re-homed, messages lost.</summary>
+    public const string Failover = "failover";
+
     /// <summary>Every scenario name.</summary>
-    public static readonly IReadOnlyList<string> All = [Idle, Connect, Direct, Fanout];
+    public static readonly IReadOnlyList<string> All = [Idle, Connect, Direct, Fanout, Drain, Failover];
 }
 
 /// <summary>One bench run, as the command line describes it. Every run is bounded by <see cref="Duration"/> and counts.</summary>
@@ -33,6 +39,9 @@ public sealed record BenchOptions
 
     /// <summary>The id of <see cref="Node"/> (its tickets name it).</summary>
     public string NodeId { get; init; } = "node-1";
+
+    /// <summary>An admin key of the gateway (<c>X-Admin-Key</c>), for the drain scenario against a given gateway.</summary>
+    public string? AdminKey { get; init; }
 
     /// <summary>The cluster secret, to sign tickets for <see cref="Node"/>.</summary>
     public string? Secret { get; init; }
@@ -107,9 +116,18 @@ public sealed record BenchOptions
         {
             throw new ArgumentException("--node needs --secret (the cluster secret) to sign tickets.");
         }
-        if (Clients < 1 || (Scenario == BenchScenarios.Direct && Clients < 2))
+        var pairs = Scenario is BenchScenarios.Direct or BenchScenarios.Drain or BenchScenarios.Failover;
+        if (Clients < 1 || (pairs && Clients < 2))
         {
-            throw new ArgumentException($"--clients must be at least {(Scenario == BenchScenarios.Direct ? 2 : 1)} (got {Clients}).");
+            throw new ArgumentException($"--clients must be at least {(pairs ? 2 : 1)} (got {Clients}).");
+        }
+        if (Scenario == BenchScenarios.Failover && (LocalNodes < 2 || Backplane == "memory"))
+        {
+            throw new ArgumentException("--scenario failover kills a node process: it needs --cluster local:N (N ≥ 2) with --backplane rabbitmq or amqp://….");
+        }
+        if (Scenario == BenchScenarios.Drain && LocalNodes < 2 && (Gateway is null || AdminKey is null))
+        {
+            throw new ArgumentException("--scenario drain needs --cluster local:N (N ≥ 2), or --gateway with --admin-key.");
         }
         if (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(1))
         {

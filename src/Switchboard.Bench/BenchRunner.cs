@@ -16,6 +16,11 @@ public static class BenchRunner
     public static async Task<BenchReport> RunAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken = default)
     {
         options.Validate();
+        if (options.Scenario is BenchScenarios.Drain or BenchScenarios.Failover && options.Rate == 0)
+        {
+            // Senders keep messaging the moving clients at a steady rate; a closed loop would stall while they move.
+            options = options with { Rate = 1000 };
+        }
         var startedAt = DateTimeOffset.UtcNow;
         var machine = MachineFacts.Read();
         ScenarioResult switchboard;
@@ -31,12 +36,13 @@ public static class BenchRunner
                 BackplaneSettings = options.BackplaneSettings,
             }, progress, cancellationToken).ConfigureAwait(false);
             switchboard = await new ScenarioRun(options, new RunTarget("switchboard", cluster.Description,
-                new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl), cluster.NodeProcesses, cluster.GatewayUrl), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+                new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl), cluster.NodeProcesses, cluster.GatewayUrl, cluster.MoveAsync), progress).RunAsync(cancellationToken).ConfigureAwait(false);
         }
         else if (options.Gateway is not null)
         {
             switchboard = await new ScenarioRun(options, new RunTarget("switchboard", $"the cluster behind the gateway at {options.Gateway}",
-                new TargetSpec(TargetKind.Gateway, options.Gateway), [], options.Gateway), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+                new TargetSpec(TargetKind.Gateway, options.Gateway), [], options.Gateway,
+                options.AdminKey is { } key ? (_, node, ct) => AdminClient.DrainAsync(options.Gateway, key, node, ct) : null), progress).RunAsync(cancellationToken).ConfigureAwait(false);
         }
         else
         {

@@ -3,38 +3,48 @@ using System.Net;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
-using Switchboard.Bench.Measurement;
 using Switchboard.Bench.Workers;
 using Switchboard.Protocol;
 
 namespace Switchboard.Bench.Load;
 
 /// <summary>
-/// One bench connection: dials, waits for the welcome, then counts what it receives. Its counters are written by its
-/// own receive loop only and read by the worker's progress reports.
+/// One bench connection: dials, waits for the welcome, then counts what it receives. When it follows moves, a
+/// <c>reconnect</c> frame or a lost connection sends it back through the gateway to resume its session, as the SDKs
+/// do. Its counters are written by its own receive loop only and read by the worker's progress reports.
 /// </summary>
 internal sealed class BenchClient : IAsyncDisposable
 {
-    private readonly WebSocket _socket;
+    private static readonly TimeSpan MoveTimeout = TimeSpan.FromSeconds(30);
+
+    private readonly ClientTarget _target;
+    private readonly IPAddress? _source;
     private readonly WorkerMeters _meters;
+    private readonly bool _followMoves;
     private readonly SemaphoreSlim _sendLock = new(1, 1);
-    private readonly Task _receiving;
     private readonly Dictionary<int, long> _lastBySender = [];
+    private readonly CancellationTokenSource _closing = new();
+    private WebSocket _socket;
+    private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private Task _receiving = Task.CompletedTask;
     private TaskCompletionSource<Incoming>? _pendingReply;
     private long _delivered;
     private long _duplicates;
+    private long _lastSeq;
+    private volatile string? _nodeId;
 
-    private BenchClient(int index, string userId, WebSocket socket, WorkerMeters meters, JsonElement? welcome)
+    private BenchClient(ClientTarget target, int index, string userId, IPAddress? source, WebSocket socket, WorkerMeters meters, Welcome? welcome, bool followMoves)
     {
+        _target = target;
         Index = index;
         UserId = userId;
+        _source = source;
         _socket = socket;
         _meters = meters;
-        if (welcome is { } w)
-        {
-            NodeId = w.GetProperty(WireNames.Fields.Node).GetString();
-            ConnectionId = w.GetProperty(WireNames.Fields.ConnectionId).GetString();
-        }
+        _followMoves = followMoves;
+        _nodeId = welcome?.NodeId;
+        Session = welcome?.Session;
+        _connected.SetResult();
         _receiving = ReceiveLoopAsync();
     }
 
@@ -42,10 +52,11 @@ internal sealed class BenchClient : IAsyncDisposable
 
     public string UserId { get; }
 
-    /// <summary>The node that welcomed this client (null against the baseline).</summary>
-    public string? NodeId { get; }
+    /// <summary>The node that welcomed this client last (null against the baseline).</summary>
+    public string? NodeId => _nodeId;
 
-    public string? ConnectionId { get; }
+    /// <summary>The session the client resumes when it moves.</summary>
+    public string? Session { get; private set; }
 
     /// <summary>Bench messages received, not counting duplicates.</summary>
     public long Delivered => Volatile.Read(ref _delivered);
@@ -59,39 +70,25 @@ internal sealed class BenchClient : IAsyncDisposable
     /// <summary>The close code the server ended the connection with while the bench still wanted it, or null.</summary>
     public int? ClosedBy { get; private set; }
 
-    public bool IsOpen => _socket.State == WebSocketState.Open;
+    public bool IsOpen => _connected.Task.IsCompletedSuccessfully && _socket.State == WebSocketState.Open;
 
     /// <summary>Opens a connection and, against Switchboard, waits for its welcome; the handshake time is recorded.</summary>
-    public static async Task<BenchClient> ConnectAsync(ClientTarget target, int index, string userId, IPAddress? source, WorkerMeters meters, CancellationToken cancellationToken)
+    public static async Task<BenchClient> ConnectAsync(ClientTarget target, int index, string userId, IPAddress? source, WorkerMeters meters, bool followMoves, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var url = await target.ResolveAsync(userId, cancellationToken).ConfigureAwait(false);
-        var socket = await WebSocketDialer.ConnectAsync(url, source, target.SpeaksProtocol ? WireNames.Subprotocol : null, cancellationToken).ConfigureAwait(false);
-        JsonElement? welcome = null;
-        if (target.SpeaksProtocol)
-        {
-            try
-            {
-                welcome = await ReadWelcomeAsync(socket, cancellationToken).ConfigureAwait(false);
-            }
-            catch
-            {
-                socket.Abort();
-                socket.Dispose();
-                throw;
-            }
-        }
+        var (socket, welcome) = await OpenAsync(target, userId, source, resume: null, cancellationToken).ConfigureAwait(false);
         meters.Handshake.Record(Stopwatch.GetElapsedTime(started).Ticks / 10);
-        return new BenchClient(index, userId, socket, meters, welcome);
+        return new BenchClient(target, index, userId, source, socket, meters, welcome, followMoves);
     }
 
-    /// <summary>Sends one frame; sends from several tasks never interleave.</summary>
+    /// <summary>Sends one frame; sends from several tasks never interleave. While the client moves, it waits for the new connection.</summary>
     public async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
+        await _connected.Task.WaitAsync(MoveTimeout, cancellationToken).ConfigureAwait(false);
         await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await _socket.SendAsync(frame, WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
+            await _socket.SendAsync(frame, WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
@@ -121,6 +118,7 @@ internal sealed class BenchClient : IAsyncDisposable
     /// <summary>Closes normally (the bench is done with it).</summary>
     public async Task CloseAsync(CancellationToken cancellationToken)
     {
+        await _closing.CancelAsync().ConfigureAwait(false);
         try
         {
             if (_socket.State == WebSocketState.Open)
@@ -137,13 +135,46 @@ internal sealed class BenchClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _closing.Cancel();
         _socket.Abort();
         _socket.Dispose();
         await _receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _sendLock.Dispose();
+        _closing.Dispose();
     }
 
-    private static async Task<JsonElement> ReadWelcomeAsync(WebSocket socket, CancellationToken cancellationToken)
+    /// <summary>Dials, and against Switchboard waits for the welcome (sending <c>resume</c> first when it resumes a session).</summary>
+    private static async Task<(WebSocket, Welcome?)> OpenAsync(ClientTarget target, string userId, IPAddress? source, (string Session, long LastSeq)? resume, CancellationToken cancellationToken)
+    {
+        var url = await target.ResolveAsync(userId, resume?.Session, cancellationToken).ConfigureAwait(false);
+        var socket = await WebSocketDialer.ConnectAsync(url, source, target.SpeaksProtocol ? WireNames.Subprotocol : null, cancellationToken).ConfigureAwait(false);
+        if (!target.SpeaksProtocol)
+        {
+            return (socket, null);
+        }
+        try
+        {
+            if (resume is { } r)
+            {
+                var frame = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+                {
+                    [WireNames.Fields.Type] = WireNames.Types.Resume,
+                    [WireNames.Fields.Session] = r.Session,
+                    [WireNames.Fields.LastSeq] = r.LastSeq,
+                });
+                await socket.SendAsync(frame, WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
+            }
+            return (socket, await ReadWelcomeAsync(socket, cancellationToken).ConfigureAwait(false));
+        }
+        catch
+        {
+            socket.Abort();
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<Welcome> ReadWelcomeAsync(WebSocket socket, CancellationToken cancellationToken)
     {
         var buffer = new byte[4096];
         var filled = 0;
@@ -165,14 +196,36 @@ internal sealed class BenchClient : IAsyncDisposable
             }
         }
         using var json = JsonDocument.Parse(buffer.AsMemory(0, filled));
-        if (!json.RootElement.TryGetProperty(WireNames.Fields.Type, out var type) || type.GetString() != WireNames.Types.Welcome)
+        var root = json.RootElement;
+        if (!root.TryGetProperty(WireNames.Fields.Type, out var type) || type.GetString() != WireNames.Types.Welcome)
         {
             throw new BenchConnectException("no_welcome", Encoding.UTF8.GetString(buffer, 0, filled));
         }
-        return json.RootElement.Clone();
+        return new Welcome(
+            root.GetProperty(WireNames.Fields.Node).GetString(),
+            root.TryGetProperty(WireNames.Fields.Session, out var session) ? session.GetString() : null,
+            root.TryGetProperty(WireNames.Fields.Resumed, out var resumed) && resumed.ValueKind == JsonValueKind.True,
+            root.TryGetProperty("missedFrom", out var from) && root.TryGetProperty("missedTo", out var to) ? to.GetInt64() - from.GetInt64() + 1 : 0);
     }
 
     private async Task ReceiveLoopAsync()
+    {
+        while (true)
+        {
+            var move = await ReceiveConnectionAsync(_socket).ConfigureAwait(false);
+            if (!move || !_followMoves || _closing.IsCancellationRequested)
+            {
+                return;
+            }
+            if (!await MoveAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Reads one connection until it ends; true when the client should move (reconnect and resume).</summary>
+    private async Task<bool> ReceiveConnectionAsync(WebSocket socket)
     {
         var buffer = new byte[4096];
         try
@@ -187,52 +240,124 @@ internal sealed class BenchClient : IAsyncDisposable
                     {
                         Array.Resize(ref buffer, buffer.Length * 2);
                     }
-                    result = await _socket.ReceiveAsync(buffer.AsMemory(filled), CancellationToken.None).ConfigureAwait(false);
+                    result = await socket.ReceiveAsync(buffer.AsMemory(filled), CancellationToken.None).ConfigureAwait(false);
                     filled += result.Count;
                 }
                 while (!result.EndOfMessage);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
-                    if (_socket.CloseStatus is { } status && status != WebSocketCloseStatus.NormalClosure)
+                    var status = (int?)socket.CloseStatus ?? 1005;
+                    if (socket.State == WebSocketState.CloseReceived)
                     {
-                        ClosedBy = (int)status;
-                        _meters.CountClose((int)status);
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
                     }
-                    if (_socket.State == WebSocketState.CloseReceived)
+                    if (status == (int)WebSocketCloseStatus.NormalClosure)
                     {
-                        await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, CancellationToken.None).ConfigureAwait(false);
+                        return false;
                     }
-                    return;
+                    ClosedBy = status;
+                    _meters.CountClose(status);
+                    // 1012 (restart, drain) and 3008 (slow consumer) ask for a reconnect; 1011 and others end the client.
+                    return status is CloseCodes.ServiceRestart or CloseCodes.SlowConsumer;
                 }
-                OnFrame(buffer.AsSpan(0, filled));
+                if (OnFrame(buffer.AsSpan(0, filled)))
+                {
+                    // Asked to move: close our side and resume elsewhere.
+                    _meters.CountMoveRequest();
+                    try
+                    {
+                        await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "moving", CancellationToken.None).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException)
+                    {
+                    }
+                    return true;
+                }
             }
         }
         catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
-            if (_socket.State != WebSocketState.Aborted && ClosedBy is null)
+            if (_closing.IsCancellationRequested || socket.State == WebSocketState.Aborted)
             {
-                ClosedBy = 1006;
-                _meters.CountClose(1006);
+                return false;
             }
+            ClosedBy = 1006;
+            _meters.CountClose(1006);
+            return true;
         }
     }
 
-    private void OnFrame(ReadOnlySpan<byte> frame)
+    /// <summary>Back through the gateway, resuming the session from the last seq received; sends wait meanwhile.</summary>
+    private async Task<bool> MoveAsync()
+    {
+        var started = Stopwatch.GetTimestamp();
+        _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var old = _socket;
+        for (var attempt = 1; attempt <= 10 && !_closing.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
+                timeout.CancelAfter(MoveTimeout);
+                var (socket, welcome) = await OpenAsync(_target, UserId, _source, Session is null ? null : (Session, Interlocked.Read(ref _lastSeq)), timeout.Token).ConfigureAwait(false);
+                if (welcome is not null && welcome.Session != Session)
+                {
+                    // The old session could not be resumed (its node died): a new one starts at seq 1.
+                    Interlocked.Exchange(ref _lastSeq, 0);
+                    _meters.CountResume(resumed: false, missed: 0);
+                }
+                else
+                {
+                    _meters.CountResume(welcome?.Resumed ?? true, welcome?.Missed ?? 0);
+                }
+                Session = welcome?.Session;
+                _nodeId = welcome?.NodeId;
+                _socket = socket;
+                old.Dispose();
+                _meters.Moved.Record(Stopwatch.GetElapsedTime(started).Ticks / 10);
+                _connected.SetResult();
+                return true;
+            }
+            catch (Exception e) when (e is BenchConnectException or WebSocketException or IOException or OperationCanceledException or HttpRequestException)
+            {
+                // The first node asked may already be gone too; ask again after a short, jittered pause.
+                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(50, 250) * attempt), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        _meters.CountFailure("move_failed");
+        _connected.SetException(new BenchConnectException("move_failed", $"{UserId} could not reconnect."));
+        return false;
+    }
+
+    /// <summary>Handles one frame; true when it asks the client to move.</summary>
+    private bool OnFrame(ReadOnlySpan<byte> frame)
     {
         var incoming = Payload.Read(frame);
         switch (incoming.Type)
         {
             case FrameType.Message when incoming.HasBenchData:
+                if (incoming.Seq > 0)
+                {
+                    // Resumed sessions may replay what this client already had: seq tells.
+                    if (incoming.Seq <= Interlocked.Read(ref _lastSeq))
+                    {
+                        Interlocked.Increment(ref _duplicates);
+                        return false;
+                    }
+                    Interlocked.Exchange(ref _lastSeq, incoming.Seq);
+                }
                 _meters.Latency.Record((Stopwatch.GetTimestamp() - incoming.Timestamp) * 1_000_000 / Stopwatch.Frequency);
                 if (_lastBySender.TryGetValue(incoming.Sender, out var last) && incoming.Number <= last)
                 {
                     Interlocked.Increment(ref _duplicates);
-                    return;
+                    return false;
                 }
                 _lastBySender[incoming.Sender] = incoming.Number;
                 Interlocked.Increment(ref _delivered);
                 _meters.OnDelivered();
-                return;
+                return false;
+            case FrameType.Reconnect:
+                return _followMoves;
             case FrameType.Reply when _pendingReply is { } pending:
                 _pendingReply = null;
                 pending.TrySetResult(incoming);
@@ -240,11 +365,15 @@ internal sealed class BenchClient : IAsyncDisposable
                 {
                     _meters.CountError(incoming.Code ?? "unknown");
                 }
-                return;
+                return false;
             case FrameType.Reply when !incoming.Ok:
             case FrameType.Error:
                 _meters.CountError(incoming.Code ?? "unknown");
-                return;
+                return false;
+            default:
+                return false;
         }
     }
+
+    private sealed record Welcome(string? NodeId, string? Session, bool Resumed, long Missed);
 }

@@ -55,8 +55,8 @@ internal sealed class ClientTarget : IDisposable
     /// <summary>Whether the target speaks the Switchboard protocol (sends a welcome, understands commands).</summary>
     public bool SpeaksProtocol => _spec.Kind != TargetKind.Echo;
 
-    /// <summary>The URL to open for <paramref name="userId"/>.</summary>
-    public async Task<Uri> ResolveAsync(string userId, CancellationToken cancellationToken)
+    /// <summary>The URL to open for <paramref name="userId"/>; with <paramref name="session"/>, a resume ticket for it.</summary>
+    public async Task<Uri> ResolveAsync(string userId, string? session, CancellationToken cancellationToken)
     {
         switch (_spec.Kind)
         {
@@ -66,7 +66,8 @@ internal sealed class ClientTarget : IDisposable
                     HttpResponseMessage response;
                     try
                     {
-                        response = await _http!.PostAsJsonAsync(new Uri(_spec.Url, "/v1/connect"), new ConnectRequest(userId), BenchJson.Options, cancellationToken).ConfigureAwait(false);
+                        var path = session is null ? "/v1/connect" : $"/v1/connect?session={Uri.EscapeDataString(session)}";
+                        response = await _http!.PostAsJsonAsync(new Uri(_spec.Url, path), new ConnectRequest(userId), BenchJson.Options, cancellationToken).ConfigureAwait(false);
                     }
                     catch (HttpRequestException e)
                     {
@@ -92,7 +93,7 @@ internal sealed class ClientTarget : IDisposable
                     }
                 }
             case TargetKind.Node:
-                var (token, _) = _tickets!.Issue(userId, _spec.NodeId, Guid.NewGuid().ToString("N"), TimeSpan.FromMinutes(5));
+                var (token, _) = _tickets!.Issue(userId, _spec.NodeId, session ?? Guid.NewGuid().ToString("N"), TimeSpan.FromMinutes(5));
                 return new Uri($"{_spec.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(token)}");
             default:
                 return _spec.Url;

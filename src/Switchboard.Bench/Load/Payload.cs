@@ -74,6 +74,11 @@ internal static class Payload
                         reader.Skip();
                     }
                 }
+                else if (reader.ValueTextEquals(WireNames.Fields.Seq))
+                {
+                    reader.Read();
+                    incoming.Seq = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var seq) ? seq : 0;
+                }
                 else if (reader.ValueTextEquals(WireNames.Fields.Ok))
                 {
                     reader.Read();
@@ -158,6 +163,7 @@ internal static class Payload
         : reader.ValueTextEquals(WireNames.Types.Welcome) ? FrameType.Welcome
         : reader.ValueTextEquals(WireNames.Types.Reply) ? FrameType.Reply
         : reader.ValueTextEquals(WireNames.Types.Error) ? FrameType.Error
+        : reader.ValueTextEquals(WireNames.Types.Reconnect) ? FrameType.Reconnect
         : FrameType.Other;
 
     private static void Append(Span<byte> destination, ref int written, ReadOnlySpan<byte> bytes)
@@ -175,6 +181,7 @@ internal enum FrameType
     Message,
     Reply,
     Error,
+    Reconnect,
 }
 
 /// <summary>What the bench read from one server frame.</summary>
@@ -185,6 +192,7 @@ internal struct Incoming
     public int Sender;
     public long Number;
     public long Timestamp;
+    public long Seq;
     public bool Ok;
     public string? Code;
 }

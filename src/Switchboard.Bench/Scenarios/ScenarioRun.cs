@@ -13,7 +13,9 @@ namespace Switchboard.Bench.Scenarios;
 /// <param name="Target">What the clients connect to.</param>
 /// <param name="Processes">The target's processes, sampled from /proc; empty when the bench did not start them.</param>
 /// <param name="Gateway">A gateway whose /v1/nodes tells what the nodes saw; null for other targets.</param>
-internal sealed record RunTarget(string Name, string Description, TargetSpec Target, IReadOnlyList<ClusterProcess> Processes, Uri? Gateway);
+/// <param name="Move">Drains (scenario <c>drain</c>) or kills (<c>failover</c>) a node by id; null when the target cannot.</param>
+internal sealed record RunTarget(string Name, string Description, TargetSpec Target, IReadOnlyList<ClusterProcess> Processes, Uri? Gateway,
+    Func<string, string, CancellationToken, Task>? Move = null);
 
 /// <summary>
 /// Runs one scenario against one target: spreads the clients over workers, drives them through the scenario's phases,
@@ -23,6 +25,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
 {
     private const string Group = "bench";
     private const string UserPrefix = "bench-u";
+    private static readonly TimeSpan WarmUp = TimeSpan.FromSeconds(2);
     private const string OneNode = "A worker's clients all landed on one node: their messages do not cross the backplane.";
 
     private readonly List<IBenchWorker> _workers = [];
@@ -100,7 +103,27 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
                 await HoldAsync(sampler, clients.Count, cancellationToken).ConfigureAwait(false);
                 break;
             case BenchScenarios.Direct:
-                await TrafficAsync(sampler, Pair(clients), recipientsPerMessage: 1, cancellationToken).ConfigureAwait(false);
+                await TrafficAsync(sampler, Pair(clients), recipientsPerMessage: 1, null, cancellationToken).ConfigureAwait(false);
+                break;
+            case BenchScenarios.Drain or BenchScenarios.Failover:
+                if (target.Move is null)
+                {
+                    throw new ArgumentException($"--scenario {options.Scenario} needs {(options.Scenario == BenchScenarios.Drain ? "a gateway with --admin-key, or --cluster local:N" : "--cluster local:N --backplane rabbitmq (a process per node to kill)")}.");
+                }
+                var watch = new MoveWatch(WarmUp, node => target.Move(options.Scenario, node, cancellationToken));
+                await TrafficAsync(sampler, Pair(clients), recipientsPerMessage: 1, watch, cancellationToken).ConfigureAwait(false);
+                Add("moved_node", "clients on the node " + (options.Scenario == BenchScenarios.Drain ? "drained" : "killed") + $" ({watch.Victim})", watch.VictimClients, "");
+                Add("rehome_seconds", "time until all were open on other nodes", watch.RehomedAfter, "s");
+                Add("moves", "clients that moved (reconnected and welcomed)", watch.Moves, "");
+                Add("peak_move_rate", "peak moves per second", watch.PeakMovesPerSecond, "conn/s");
+                var final = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+                Add("resumed", "moves that resumed their session whole", final.Resumed, "");
+                Add("not_resumed", "moves that could not resume (new session or gap)", final.NotResumed, "");
+                Add("missed_reported", "messages the welcomes reported lost", final.Missed, "");
+                if (watch.RehomedAfter is null)
+                {
+                    _notes.Add($"Not every client of {watch.Victim} was open again on another node when the run ended.");
+                }
                 break;
             case BenchScenarios.Fanout:
                 var members = clients.Where(c => c.Index != 0).Select(c => c.Index).ToList();
@@ -115,7 +138,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
                 {
                     _notes.Add("The publisher could not connect: no traffic.");
                 }
-                await TrafficAsync(sampler, publisher, recipientsPerMessage: members.Count, cancellationToken).ConfigureAwait(false);
+                await TrafficAsync(sampler, publisher, recipientsPerMessage: members.Count, null, cancellationToken).ConfigureAwait(false);
                 break;
         }
 
@@ -160,7 +183,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         Add("cpu_idle", "CPU of the system under test while idle", sampler.BusyCores, "cores");
     }
 
-    private async Task TrafficAsync(ProcessWatch sampler, IReadOnlyList<SenderOrder> senders, int recipientsPerMessage, CancellationToken cancellationToken)
+    private async Task TrafficAsync(ProcessWatch sampler, IReadOnlyList<SenderOrder> senders, int recipientsPerMessage, MoveWatch? move, CancellationToken cancellationToken)
     {
         var rate = options.Rate > 0 && senders.Count > 0 ? options.Rate / senders.Count : 0;
         progress($"{target.Name}: {senders.Count:#,0} sender(s) {(rate > 0 ? $"at {options.Rate:#,0} msg/s in all" : $"flat out (window {options.Window:#,0} per worker)")} for {options.Duration.TotalSeconds:0} s…");
@@ -170,14 +193,27 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         _loadGenerator.StartBusy();
         var started = Stopwatch.GetTimestamp();
         var last = before;
-        while (Stopwatch.GetElapsedTime(started) < options.Duration)
+        var tick = move is null ? TimeSpan.FromSeconds(1) : TimeSpan.FromMilliseconds(250);
+        var lastShown = started;
+        // A move keeps the traffic going until every moved client is back (or 60 s past the duration).
+        while (Stopwatch.GetElapsedTime(started) < options.Duration
+            || (move is { Triggered: true, RehomedAfter: null } && Stopwatch.GetElapsedTime(started) < options.Duration + TimeSpan.FromSeconds(60)))
         {
             var left = options.Duration - Stopwatch.GetElapsedTime(started);
-            await Task.Delay(left < TimeSpan.FromSeconds(1) ? left : TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-            sampler.Sample();
+            await Task.Delay(left < tick && left > TimeSpan.Zero ? left : tick, cancellationToken).ConfigureAwait(false);
             var now = await ProgressAsync(cancellationToken).ConfigureAwait(false);
-            progress($"{target.Name}: sent {now.Sent:#,0} (+{now.Sent - last.Sent:#,0}), delivered {now.Delivered:#,0} (+{now.Delivered - last.Delivered:#,0}), {Stopwatch.GetElapsedTime(started).TotalSeconds:0}/{options.Duration.TotalSeconds:0} s");
-            last = now;
+            if (move is not null)
+            {
+                await move.TickAsync(now, Stopwatch.GetElapsedTime(started)).ConfigureAwait(false);
+            }
+            if (Stopwatch.GetElapsedTime(lastShown) >= TimeSpan.FromSeconds(1))
+            {
+                lastShown = Stopwatch.GetTimestamp();
+                sampler.Sample();
+                var moving = move is { Triggered: true } ? $", {move.Victim} holds {now.ByNode?.GetValueOrDefault(move.Victim!) ?? 0:#,0}, {move.Moves:#,0} moved" : "";
+                progress($"{target.Name}: sent {now.Sent:#,0} (+{now.Sent - last.Sent:#,0}), delivered {now.Delivered:#,0} (+{now.Delivered - last.Delivered:#,0}){moving}, {Stopwatch.GetElapsedTime(started).TotalSeconds:0}/{options.Duration.TotalSeconds:0} s");
+                last = now;
+            }
         }
         await Task.WhenAll(_workers.Select(w => w.StopTrafficAsync(cancellationToken))).ConfigureAwait(false);
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -220,6 +256,12 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         Add("latency_p99", "latency p99", latency.ValueAtPercentile(99), "µs");
         Add("latency_p999", "latency p99.9", latency.ValueAtPercentile(99.9), "µs");
         Add("latency_max", "latency max", latency.Max, "µs");
+        if (move is not null)
+        {
+            var moved = Merge(results.Select(r => r.Moved));
+            Add("move_p50", "time to move p50 (leave a node → welcome on the next)", moved.ValueAtPercentile(50), "µs");
+            Add("move_p99", "time to move p99", moved.ValueAtPercentile(99), "µs");
+        }
         Add("cpu_traffic", "CPU of the system under test during traffic", sampler.BusyCores, "cores");
         Add("cpu_bench", "CPU of the load generator during traffic", _loadGenerator.BusyCores, "cores");
         var deliveredDuring = atStop.Delivered - before.Delivered;
@@ -297,8 +339,10 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         var i = _workers.IndexOf(worker);
         var (first, count) = _ranges[worker];
         var source = options.SourceAddresses.Count == 0 ? null : options.SourceAddresses[i % options.SourceAddresses.Count];
-        return new ConnectOrder(target.Target, first, count, UserPrefix, source, options.Concurrency);
+        return new ConnectOrder(target.Target, first, count, UserPrefix, source, options.Concurrency, FollowMoves: MovesClients);
     }
+
+    private bool MovesClients => options.Scenario is BenchScenarios.Drain or BenchScenarios.Failover;
 
     private bool Holds(IBenchWorker worker, int index)
     {
@@ -309,7 +353,13 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     private async Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken)
     {
         var all = await Task.WhenAll(_workers.Select(w => w.ProgressAsync(cancellationToken))).ConfigureAwait(false);
-        return new WorkerProgress(all.Sum(p => p.Open), all.Sum(p => p.Sent), all.Sum(p => p.Delivered), all.Sum(p => p.Duplicates), all.Sum(p => p.Errors), all.Sum(p => p.Closed));
+        var byNode = new Dictionary<string, int>();
+        foreach (var (node, count) in all.SelectMany(p => p.ByNode ?? new Dictionary<string, int>()))
+        {
+            byNode[node] = byNode.GetValueOrDefault(node) + count;
+        }
+        return new WorkerProgress(all.Sum(p => p.Open), all.Sum(p => p.Sent), all.Sum(p => p.Delivered), all.Sum(p => p.Duplicates), all.Sum(p => p.Errors), all.Sum(p => p.Closed),
+            all.Sum(p => p.Moves), all.Sum(p => p.Resumed), all.Sum(p => p.NotResumed), all.Sum(p => p.Missed), byNode);
     }
 
     private void Add(string key, string label, double? value, string unit) => _figures.Add(new Figure(key, label, value, unit));

@@ -46,9 +46,13 @@ public sealed partial class LocalCluster : IAsyncDisposable
     /// <summary>The API key the bench's gateway accepts on <c>/v1/publish</c>.</summary>
     public const string ApiKey = "bench-api-key";
 
+    /// <summary>The admin key the bench's gateway accepts (drain).</summary>
+    public const string AdminKey = "bench-admin-key";
+
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(60);
 
     private readonly List<ManagedProcess> _processes = [];
+    private readonly Dictionary<string, ManagedProcess> _nodes = [];
     private readonly List<ClusterProcess> _described = [];
     private string? _brokerFolder;
     private string? _brokerScript;
@@ -96,6 +100,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
         {
             ["SWITCHBOARD__Cluster__Secret"] = secret,
             ["SWITCHBOARD__Gateway__ApiKeys__0"] = ApiKey,
+            ["SWITCHBOARD__Gateway__AdminKeys__0"] = AdminKey,
         };
         AddSettings(environment, "Node", options.NodeSettings);
         AddSettings(environment, "Backplane", options.BackplaneSettings);
@@ -122,6 +127,7 @@ public sealed partial class LocalCluster : IAsyncDisposable
                     args.AddRange(["--ws-port", "0"]);
                 }
                 var node = Start(nodeId, environment, [.. args]);
+                _nodes[nodeId] = node;
                 _described.Add(new ClusterProcess(nodeId, node.Id, [nodeId]));
                 starting.Add(node.WaitForLineAsync(l => l.StartsWith($"node {nodeId} listening on", StringComparison.Ordinal), StartTimeout, cancellationToken));
             }
@@ -134,6 +140,21 @@ public sealed partial class LocalCluster : IAsyncDisposable
         }
         await WaitForNodesAsync(options.Nodes, cancellationToken).ConfigureAwait(false);
         log($"cluster up: {Description}; gateway {GatewayUrl}");
+    }
+
+    /// <summary>Drains a node through the gateway's admin API, or kills its process with SIGKILL (a process per node only).</summary>
+    public Task MoveAsync(string how, string nodeId, CancellationToken cancellationToken)
+    {
+        if (how != BenchScenarios.Failover)
+        {
+            return AdminClient.DrainAsync(GatewayUrl, AdminKey, nodeId, cancellationToken);
+        }
+        if (!_nodes.TryGetValue(nodeId, out var process))
+        {
+            throw new InvalidOperationException($"{nodeId} does not run in a process of its own: failover needs --backplane rabbitmq.");
+        }
+        process.KillHard();
+        return Task.CompletedTask;
     }
 
     /// <summary>What the nodes report in their latest heartbeats, through the gateway: total connections.</summary>

@@ -77,6 +77,9 @@ internal sealed class ManagedProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>SIGKILL: the process gets no chance to say goodbye.</summary>
+    public void KillHard() => _process.Kill(entireProcessTree: true);
+
     /// <summary>SIGTERM, then SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
     public async Task StopAsync(TimeSpan grace)
     {

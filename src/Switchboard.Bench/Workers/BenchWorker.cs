@@ -28,7 +28,7 @@ internal sealed class BenchWorker : IBenchWorker
                 var userId = $"{order.UserPrefix}{index}";
                 try
                 {
-                    var client = await BenchClient.ConnectAsync(_target, index, userId, source, _meters, ct).ConfigureAwait(false);
+                    var client = await BenchClient.ConnectAsync(_target, index, userId, source, _meters, order.FollowMoves, ct).ConfigureAwait(false);
                     lock (_lock)
                     {
                         _clients[index] = client;
@@ -92,20 +92,29 @@ internal sealed class BenchWorker : IBenchWorker
         }
         long sent = 0, delivered = 0, duplicates = 0;
         var open = 0;
+        var byNode = new Dictionary<string, int>();
         foreach (var c in clients)
         {
             sent += Interlocked.Read(ref c.Sent);
             delivered += c.Delivered;
             duplicates += c.Duplicates;
-            open += c.IsOpen ? 1 : 0;
+            if (c.IsOpen)
+            {
+                open++;
+                if (c.NodeId is { } node)
+                {
+                    byNode[node] = byNode.GetValueOrDefault(node) + 1;
+                }
+            }
         }
-        return Task.FromResult(new WorkerProgress(open, sent, delivered, duplicates, _meters.Errors.Values.Sum(), _meters.Closes.Values.Sum()));
+        return Task.FromResult(new WorkerProgress(open, sent, delivered, duplicates, _meters.Errors.Values.Sum(), _meters.Closes.Values.Sum(),
+            _meters.Moves, _meters.Resumed, _meters.NotResumed, _meters.Missed, byNode));
     }
 
     public async Task<WorkerResult> ResultAsync(CancellationToken cancellationToken)
     {
         var totals = await ProgressAsync(cancellationToken).ConfigureAwait(false);
-        return new WorkerResult(totals, _meters.Handshake.ToSnapshot(), _meters.Latency.ToSnapshot(),
+        return new WorkerResult(totals, _meters.Handshake.ToSnapshot(), _meters.Latency.ToSnapshot(), _meters.Moved.ToSnapshot(),
             new Dictionary<string, long>(_meters.ConnectFailures), new Dictionary<string, long>(_meters.Errors), new Dictionary<string, long>(_meters.Closes));
     }
 

@@ -4,7 +4,8 @@ using Switchboard.Bench.Measurement;
 namespace Switchboard.Bench.Workers;
 
 /// <summary>Open <see cref="Count"/> clients, users <c>{UserPrefix}{FirstIndex…}</c>, from <see cref="SourceAddress"/>.</summary>
-public sealed record ConnectOrder(TargetSpec Target, int FirstIndex, int Count, string UserPrefix, string? SourceAddress, int Concurrency);
+/// <param name="FollowMoves">Whether clients follow <c>reconnect</c> frames and lost connections by resuming their session elsewhere.</param>
+public sealed record ConnectOrder(TargetSpec Target, int FirstIndex, int Count, string UserPrefix, string? SourceAddress, int Concurrency, bool FollowMoves = false);
 
 /// <summary>Each client opened: its global index, user and the node that welcomed it.</summary>
 public sealed record ConnectedClient(int Index, string UserId, string? NodeId);
@@ -26,14 +27,16 @@ public sealed record SenderOrder(int Index, string To);
 /// </summary>
 public sealed record TrafficOrder(IReadOnlyList<SenderOrder> Senders, double RatePerSender, int PaddingBytes, int Window = 0, int LocalRecipients = 1);
 
-/// <summary>A worker's running totals.</summary>
-public sealed record WorkerProgress(int Open, long Sent, long Delivered, long Duplicates, long Errors, long Closed);
+/// <summary>A worker's running totals, and how many of its clients each node holds now.</summary>
+public sealed record WorkerProgress(int Open, long Sent, long Delivered, long Duplicates, long Errors, long Closed,
+    long Moves = 0, long Resumed = 0, long NotResumed = 0, long Missed = 0, IReadOnlyDictionary<string, int>? ByNode = null);
 
 /// <summary>Everything a worker measured, merged by the coordinator.</summary>
 public sealed record WorkerResult(
     WorkerProgress Totals,
     HistogramSnapshot Handshake,
     HistogramSnapshot Latency,
+    HistogramSnapshot Moved,
     IReadOnlyDictionary<string, long> ConnectFailures,
     IReadOnlyDictionary<string, long> Errors,
     IReadOnlyDictionary<string, long> Closes);

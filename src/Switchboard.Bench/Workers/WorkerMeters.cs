@@ -10,6 +10,37 @@ internal sealed class WorkerMeters
 
     public LatencyHistogram Latency { get; private set; } = new();
 
+    /// <summary>How long moves took: from leaving a node to the welcome on the next (µs).</summary>
+    public LatencyHistogram Moved { get; } = new();
+
+    private long _moveRequests;
+    private long _resumed;
+    private long _notResumed;
+    private long _missed;
+
+    /// <summary>Moves done: each client that reconnected and was welcomed again.</summary>
+    public long Moves => Interlocked.Read(ref _resumed) + Interlocked.Read(ref _notResumed);
+
+    /// <summary>Moves whose session was resumed whole.</summary>
+    public long Resumed => Interlocked.Read(ref _resumed);
+
+    /// <summary>Moves whose session was not resumed whole: a new session, or a gap named in the welcome.</summary>
+    public long NotResumed => Interlocked.Read(ref _notResumed);
+
+    /// <summary>Messages the welcomes said were lost (<c>missedFrom</c>..<c>missedTo</c>).</summary>
+    public long Missed => Interlocked.Read(ref _missed);
+
+    /// <summary><c>reconnect</c> frames received.</summary>
+    public long MoveRequests => Interlocked.Read(ref _moveRequests);
+
+    public void CountMoveRequest() => Interlocked.Increment(ref _moveRequests);
+
+    public void CountResume(bool resumed, long missed)
+    {
+        Interlocked.Increment(ref resumed ? ref _resumed : ref _notResumed);
+        Interlocked.Add(ref _missed, missed);
+    }
+
     public ConcurrentDictionary<string, long> ConnectFailures { get; } = new();
 
     public ConcurrentDictionary<string, long> Errors { get; } = new();

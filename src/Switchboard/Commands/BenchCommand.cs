@@ -29,6 +29,7 @@ internal static class BenchCommand
         var node = new Option<string?>("--node") { Description = "A node's ws:// URL: clients connect straight to it (with --secret and --node-id)" };
         var nodeId = new Option<string>("--node-id") { Description = "The id of the --node (tickets name it)", DefaultValueFactory = _ => "node-1" };
         var secret = new Option<string?>("--secret") { Description = "The cluster secret, to sign tickets for --node" };
+        var adminKey = new Option<string?>("--admin-key") { Description = "An admin key of the --gateway (X-Admin-Key), for --scenario drain" };
         var cluster = new Option<string?>("--cluster") { Description = "local:N — start N nodes and a gateway for the run, and stop them afterwards" };
         var backplane = new Option<string>("--backplane") { Description = "Backplane of --cluster: memory (one process), rabbitmq (a private broker, a process per role) or amqp://…", DefaultValueFactory = _ => "memory" };
         var noDataPlane = new Option<bool>("--no-data-plane") { Description = "Local nodes take WebSockets through Kestrel instead of their lean data-plane listener" };
@@ -48,7 +49,7 @@ internal static class BenchCommand
         var backplaneSetting = new Option<string[]>("--backplane-setting") { Description = "A Backplane setting for local roles, Key=Value (repeatable), e.g. Coalescing=false" };
         var command = new Command("bench", "Measure Switchboard: idle, connect, direct and fanout scenarios, with an optional Kestrel baseline")
         {
-            scenario, gateway, node, nodeId, secret, cluster, backplane, noDataPlane, clients, duration, rate, window, size, workers, perWorker,
+            scenario, gateway, node, nodeId, secret, adminKey, cluster, backplane, noDataPlane, clients, duration, rate, window, size, workers, perWorker,
             concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting,
         };
         command.SetAction(async (parse, cancellationToken) =>
@@ -63,6 +64,7 @@ internal static class BenchCommand
                     Node = Url(parse.GetValue(node), "--node", "ws", "wss"),
                     NodeId = parse.GetValue(nodeId)!,
                     Secret = parse.GetValue(secret),
+                    AdminKey = parse.GetValue(adminKey),
                     LocalNodes = LocalNodes(parse.GetValue(cluster)),
                     Backplane = parse.GetValue(backplane)!,
                     DataPlane = !parse.GetValue(noDataPlane),
