@@ -277,7 +277,8 @@ internal sealed class BenchClient : IAsyncDisposable
         }
         catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
         {
-            if (_closing.IsCancellationRequested || socket.State == WebSocketState.Aborted)
+            // A connection that dies under the client (its node killed) ends aborted too: only our own close is final.
+            if (_closing.IsCancellationRequested)
             {
                 return false;
             }
