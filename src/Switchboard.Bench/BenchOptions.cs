@@ -61,6 +61,9 @@ public sealed record BenchOptions
     /// <summary>How long connections are held (idle) or traffic runs (direct, fanout).</summary>
     public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>Traffic before the measured window (fresh processes compile their hot paths first); counted in lost and duplicated, not in rates, latency or CPU.</summary>
+    public TimeSpan WarmUp { get; init; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Messages per second offered in total (direct: over all senders; fanout: by the publisher); 0: flat out.</summary>
     public double Rate { get; init; }
 
@@ -132,6 +135,10 @@ public sealed record BenchOptions
         if (Duration <= TimeSpan.Zero || Duration > TimeSpan.FromHours(1))
         {
             throw new ArgumentException($"--duration must be between 1 ms and 1 h (got {Duration}).");
+        }
+        if (WarmUp < TimeSpan.Zero || WarmUp > TimeSpan.FromMinutes(10))
+        {
+            throw new ArgumentException($"--warmup must be between 0 and 10 minutes (got {WarmUp}).");
         }
         if (Rate < 0 || Window < 0 || PayloadBytes < 0 || PayloadBytes > 60_000)
         {

@@ -68,6 +68,7 @@ public static class BenchRunner
             ["duration"] = $"{options.Duration.TotalSeconds:0.#} s",
             ["rate"] = options.Rate > 0 ? $"{options.Rate:#,0} msg/s" : options.Window > 0 ? $"flat out, at most {options.Window:#,0} messages in flight per worker" : "flat out, open loop",
             ["payload padding"] = $"{options.PayloadBytes} B",
+            ["warm-up"] = $"{options.WarmUp.TotalSeconds:0.#} s of traffic before the measured window",
         };
         var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline);
         if (options.Out is not null)

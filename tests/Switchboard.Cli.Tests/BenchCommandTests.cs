@@ -18,7 +18,7 @@ public sealed class BenchCommandTests
         {
             var (exit, output) = await CliProcess.RunAsync(
                 "bench", "--scenario", "direct", "--cluster", "local:2", "--backplane", broker.Url.ToString(), "--clients", "120", "--workers", "2",
-                "--source", "127.0.1.1-127.0.1.2", "--rate", "600", "--duration", "1s", "--baseline", "kestrel", "--out", folder);
+                "--source", "127.0.1.1-127.0.1.2", "--rate", "600", "--duration", "1s", "--warmup", "500ms", "--baseline", "kestrel", "--out", folder);
 
             exit.ShouldBe(0, output);
             output.ShouldContain("2 node processes (data-plane listener) and a gateway over RabbitMQ");
@@ -32,11 +32,13 @@ public sealed class BenchCommandTests
             switchboard["sent"].ShouldBeGreaterThan(0);
             switchboard["lost"].ShouldBe(0);
             switchboard["duplicates"].ShouldBe(0);
-            // Two node processes, each sampled from /proc, holding what the gateway spread over them.
+            // Two node processes and the gateway, each sampled from /proc; the nodes hold what the gateway spread over them.
             var processes = report.RootElement.GetProperty("switchboard").GetProperty("processes").EnumerateArray().ToList();
-            processes.Select(p => p.GetProperty("name").GetString()).Order().ShouldBe(["node-1", "node-2"]);
+            processes.Select(p => p.GetProperty("name").GetString()).Order().ShouldBe(["gateway", "node-1", "node-2"]);
+            processes.Single(p => p.GetProperty("name").GetString() == "gateway").GetProperty("connections").GetInt32().ShouldBe(0);
             processes.Sum(p => p.GetProperty("connections").GetInt32()).ShouldBe(120);
             processes.ShouldAllBe(p => p.GetProperty("rssAfterBytes").GetInt64() > 0);
+            Figures(report.RootElement.GetProperty("switchboard"))["cpu_bench"].ShouldBeGreaterThan(0);
             var baseline = Figures(report.RootElement.GetProperty("baseline"));
             baseline["connections"].ShouldBe(120);
             baseline["lost"].ShouldBe(0);

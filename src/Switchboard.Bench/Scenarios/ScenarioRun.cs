@@ -189,10 +189,18 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         progress($"{target.Name}: {senders.Count:#,0} sender(s) {(rate > 0 ? $"at {options.Rate:#,0} msg/s in all" : $"flat out (window {options.Window:#,0} per worker)")} for {options.Duration.TotalSeconds:0} s…");
         var before = await ProgressAsync(cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(_workers.Select(w => w.StartTrafficAsync(new TrafficOrder([.. senders.Where(s => Holds(w, s.Index))], rate, options.PayloadBytes, options.Window, LocalRecipients(w, recipientsPerMessage)), cancellationToken))).ConfigureAwait(false);
+        if (options.WarmUp > TimeSpan.Zero)
+        {
+            // Fresh processes compile their hot paths (tiered JIT) during the first seconds of traffic: leave those out.
+            progress($"{target.Name}: warming up for {options.WarmUp.TotalSeconds:0.#} s…");
+            await Task.Delay(options.WarmUp, cancellationToken).ConfigureAwait(false);
+            await Task.WhenAll(_workers.Select(w => w.ResetLatencyAsync(cancellationToken))).ConfigureAwait(false);
+        }
+        var measured = await ProgressAsync(cancellationToken).ConfigureAwait(false);
         sampler.StartBusy();
         _loadGenerator.StartBusy();
         var started = Stopwatch.GetTimestamp();
-        var last = before;
+        var last = measured;
         var tick = move is null ? TimeSpan.FromSeconds(1) : TimeSpan.FromMilliseconds(250);
         var lastShown = started;
         // A move keeps the traffic going until every moved client is back (or 60 s past the duration).
@@ -249,8 +257,8 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         Add("delivered", "deliveries", settled.Delivered - before.Delivered, "");
         Add("lost", "deliveries lost", expected - (settled.Delivered - before.Delivered), "");
         Add("duplicates", "duplicates delivered", settled.Duplicates - before.Duplicates, "");
-        Add("sent_rate", "messages sent per second", (atStop.Sent - before.Sent) / seconds, "msg/s");
-        Add("delivered_rate", "deliveries per second", (atStop.Delivered - before.Delivered) / seconds, "msg/s");
+        Add("sent_rate", "messages sent per second", (atStop.Sent - measured.Sent) / seconds, "msg/s");
+        Add("delivered_rate", "deliveries per second", (atStop.Delivered - measured.Delivered) / seconds, "msg/s");
         Add("latency_p50", "latency p50", latency.ValueAtPercentile(50), "µs");
         Add("latency_p90", "latency p90", latency.ValueAtPercentile(90), "µs");
         Add("latency_p99", "latency p99", latency.ValueAtPercentile(99), "µs");
@@ -264,7 +272,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         }
         Add("cpu_traffic", "CPU of the system under test during traffic", sampler.BusyCores, "cores");
         Add("cpu_bench", "CPU of the load generator during traffic", _loadGenerator.BusyCores, "cores");
-        var deliveredDuring = atStop.Delivered - before.Delivered;
+        var deliveredDuring = atStop.Delivered - measured.Delivered;
         if (deliveredDuring > 0 && sampler.BusyCores is { } cores)
         {
             Add("cpu_per_delivery", "CPU per delivery", cores * seconds / deliveredDuring * 1_000_000, "µs");

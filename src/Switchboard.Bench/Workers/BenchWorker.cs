@@ -83,6 +83,12 @@ internal sealed class BenchWorker : IBenchWorker
         await _senders.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    public Task ResetLatencyAsync(CancellationToken cancellationToken)
+    {
+        _meters.ResetLatency();
+        return Task.CompletedTask;
+    }
+
     public Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken)
     {
         List<BenchClient> clients;

@@ -18,6 +18,9 @@ internal interface IBenchWorker : IAsyncDisposable
     /// <summary>Stops the senders; messages already sent are still counted when they arrive.</summary>
     Task StopTrafficAsync(CancellationToken cancellationToken);
 
+    /// <summary>Starts message latency afresh: what was recorded so far was the warm-up.</summary>
+    Task ResetLatencyAsync(CancellationToken cancellationToken);
+
     /// <summary>The running totals.</summary>
     Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken);
 

@@ -24,6 +24,7 @@ public static class WorkerHost
                     "join" => await Done(worker.JoinAsync(Body<JoinOrder>(body), cancellationToken)).ConfigureAwait(false),
                     "start" => await Done(worker.StartTrafficAsync(Body<TrafficOrder>(body), cancellationToken)).ConfigureAwait(false),
                     "stop" => await Done(worker.StopTrafficAsync(cancellationToken)).ConfigureAwait(false),
+                    "reset" => await Done(worker.ResetLatencyAsync(cancellationToken)).ConfigureAwait(false),
                     "progress" => await worker.ProgressAsync(cancellationToken).ConfigureAwait(false),
                     "result" => await worker.ResultAsync(cancellationToken).ConfigureAwait(false),
                     "close" => await Done(worker.CloseAsync(cancellationToken)).ConfigureAwait(false),

@@ -49,6 +49,8 @@ internal sealed class WorkerProcess : IBenchWorker
 
     public Task StopTrafficAsync(CancellationToken cancellationToken) => CallAsync<JsonNode>("stop", null, cancellationToken);
 
+    public Task ResetLatencyAsync(CancellationToken cancellationToken) => CallAsync<JsonNode>("reset", null, cancellationToken);
+
     public Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken) => CallAsync<WorkerProgress>("progress", null, cancellationToken);
 
     public Task<WorkerResult> ResultAsync(CancellationToken cancellationToken) => CallAsync<WorkerResult>("result", null, cancellationToken);

@@ -36,6 +36,7 @@ internal static class BenchCommand
         var clients = new Option<int>("--clients") { Description = "Connections (fanout: group members, plus one publisher)", DefaultValueFactory = _ => 1000 };
         var duration = new Option<string>("--duration") { Description = "How long connections are held or traffic runs: 30s, 2m, 500ms", DefaultValueFactory = _ => "10s" };
         var rate = new Option<double>("--rate") { Description = "Messages per second offered in all (0: flat out)" };
+        var warmUp = new Option<string>("--warmup") { Description = "Traffic before the measured window (JIT warm-up): 2s, 0s…", DefaultValueFactory = _ => "2s" };
         var window = new Option<int>("--window") { Description = "Flat out (--rate 0): most messages in flight per worker (0: open loop)", DefaultValueFactory = _ => 2000 };
         var size = new Option<int>("--size") { Description = "Padding added to each message, in bytes" };
         var workers = new Option<int?>("--workers") { Description = "Worker processes for the clients (0: in this process; default: one per --clients-per-worker)" };
@@ -49,7 +50,7 @@ internal static class BenchCommand
         var backplaneSetting = new Option<string[]>("--backplane-setting") { Description = "A Backplane setting for local roles, Key=Value (repeatable), e.g. Coalescing=false" };
         var command = new Command("bench", "Measure Switchboard: idle, connect, direct and fanout scenarios, with an optional Kestrel baseline")
         {
-            scenario, gateway, node, nodeId, secret, adminKey, cluster, backplane, noDataPlane, clients, duration, rate, window, size, workers, perWorker,
+            scenario, gateway, node, nodeId, secret, adminKey, cluster, backplane, noDataPlane, clients, duration, warmUp, rate, window, size, workers, perWorker,
             concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting,
         };
         command.SetAction(async (parse, cancellationToken) =>
@@ -70,6 +71,7 @@ internal static class BenchCommand
                     DataPlane = !parse.GetValue(noDataPlane),
                     Clients = parse.GetValue(clients),
                     Duration = Duration(parse.GetValue(duration)!),
+                    WarmUp = parse.GetValue(warmUp) is "0" or "0s" ? TimeSpan.Zero : Duration(parse.GetValue(warmUp)!),
                     Rate = parse.GetValue(rate),
                     Window = parse.GetValue(window),
                     PayloadBytes = parse.GetValue(size),

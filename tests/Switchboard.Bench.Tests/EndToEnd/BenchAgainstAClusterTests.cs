@@ -51,6 +51,7 @@ public sealed class BenchAgainstAClusterTests : IDisposable
             Clients = 300,
             Rate = 1500,
             Duration = TimeSpan.FromSeconds(2),
+            WarmUp = TimeSpan.FromMilliseconds(500),
             Workers = 0,
         }, _ => { }).WaitAsync(TimeSpan.FromSeconds(90));
 
@@ -86,6 +87,7 @@ public sealed class BenchAgainstAClusterTests : IDisposable
             Clients = 200,
             Rate = 20,
             Duration = TimeSpan.FromSeconds(1),
+            WarmUp = TimeSpan.Zero,
             Workers = 0,
         }, _ => { }).WaitAsync(TimeSpan.FromSeconds(90));
 
