@@ -53,7 +53,6 @@ internal sealed class TestBackend : IAsyncDisposable
         var app = builder.Build();
         var backend = new TestBackend(app, name);
         app.UseWebSockets();
-        app.MapGet("/healthz", () => backend.Healthy ? Results.Text("ok") : Results.StatusCode(503));
         app.Run(backend.HandleAsync);
         await app.StartAsync().WaitAsync(TimeSpan.FromSeconds(10));
         var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -63,6 +62,11 @@ internal sealed class TestBackend : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext context)
     {
+        if (context.Request.Path == "/healthz")
+        {
+            context.Response.StatusCode = Healthy ? 200 : 503;
+            return;
+        }
         if (!context.WebSockets.IsWebSocketRequest)
         {
             context.Response.StatusCode = 404;
