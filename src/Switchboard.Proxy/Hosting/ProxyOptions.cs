@@ -41,8 +41,8 @@ public sealed class ProxyOptions
     /// <summary>Largest client request head in bytes; a larger one gets 431.</summary>
     public int MaxHeadBytes { get; set; } = 16 * 1024;
 
-    /// <summary>Open client connections at most; past it a client gets 503 (tunnel) or is closed (tcp).</summary>
-    public int MaxConnections { get; set; } = 18000;
+    /// <summary>Open client connections at most (each tunnel holds two file descriptors; a process may hold 20,000); past it a client gets 503 (tunnel) or is closed (tcp).</summary>
+    public int MaxConnections { get; set; } = 9000;
 
     /// <summary>New connections accepted per second at most (with a burst of the same size); 0 for no limit. Past it the accept loop waits.</summary>
     public double AcceptRatePerSecond { get; set; }
