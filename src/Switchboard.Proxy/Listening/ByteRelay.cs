@@ -22,7 +22,9 @@ internal static class ByteRelay
         var toClient = PumpAsync(connection, upstream, connection.Client, time, n => countBytes(0, n));
         var first = await Task.WhenAny(toUpstream, toClient).ConfigureAwait(false);
         var other = first == toUpstream ? toClient : toUpstream;
-        if (!other.IsCompleted)
+        // After a clean close the other side may still be finishing (a WebSocket close handshake); after a failure
+        // there is nothing left to finish.
+        if (!other.IsCompleted && first.Result == RelayEnd.Closed)
         {
             await Task.WhenAny(other, Task.Delay(closeGrace, time)).ConfigureAwait(false);
         }

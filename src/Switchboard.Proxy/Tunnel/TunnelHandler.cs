@@ -93,6 +93,8 @@ internal static class TunnelHandler
                     runtime.Metrics.TunnelOpened();
                     ProxyLog.TunnelOpened(runtime.Logger, connection.Remote.ToString(), backend.Id);
                 }
+                // The handshake is over: its timer must not outlive it for the life of the tunnel.
+                handshake.Dispose();
                 // Whatever the answer, the rest is the backend's to say: a refusal's body reaches the client as sent.
                 connection.Touch(runtime.Time.GetTimestamp());
                 var end = await ByteRelay.RunAsync(connection, upstream, runtime.Time, options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
