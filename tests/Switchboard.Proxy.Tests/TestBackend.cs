@@ -89,6 +89,11 @@ internal sealed class TestBackend : IAsyncDisposable
                     return;
                 }
                 var text = result.MessageType == WebSocketMessageType.Text ? System.Text.Encoding.UTF8.GetString(buffer, 0, result.Count) : null;
+                if (text == "abort")
+                {
+                    context.Abort(); // a crash mid-session, as the proxy sees it: the connection is reset
+                    return;
+                }
                 if (text == "whoami")
                 {
                     await socket.SendAsync(System.Text.Encoding.UTF8.GetBytes(Name), WebSocketMessageType.Text, true, context.RequestAborted);

@@ -14,12 +14,13 @@ internal static class ByteRelay
     /// <summary>
     /// Relays until one direction ends, then half-closes the other peer and lets the other direction finish for up to
     /// <paramref name="closeGrace"/> (so a WebSocket close handshake completes), then closes both.
-    /// Returns how the upstream→client direction ended, for passive health.
+    /// Returns true when the backend broke the tunnel first (a reset or error reading from it before the client
+    /// closed), for passive health; a reset that follows the client's own close is not the backend's fault.
     /// </summary>
-    public static async Task<RelayEnd> RunAsync(ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes)
+    public static async Task<bool> RunAsync(ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes)
     {
-        var toUpstream = PumpAsync(connection, connection.Client, upstream, time, n => countBytes(n, 0));
-        var toClient = PumpAsync(connection, upstream, connection.Client, time, n => countBytes(0, n));
+        var toUpstream = PumpAsync(connection, connection.Client, upstream, toClient: false, time, countBytes);
+        var toClient = PumpAsync(connection, upstream, connection.Client, toClient: true, time, countBytes);
         var first = await Task.WhenAny(toUpstream, toClient).ConfigureAwait(false);
         var other = first == toUpstream ? toClient : toUpstream;
         // After a clean close the other side may still be finishing (a WebSocket close handshake); after a failure
@@ -29,11 +30,14 @@ internal static class ByteRelay
             await Task.WhenAny(other, Task.Delay(closeGrace, time)).ConfigureAwait(false);
         }
         connection.Close();
-        return await toClient.ConfigureAwait(false);
+        // Which side ended first is decided where the end is seen, not by which task completes first: the client's FIN,
+        // passed on, can make the backend reset before the client's direction has finished returning.
+        return connection.FirstEnd == ClientConnection.EndedFromBackend;
     }
 
-    private static async Task<RelayEnd> PumpAsync(ClientConnection connection, Socket source, Socket destination, TimeProvider time, Action<long> count)
+    private static async Task<RelayEnd> PumpAsync(ClientConnection connection, Socket source, Socket destination, bool toClient, TimeProvider time, Action<long, long> count)
     {
+        var side = toClient ? ClientConnection.EndedFromBackend : ClientConnection.EndedFromClient;
         try
         {
             while (true)
@@ -50,10 +54,12 @@ internal static class ByteRelay
                     }
                     catch (SocketException)
                     {
+                        connection.MarkEnd(side);
                         return RelayEnd.SourceFailed;
                     }
                     if (read == 0)
                     {
+                        connection.MarkEnd(side);
                         TryShutdownSend(destination);
                         return RelayEnd.Closed;
                     }
@@ -64,9 +70,17 @@ internal static class ByteRelay
                     }
                     catch (SocketException)
                     {
+                        connection.MarkEnd(side == ClientConnection.EndedFromClient ? ClientConnection.EndedFromBackend : ClientConnection.EndedFromClient);
                         return RelayEnd.DestinationFailed;
                     }
-                    count(read);
+                    if (toClient)
+                    {
+                        count(0, read);
+                    }
+                    else
+                    {
+                        count(read, 0);
+                    }
                 }
                 finally
                 {
@@ -76,6 +90,7 @@ internal static class ByteRelay
         }
         catch (SocketException)
         {
+            connection.MarkEnd(side);
             return RelayEnd.SourceFailed;
         }
         catch (ObjectDisposedException)

@@ -10,6 +10,13 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
     private long _lastActivity = now;
     private Socket? _upstream;
     private int _closed;
+    private int _firstEnd;
+
+    /// <summary>The client closed or failed first.</summary>
+    public const int EndedFromClient = 1;
+
+    /// <summary>The backend closed or failed first.</summary>
+    public const int EndedFromBackend = 2;
 
     public Socket Client { get; } = client;
 
@@ -35,6 +42,18 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
 
     /// <summary>A <see cref="TimeProvider.GetTimestamp"/> of the latest byte moved either way.</summary>
     public long LastActivity => Interlocked.Read(ref _lastActivity);
+
+    /// <summary>Which side ended the relay first: 0 while both are open, else <see cref="EndedFromClient"/> or <see cref="EndedFromBackend"/>.</summary>
+    public int FirstEnd => Volatile.Read(ref _firstEnd);
+
+    /// <summary>Records that one side ended; only the first call counts. A close by the proxy itself (idle, shutdown) marks nothing.</summary>
+    public void MarkEnd(int side)
+    {
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            Interlocked.CompareExchange(ref _firstEnd, side, 0);
+        }
+    }
 
     public void Touch(long now) => Interlocked.Exchange(ref _lastActivity, now);
 

@@ -34,12 +34,12 @@ internal static class TcpHandler
                 runtime.Metrics.TunnelOpened();
                 ProxyLog.TunnelOpened(runtime.Logger, connection.Remote.ToString(), backend.Id);
                 connection.Touch(runtime.Time.GetTimestamp());
-                var end = await ByteRelay.RunAsync(connection, dial.Socket!, runtime.Time, options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
-                if (end == RelayEnd.SourceFailed && connection.ClosedBecause is null)
+                var backendFailed = await ByteRelay.RunAsync(connection, dial.Socket!, runtime.Time, options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
+                if (backendFailed && connection.ClosedBecause is null)
                 {
                     runtime.Health.PassiveFailure(backend, "the backend reset an established connection", isDial: false);
                 }
-                ProxyLog.TunnelClosed(runtime.Logger, connection.Remote.ToString(), backend.Id, connection.ClosedBecause ?? end.ToString());
+                ProxyLog.TunnelClosed(runtime.Logger, connection.Remote.ToString(), backend.Id, connection.ClosedBecause ?? (backendFailed ? "backend failed" : "closed"));
             }
             finally
             {

@@ -59,6 +59,44 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task ClientsThatVanishAbruptly_DoNotCountAgainstTheBackend()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        options.PassiveFall = 1;
+        await using var proxy = await ProxyServer.StartAsync(options);
+
+        for (var i = 0; i < 8; i++)
+        {
+            var socket = await ConnectAsync(proxy);
+            (await socket.WhoAmIAsync()).ShouldBe("b1");
+            socket.Abort(); // no close handshake: the backend may answer the lost client with a reset
+            await WaitAsync(() => proxy.Connections == 0, "the tunnel to end");
+        }
+
+        proxy.Backends.Single().State.ShouldBe("up");
+    }
+
+    [Fact]
+    public async Task BackendThatBreaksAnEstablishedTunnel_IsEjectedPassively()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        var options = Options(b1, b2);
+        options.PassiveFall = 1;
+        options.PassiveEjectionTime = TimeSpan.FromMinutes(1);
+        await using var proxy = await ProxyServer.StartAsync(options);
+        using var onB1 = await ConnectAsync(proxy);
+        (await onB1.WhoAmIAsync()).ShouldBe("b1");
+
+        await onB1.SendTextAsync("abort");
+
+        await WaitAsync(() => proxy.Backends.Single(b => b.Backend == b1.Url.Authority).State == "ejected", "b1 to be ejected after breaking a tunnel");
+        using var next = await ConnectAsync(proxy);
+        (await next.WhoAmIAsync()).ShouldBe("b2");
+    }
+
+    [Fact]
     public void PassivelyEjectedBackend_WithoutActiveChecks_IsRetriedAfterTheEjectionTime()
     {
         var clock = new Switchboard.Tests.Common.ManualTimeProvider();
