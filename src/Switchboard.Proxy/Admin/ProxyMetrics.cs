@@ -75,6 +75,8 @@ internal sealed class ProxyMetrics : IDisposable
         Counter(text, "switchboard_proxy_tunnels_total", "Connections relayed to a backend.", Interlocked.Read(ref _tunnels));
         Counter(text, "switchboard_proxy_idle_closed_total", "Connections closed by the idle timeout.", Interlocked.Read(ref _idleClosed));
         Counter(text, "switchboard_proxy_accepts_delayed_total", "Accepts held back by the accept-rate limit.", Interlocked.Read(ref _acceptsDelayed));
+        Gauge(text, "switchboard_proxy_gc_heap_bytes", "Managed heap size after the last garbage collection.", GC.GetGCMemoryInfo().HeapSizeBytes);
+        Gauge(text, "switchboard_proxy_working_set_bytes", "The process's resident memory.", Environment.WorkingSet);
         Header(text, "switchboard_proxy_refused_total", "Connections answered with an HTTP error, by status.", "counter");
         foreach (var (status, count) in _refused.OrderBy(p => p.Key))
         {

@@ -38,12 +38,30 @@ internal static class ByteRelay
     private static async Task<RelayEnd> PumpAsync(ClientConnection connection, Socket source, Socket destination, bool toClient, TimeProvider time, Action<long, long> count)
     {
         var side = toClient ? ClientConnection.EndedFromBackend : ClientConnection.EndedFromClient;
+        // The handshake sent on this socket too.
+        var holdsSendBuffer = true;
         try
         {
             while (true)
             {
                 // Do a 0 byte read so that idle connections don't hold a buffer.
-                await source.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
+                var readable = source.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None);
+                if (!readable.IsCompleted && holdsSendBuffer)
+                {
+                    // Going idle. A socket keeps its last send buffer referenced until its next send, which would pin
+                    // a 16 KiB buffer per idle tunnel once the pool has let go of it: an empty send releases it. Only
+                    // once per burst, not per message.
+                    holdsSendBuffer = false;
+                    try
+                    {
+                        await destination.SendAsync(ReadOnlyMemory<byte>.Empty, SocketFlags.None).ConfigureAwait(false);
+                    }
+                    catch (SocketException)
+                    {
+                        // The destination's own pump (or the next send) reports it.
+                    }
+                }
+                await readable.ConfigureAwait(false);
                 var buffer = ArrayPool<byte>.Shared.Rent(BufferSize);
                 try
                 {
@@ -66,6 +84,7 @@ internal static class ByteRelay
                     connection.Touch(time.GetTimestamp());
                     try
                     {
+                        holdsSendBuffer = true;
                         await destination.SendAsync(buffer.AsMemory(0, read), SocketFlags.None).ConfigureAwait(false);
                     }
                     catch (SocketException)
