@@ -45,4 +45,7 @@ internal static partial class ProxyLog
 
     [LoggerMessage(14, LogLevel.Information, "Cluster node {NodeId} left the backends", EventName = "NodeRemoved")]
     public static partial void NodeRemoved(ILogger logger, string nodeId);
+
+    [LoggerMessage(15, LogLevel.Error, "Connection from {Client} failed unexpectedly", EventName = "ConnectionFailed")]
+    public static partial void ConnectionFailed(ILogger logger, string client, Exception exception);
 }

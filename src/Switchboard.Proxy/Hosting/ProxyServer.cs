@@ -252,6 +252,11 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             // A connection's failure is its own; the listener and the other tunnels go on.
         }
+        catch (Exception e)
+        {
+            // A bug, not a network event: say so, and still keep it to this one connection.
+            ProxyLog.ConnectionFailed(_logger, connection.Remote.ToString(), e);
+        }
         finally
         {
             if (connection.ClosedBecause == "idle timeout")

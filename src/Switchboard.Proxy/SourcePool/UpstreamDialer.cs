@@ -13,7 +13,8 @@ internal static class UpstreamDialer
     {
         var address = IPAddress.TryParse(url.Host.Trim('[', ']'), out var literal)
             ? literal
-            : (await Dns.GetHostAddressesAsync(url.DnsSafeHost, cancellationToken).ConfigureAwait(false)).First();
+            : (await Dns.GetHostAddressesAsync(url.DnsSafeHost, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
+              ?? throw new SocketException((int)SocketError.HostNotFound);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
