@@ -28,11 +28,13 @@ internal static class ProxyCommand
         var healthPath = new Option<string?>("--health-path") { Description = "Active health check: GET this path on every backend (default: off)" };
         var maxConnections = new Option<int?>("--max-connections") { Description = "Open client connections at most" };
         var acceptRate = new Option<double?>("--accept-rate") { Description = "New connections per second at most (0: no limit)" };
+        var idleTimeout = new Option<TimeSpan?>("--idle-timeout") { Description = "Close a connection that moves no byte for this long, e.g. 00:05:00 (0: never)" };
+        var handshakeTimeout = new Option<TimeSpan?>("--handshake-timeout") { Description = "The whole upgrade must complete within this, e.g. 00:00:10" };
         var backplane = BackplaneSetup.CreateOption();
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
         var command = new Command("proxy", "Run a WebSocket-aware load balancer in front of nodes or any WebSocket servers")
         {
-            listen, backend, mode, policy, hashOn, admin, source, healthPath, maxConnections, acceptRate, backplane, verbose,
+            listen, backend, mode, policy, hashOn, admin, source, healthPath, maxConnections, acceptRate, idleTimeout, handshakeTimeout, backplane, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -60,6 +62,8 @@ internal static class ProxyCommand
                 o.HealthCheck.Path = parse.GetValue(healthPath) ?? o.HealthCheck.Path;
                 o.MaxConnections = parse.GetValue(maxConnections) ?? o.MaxConnections;
                 o.AcceptRatePerSecond = parse.GetValue(acceptRate) ?? o.AcceptRatePerSecond;
+                o.IdleTimeout = parse.GetValue(idleTimeout) ?? o.IdleTimeout;
+                o.HandshakeTimeout = parse.GetValue(handshakeTimeout) ?? o.HandshakeTimeout;
                 if (parse.GetValue(backend) is { Length: > 0 } backends)
                 {
                     o.Backends = [.. backends];

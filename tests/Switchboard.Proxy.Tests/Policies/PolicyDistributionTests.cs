@@ -108,6 +108,17 @@ public sealed class PolicyDistributionTests
     }
 
     [Fact]
+    public void ConsistentHash_GivesEachBackendItsWeightedShare()
+    {
+        var backends = Backends(("a", 3), ("b", 1));
+        var policy = Create(BalancingPolicies.ConsistentHash, "header:X-User");
+
+        var picks = Enumerable.Range(0, 8000).Select(i => policy.Pick(backends, Context(request: Request(("X-User", $"u{i}"))))!.Id).ToList();
+
+        picks.Count(p => p == "a").ShouldBeInRange(5700, 6300);
+    }
+
+    [Fact]
     public void ConsistentHash_OnQueryOrCookie_UsesThatValue()
     {
         var backends = Backends(("a", 1), ("b", 1), ("c", 1), ("d", 1));
