@@ -9,10 +9,13 @@ using Microsoft.Extensions.Logging;
 
 namespace Switchboard.Proxy.Admin;
 
-/// <summary>The admin port: <c>/healthz</c>, <c>/metrics</c> (Prometheus text) and <c>/admin/backends</c> (JSON), on Kestrel apart from the data path.</summary>
+/// <summary>
+/// The admin port: <c>/healthz</c> (live), <c>/readyz</c> (ready while some backend takes connections), <c>/metrics</c>
+/// (Prometheus text) and <c>/admin/backends</c> (JSON), on Kestrel apart from the data path.
+/// </summary>
 internal static class AdminServer
 {
-    public static async Task<WebApplication> StartAsync(IPEndPoint endPoint, ProxyMetrics metrics, Func<BackendsResponse> backends, ILoggerFactory loggers, CancellationToken cancellationToken)
+    public static async Task<WebApplication> StartAsync(IPEndPoint endPoint, ProxyMetrics metrics, Func<BackendsResponse> backends, Func<bool> ready, ILoggerFactory loggers, CancellationToken cancellationToken)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -21,6 +24,7 @@ internal static class AdminServer
         builder.WebHost.UseUrls();
         var app = builder.Build();
         app.MapGet("/healthz", () => Results.Text("ok\n"));
+        app.MapGet("/readyz", () => ready() ? Results.Text("ready\n") : Results.Text("no backend takes connections\n", statusCode: 503));
         app.MapGet("/metrics", () => Results.Text(metrics.ToPrometheusText(), "text/plain; version=0.0.4; charset=utf-8"));
         app.MapGet("/admin/backends", () => Results.Json(backends(), AdminJsonContext.Default.BackendsResponse));
         try

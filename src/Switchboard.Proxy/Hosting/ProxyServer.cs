@@ -114,7 +114,7 @@ public sealed class ProxyServer : IAsyncDisposable
             {
                 try
                 {
-                    server._admin = await AdminServer.StartAsync(settings.Admin, metrics, server.Describe, loggers, cancellationToken).ConfigureAwait(false);
+                    server._admin = await AdminServer.StartAsync(settings.Admin, metrics, server.Describe, () => pool.Candidates().Count > 0, loggers, cancellationToken).ConfigureAwait(false);
                 }
                 catch (IOException e)
                 {

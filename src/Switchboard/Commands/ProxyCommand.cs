@@ -23,7 +23,7 @@ internal static class ProxyCommand
         var mode = new Option<string?>("--mode") { Description = "tunnel (relay the upgrade, then bytes) or tcp (L4, no HTTP)" };
         var policy = new Option<string?>("--policy") { Description = $"Balancing policy: {string.Join(", ", BalancingPolicies.All)}" };
         var hashOn = new Option<string?>("--hash-on") { Description = "Key of source-hash / consistent-hash: ip, ip:port, header:NAME, query:NAME or cookie:NAME" };
-        var admin = new Option<string?>("--admin") { Description = "Admin address IP:PORT for /metrics, /healthz and /admin/backends" };
+        var admin = new Option<string?>("--admin") { Description = "Admin address IP:PORT for /metrics, /healthz, /readyz and /admin/backends" };
         var source = new Option<string[]>("--source") { Description = "Local source addresses for upstream connections: 127.0.0.2-127.0.0.9 or a list (repeatable)", AllowMultipleArgumentsPerToken = false };
         var healthPath = new Option<string?>("--health-path") { Description = "Active health check: GET this path on every backend (default: off)" };
         var maxConnections = new Option<int?>("--max-connections") { Description = "Open client connections at most" };
@@ -124,7 +124,7 @@ internal static class ProxyCommand
                         Reload("SIGHUP");
                     });
                     var sources = brokerUrl is null ? "" : $" + nodes on the {BackplaneSetup.Describe(brokerUrl)}";
-                    var adminText = proxy.AdminEndPoint is { } a ? $"; admin http://{a} (/metrics, /healthz, /admin/backends)" : "";
+                    var adminText = proxy.AdminEndPoint is { } a ? $"; admin http://{a} (/metrics, /healthz, /readyz, /admin/backends)" : "";
                     Console.WriteLine($"proxy ({proxy.Mode}, {proxy.Policy}) listening on {proxy.ListenEndPoint}, {proxy.Backends.Count} backends{sources}{adminText}. Ctrl+C stops it.");
                     try
                     {

@@ -22,6 +22,7 @@ public sealed class AdminTests
         using var http = new HttpClient { BaseAddress = new Uri($"http://{proxy.AdminEndPoint}"), Timeout = Patience };
 
         (await http.GetStringAsync("/healthz")).ShouldBe("ok\n");
+        (await http.GetStringAsync("/readyz")).ShouldBe("ready\n");
 
         var metrics = await http.GetStringAsync("/metrics");
         metrics.ShouldContain("# TYPE switchboard_proxy_connections gauge\nswitchboard_proxy_connections 1\n");
@@ -38,5 +39,26 @@ public sealed class AdminTests
         first.GetProperty("state").GetString().ShouldBe("up");
         first.GetProperty("connections").GetInt32().ShouldBe(1);
         first.GetProperty("weight").GetInt32().ShouldBe(3);
+    }
+}
+
+public sealed class ReadinessTests
+{
+    [Fact]
+    public async Task Readyz_Is503_WhileNoBackendTakesConnections()
+    {
+        var options = Options();
+        options.Backends = ["ws://127.0.0.1:1"];
+        options.PassiveFall = 1;
+        options.Admin = "127.0.0.1:0";
+        await using var proxy = await ProxyServer.StartAsync(options);
+        using var http = new HttpClient { BaseAddress = new Uri($"http://{proxy.AdminEndPoint}"), Timeout = Patience };
+        (await http.GetAsync("/readyz")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        await RawExchangeAsync(proxy.ListenEndPoint, Upgrade()); // the failed dial ejects the only backend
+
+        var answer = await http.GetAsync("/readyz");
+        answer.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await http.GetAsync("/healthz")).StatusCode.ShouldBe(HttpStatusCode.OK);
     }
 }
