@@ -39,4 +39,27 @@ public sealed class ProxyCommandTests
             folder.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Proxy_ReloadsWhenItsConfigurationFileChanges_AndRefusesAnInvalidOne()
+    {
+        var folder = Directory.CreateTempSubdirectory("sb-proxy-cli-");
+        try
+        {
+            var config = Path.Combine(folder.FullName, "proxy.json");
+            await File.WriteAllTextAsync(config, """{ "Proxy": { "Backends": [ "ws://127.0.0.1:1" ] } }""");
+            await using var proxy = CliProcess.Start("proxy", "--config", config, "--listen", "127.0.0.1:0");
+            await proxy.WaitForLineAsync(l => l.Contains("listening on"), "the proxy to listen");
+
+            await File.WriteAllTextAsync(config, """{ "Proxy": { "Backends": [ "ws://127.0.0.1:1", "ws://127.0.0.1:2", "ws://127.0.0.1:3" ] } }""");
+            await proxy.WaitForLineAsync(l => l.Contains("configuration reloaded (file changed)") && l.Contains("3 backends"), "the reload on the file change");
+
+            await File.WriteAllTextAsync(config, """{ "Proxy": { "Backends": [ "http://not-a-websocket" ] } }""");
+            await proxy.WaitForLineAsync(l => l.Contains("refused, the running configuration stays") && l.Contains("Proxy:Backends"), "the invalid file to be refused");
+        }
+        finally
+        {
+            folder.Delete(recursive: true);
+        }
+    }
 }
