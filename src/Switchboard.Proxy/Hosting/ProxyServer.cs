@@ -142,6 +142,12 @@ public sealed class ProxyServer : IAsyncDisposable
     public void Reload(ProxyOptions options)
     {
         var current = _runtime.Settings;
+        if (options.Mode != current.Options.Mode)
+        {
+            // Decided before resolving, so the policy's default is the running mode's.
+            ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Mode");
+            options.Mode = current.Options.Mode;
+        }
         ProxySettings next;
         try
         {
@@ -159,11 +165,6 @@ public sealed class ProxyServer : IAsyncDisposable
         if (!Equals(next.Admin, current.Admin))
         {
             ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Admin");
-        }
-        if (next.Options.Mode != current.Options.Mode)
-        {
-            ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Mode");
-            options.Mode = current.Options.Mode;
         }
         next = next with { Listen = current.Listen, Admin = current.Admin };
         _runtime.Settings = next;

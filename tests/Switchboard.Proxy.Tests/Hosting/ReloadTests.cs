@@ -43,6 +43,20 @@ public sealed class ReloadTests
     }
 
     [Fact]
+    public async Task Reload_KeepsTheMode_WhichNeedsARestart()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var proxy = await ProxyServer.StartAsync(Options(b1));
+
+        proxy.Reload(new ProxyOptions { Listen = "127.0.0.1:0", Mode = ProxyModes.Tcp, Backends = [b1.Spec] });
+
+        proxy.Mode.ShouldBe(ProxyModes.Tunnel);
+        proxy.Policy.ShouldBe("round-robin");
+        using var socket = await ConnectAsync(proxy);
+        (await socket.WhoAmIAsync()).ShouldBe("b1");
+    }
+
+    [Fact]
     public void AcceptRateLimiter_AllowsABurstOfOneSecond_ThenPacesAccepts()
     {
         var clock = new ManualTimeProvider();
