@@ -2,12 +2,13 @@ using System.CommandLine;
 using Switchboard.Commands;
 
 var config = new Option<string?>("--config") { Description = "A JSON configuration file (default: appsettings.json if present)", Recursive = true };
-var root = new RootCommand("Switchboard: horizontally scaled WebSockets — nodes, backplane, gateway.")
+var root = new RootCommand("Switchboard: horizontally scaled WebSockets — nodes, backplane, gateway, proxy.")
 {
     config,
     UpCommand.Create(config),
     NodeCommand.Create(config),
     GatewayCommand.Create(config),
+    ProxyCommand.Create(config),
     TokenCommand.Create(config),
     WsCommand.Create(),
 };

@@ -104,6 +104,9 @@ internal sealed partial class CliProcess : IAsyncDisposable
     /// <summary>Sends SIGKILL: the process ends at once, without running any shutdown code.</summary>
     public void KillHard() => _process.Kill();
 
+    /// <summary>Sends SIGHUP, which asks <c>switchboard proxy</c> to reload its configuration.</summary>
+    public void Hangup() => Kill(_process.Id, 1).ShouldBe(0);
+
     /// <summary>Sends SIGINT, as Ctrl+C in a terminal does.</summary>
     public void Interrupt() => Kill(_process.Id, 2).ShouldBe(0);
 

@@ -1,0 +1,135 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+using System.Globalization;
+using System.Text;
+using Switchboard.Proxy.Backends;
+
+namespace Switchboard.Proxy.Admin;
+
+/// <summary>
+/// The proxy's figures: plain counters the data path bumps with one interlocked add, published both as
+/// System.Diagnostics.Metrics instruments (meter <c>Switchboard.Proxy</c>) and in Prometheus text on <c>/metrics</c>.
+/// </summary>
+internal sealed class ProxyMetrics : IDisposable
+{
+    public const string MeterName = "Switchboard.Proxy";
+
+    private readonly Meter _meter;
+    private readonly ConcurrentDictionary<int, long> _refused = new();
+    private long _accepted;
+    private long _tunnels;
+    private long _bytesUpstream;
+    private long _bytesDownstream;
+    private long _idleClosed;
+    private long _acceptsDelayed;
+
+    public ProxyMetrics(IMeterFactory? meterFactory, Func<int> openConnections, Func<Backend[]> backends)
+    {
+        _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
+        OpenConnections = openConnections;
+        Backends = backends;
+        _meter.CreateObservableUpDownCounter("switchboard.proxy.connections", () => OpenConnections(), "{connection}", "Open client connections");
+        _meter.CreateObservableCounter("switchboard.proxy.accepted", () => Interlocked.Read(ref _accepted), "{connection}", "Client connections accepted");
+        _meter.CreateObservableCounter("switchboard.proxy.tunnels", () => Interlocked.Read(ref _tunnels), "{connection}", "Connections relayed to a backend");
+        _meter.CreateObservableCounter("switchboard.proxy.bytes", () => new[]
+        {
+            new Measurement<long>(Interlocked.Read(ref _bytesUpstream), new KeyValuePair<string, object?>("direction", "upstream")),
+            new Measurement<long>(Interlocked.Read(ref _bytesDownstream), new KeyValuePair<string, object?>("direction", "downstream")),
+        }, "By", "Bytes relayed");
+    }
+
+    private Func<int> OpenConnections { get; }
+
+    private Func<Backend[]> Backends { get; }
+
+    public void Accepted() => Interlocked.Increment(ref _accepted);
+
+    public void TunnelOpened() => Interlocked.Increment(ref _tunnels);
+
+    public void Refused(int status) => _refused.AddOrUpdate(status, 1, (_, n) => n + 1);
+
+    public void IdleClosed() => Interlocked.Increment(ref _idleClosed);
+
+    public void AcceptDelayed() => Interlocked.Increment(ref _acceptsDelayed);
+
+    public void Bytes(long upstream, long downstream)
+    {
+        if (upstream != 0)
+        {
+            Interlocked.Add(ref _bytesUpstream, upstream);
+        }
+        if (downstream != 0)
+        {
+            Interlocked.Add(ref _bytesDownstream, downstream);
+        }
+    }
+
+    public long RefusedCount(int status) => _refused.GetValueOrDefault(status);
+
+    /// <summary>Everything in the Prometheus text exposition format (version 0.0.4).</summary>
+    public string ToPrometheusText()
+    {
+        var text = new StringBuilder(2048);
+        Gauge(text, "switchboard_proxy_connections", "Open client connections.", OpenConnections());
+        Counter(text, "switchboard_proxy_accepted_total", "Client connections accepted.", Interlocked.Read(ref _accepted));
+        Counter(text, "switchboard_proxy_tunnels_total", "Connections relayed to a backend.", Interlocked.Read(ref _tunnels));
+        Counter(text, "switchboard_proxy_idle_closed_total", "Connections closed by the idle timeout.", Interlocked.Read(ref _idleClosed));
+        Counter(text, "switchboard_proxy_accepts_delayed_total", "Accepts held back by the accept-rate limit.", Interlocked.Read(ref _acceptsDelayed));
+        Gauge(text, "switchboard_proxy_gc_heap_bytes", "Managed heap size after the last garbage collection.", GC.GetGCMemoryInfo().HeapSizeBytes);
+        Gauge(text, "switchboard_proxy_working_set_bytes", "The process's resident memory.", Environment.WorkingSet);
+        Header(text, "switchboard_proxy_refused_total", "Connections answered with an HTTP error, by status.", "counter");
+        foreach (var (status, count) in _refused.OrderBy(p => p.Key))
+        {
+            Line(text, "switchboard_proxy_refused_total", $"status=\"{status}\"", count);
+        }
+        Header(text, "switchboard_proxy_bytes_total", "Bytes relayed.", "counter");
+        Line(text, "switchboard_proxy_bytes_total", "direction=\"upstream\"", Interlocked.Read(ref _bytesUpstream));
+        Line(text, "switchboard_proxy_bytes_total", "direction=\"downstream\"", Interlocked.Read(ref _bytesDownstream));
+        var backends = Backends();
+        Header(text, "switchboard_proxy_backend_connections", "Open tunnels per backend.", "gauge");
+        foreach (var backend in backends)
+        {
+            Line(text, "switchboard_proxy_backend_connections", BackendLabel(backend), backend.Connections);
+        }
+        Header(text, "switchboard_proxy_backend_up", "1 when the backend takes new connections.", "gauge");
+        foreach (var backend in backends)
+        {
+            Line(text, "switchboard_proxy_backend_up", BackendLabel(backend), backend.State == BackendState.Up ? 1 : 0);
+        }
+        Header(text, "switchboard_proxy_backend_dial_failures_total", "Failed upstream dials per backend.", "counter");
+        foreach (var backend in backends)
+        {
+            Line(text, "switchboard_proxy_backend_dial_failures_total", BackendLabel(backend), backend.DialFailures);
+        }
+        return text.ToString();
+    }
+
+    public void Dispose() => _meter.Dispose();
+
+    private static string BackendLabel(Backend backend) => $"backend=\"{backend.Id.Replace("\\", "\\\\").Replace("\"", "\\\"")}\"";
+
+    private static void Gauge(StringBuilder text, string name, string help, long value)
+    {
+        Header(text, name, help, "gauge");
+        Line(text, name, null, value);
+    }
+
+    private static void Counter(StringBuilder text, string name, string help, long value)
+    {
+        Header(text, name, help, "counter");
+        Line(text, name, null, value);
+    }
+
+    private static void Header(StringBuilder text, string name, string help, string type) =>
+        text.Append("# HELP ").Append(name).Append(' ').Append(help).Append("\n# TYPE ").Append(name).Append(' ').Append(type).Append('\n');
+
+    private static void Line(StringBuilder text, string name, string? labels, long value)
+    {
+        text.Append(name);
+        if (labels is not null)
+        {
+            text.Append('{').Append(labels).Append('}');
+        }
+        text.Append(' ').Append(value.ToString(CultureInfo.InvariantCulture)).Append('\n');
+    }
+}

@@ -1,0 +1,120 @@
+using Switchboard.Backplane;
+
+namespace Switchboard.Proxy.Backends;
+
+/// <summary>
+/// Every backend the proxy knows: the static list and/or the cluster's nodes. Readers take an immutable snapshot
+/// (no lock on the accept path); writers replace it under a lock. A backend that disappears keeps its object until
+/// its last tunnel ends, so established connections continue.
+/// </summary>
+internal sealed class BackendPool
+{
+    private readonly Lock _lock = new();
+    private readonly TimeProvider _time;
+    private Backend[] _all = [];
+
+    public BackendPool(TimeProvider time) => _time = time;
+
+    /// <summary>Raised after the set of backends changed (for the health checker).</summary>
+    public event Action? Changed;
+
+    /// <summary>The current backends, removed ones excluded.</summary>
+    public Backend[] All => Volatile.Read(ref _all);
+
+    /// <summary>The backends a new connection may go to now.</summary>
+    public List<Backend> Candidates()
+    {
+        var now = _time.GetUtcNow();
+        var all = All;
+        var candidates = new List<Backend>(all.Length);
+        foreach (var backend in all)
+        {
+            if (backend.IsAvailable(now))
+            {
+                candidates.Add(backend);
+            }
+        }
+        return candidates;
+    }
+
+    public Backend? Find(string id) => Array.Find(All, b => b.Id == id);
+
+    /// <summary>Replaces the static backends; backends whose id stays keep their state (connections, health).</summary>
+    public void SetStatic(IReadOnlyList<BackendAddress> addresses)
+    {
+        lock (_lock)
+        {
+            var old = _all.Where(b => !b.FromCluster).ToDictionary(b => b.Id, StringComparer.Ordinal);
+            var next = new List<Backend>(addresses.Count);
+            foreach (var address in addresses)
+            {
+                if (next.Exists(b => b.Id == address.Id))
+                {
+                    continue;
+                }
+                if (old.Remove(address.Id, out var kept))
+                {
+                    kept.Url = address.Url;
+                    kept.Weight = address.Weight;
+                    next.Add(kept);
+                }
+                else
+                {
+                    next.Add(new Backend(address.Id, address.Url, address.Weight));
+                }
+            }
+            foreach (var gone in old.Values)
+            {
+                gone.Removed = true;
+            }
+            next.AddRange(_all.Where(b => b.FromCluster));
+            Volatile.Write(ref _all, next.ToArray());
+        }
+        Changed?.Invoke();
+    }
+
+    /// <summary>Adds or refreshes a cluster node from its heartbeat; a draining node stays known but takes nothing new.</summary>
+    public void Observe(NodeHeartbeat heartbeat, double load)
+    {
+        if (!Uri.TryCreate(heartbeat.Url, UriKind.Absolute, out var url))
+        {
+            return;
+        }
+        var added = false;
+        lock (_lock)
+        {
+            var backend = Array.Find(_all, b => b.Id == heartbeat.NodeId);
+            if (backend is null)
+            {
+                backend = new Backend(heartbeat.NodeId, url, weight: 1) { FromCluster = true };
+                Volatile.Write(ref _all, [.. _all, backend]);
+                added = true;
+            }
+            backend.Url = url;
+            backend.Draining = heartbeat.Draining;
+            backend.ReportedLoad = load;
+            backend.ReportedCapacity = heartbeat.Capacity;
+            Volatile.Write(ref backend.PlacedSinceHeartbeat, 0);
+        }
+        if (added)
+        {
+            Changed?.Invoke();
+        }
+    }
+
+    /// <summary>Forgets a cluster node (it left or went silent).</summary>
+    public void Remove(string id)
+    {
+        lock (_lock)
+        {
+            var backend = Array.Find(_all, b => b.Id == id);
+            if (backend is null)
+            {
+                return;
+            }
+            backend.Removed = true;
+            Volatile.Write(ref _all, Array.FindAll(_all, b => b.Id != id));
+        }
+        Changed?.Invoke();
+    }
+}

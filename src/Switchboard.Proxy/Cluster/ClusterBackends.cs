@@ -1,0 +1,69 @@
+using Microsoft.Extensions.Logging;
+using Switchboard.Backplane;
+using Switchboard.Backplane.Cluster;
+using Switchboard.Proxy.Backends;
+
+namespace Switchboard.Proxy.Cluster;
+
+/// <summary>
+/// Backends from the cluster: every node that sends heartbeats over the backplane, at its public URL. A draining node
+/// stays known (its tunnels continue) but takes no new connections; a node that leaves or goes silent is dropped.
+/// </summary>
+internal sealed class ClusterBackends : IAsyncDisposable
+{
+    /// <summary>The load score's blend, as the gateway's default: connection fill 0.7, CPU 0.3.</summary>
+    public const double ConnectionWeight = 0.7;
+
+    /// <inheritdoc cref="ConnectionWeight"/>
+    public const double CpuWeight = 0.3;
+
+    private readonly ClusterView _view;
+    private readonly BackendPool _pool;
+    private readonly ILogger _logger;
+    private IAsyncDisposable? _subscription;
+
+    private ClusterBackends(ClusterView view, BackendPool pool, ILogger logger)
+    {
+        _view = view;
+        _pool = pool;
+        _logger = logger;
+    }
+
+    public static async Task<ClusterBackends> StartAsync(IBackplane backplane, BackendPool pool, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
+    {
+        var view = new ClusterView(new ClusterViewOptions(), time);
+        var source = new ClusterBackends(view, pool, logger);
+        view.HeartbeatReceived += source.OnHeartbeat;
+        view.NodeRemoved += source.OnNodeRemoved;
+        source._subscription = await backplane.ObserveAsync(view, cancellationToken).ConfigureAwait(false);
+        return source;
+    }
+
+    public static double LoadOf(NodeHeartbeat heartbeat) =>
+        ConnectionWeight * (heartbeat.Capacity > 0 ? (double)heartbeat.Connections / heartbeat.Capacity : 1.0) + CpuWeight * heartbeat.Cpu;
+
+    private void OnHeartbeat(NodeHeartbeat heartbeat)
+    {
+        var known = _pool.Find(heartbeat.NodeId) is not null;
+        _pool.Observe(heartbeat, LoadOf(heartbeat));
+        if (!known)
+        {
+            ProxyLog.NodeAdded(_logger, heartbeat.NodeId, heartbeat.Url);
+        }
+    }
+
+    private void OnNodeRemoved(string nodeId)
+    {
+        _pool.Remove(nodeId);
+        ProxyLog.NodeRemoved(_logger, nodeId);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_subscription is not null)
+        {
+            await _subscription.DisposeAsync().ConfigureAwait(false);
+        }
+        _view.Dispose();
+    }
+}

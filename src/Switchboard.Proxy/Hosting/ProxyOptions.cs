@@ -1,0 +1,102 @@
+using Switchboard.Proxy.Policies;
+
+namespace Switchboard.Proxy.Hosting;
+
+/// <summary>Options of <c>switchboard proxy</c>, bound from the <c>Proxy</c> configuration section; flags override them.</summary>
+public sealed class ProxyOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string SectionName = "Proxy";
+
+    /// <summary>What the proxy does with a connection: <see cref="ProxyModes.Tunnel"/> or <see cref="ProxyModes.Tcp"/>.</summary>
+    public string Mode { get; set; } = ProxyModes.Tunnel;
+
+    /// <summary>The client-facing address, <c>IP:PORT</c> (port 0: any free port).</summary>
+    public string Listen { get; set; } = "127.0.0.1:8080";
+
+    /// <summary>The admin address serving <c>/metrics</c>, <c>/healthz</c> and <c>/admin/backends</c>, <c>IP:PORT</c>; none when empty.</summary>
+    public string? Admin { get; set; }
+
+    /// <summary>Static backends, each <c>ws://host:port[/path][,weight=N]</c> (<c>tcp://host:port</c> also in tcp mode).</summary>
+    public List<string> Backends { get; set; } = [];
+
+    /// <summary>The balancing policy, one of <see cref="BalancingPolicies"/>; default <c>round-robin</c> in tunnel mode, <c>source-hash</c> (on IP:port) in tcp mode.</summary>
+    public string? Policy { get; set; }
+
+    /// <summary>What <c>source-hash</c> and <c>consistent-hash</c> hash: <c>ip</c>, <c>ip:port</c>, <c>header:NAME</c>, <c>query:NAME</c>, <c>cookie:NAME</c>; default <c>ip</c> in tunnel mode, <c>ip:port</c> in tcp mode.</summary>
+    public string? HashOn { get; set; }
+
+    /// <summary>The cookie the <c>cookie</c> policy sets and reads.</summary>
+    public string StickyCookie { get; set; } = "SB-Backend";
+
+    /// <summary>The whole upgrade (client head, dial, backend's answer) must complete within this.</summary>
+    public TimeSpan HandshakeTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>A connection that moves no byte either way for this long is closed; zero turns it off.</summary>
+    public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Timeout of one upstream TCP connect.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Largest client request head in bytes; a larger one gets 431.</summary>
+    public int MaxHeadBytes { get; set; } = 16 * 1024;
+
+    /// <summary>Open client connections at most (each tunnel holds two file descriptors; a process may hold 20,000); past it a client gets 503 (tunnel) or is closed (tcp).</summary>
+    public int MaxConnections { get; set; } = 9000;
+
+    /// <summary>New connections accepted per second at most (with a burst of the same size); 0 for no limit. Past it the accept loop waits.</summary>
+    public double AcceptRatePerSecond { get; set; }
+
+    /// <summary>Local addresses upstream sockets bind to in turn: <c>127.0.0.2-127.0.0.9</c> ranges or single addresses.</summary>
+    public List<string> SourceAddresses { get; set; } = [];
+
+    /// <summary>Backends tried for one client when dials fail, before answering 502.</summary>
+    public int MaxDialAttempts { get; set; } = 3;
+
+    /// <summary>Active health checks.</summary>
+    public HealthCheckOptions HealthCheck { get; set; } = new();
+
+    /// <summary>Consecutive failed dials (or abnormal closes) that eject a backend.</summary>
+    public int PassiveFall { get; set; } = 3;
+
+    /// <summary>Without active checks, how long a passively ejected backend waits before it is tried again.</summary>
+    public TimeSpan PassiveEjectionTime { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Add <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> to relayed upgrades.</summary>
+    public bool AddForwardedHeaders { get; set; } = true;
+
+    /// <summary>After one side of a tunnel closes, how long the other may still finish (a WebSocket close handshake).</summary>
+    public TimeSpan CloseGrace { get; set; } = TimeSpan.FromSeconds(5);
+}
+
+/// <summary>Active HTTP health checks of the backends.</summary>
+public sealed class HealthCheckOptions
+{
+    /// <summary>The path to GET on each backend's host and port (http:// for ws:// backends); empty turns active checks off.</summary>
+    public string? Path { get; set; }
+
+    /// <summary>Time between checks of one backend.</summary>
+    public TimeSpan Interval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Timeout of one check.</summary>
+    public TimeSpan Timeout { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Consecutive passes that bring an ejected backend back.</summary>
+    public int Rise { get; set; } = 2;
+
+    /// <summary>Consecutive failures that eject a backend.</summary>
+    public int Fall { get; set; } = 3;
+}
+
+/// <summary>The proxy's modes.</summary>
+public static class ProxyModes
+{
+    /// <summary>Relay the WebSocket upgrade, then bytes both ways.</summary>
+    public const string Tunnel = "tunnel";
+
+    /// <summary>L4: no HTTP parsing, balanced by source IP:port hash by default.</summary>
+    public const string Tcp = "tcp";
+
+    /// <summary>Terminate WebSocket on both sides and resume sessions on another node (not built yet).</summary>
+    public const string Failover = "failover";
+}

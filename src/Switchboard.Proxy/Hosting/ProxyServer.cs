@@ -1,0 +1,301 @@
+using System.Diagnostics.Metrics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Switchboard.Backplane;
+using Switchboard.Proxy.Admin;
+using Switchboard.Proxy.Backends;
+using Switchboard.Proxy.Cluster;
+using Switchboard.Proxy.Health;
+using Switchboard.Proxy.Listening;
+using Switchboard.Proxy.Tcp;
+using Switchboard.Proxy.Tunnel;
+
+namespace Switchboard.Proxy.Hosting;
+
+/// <summary>
+/// A running proxy: a raw socket accept loop on the listen address (no HTTP server in the data path, so an idle
+/// tunnel costs two sockets and little else), backends from a static list and/or the cluster, health checks,
+/// and the admin port. Start with <see cref="StartAsync"/>; <see cref="Reload"/> applies new options without
+/// dropping established connections; disposing closes everything.
+/// </summary>
+public sealed class ProxyServer : IAsyncDisposable
+{
+    private readonly Socket _listener;
+    private readonly ProxyRuntime _runtime;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly AcceptRateLimiter _rateLimiter;
+    private HealthMonitor _health = null!;
+    private ClusterBackends? _cluster;
+    private WebApplication? _admin;
+    private Task _acceptLoop = Task.CompletedTask;
+    private int _disposed;
+
+    private ProxyServer(Socket listener, ProxyRuntime runtime, ILogger logger)
+    {
+        _listener = listener;
+        _runtime = runtime;
+        _logger = logger;
+        _rateLimiter = new AcceptRateLimiter(runtime.Time);
+    }
+
+    /// <summary>Where clients connect (the actual port when 0 was asked).</summary>
+    public IPEndPoint ListenEndPoint => (IPEndPoint)_listener.LocalEndPoint!;
+
+    /// <summary>The admin port's address, or null without one.</summary>
+    public IPEndPoint? AdminEndPoint { get; private set; }
+
+    /// <summary>The mode, <see cref="ProxyModes.Tunnel"/> or <see cref="ProxyModes.Tcp"/>.</summary>
+    public string Mode => _runtime.Settings.Options.Mode;
+
+    /// <summary>The balancing policy in force.</summary>
+    public string Policy => _runtime.Settings.Policy.Name;
+
+    /// <summary>Open client connections.</summary>
+    public int Connections => _runtime.Registry.Count;
+
+    /// <summary>Every backend and its state, as <c>/admin/backends</c> shows them.</summary>
+    public IReadOnlyList<BackendStatus> Backends => _runtime.Pool.All.Select(BackendStatus.Of).ToArray();
+
+    /// <summary>Starts listening; returns once clients can connect.</summary>
+    /// <param name="options">The options; validated here.</param>
+    /// <param name="backplane">When given, every node heartbeating on it is a backend too.</param>
+    /// <param name="loggerFactory">Logging; none when null.</param>
+    /// <param name="timeProvider">The clock (tests may pass a manual one).</param>
+    /// <param name="meterFactory">Where the metrics instruments live; a private meter when null.</param>
+    /// <param name="random">Randomness for the random policies (tests pass a seeded one).</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <exception cref="ArgumentException">An option is invalid, or there is no backend source at all.</exception>
+    /// <exception cref="IOException">The listen or admin address is in use.</exception>
+    public static async Task<ProxyServer> StartAsync(
+        ProxyOptions options, IBackplane? backplane = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null,
+        IMeterFactory? meterFactory = null, Random? random = null, CancellationToken cancellationToken = default)
+    {
+        var settings = ProxySettings.Resolve(options, random);
+        if (settings.Backends.Count == 0 && backplane is null)
+        {
+            throw new ArgumentException("The proxy has no backends: give --backend ws://host:port (repeatable) or --backplane amqp://… for the cluster's nodes.");
+        }
+        var loggers = loggerFactory ?? NullLoggerFactory.Instance;
+        var logger = loggers.CreateLogger("Switchboard.Proxy");
+        var time = timeProvider ?? TimeProvider.System;
+        var listener = new Socket(settings.Listen.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            listener.Bind(settings.Listen);
+            listener.Listen(4096);
+        }
+        catch (SocketException e)
+        {
+            listener.Dispose();
+            throw new IOException(e.SocketErrorCode == SocketError.AddressAlreadyInUse
+                ? $"{settings.Listen} is already in use; choose another with --listen."
+                : $"cannot listen on {settings.Listen}: {e.Message}", e);
+        }
+        var pool = new BackendPool(time);
+        pool.SetStatic(settings.Backends);
+        ProxyRuntime? current = null;
+        // The idle timeout is read at each sweep, so a reload changes it; the sweep period is set here.
+        var registry = new ConnectionRegistry(time, () => current?.Settings.Options.IdleTimeout ?? TimeSpan.Zero, SweepPeriod(options.IdleTimeout));
+        var metrics = new ProxyMetrics(meterFactory, () => registry.Count, () => pool.All);
+        var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger);
+        var server = new ProxyServer(listener, runtime, logger);
+        try
+        {
+            server._health = runtime.Health = new HealthMonitor(pool, () => runtime.Settings, time, logger);
+            if (backplane is not null)
+            {
+                server._cluster = await ClusterBackends.StartAsync(backplane, pool, time, logger, cancellationToken).ConfigureAwait(false);
+            }
+            if (settings.Admin is not null)
+            {
+                try
+                {
+                    server._admin = await AdminServer.StartAsync(settings.Admin, metrics, server.Describe, () => pool.Candidates().Count > 0, loggers, cancellationToken).ConfigureAwait(false);
+                }
+                catch (IOException e)
+                {
+                    throw new IOException($"cannot listen on the admin address {settings.Admin}: {e.Message}", e);
+                }
+                server.AdminEndPoint = AdminServer.BoundEndPoint(server._admin);
+            }
+        }
+        catch
+        {
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        server._acceptLoop = Task.Run(server.AcceptLoopAsync);
+        ProxyLog.ProxyStarted(logger, options.Mode, server.ListenEndPoint.ToString(), settings.Policy.Name, settings.Backends.Count);
+        return server;
+    }
+
+    /// <summary>
+    /// Applies new options: backends, policy, health checks, timeouts, caps and the source pool. Established connections
+    /// continue on their backends; a backend no longer listed takes nothing new. The listen and admin addresses and the
+    /// mode need a restart (a warning says so).
+    /// </summary>
+    /// <exception cref="ArgumentException">The new options are invalid; the running ones stay.</exception>
+    public void Reload(ProxyOptions options)
+    {
+        var current = _runtime.Settings;
+        if (options.Mode != current.Options.Mode)
+        {
+            // Decided before resolving, so the policy's default is the running mode's.
+            ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Mode");
+            options.Mode = current.Options.Mode;
+        }
+        ProxySettings next;
+        try
+        {
+            next = ProxySettings.Resolve(options);
+        }
+        catch (ArgumentException e)
+        {
+            ProxyLog.ReloadRefused(_logger, e.Message);
+            throw;
+        }
+        if (!next.Listen.Equals(current.Listen))
+        {
+            ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Listen");
+        }
+        if (!Equals(next.Admin, current.Admin))
+        {
+            ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Admin");
+        }
+        next = next with { Listen = current.Listen, Admin = current.Admin };
+        _runtime.Settings = next;
+        _runtime.Pool.SetStatic(next.Backends);
+        ProxyLog.Reloaded(_logger, next.Policy.Name, next.Backends.Count);
+    }
+
+    private BackendsResponse Describe() => new(Mode, Policy, Connections, Backends);
+
+    private static TimeSpan SweepPeriod(TimeSpan idleTimeout) =>
+        idleTimeout <= TimeSpan.Zero ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
+
+    private async Task AcceptLoopAsync()
+    {
+        var stopping = _stopping.Token;
+        while (!stopping.IsCancellationRequested)
+        {
+            var wait = _rateLimiter.TakeOrWait(_runtime.Settings.Options.AcceptRatePerSecond);
+            if (wait > TimeSpan.Zero)
+            {
+                _runtime.Metrics.AcceptDelayed();
+                try
+                {
+                    await Task.Delay(wait, _runtime.Time, stopping).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+                continue;
+            }
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync(stopping).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException e)
+            {
+                // Out of file descriptors or a client that reset before we took it: keep accepting.
+                ProxyLog.AcceptFailed(_logger, e.Message);
+                continue;
+            }
+            _runtime.Metrics.Accepted();
+            client.NoDelay = true;
+            var connection = new ClientConnection(client, (IPEndPoint)client.RemoteEndPoint!, _runtime.Time.GetTimestamp());
+            _ = HandleAsync(connection, stopping);
+        }
+    }
+
+    private async Task HandleAsync(ClientConnection connection, CancellationToken stopping)
+    {
+        var settings = _runtime.Settings;
+        if (!_runtime.Registry.TryAdd(connection, settings.Options.MaxConnections))
+        {
+            if (settings.Options.Mode == ProxyModes.Tunnel)
+            {
+                await TunnelHandler.RefuseAsync(connection, _runtime, ProxyRefusal.OverCapacity).ConfigureAwait(false);
+            }
+            else
+            {
+                _runtime.Metrics.Refused(ProxyRefusal.OverCapacity.Status);
+            }
+            connection.Close();
+            return;
+        }
+        try
+        {
+            if (settings.Options.Mode == ProxyModes.Tcp)
+            {
+                await TcpHandler.RunAsync(connection, _runtime, stopping).ConfigureAwait(false);
+            }
+            else
+            {
+                await TunnelHandler.RunAsync(connection, _runtime, stopping).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException or IOException)
+        {
+            // A connection's failure is its own; the listener and the other tunnels go on.
+        }
+        catch (Exception e)
+        {
+            // A bug, not a network event: say so, and still keep it to this one connection.
+            ProxyLog.ConnectionFailed(_logger, connection.Remote.ToString(), e);
+        }
+        finally
+        {
+            if (connection.ClosedBecause == "idle timeout")
+            {
+                _runtime.Metrics.IdleClosed();
+            }
+            connection.Close();
+            _runtime.Registry.Remove(connection);
+        }
+    }
+
+    /// <summary>Stops accepting, closes every connection and the admin port.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+        ProxyLog.ProxyStopping(_logger, _runtime.Registry.Count);
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        _listener.Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+        _runtime.Registry.CloseAll("proxy stopping");
+        if (_admin is not null)
+        {
+            await _admin.StopAsync(CancellationToken.None).ConfigureAwait(false);
+            await _admin.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_cluster is not null)
+        {
+            await _cluster.DisposeAsync().ConfigureAwait(false);
+        }
+        if (_health is not null)
+        {
+            await _health.DisposeAsync().ConfigureAwait(false);
+        }
+        _runtime.Registry.Dispose();
+        _runtime.Metrics.Dispose();
+        _stopping.Dispose();
+    }
+}

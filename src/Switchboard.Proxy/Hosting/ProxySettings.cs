@@ -1,0 +1,133 @@
+using System.Net;
+using Switchboard.Proxy.Backends;
+using Switchboard.Proxy.Policies;
+using Switchboard.Proxy.SourcePool;
+
+namespace Switchboard.Proxy.Hosting;
+
+/// <summary>
+/// <see cref="ProxyOptions"/> checked and resolved: parsed backends, the policy instance, the source pool. Immutable;
+/// a reload swaps the whole object, so a connection sees one consistent configuration.
+/// </summary>
+internal sealed record ProxySettings(
+    ProxyOptions Options,
+    IPEndPoint Listen,
+    IPEndPoint? Admin,
+    IReadOnlyList<BackendAddress> Backends,
+    IBalancingPolicy Policy,
+    SourceAddressPool? SourcePool)
+{
+    /// <summary>Validates and resolves; the exception names the key that is wrong.</summary>
+    /// <exception cref="ArgumentException">An option is invalid.</exception>
+    public static ProxySettings Resolve(ProxyOptions options, Random? random = null)
+    {
+        if (options.Mode is not (ProxyModes.Tunnel or ProxyModes.Tcp))
+        {
+            throw new ArgumentException(options.Mode == ProxyModes.Failover
+                ? "Proxy:Mode 'failover' is not available yet (it needs session resume); use tunnel or tcp."
+                : $"Proxy:Mode is '{options.Mode}'; valid modes: tunnel, tcp.");
+        }
+        var listen = ParseEndPoint(options.Listen, "Proxy:Listen (--listen)");
+        var admin = string.IsNullOrWhiteSpace(options.Admin) ? null : ParseEndPoint(options.Admin, "Proxy:Admin (--admin)");
+        var backends = new List<BackendAddress>();
+        foreach (var text in options.Backends)
+        {
+            try
+            {
+                backends.Add(BackendAddress.Parse(text));
+            }
+            catch (FormatException e)
+            {
+                throw new ArgumentException($"Proxy:Backends (--backend): {e.Message}", e);
+            }
+        }
+        var tcp = options.Mode == ProxyModes.Tcp;
+        var policyName = string.IsNullOrWhiteSpace(options.Policy) ? (tcp ? BalancingPolicies.SourceHash : BalancingPolicies.RoundRobin) : options.Policy;
+        HashKey hashKey;
+        try
+        {
+            hashKey = HashKey.Parse(string.IsNullOrWhiteSpace(options.HashOn) ? (tcp ? "ip:port" : "ip") : options.HashOn);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"Proxy:HashOn (--hash-on): {e.Message}", e);
+        }
+        if (policyName == BalancingPolicies.SourceHash && hashKey.Kind is not (HashKeyKind.Ip or HashKeyKind.IpAndPort))
+        {
+            throw new ArgumentException($"Proxy:HashOn is '{options.HashOn}', but source-hash hashes ip or ip:port; use consistent-hash for headers, query parameters and cookies.");
+        }
+        if (tcp && (policyName is BalancingPolicies.Cookie || policyName == BalancingPolicies.ConsistentHash && hashKey.Kind is not (HashKeyKind.Ip or HashKeyKind.IpAndPort)))
+        {
+            throw new ArgumentException($"Proxy:Policy '{policyName}' needs the HTTP request, which tcp mode does not read.");
+        }
+        if (string.IsNullOrWhiteSpace(options.StickyCookie) || options.StickyCookie.AsSpan().ContainsAny("=;, \t\""))
+        {
+            throw new ArgumentException($"Proxy:StickyCookie '{options.StickyCookie}' is not a cookie name.");
+        }
+        IBalancingPolicy policy;
+        try
+        {
+            policy = BalancingPolicies.Create(policyName, hashKey, options.StickyCookie, random);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"Proxy:Policy (--policy): {e.Message}", e);
+        }
+        Positive(options.HandshakeTimeout, "Proxy:HandshakeTimeout");
+        Positive(options.ConnectTimeout, "Proxy:ConnectTimeout");
+        Positive(options.CloseGrace, "Proxy:CloseGrace");
+        Positive(options.PassiveEjectionTime, "Proxy:PassiveEjectionTime");
+        if (options.IdleTimeout < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Proxy:IdleTimeout must not be negative (is {options.IdleTimeout}).");
+        }
+        AtLeast(options.MaxHeadBytes, 1024, "Proxy:MaxHeadBytes");
+        AtLeast(options.MaxConnections, 1, "Proxy:MaxConnections");
+        AtLeast(options.MaxDialAttempts, 1, "Proxy:MaxDialAttempts");
+        AtLeast(options.PassiveFall, 1, "Proxy:PassiveFall");
+        AtLeast(options.HealthCheck.Rise, 1, "Proxy:HealthCheck:Rise");
+        AtLeast(options.HealthCheck.Fall, 1, "Proxy:HealthCheck:Fall");
+        Positive(options.HealthCheck.Interval, "Proxy:HealthCheck:Interval");
+        Positive(options.HealthCheck.Timeout, "Proxy:HealthCheck:Timeout");
+        if (options.AcceptRatePerSecond < 0)
+        {
+            throw new ArgumentException($"Proxy:AcceptRatePerSecond must not be negative (is {options.AcceptRatePerSecond}).");
+        }
+        if (!string.IsNullOrEmpty(options.HealthCheck.Path) && !options.HealthCheck.Path.StartsWith('/'))
+        {
+            throw new ArgumentException($"Proxy:HealthCheck:Path must start with / (is '{options.HealthCheck.Path}').");
+        }
+        SourceAddressPool? pool;
+        try
+        {
+            pool = SourceAddressPool.Parse(options.SourceAddresses);
+        }
+        catch (FormatException e)
+        {
+            throw new ArgumentException($"Proxy:SourceAddresses (--source): {e.Message}", e);
+        }
+        return new ProxySettings(options, listen, admin, backends, policy, pool);
+    }
+
+    /// <summary>Parses <c>IP:PORT</c> (<c>[v6]:PORT</c> for IPv6).</summary>
+    public static IPEndPoint ParseEndPoint(string text, string key) =>
+        IPEndPoint.TryParse(text, out var endPoint) && text.Contains(':') && endPoint.Port is >= 0 and <= 65535
+            ? endPoint
+            : throw new ArgumentException($"{key} must be IP:PORT, e.g. 127.0.0.1:8080 (is '{text}').");
+
+    private static void Positive(TimeSpan value, string key)
+    {
+        if (value <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"{key} must be positive (is {value}).");
+        }
+    }
+
+    private static void AtLeast(int value, int minimum, string key)
+    {
+        if (value < minimum)
+        {
+            throw new ArgumentException($"{key} must be at least {minimum} (is {value}).");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using System.Net;
+using System.Net.Sockets;
+using Switchboard.Proxy.Backends;
+
+namespace Switchboard.Proxy.Listening;
+
+/// <summary>One accepted client and, once dialled, its upstream socket. Its lifetime is one task in the listener.</summary>
+internal sealed class ClientConnection(Socket client, IPEndPoint remote, long now)
+{
+    private long _lastActivity = now;
+    private Socket? _upstream;
+    private int _closed;
+    private int _firstEnd;
+
+    /// <summary>The client closed or failed first.</summary>
+    public const int EndedFromClient = 1;
+
+    /// <summary>The backend closed or failed first.</summary>
+    public const int EndedFromBackend = 2;
+
+    public Socket Client { get; } = client;
+
+    public IPEndPoint Remote { get; } = remote;
+
+    public Backend? Backend { get; set; }
+
+    public Socket? Upstream
+    {
+        get => Volatile.Read(ref _upstream);
+        set
+        {
+            Volatile.Write(ref _upstream, value);
+            if (Volatile.Read(ref _closed) == 1)
+            {
+                value?.Dispose(); // closed by the sweeper while dialling
+            }
+        }
+    }
+
+    /// <summary>Why the connection was closed from outside (idle timeout, shutdown), or null.</summary>
+    public string? ClosedBecause { get; private set; }
+
+    /// <summary>A <see cref="TimeProvider.GetTimestamp"/> of the latest byte moved either way.</summary>
+    public long LastActivity => Interlocked.Read(ref _lastActivity);
+
+    /// <summary>Which side ended the relay first: 0 while both are open, else <see cref="EndedFromClient"/> or <see cref="EndedFromBackend"/>.</summary>
+    public int FirstEnd => Volatile.Read(ref _firstEnd);
+
+    /// <summary>Records that one side ended; only the first call counts. A close by the proxy itself (idle, shutdown) marks nothing.</summary>
+    public void MarkEnd(int side)
+    {
+        if (Volatile.Read(ref _closed) == 0)
+        {
+            Interlocked.CompareExchange(ref _firstEnd, side, 0);
+        }
+    }
+
+    public void Touch(long now) => Interlocked.Exchange(ref _lastActivity, now);
+
+    /// <summary>Closes both sockets at once, which ends both relay directions. Idempotent.</summary>
+    public void Close(string? because = null)
+    {
+        if (Interlocked.Exchange(ref _closed, 1) == 1)
+        {
+            return;
+        }
+        ClosedBecause ??= because;
+        Client.Dispose();
+        Volatile.Read(ref _upstream)?.Dispose();
+    }
+}

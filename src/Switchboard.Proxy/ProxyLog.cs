@@ -1,0 +1,51 @@
+using Microsoft.Extensions.Logging;
+
+namespace Switchboard.Proxy;
+
+internal static partial class ProxyLog
+{
+    [LoggerMessage(1, LogLevel.Information, "Proxy ({Mode}) listening on {EndPoint} with policy {Policy}, {Backends} static backends", EventName = "ProxyStarted")]
+    public static partial void ProxyStarted(ILogger logger, string mode, string endPoint, string policy, int backends);
+
+    [LoggerMessage(2, LogLevel.Information, "Proxy stopping: closing {Connections} connections", EventName = "ProxyStopping")]
+    public static partial void ProxyStopping(ILogger logger, int connections);
+
+    [LoggerMessage(3, LogLevel.Debug, "Client {Client} refused with {Status}: {Message}", EventName = "ClientRefused")]
+    public static partial void ClientRefused(ILogger logger, string client, int status, string message);
+
+    [LoggerMessage(4, LogLevel.Debug, "Client {Client} tunnelled to {Backend}", EventName = "TunnelOpened")]
+    public static partial void TunnelOpened(ILogger logger, string client, string backend);
+
+    [LoggerMessage(5, LogLevel.Debug, "Client {Client} to {Backend} closed ({End})", EventName = "TunnelClosed")]
+    public static partial void TunnelClosed(ILogger logger, string client, string backend, string end);
+
+    [LoggerMessage(6, LogLevel.Warning, "Dial to backend {Backend} failed: {Message}", EventName = "DialFailed")]
+    public static partial void DialFailed(ILogger logger, string backend, string message);
+
+    [LoggerMessage(7, LogLevel.Warning, "Backend {Backend} ejected: {Why}", EventName = "BackendEjected")]
+    public static partial void BackendEjected(ILogger logger, string backend, string why);
+
+    [LoggerMessage(8, LogLevel.Information, "Backend {Backend} is back", EventName = "BackendRestored")]
+    public static partial void BackendRestored(ILogger logger, string backend);
+
+    [LoggerMessage(9, LogLevel.Information, "Configuration reloaded: policy {Policy}, {Backends} static backends", EventName = "Reloaded")]
+    public static partial void Reloaded(ILogger logger, string policy, int backends);
+
+    [LoggerMessage(10, LogLevel.Warning, "Configuration reload refused, keeping the running one: {Message}", EventName = "ReloadRefused")]
+    public static partial void ReloadRefused(ILogger logger, string message);
+
+    [LoggerMessage(11, LogLevel.Warning, "Accept failed: {Message}", EventName = "AcceptFailed")]
+    public static partial void AcceptFailed(ILogger logger, string message);
+
+    [LoggerMessage(12, LogLevel.Warning, "{Key} changed on reload, but takes effect only on restart", EventName = "ReloadNeedsRestart")]
+    public static partial void ReloadNeedsRestart(ILogger logger, string key);
+
+    [LoggerMessage(13, LogLevel.Information, "Cluster node {NodeId} at {Url} joined the backends", EventName = "NodeAdded")]
+    public static partial void NodeAdded(ILogger logger, string nodeId, string url);
+
+    [LoggerMessage(14, LogLevel.Information, "Cluster node {NodeId} left the backends", EventName = "NodeRemoved")]
+    public static partial void NodeRemoved(ILogger logger, string nodeId);
+
+    [LoggerMessage(15, LogLevel.Error, "Connection from {Client} failed unexpectedly", EventName = "ConnectionFailed")]
+    public static partial void ConnectionFailed(ILogger logger, string client, Exception exception);
+}

@@ -1,0 +1,217 @@
+using System.Buffers;
+using System.Net.Sockets;
+using System.Text;
+using Switchboard.Proxy.Backends;
+using Switchboard.Proxy.Listening;
+using Switchboard.Proxy.Policies;
+
+namespace Switchboard.Proxy.Tunnel;
+
+/// <summary>
+/// <c>tunnel</c> mode for one client: read its upgrade request, pick and dial a backend, relay the request (with
+/// <c>X-Forwarded-For</c>/<c>-Proto</c>) and the backend's answer (with the stickiness cookie), then bytes both ways.
+/// </summary>
+internal static class TunnelHandler
+{
+    /// <summary>The largest backend response head accepted.</summary>
+    private const int MaxResponseHeadBytes = 16 * 1024;
+
+    public static async Task RunAsync(ClientConnection connection, ProxyRuntime runtime, CancellationToken stopping)
+    {
+        try
+        {
+            // The handshake's locals (buffers, the parsed request, its timer) die with it; an idle tunnel keeps only the relay.
+            var backend = await HandshakeAsync(connection, runtime, stopping).ConfigureAwait(false);
+            if (backend is null)
+            {
+                return;
+            }
+            try
+            {
+                var backendFailed = await ByteRelay.RunAsync(connection, connection.Upstream!, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
+                if (backendFailed && connection.ClosedBecause is null)
+                {
+                    runtime.Health.PassiveFailure(backend, "the backend reset an established tunnel", isDial: false);
+                }
+                ProxyLog.TunnelClosed(runtime.Logger, connection.Remote.ToString(), backend.Id, connection.ClosedBecause ?? (backendFailed ? "backend failed" : "closed"));
+            }
+            finally
+            {
+                backend.RemoveConnection();
+            }
+        }
+        finally
+        {
+            connection.Close();
+        }
+    }
+
+    /// <summary>
+    /// Reads the client's request, dials a backend, relays the request and the backend's answer. Returns the backend
+    /// (counted, with <see cref="ClientConnection.Upstream"/> set) when bytes are to be relayed, or null when the
+    /// client was answered (or left) and the connection is done.
+    /// </summary>
+    private static async Task<Backend?> HandshakeAsync(ClientConnection connection, ProxyRuntime runtime, CancellationToken stopping)
+    {
+        var settings = runtime.Settings;
+        var options = settings.Options;
+        byte[]? requestBuffer = null;
+        byte[]? responseBuffer = null;
+        Backend? backend = null;
+        var relaying = false;
+        using var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        handshake.CancelAfter(options.HandshakeTimeout);
+        try
+        {
+            // Do a 0 byte read so that a client that connects and waits holds no buffer.
+            await connection.Client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            requestBuffer = ArrayPool<byte>.Shared.Rent(options.MaxHeadBytes);
+            var (headLength, received) = await HttpHead.ReadAsync(connection.Client, requestBuffer.AsMemory(0, options.MaxHeadBytes), handshake.Token).ConfigureAwait(false);
+            if (headLength == 0)
+            {
+                return null; // closed before sending a request: nothing to answer
+            }
+            if (headLength < 0)
+            {
+                await RefuseAsync(connection, runtime, ProxyRefusal.HeadTooLarge(options.MaxHeadBytes)).ConfigureAwait(false);
+                return null;
+            }
+            var request = HttpHead.ParseRequest(requestBuffer.AsSpan(0, headLength), out var refusal);
+            refusal ??= HttpHead.CheckUpgrade(request!);
+            if (refusal is not null)
+            {
+                await RefuseAsync(connection, runtime, refusal).ConfigureAwait(false);
+                return null;
+            }
+            var dial = await runtime.DialAsync(connection, new BalancingContext(connection.Remote, request), handshake.Token).ConfigureAwait(false);
+            if (dial.Refusal is not null)
+            {
+                await RefuseAsync(connection, runtime, dial.Refusal).ConfigureAwait(false);
+                return null;
+            }
+            backend = dial.Backend!;
+            var upstream = dial.Socket!;
+            connection.Backend = backend;
+            connection.Upstream = upstream;
+
+            var target = TargetFor(request!, backend.Url);
+            var head = request!.ToUpstreamHead(target, options.AddForwardedHeaders ? connection.Remote.Address.ToString() : null, "http");
+            await upstream.SendAsync(head, SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            if (received > headLength)
+            {
+                // Bytes the client sent right after its head (pipelined frames) belong to the backend.
+                await upstream.SendAsync(requestBuffer.AsMemory(headLength, received - headLength), SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            }
+            ArrayPool<byte>.Shared.Return(requestBuffer);
+            requestBuffer = null;
+
+            responseBuffer = ArrayPool<byte>.Shared.Rent(MaxResponseHeadBytes);
+            var (responseLength, responseReceived) = await HttpHead.ReadAsync(upstream, responseBuffer.AsMemory(0, MaxResponseHeadBytes), handshake.Token).ConfigureAwait(false);
+            var status = responseLength > 0 ? HttpHead.ParseStatus(responseBuffer.AsSpan(0, responseLength)) : -1;
+            if (status < 0)
+            {
+                runtime.Health.PassiveFailure(backend, "no valid HTTP answer to the upgrade", isDial: false);
+                await RefuseAsync(connection, runtime, ProxyRefusal.BadBackendResponse).ConfigureAwait(false);
+                return null;
+            }
+            var responseHead = responseBuffer.AsMemory(0, responseLength);
+            if (status == 101 && settings.Policy.AffinityCookie is { } cookie && request.Cookie(cookie) != backend.Id)
+            {
+                responseHead = WithSetCookie(responseBuffer.AsSpan(0, responseLength), cookie, backend.Id);
+            }
+            await connection.Client.SendAsync(responseHead, SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            if (responseReceived > responseLength)
+            {
+                await connection.Client.SendAsync(responseBuffer.AsMemory(responseLength, responseReceived - responseLength), SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            }
+            if (status == 101)
+            {
+                runtime.Metrics.TunnelOpened();
+                ProxyLog.TunnelOpened(runtime.Logger, connection.Remote.ToString(), backend.Id);
+            }
+            // Whatever the answer, the rest is the backend's to say: a refusal's body reaches the client as sent.
+            connection.Touch(runtime.Time.GetTimestamp());
+            relaying = true;
+            return backend;
+        }
+        catch (OperationCanceledException) when (handshake.IsCancellationRequested && !stopping.IsCancellationRequested)
+        {
+            if (backend is not null)
+            {
+                await RefuseAsync(connection, runtime, ProxyRefusal.BackendTimeout).ConfigureAwait(false);
+            }
+            // A client that does not finish its request in time is just closed.
+            return null;
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // Either peer went away mid-handshake, or the proxy is stopping: nothing more to tell anyone.
+            return null;
+        }
+        finally
+        {
+            if (requestBuffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(requestBuffer);
+            }
+            if (responseBuffer is not null)
+            {
+                ArrayPool<byte>.Shared.Return(responseBuffer);
+            }
+            if (!relaying)
+            {
+                backend?.RemoveConnection();
+            }
+        }
+    }
+
+    /// <summary>The request target upstream: the backend URL's path when it has one (the client's query kept), else the client's target unchanged.</summary>
+    internal static string TargetFor(UpgradeRequest request, Uri backend) =>
+        backend.AbsolutePath is "/" or "" ? request.Target : backend.AbsolutePath + request.QueryString;
+
+    /// <summary>Answers with an HTTP error and closes; the client gets the whole answer before the close.</summary>
+    internal static async Task RefuseAsync(ClientConnection connection, ProxyRuntime runtime, ProxyRefusal refusal)
+    {
+        runtime.Metrics.Refused(refusal.Status);
+        ProxyLog.ClientRefused(runtime.Logger, connection.Remote.ToString(), refusal.Status, refusal.Message);
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await connection.Client.SendAsync(refusal.ToResponse(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
+            connection.Client.Shutdown(SocketShutdown.Send);
+            // Closing with unread request bytes would send a reset that can destroy the answer in flight: read them off first.
+            var sink = ArrayPool<byte>.Shared.Rent(4096);
+            try
+            {
+                for (var total = 0; total < 256 * 1024;)
+                {
+                    var read = await connection.Client.ReceiveAsync(sink, SocketFlags.None, timeout.Token).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        break;
+                    }
+                    total += read;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(sink);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client left first.
+        }
+    }
+
+    private static byte[] WithSetCookie(ReadOnlySpan<byte> head, string cookie, string backendId)
+    {
+        // The head ends with CRLF CRLF; the new field goes before the final CRLF.
+        var field = Encoding.ASCII.GetBytes($"Set-Cookie: {cookie}={backendId}; Path=/; HttpOnly\r\n");
+        var result = new byte[head.Length + field.Length];
+        head[..^2].CopyTo(result);
+        field.CopyTo(result.AsSpan(head.Length - 2));
+        "\r\n"u8.CopyTo(result.AsSpan(result.Length - 2));
+        return result;
+    }
+}

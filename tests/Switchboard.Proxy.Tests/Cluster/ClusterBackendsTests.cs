@@ -1,0 +1,45 @@
+using Switchboard.Backplane;
+using Switchboard.Proxy.Hosting;
+using Switchboard.Proxy.Policies;
+using static Switchboard.Proxy.Tests.ProxyTestHelpers;
+
+namespace Switchboard.Proxy.Tests.Cluster;
+
+public sealed class ClusterBackendsTests
+{
+    [Fact]
+    public async Task NodesFromHeartbeats_AreBackends_ADrainingNodeGetsNothingNew_ButKeepsItsTunnels()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        await using var backplane = new InMemoryBackplane();
+        var options = Options();
+        options.Policy = BalancingPolicies.LeastLoaded;
+        await using var proxy = await ProxyServer.StartAsync(options, backplane);
+        await backplane.PublishHeartbeatAsync(Heartbeat("node-1", b1, connections: 10, draining: false));
+        await backplane.PublishHeartbeatAsync(Heartbeat("node-2", b2, connections: 50, draining: false));
+        await WaitAsync(() => proxy.Backends.Count == 2, "both nodes to become backends");
+
+        using var onNode1 = await ConnectAsync(proxy, "/?token=t");
+        (await onNode1.WhoAmIAsync()).ShouldBe("b1"); // least loaded
+        b1.Requests.Single().Path.ShouldBe("/v1/ws");
+        b1.Requests.Single().Query.ShouldBe("?token=t");
+
+        await backplane.PublishHeartbeatAsync(Heartbeat("node-1", b1, connections: 11, draining: true));
+        await WaitAsync(() => proxy.Backends.Single(b => b.Backend == "node-1").State == "draining", "node-1 to be draining");
+        for (var i = 0; i < 3; i++)
+        {
+            using var socket = await ConnectAsync(proxy);
+            (await socket.WhoAmIAsync()).ShouldBe("b2");
+        }
+        (await onNode1.WhoAmIAsync()).ShouldBe("b1");
+
+        await backplane.PublishNodeLeftAsync("node-2", epoch: 1);
+        await WaitAsync(() => proxy.Backends.Count == 1, "node-2 to be forgotten");
+        var refused = await RawExchangeAsync(proxy.ListenEndPoint, Upgrade());
+        refused.ShouldStartWith("HTTP/1.1 503");
+    }
+
+    private static NodeHeartbeat Heartbeat(string id, TestBackend backend, int connections, bool draining) =>
+        new(id, backend.Spec + "/v1/ws", connections, 100, 0.1, 0, draining, 1, "test", DateTimeOffset.UtcNow);
+}

@@ -1,0 +1,115 @@
+using Switchboard.Proxy.Backends;
+using Switchboard.Proxy.Hosting;
+using static Switchboard.Proxy.Tests.ProxyTestHelpers;
+
+namespace Switchboard.Proxy.Tests.Health;
+
+public sealed class HealthTests
+{
+    [Fact]
+    public async Task BackendFailingHealthChecks_IsEjected_KeepsItsTunnels_AndComesBackAfterRise()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        var options = Options(b1, b2);
+        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 2 };
+        await using var proxy = await ProxyServer.StartAsync(options);
+        using var onB1 = await ConnectAsync(proxy);
+        (await onB1.WhoAmIAsync()).ShouldBe("b1");
+
+        b1.Healthy = false;
+        await WaitAsync(() => State(proxy, b1) == "ejected", "b1 to be ejected by its health checks");
+        for (var i = 0; i < 4; i++)
+        {
+            using var socket = await ConnectAsync(proxy);
+            (await socket.WhoAmIAsync()).ShouldBe("b2");
+        }
+        (await onB1.WhoAmIAsync()).ShouldBe("b1"); // established tunnels continue
+
+        b1.Healthy = true;
+        await WaitAsync(() => State(proxy, b1) == "up", "b1 to come back after two passing checks");
+        var names = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            using var socket = await ConnectAsync(proxy);
+            names.Add(await socket.WhoAmIAsync());
+        }
+        names.ShouldContain("b1");
+    }
+
+    [Fact]
+    public async Task FailedDials_EjectABackendPassively_ClientsGoElsewhereUnnoticed()
+    {
+        await using var live = await TestBackend.StartAsync("live");
+        var options = Options(live);
+        options.Backends.Insert(0, "ws://127.0.0.1:1");
+        options.PassiveFall = 2;
+        options.PassiveEjectionTime = TimeSpan.FromMinutes(1);
+        await using var proxy = await ProxyServer.StartAsync(options);
+
+        for (var i = 0; i < 6; i++)
+        {
+            using var socket = await ConnectAsync(proxy);
+            (await socket.WhoAmIAsync()).ShouldBe("live");
+        }
+
+        var dead = proxy.Backends.Single(b => b.Backend == "127.0.0.1:1");
+        dead.State.ShouldBe("ejected");
+        dead.DialFailures.ShouldBe(2); // ejected after two, never dialled again
+    }
+
+    [Fact]
+    public async Task ClientsThatVanishAbruptly_DoNotCountAgainstTheBackend()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        options.PassiveFall = 1;
+        await using var proxy = await ProxyServer.StartAsync(options);
+
+        for (var i = 0; i < 8; i++)
+        {
+            var socket = await ConnectAsync(proxy);
+            (await socket.WhoAmIAsync()).ShouldBe("b1");
+            socket.Abort(); // no close handshake: the backend may answer the lost client with a reset
+            await WaitAsync(() => proxy.Connections == 0, "the tunnel to end");
+        }
+
+        proxy.Backends.Single().State.ShouldBe("up");
+    }
+
+    [Fact]
+    public async Task BackendThatBreaksAnEstablishedTunnel_IsEjectedPassively()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        var options = Options(b1, b2);
+        options.PassiveFall = 1;
+        options.PassiveEjectionTime = TimeSpan.FromMinutes(1);
+        await using var proxy = await ProxyServer.StartAsync(options);
+        using var onB1 = await ConnectAsync(proxy);
+        (await onB1.WhoAmIAsync()).ShouldBe("b1");
+
+        await onB1.SendTextAsync("abort");
+
+        await WaitAsync(() => proxy.Backends.Single(b => b.Backend == b1.Url.Authority).State == "ejected", "b1 to be ejected after breaking a tunnel");
+        using var next = await ConnectAsync(proxy);
+        (await next.WhoAmIAsync()).ShouldBe("b2");
+    }
+
+    [Fact]
+    public void PassivelyEjectedBackend_WithoutActiveChecks_IsRetriedAfterTheEjectionTime()
+    {
+        var clock = new Switchboard.Tests.Common.ManualTimeProvider();
+        var backend = new Backend("a", new Uri("ws://a:1"), 1);
+
+        backend.ReportFailure(fall: 1, retryAt: clock.GetUtcNow() + TimeSpan.FromSeconds(10), isDial: true).ShouldBeTrue();
+        backend.IsAvailable(clock.GetUtcNow()).ShouldBeFalse();
+        clock.Advance(TimeSpan.FromSeconds(10));
+        backend.IsAvailable(clock.GetUtcNow()).ShouldBeTrue();
+        backend.ReportSuccess(rise: 2, fromActiveCheck: false).ShouldBeTrue();
+        backend.State.ShouldBe(BackendState.Up);
+    }
+
+    private static string State(ProxyServer proxy, TestBackend backend) =>
+        proxy.Backends.Single(b => b.Url.TrimEnd('/') == backend.Spec).State;
+}
