@@ -109,6 +109,34 @@ public sealed class InMemoryBackplane : IBackplane
     }
 
     /// <inheritdoc/>
+    public async ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (!_nodes.TryGetValue(nodeId, out var pump))
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.NoSuchNode, $"no node '{nodeId}' is joined to the backplane");
+        }
+        // A copy, as a serializing backplane would make: the answering node must not share the requester's buffer.
+        var copy = body.ToArray();
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout);
+        Task<byte[]> answer;
+        try
+        {
+            // On the thread pool: a handler must never run on (and block) the requester's stack.
+            answer = Task.Run(async () => await pump.Inbox.OnRequestAsync(kind, copy, timer.Token).ConfigureAwait(false), CancellationToken.None);
+            return await answer.WaitAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Timeout, $"node '{nodeId}' did not answer '{kind}' within {timeout.TotalSeconds:0.###} s");
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not BackplaneRequestException)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Failed, $"node '{nodeId}' failed to answer '{kind}': {e.Message}", e);
+        }
+    }
+
+    /// <inheritdoc/>
     public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default)
     {
         lock (_groupsLock)
@@ -223,6 +251,7 @@ public sealed class InMemoryBackplane : IBackplane
 
         public NodeInboxPump(INodeInbox inbox)
         {
+            Inbox = inbox;
             _pump = Task.Run(async () =>
             {
                 await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
@@ -238,6 +267,8 @@ public sealed class InMemoryBackplane : IBackplane
                 }
             });
         }
+
+        public INodeInbox Inbox { get; }
 
         public void Post(RoutedMessage message) => _queue.Writer.TryWrite(message);
 

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Text;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
@@ -34,7 +35,10 @@ public sealed class RabbitMqBackplane : IBackplane
     private readonly Dictionary<string, JoinedNode> _nodes = new(StringComparer.Ordinal);
     private readonly Lock _observersLock = new();
     private readonly Meter? _meter;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<byte[]>> _requests = new(StringComparer.Ordinal);
     private IClusterObserver[] _observers = [];
+    private volatile string? _replyQueue;
+    private long _lastRequestId;
     private bool _controlQueueWanted;
     private long _unroutable;
     private long _rejected;
@@ -182,6 +186,32 @@ public sealed class RabbitMqBackplane : IBackplane
         _publisher.EnqueueFrameAsync(_names.GroupsExchange, RabbitMqNames.BroadcastKey, mandatory: false, message, cancellationToken);
 
     /// <inheritdoc/>
+    public async ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (_link.Current is null || _replyQueue is not { } replyQueue)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Unavailable, $"The backplane is not connected to RabbitMQ at {_options.SafeEndpoint}.");
+        }
+        var id = Interlocked.Increment(ref _lastRequestId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var answer = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _requests[id] = answer;
+        try
+        {
+            var envelope = ControlMessages.Encode(new NodeRequestEnvelope(id, replyQueue, kind, body.ToArray()));
+            await _publisher.EnqueueSingleAsync(_names.NodesExchange, nodeId, mandatory: true, RabbitMqNames.RequestType, envelope, cancellationToken).ConfigureAwait(false);
+            return await answer.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Timeout, $"node '{nodeId}' did not answer '{kind}' within {timeout.TotalSeconds:0.###} s");
+        }
+        finally
+        {
+            _requests.TryRemove(id, out _);
+        }
+    }
+
+    /// <inheritdoc/>
     public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
         ChangeBindingAsync(nodeId, group, subscribe: true, cancellationToken);
 
@@ -312,6 +342,7 @@ public sealed class RabbitMqBackplane : IBackplane
             await channel.ExchangeDeclareAsync(_names.NodesExchange, ExchangeType.Direct, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
             await channel.ExchangeDeclareAsync(_names.GroupsExchange, ExchangeType.Topic, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
             await channel.ExchangeDeclareAsync(_names.ControlExchange, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await DeclareReplyQueueAsync(session, cancellationToken).ConfigureAwait(false);
             foreach (var node in _nodes.Values)
             {
                 node.Declared = false;
@@ -359,6 +390,87 @@ public sealed class RabbitMqBackplane : IBackplane
         node.Declared = true;
     }
 
+    private async Task DeclareReplyQueueAsync(BrokerSession session, CancellationToken cancellationToken)
+    {
+        // Server-named, so a new one after each reconnect: answers to requests sent before the outage time out.
+        var channel = session.Topology;
+        var queue = (await channel.QueueDeclareAsync(string.Empty, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken).ConfigureAwait(false)).QueueName;
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) => OnReplyDelivery(queue, delivery);
+        await channel.BasicConsumeAsync(queue, autoAck: true, consumer, cancellationToken).ConfigureAwait(false);
+        _replyQueue = queue;
+    }
+
+    private Task OnReplyDelivery(string queue, BasicDeliverEventArgs delivery)
+    {
+        var properties = delivery.BasicProperties;
+        try
+        {
+            if (properties.AppId != RabbitMqNames.AppId || properties.Type != RabbitMqNames.ResponseType)
+            {
+                throw new FormatException("not a Switchboard answer");
+            }
+            var response = ControlMessages.Decode(delivery.Body.Span, ControlJsonContext.Default.NodeResponseEnvelope);
+            if (response.Id is not null && _requests.TryRemove(response.Id, out var answer))
+            {
+                if (response.Error is { } error)
+                {
+                    answer.TrySetException(new BackplaneRequestException(BackplaneRequestFailure.Failed, error));
+                }
+                else
+                {
+                    answer.TrySetResult(response.Body ?? []);
+                }
+            }
+        }
+        catch (FormatException e)
+        {
+            Reject(queue, properties, e.Message);
+        }
+        return Task.CompletedTask;
+    }
+
+    private void OnRequest(JoinedNode node, IReadOnlyBasicProperties properties, ReadOnlySpan<byte> body)
+    {
+        NodeRequestEnvelope request;
+        try
+        {
+            request = ControlMessages.Decode(body, ControlJsonContext.Default.NodeRequestEnvelope);
+            if (string.IsNullOrEmpty(request.Id) || string.IsNullOrEmpty(request.ReplyTo) || string.IsNullOrEmpty(request.Kind))
+            {
+                throw new FormatException("request without id, reply queue or kind");
+            }
+        }
+        catch (FormatException e)
+        {
+            Reject(node.Queue, properties, e.Message);
+            return;
+        }
+        // Answered off the consumer's thread: a slow handler must not hold up the node's routed messages.
+        _ = Task.Run(async () =>
+        {
+            NodeResponseEnvelope response;
+            try
+            {
+                var answer = await node.Inbox.OnRequestAsync(request.Kind, request.Body ?? [], CancellationToken.None).ConfigureAwait(false);
+                response = new NodeResponseEnvelope(request.Id, answer, null);
+            }
+            catch (Exception e)
+            {
+                response = new NodeResponseEnvelope(request.Id, null, $"node '{node.NodeId}' failed to answer '{request.Kind}': {e.Message}");
+            }
+            try
+            {
+                await _publisher.EnqueueSingleAsync(string.Empty, request.ReplyTo, mandatory: false, RabbitMqNames.ResponseType,
+                    ControlMessages.Encode(response), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
+            {
+                // The backplane is shutting down; the requester times out.
+            }
+        });
+    }
+
     private async Task DeclareControlQueueAsync(BrokerSession session, CancellationToken cancellationToken)
     {
         var channel = session.Topology;
@@ -395,6 +507,11 @@ public sealed class RabbitMqBackplane : IBackplane
             return Task.CompletedTask;
         }
         var properties = delivery.BasicProperties;
+        if (properties.AppId == RabbitMqNames.AppId && properties.Type == RabbitMqNames.RequestType && delivery.Exchange == _names.NodesExchange)
+        {
+            OnRequest(node, properties, delivery.Body.Span);
+            return Task.CompletedTask;
+        }
         if (properties.AppId != RabbitMqNames.AppId || properties.Type != RabbitMqNames.FramesType)
         {
             Reject(node.Queue, properties, "not a Switchboard frame batch");
@@ -512,6 +629,22 @@ public sealed class RabbitMqBackplane : IBackplane
     private Task OnReturnedAsync(object sender, BasicReturnEventArgs returned)
     {
         // A mandatory message with no queue bound to its node id: that node is not joined anywhere.
+        if (returned.BasicProperties.Type == RabbitMqNames.RequestType)
+        {
+            try
+            {
+                var request = ControlMessages.Decode(returned.Body.Span, ControlJsonContext.Default.NodeRequestEnvelope);
+                if (request.Id is not null && _requests.TryRemove(request.Id, out var answer))
+                {
+                    answer.TrySetException(new BackplaneRequestException(BackplaneRequestFailure.NoSuchNode, $"no node '{returned.RoutingKey}' is joined to the backplane"));
+                }
+            }
+            catch (FormatException)
+            {
+                // Not ours to answer.
+            }
+            return Task.CompletedTask;
+        }
         CountUnroutable(returned.BasicProperties.Type == RabbitMqNames.FramesType ? FrameBatch.Count(returned.Body.Span) : 1);
         return Task.CompletedTask;
     }

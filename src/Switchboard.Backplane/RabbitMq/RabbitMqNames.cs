@@ -21,6 +21,12 @@ public sealed class RabbitMqNames
     /// <summary>Message type of a presence delta or snapshot.</summary>
     public const string PresenceType = "switchboard.presence.v1";
 
+    /// <summary>Message type of a request to one node (on the nodes exchange, keyed by node id).</summary>
+    public const string RequestType = "switchboard.request.v1";
+
+    /// <summary>Message type of the answer to a request (to the requester's reply queue, through the default exchange).</summary>
+    public const string ResponseType = "switchboard.response.v1";
+
     /// <summary>Message type of a node's departure.</summary>
     public const string NodeLeftType = "switchboard.node-left.v1";
 
