@@ -10,6 +10,7 @@ using Switchboard.Backplane.Routing;
 using Switchboard.Node.Connections;
 using Switchboard.Node.Heartbeats;
 using Switchboard.Node.Hubs;
+using Switchboard.Node.Sessions;
 using Switchboard.Protocol;
 using Switchboard.Security.Tickets;
 
@@ -33,6 +34,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly TicketReplayGuard _usedTickets;
     private readonly ClusterRouter _router;
     private readonly HubMembership _membership;
+    private readonly SessionStore _sessions;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CpuMeter _cpu;
     private readonly Lock _sampleLock = new();
@@ -44,6 +46,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private long _lastSampleTimestamp;
     private volatile bool _started;
     private volatile bool _stopping;
+    private volatile bool _draining;
     private readonly Lock _stopLock = new();
     private Task? _stop;
     private bool _backplaneFailing;
@@ -67,7 +70,14 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         // Unix milliseconds: a restarted node always has a larger epoch than its previous life.
         Epoch = _time.GetUtcNow().ToUnixTimeMilliseconds();
         _membership = new HubMembership(Hub, backplane, options.NodeId, Epoch, options.MaxGroupsPerConnection, metrics, logger);
+        _sessions = new SessionStore(options.NodeId, options, backplane, Cluster.Directory, _membership, _time, logger);
     }
+
+    /// <summary>Sessions kept for a resume without a live client (detached, or handed over and still forwarding).</summary>
+    public int KeptSessionCount => _sessions.KeptCount;
+
+    /// <summary>Connections with a live client: the hub minus the sessions kept for a resume.</summary>
+    public int LiveConnectionCount => Math.Max(0, Hub.Count - _sessions.KeptCount);
 
     /// <summary>The node's id.</summary>
     public string NodeId => _options.NodeId;
@@ -131,6 +141,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
         }
+        await _sessions.DropAllAsync().ConfigureAwait(false);
         _backplane.Restored -= OnBackplaneRestored;
         if (_heartbeats is not null)
         {
@@ -227,9 +238,15 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         try
         {
             var t = ticket.Ticket!;
-            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time);
-            // Queued before the connection is routable, so the welcome is always its first frame.
-            connection.TryEnqueue(ServerFrames.Welcome(connection.Id, t.UserId, NodeId, t.SessionId, resumed: false));
+            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume);
+            if (!t.Resume)
+            {
+                // Queued before the connection is routable, so the welcome is always its first frame.
+                connection.TryEnqueue(ServerFrames.Welcome(connection.Id, t.UserId, NodeId, t.SessionId, resumed: false));
+                _sessions.Register(connection);
+            }
+            // A resuming connection is routable at once, so nothing sent during the hand-over passes it by; what reaches
+            // it is held until its resume has been answered (the welcome is still its first frame).
             await _membership.AddAsync(connection).ConfigureAwait(false);
             if (_stopping)
             {
@@ -263,8 +280,25 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     void INodeInbox.OnMessage(RoutedMessage message) => Hub.Deliver(message);
 
     /// <inheritdoc/>
+    ValueTask<byte[]> INodeInbox.OnRequestAsync(string kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) => kind switch
+    {
+        SessionTakeMessages.Kind => ValueTask.FromResult(_sessions.AnswerTake(body)),
+        _ => throw new NotSupportedException($"node {NodeId} answers no '{kind}' requests"),
+    };
+
+    /// <inheritdoc/>
     async ValueTask IConnectionOwner.HandleCommandAsync(ClientConnection connection, ClientCommand command)
     {
+        if (connection.NextCommandNumber() == 1 && connection.Mode == ClientConnection.SessionMode.AwaitingResume)
+        {
+            if (command.Type == ClientCommandType.Resume)
+            {
+                await _sessions.ResumeAsync(connection, command).ConfigureAwait(false);
+                return;
+            }
+            // The client asked to resume but did something else first: it continues as a new session.
+            _sessions.StartFresh(connection);
+        }
         switch (command.Type)
         {
             case ClientCommandType.Send:
@@ -279,10 +313,13 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 Answer(connection, command.Id, await _membership.ChangeAsync(connection, command.Group!, join: command.Type == ClientCommandType.Join).ConfigureAwait(false));
                 return;
             case ClientCommandType.Resume:
-                // A valid v1 command this node cannot carry out yet: answered, not counted as abuse.
-                connection.TryEnqueue(ServerFrames.Rejection(command.Id, new ProtocolError(ErrorCodes.ResumeUnavailable,
-                    "this node does not resume sessions; the connection continues as a new session")));
+                // A valid v1 command in the wrong place: answered, not counted as abuse.
+                connection.TryEnqueue(ServerFrames.Rejection(command.Id, new ProtocolError(ErrorCodes.ResumeNotFirst,
+                    "'resume' is only accepted as the first frame of a connection opened with a resume ticket (POST /v1/connect?session=…); this connection continues as its own session")));
                 return;
+            case ClientCommandType.Ack:
+                connection.Acknowledge(command.Seq);
+                break;
         }
         Answer(connection, command.Id, null);
     }
@@ -294,7 +331,10 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             NodeLog.SlowConsumer(_logger, connection.Id);
         }
-        _ = _membership.RemoveAsync(connection, reason);
+        if (!_sessions.TryKeep(connection, reason, nodeStopping: _stopping && !_draining))
+        {
+            _ = _membership.RemoveAsync(connection, reason);
+        }
     }
 
     /// <inheritdoc/>
@@ -365,8 +405,8 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         var rate = seconds > 0 ? (sent - _lastMessagesSent) / seconds : 0;
         _lastMessagesSent = sent;
         _lastSampleTimestamp = now;
-        return new NodeHeartbeat(NodeId, Url ?? string.Empty, Hub.Count, _options.MaxConnections, _cpu.Sample(), rate,
-            Draining: _stopping, Epoch, Version, _time.GetUtcNow());
+        return new NodeHeartbeat(NodeId, Url ?? string.Empty, LiveConnectionCount, _options.MaxConnections, _cpu.Sample(), rate,
+            Draining: _stopping || _draining, Epoch, Version, _time.GetUtcNow());
     }
 
     private string NewConnectionId() => NodeId + "." + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(9));

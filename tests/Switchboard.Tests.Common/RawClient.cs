@@ -25,6 +25,9 @@ public sealed class RawClient : IAsyncDisposable
     /// <summary>The connection id from the welcome.</summary>
     public string ConnectionId => Welcome.GetProperty("connectionId").GetString()!;
 
+    /// <summary>The session from the welcome.</summary>
+    public string Session => Welcome.GetProperty("session").GetString()!;
+
     /// <summary>The node id from the welcome.</summary>
     public string NodeId => Welcome.GetProperty("node").GetString()!;
 

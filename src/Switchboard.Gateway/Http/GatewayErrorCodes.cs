@@ -12,6 +12,9 @@ public static class GatewayErrorCodes
     /// <summary>400: the request is not what the endpoint expects (for example a dev-mode body without a valid <c>userId</c>).</summary>
     public const string BadRequest = "bad_request";
 
+    /// <summary>400: the <c>session</c> query parameter of <c>/v1/connect</c> is not a well-formed session id.</summary>
+    public const string InvalidSession = "invalid_session";
+
     /// <summary>400: the body is not valid JSON.</summary>
     public const string BadJson = "bad_json";
 
