@@ -8,6 +8,8 @@ using Switchboard.Backplane;
 using Switchboard.Backplane.Cluster;
 using Switchboard.Backplane.Routing;
 using Switchboard.Node.Connections;
+using Switchboard.Node.Drain;
+using Switchboard.Backplane.Control;
 using Switchboard.Node.Heartbeats;
 using Switchboard.Node.Hubs;
 using Switchboard.Node.Sessions;
@@ -35,6 +37,8 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly ClusterRouter _router;
     private readonly HubMembership _membership;
     private readonly SessionStore _sessions;
+    private readonly ConnectionMover _mover;
+    private Task? _drain;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CpuMeter _cpu;
     private readonly Lock _sampleLock = new();
@@ -71,6 +75,73 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         Epoch = _time.GetUtcNow().ToUnixTimeMilliseconds();
         _membership = new HubMembership(Hub, backplane, options.NodeId, Epoch, options.MaxGroupsPerConnection, metrics, logger);
         _sessions = new SessionStore(options.NodeId, options, backplane, Cluster.Directory, _membership, _time, logger);
+        _mover = new ConnectionMover(options, _time, Random.Shared);
+    }
+
+    /// <summary>Raised once a drain has finished and the node has stopped; a host may exit on it.</summary>
+    public event Action? Drained;
+
+    /// <summary>True from the start of a drain: the node takes no new connections and says so in its heartbeat.</summary>
+    public bool IsDraining => _draining;
+
+    /// <summary>
+    /// Drains the node: it turns not-ready at once (its heartbeat says <c>draining</c>, so gateways stop placing on it),
+    /// asks every client to reconnect elsewhere in paced batches (<see cref="NodeOptions.DrainRatePerSecond"/>), keeps
+    /// each session until it has resumed on another node or its grace time passed, then stops. At
+    /// <see cref="NodeOptions.DrainTimeout"/> it stops whatever is left. One drain, however many callers.
+    /// </summary>
+    public Task DrainAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_stopLock)
+        {
+            return _drain ??= DrainCoreAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Asks up to <paramref name="count"/> clients to reconnect elsewhere (a partial drain, for rebalancing); the node
+    /// stays ready. Returns how many were asked.
+    /// </summary>
+    public int MoveConnections(int count, string reason = WireNames.RebalanceReason)
+    {
+        var chosen = Hub.Connections.Where(c => c.ClosedBecause is null && c.Mode == ClientConnection.SessionMode.Live && !c.Moving)
+            .Take(Math.Max(0, count)).ToList();
+        _ = _mover.MoveAsync(chosen, reason, CancellationToken.None);
+        return chosen.Count;
+    }
+
+    private async Task DrainCoreAsync(CancellationToken cancellationToken)
+    {
+        _draining = true;
+        var live = Hub.Connections.Where(c => c.ClosedBecause is null && c.Mode == ClientConnection.SessionMode.Live).ToList();
+        NodeLog.DrainStarted(_logger, NodeId, live.Count, _options.DrainRatePerSecond, _options.DrainTimeout);
+        // Placement stops now, not at the next heartbeat.
+        await BestEffort.RunAsync(() => PublishHeartbeatNowAsync(CancellationToken.None)).ConfigureAwait(false);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.DrainTimeout);
+        try
+        {
+            await _mover.MoveAsync(live, WireNames.DrainReason, deadline.Token).ConfigureAwait(false);
+            // Sessions are kept until they resumed elsewhere (and stragglers were forwarded) or their grace time passed.
+            while (LiveConnectionCount > 0 || _sessions.KeptCount > 0 || Hub.Count > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), _time, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The deadline (or the host) ran out: stop with what is left.
+        }
+        NodeLog.DrainFinished(_logger, NodeId, LiveConnectionCount, _sessions.KeptCount);
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            Drained?.Invoke();
+        }
+        catch (Exception)
+        {
+            // A host's handler must not fail the drain.
+        }
     }
 
     /// <summary>Sessions kept for a resume without a live client (detached, or handed over and still forwarding).</summary>
@@ -95,7 +166,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     public ClusterView Cluster { get; }
 
     /// <summary>True while the node takes new connections.</summary>
-    public bool IsReady => _started && !_stopping;
+    public bool IsReady => _started && !_stopping && !_draining;
 
     /// <summary>Joins the backplane and starts heartbeats, advertising <paramref name="publicUrl"/>.</summary>
     public async Task StartAsync(string publicUrl, CancellationToken cancellationToken = default)
@@ -283,8 +354,21 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     ValueTask<byte[]> INodeInbox.OnRequestAsync(string kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) => kind switch
     {
         SessionTakeMessages.Kind => ValueTask.FromResult(_sessions.AnswerTake(body)),
+        NodeControlMessages.DrainKind => ValueTask.FromResult(AnswerDrain(body)),
         _ => throw new NotSupportedException($"node {NodeId} answers no '{kind}' requests"),
     };
+
+    private byte[] AnswerDrain(ReadOnlyMemory<byte> body)
+    {
+        var request = NodeControlMessages.ReadDrain(body);
+        var live = LiveConnectionCount;
+        if (request.Count is { } count)
+        {
+            return NodeControlMessages.Write(new DrainAnswer(NodeId, Moving: MoveConnections(count), Connections: live, Draining: _draining));
+        }
+        _ = DrainAsync();
+        return NodeControlMessages.Write(new DrainAnswer(NodeId, Moving: live, Connections: live, Draining: true));
+    }
 
     /// <inheritdoc/>
     async ValueTask IConnectionOwner.HandleCommandAsync(ClientConnection connection, ClientCommand command)
