@@ -17,6 +17,14 @@ internal sealed class GatewayOptionsValidator(IEnumerable<IPlacementPolicy> poli
         ValidateClusterSecret(options, failures);
         ValidateUserTokens(options, failures);
         ValidatePlacement(options, failures);
+        if (options.AdminKeys is null || options.AdminKeys.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{Prefix}{nameof(GatewayOptions.AdminKeys)} must not contain empty keys.");
+        }
+        if (options.AdminRequestTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{Prefix}{nameof(GatewayOptions.AdminRequestTimeout)} must be positive.");
+        }
         if (options.ApiKeys is null || options.ApiKeys.Any(string.IsNullOrWhiteSpace))
         {
             failures.Add($"{Prefix}{nameof(GatewayOptions.ApiKeys)} must not contain empty keys.");

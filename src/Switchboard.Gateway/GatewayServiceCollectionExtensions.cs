@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Switchboard.Backplane;
 using Switchboard.Backplane.Routing;
+using Switchboard.Gateway.Admin;
 using Switchboard.Gateway.Connect;
 using Switchboard.Gateway.Health;
 using Switchboard.Gateway.Nodes;
@@ -75,6 +76,11 @@ public static class GatewayServiceCollectionExtensions
             new ClusterRouter(sp.GetRequiredService<IBackplane>(), sp.GetRequiredService<SwitchboardGateway>().Cluster),
             Options(sp).MaxPublishBytes,
             sp.GetRequiredService<ILogger<PublishEndpoint>>()));
+        services.TryAddSingleton(sp => new DrainEndpoint(
+            new ApiKeyChecker(Options(sp).AdminKeys),
+            sp.GetRequiredService<IBackplane>(),
+            Options(sp).AdminRequestTimeout,
+            sp.GetRequiredService<ILogger<DrainEndpoint>>()));
         services.TryAddSingleton(sp => new NodesEndpoint(sp.GetRequiredService<NodePlacer>()));
         services.TryAddSingleton(sp => new HealthEndpoints(sp.GetRequiredService<SwitchboardGateway>()));
         return services;

@@ -9,7 +9,8 @@ var root = new RootCommand("Switchboard: horizontally scaled WebSockets — node
     NodeCommand.Create(config),
     GatewayCommand.Create(config),
     TokenCommand.Create(config),
+    DrainCommand.Create(),
     WsCommand.Create(),
 };
-// Ctrl+C or SIGTERM cancels the command; allow time for nodes to close their clients with 1012.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(20) });
+// Ctrl+C or SIGTERM cancels the command; allow time for a node to drain (it bounds itself with Node:DrainTimeout).
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(10) });

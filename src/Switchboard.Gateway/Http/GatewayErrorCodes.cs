@@ -32,4 +32,13 @@ public static class GatewayErrorCodes
 
     /// <summary>503: the gateway could not hand the message to the backplane.</summary>
     public const string Unavailable = "unavailable";
+
+    /// <summary>404: no node with that id is joined to the backplane.</summary>
+    public const string UnknownNode = "unknown_node";
+
+    /// <summary>504: the node did not answer the relayed request in time.</summary>
+    public const string NodeTimeout = "node_timeout";
+
+    /// <summary>503: the request could not be relayed (the backplane is unreachable, or the node failed to answer).</summary>
+    public const string BackplaneUnavailable = "backplane_unavailable";
 }
