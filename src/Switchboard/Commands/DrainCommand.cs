@@ -13,7 +13,7 @@ internal static class DrainCommand
     public static Command Create()
     {
         var node = new Argument<string>("node") { Description = "The id of the node to drain" };
-        var gateway = new Option<Uri>("--gateway") { Description = "The gateway's base URL, e.g. http://127.0.0.1:7000", Required = true };
+        var gateway = new Option<string>("--gateway") { Description = "The gateway's base URL, e.g. http://127.0.0.1:7000", Required = true };
         var adminKey = new Option<string?>("--admin-key") { Description = "An admin key of the gateway (Gateway:AdminKeys; default: $SWITCHBOARD_ADMIN_KEY)" };
         var count = new Option<int?>("--count") { Description = "Move only this many connections and leave the node ready (a partial drain)" };
         var command = new Command("drain", "Drain a node through a gateway: its clients move to other nodes and resume, then it stops")
@@ -33,8 +33,13 @@ internal static class DrainCommand
                 Console.Error.WriteLine("error: --count must be positive.");
                 return 2;
             }
+            if (!Uri.TryCreate(parse.GetValue(gateway), UriKind.Absolute, out var gatewayUrl) || (gatewayUrl.Scheme != "http" && gatewayUrl.Scheme != "https"))
+            {
+                Console.Error.WriteLine("error: --gateway must be an absolute http:// or https:// URL.");
+                return 2;
+            }
             var nodeId = parse.GetValue(node)!;
-            var baseUrl = parse.GetValue(gateway)!.GetLeftPart(UriPartial.Path).TrimEnd('/');
+            var baseUrl = gatewayUrl.GetLeftPart(UriPartial.Path).TrimEnd('/');
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(30) };
             using var request = new HttpRequestMessage(HttpMethod.Post, $"{baseUrl}/v1/admin/nodes/{Uri.EscapeDataString(nodeId)}/drain")
             {
