@@ -59,6 +59,14 @@ public interface IBackplane : IAsyncDisposable
     /// <exception cref="BackplaneRequestException">The node is not joined, did not answer in time, failed, or the broker is unreachable.</exception>
     ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Joins the election for <paramref name="role"/> (e.g. the gateways' rebalancer): at most one participant across
+    /// the backplane holds the role at a time (short overlaps are possible while a leader's loss is detected); when
+    /// the leader leaves or is cut off, another participant takes over.
+    /// </summary>
+    /// <returns>The participation; disposing it leaves the election (and gives up the role).</returns>
+    ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default);
+
     /// <summary>Messages dropped because their destination node was not joined, or the backplane was cut off from its broker.</summary>
     long UnroutableCount { get; }
 
@@ -68,6 +76,13 @@ public interface IBackplane : IAsyncDisposable
     /// backplane that cannot lose its transport.
     /// </summary>
     event Action? Restored;
+}
+
+/// <summary>A participation in an election (<see cref="IBackplane.ElectAsync"/>).</summary>
+public interface ILeadership : IAsyncDisposable
+{
+    /// <summary>True while this participant holds the role.</summary>
+    bool IsLeader { get; }
 }
 
 /// <summary>Receives the messages routed to one node.</summary>

@@ -17,6 +17,7 @@ public sealed class InMemoryBackplane : IBackplane
     private readonly Lock _groupsLock = new();
     private readonly Lock _observersLock = new();
     private IClusterObserver[] _observers = [];
+    private readonly Dictionary<string, List<Leadership>> _elections = new(StringComparer.Ordinal);
     private long _unroutable;
 
     /// <inheritdoc/>
@@ -133,6 +134,54 @@ public sealed class InMemoryBackplane : IBackplane
         catch (Exception e) when (e is not OperationCanceledException and not BackplaneRequestException)
         {
             throw new BackplaneRequestException(BackplaneRequestFailure.Failed, $"node '{nodeId}' failed to answer '{kind}': {e.Message}", e);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default)
+    {
+        // In one process the first participant leads until it leaves; then the next in line does.
+        var participant = new Leadership(this, role);
+        lock (_elections)
+        {
+            if (!_elections.TryGetValue(role, out var line))
+            {
+                _elections[role] = line = [];
+            }
+            line.Add(participant);
+        }
+        return ValueTask.FromResult<ILeadership>(participant);
+    }
+
+    private bool Leads(Leadership participant)
+    {
+        lock (_elections)
+        {
+            return _elections.TryGetValue(participant.Role, out var line) && line.Count > 0 && ReferenceEquals(line[0], participant);
+        }
+    }
+
+    private void Leave(Leadership participant)
+    {
+        lock (_elections)
+        {
+            if (_elections.TryGetValue(participant.Role, out var line))
+            {
+                line.Remove(participant);
+            }
+        }
+    }
+
+    private sealed class Leadership(InMemoryBackplane backplane, string role) : ILeadership
+    {
+        public string Role { get; } = role;
+
+        public bool IsLeader => backplane.Leads(this);
+
+        public ValueTask DisposeAsync()
+        {
+            backplane.Leave(this);
+            return ValueTask.CompletedTask;
         }
     }
 

@@ -49,4 +49,12 @@ internal static partial class GatewayLog
     [LoggerMessage(EventId = 301, EventName = "DrainRelayFailed", Level = LogLevel.Warning,
         Message = "Drain of node {NodeId} could not be relayed: {Failure}")]
     public static partial void DrainRelayFailed(this ILogger logger, string nodeId, string failure);
+
+    [LoggerMessage(EventId = 400, EventName = "Rebalanced", Level = LogLevel.Information,
+        Message = "Rebalancer asked node {NodeId} to move {Moving} of {Connections} connections (cluster mean load {Mean:0.###})")]
+    public static partial void Rebalanced(this ILogger logger, string nodeId, int moving, int connections, double mean);
+
+    [LoggerMessage(EventId = 401, EventName = "RebalanceRequestFailed", Level = LogLevel.Warning,
+        Message = "Rebalancer request failed: {Reason}")]
+    public static partial void RebalanceRequestFailed(this ILogger logger, string reason);
 }

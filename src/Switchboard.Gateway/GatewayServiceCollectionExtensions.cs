@@ -10,6 +10,7 @@ using Switchboard.Gateway.Health;
 using Switchboard.Gateway.Nodes;
 using Switchboard.Gateway.Placement;
 using Switchboard.Gateway.Publish;
+using Switchboard.Gateway.Rebalance;
 using Switchboard.Security.Tickets;
 using Switchboard.Security.UserTokens;
 
@@ -42,6 +43,14 @@ public static class GatewayServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SwitchboardGateway>>()));
         services.AddHostedService(sp => sp.GetRequiredService<SwitchboardGateway>());
+        services.TryAddSingleton(sp => new Rebalancer(
+            sp.GetRequiredService<IBackplane>(),
+            sp.GetRequiredService<SwitchboardGateway>().Cluster,
+            Options(sp).Rebalance,
+            Options(sp).AdminRequestTimeout,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Rebalancer>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Rebalancer>());
 
         services.TryAddSingleton(sp => new PlacementTracker(
             sp.GetRequiredService<SwitchboardGateway>().Cluster, Options(sp).TicketLifetime, sp.GetRequiredService<TimeProvider>()));

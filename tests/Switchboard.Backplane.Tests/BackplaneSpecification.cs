@@ -697,4 +697,29 @@ public abstract class BackplaneSpecification : IAsyncLifetime
 
         a.Messages.Single().Id.ShouldBe(sent.Id);
     }
+
+    [Fact]
+    public async Task Election_HasOneLeader_AndHandsOverWhenItLeaves()
+    {
+        var first = await Backplane.ElectAsync("test-role").AsTask().WithTimeout("electing");
+        var second = await Backplane.ElectAsync("test-role").AsTask().WithTimeout("electing");
+        var other = await Backplane.ElectAsync("other-role").AsTask().WithTimeout("electing");
+        try
+        {
+            await Eventually.TrueAsync(() => first.IsLeader ^ second.IsLeader, "exactly one leader of test-role");
+            await Eventually.TrueAsync(() => other.IsLeader, "the only participant of other-role to lead it");
+            var (leader, follower) = first.IsLeader ? (first, second) : (second, first);
+
+            await leader.DisposeAsync().AsTask().WithTimeout("the leader leaving");
+
+            await Eventually.TrueAsync(() => follower.IsLeader, "the other participant to take over");
+            leader.IsLeader.ShouldBeFalse();
+        }
+        finally
+        {
+            await first.DisposeAsync();
+            await second.DisposeAsync();
+            await other.DisposeAsync();
+        }
+    }
 }

@@ -29,7 +29,7 @@ public sealed class DrainProcessTests : IAsyncLifetime
         var cluster = new ProcessCluster(broker.Url);
         _cleanup.Add(cluster);
         cluster.ExtraEnvironment["SWITCHBOARD__Gateway__AdminKeys__0"] = AdminKey;
-        cluster.ExtraEnvironment["SWITCHBOARD__Node__SessionGraceTime"] = "00:00:03";
+        cluster.ExtraEnvironment["SWITCHBOARD__Node__SessionGraceTime"] = "00:00:10";
         cluster.ExtraEnvironment["SWITCHBOARD__Node__ResumeForwardTime"] = "00:00:01";
         cluster.ExtraEnvironment["SWITCHBOARD__Node__CloseTimeout"] = "00:00:02";
         await Task.WhenAll(cluster.StartNodeAsync("n1"), cluster.StartNodeAsync("n2"), cluster.StartGatewayAsync());

@@ -51,6 +51,9 @@ public sealed class FaultyBackplane : IBackplane
             : _inner.RequestAsync(nodeId, kind, body, timeout, cancellationToken);
 
     /// <inheritdoc/>
+    public ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default) => _inner.ElectAsync(role, cancellationToken);
+
+    /// <inheritdoc/>
     public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
         FailSubscribe ? throw Broken("subscribe") : _inner.SubscribeAsync(nodeId, group, cancellationToken);
 

@@ -38,6 +38,8 @@ public sealed class RabbitMqBackplane : IBackplane
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<byte[]>> _requests = new(StringComparer.Ordinal);
     private IClusterObserver[] _observers = [];
     private volatile string? _replyQueue;
+    private readonly List<Election> _elections = [];
+    private readonly TimeProvider _time;
     private long _lastRequestId;
     private bool _controlQueueWanted;
     private long _unroutable;
@@ -50,6 +52,7 @@ public sealed class RabbitMqBackplane : IBackplane
         _options = options;
         _names = new RabbitMqNames(options.Prefix);
         _logger = logger;
+        _time = time;
         _link = new BrokerLink(options, EstablishAsync, () => UnroutableCount, logger, time);
         _link.Established += OnEstablished;
         _publisher = new BackplanePublisher(options, _names, _link, CountUnroutable);
@@ -212,6 +215,112 @@ public sealed class RabbitMqBackplane : IBackplane
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// Over RabbitMQ: every participant consumes one single-active-consumer queue and publishes a tick to it twice a
+    /// second; the broker delivers to one consumer only, and that participant leads while its ticks keep arriving.
+    /// </remarks>
+    public async ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default)
+    {
+        var election = new Election(this, role, _names.ElectionQueue(role));
+        await _topology.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _elections.Add(election);
+            if (_link.Current is { } session)
+            {
+                await ApplySafelyAsync(session, $"election {role}", ct => DeclareElectionAsync(session, election, ct), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+        election.Start();
+        return election;
+    }
+
+    private async Task DeclareElectionAsync(BrokerSession session, Election election, CancellationToken cancellationToken)
+    {
+        var channel = session.Topology;
+        await channel.QueueDeclareAsync(election.Queue, durable: false, exclusive: false, autoDelete: true,
+            arguments: new Dictionary<string, object?> { ["x-single-active-consumer"] = true }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            if (delivery.BasicProperties.Type == RabbitMqNames.ElectionTickType)
+            {
+                election.Ticked(_time.GetTimestamp());
+            }
+            return Task.CompletedTask;
+        };
+        election.ConsumerTag = await channel.BasicConsumeAsync(election.Queue, autoAck: true, consumer, cancellationToken).ConfigureAwait(false);
+        election.Session = session;
+    }
+
+    private async ValueTask LeaveElectionAsync(Election election)
+    {
+        await _topology.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            _elections.Remove(election);
+            if (_link.Current is { } session && ReferenceEquals(election.Session, session) && election.ConsumerTag is { } tag)
+            {
+                await ApplySafelyAsync(session, $"leaving election {election.Role}", ct => session.Topology.BasicCancelAsync(tag, cancellationToken: ct), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+    }
+
+    private sealed class Election(RabbitMqBackplane backplane, string role, string queue) : ILeadership
+    {
+        private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(500);
+        private long _lastTick = long.MinValue;
+        private ITimer? _timer;
+
+        public string Role { get; } = role;
+
+        public string Queue { get; } = queue;
+
+        public string? ConsumerTag { get; set; }
+
+        public BrokerSession? Session { get; set; }
+
+        public bool IsLeader
+        {
+            get
+            {
+                var last = Interlocked.Read(ref _lastTick);
+                return last != long.MinValue && backplane._link.Current is not null
+                    && backplane._time.GetElapsedTime(last) < TickInterval * 3;
+            }
+        }
+
+        public void Ticked(long timestamp) => Interlocked.Exchange(ref _lastTick, timestamp);
+
+        public void Start() => _timer = backplane._time.CreateTimer(_ => Tick(), null, TimeSpan.Zero, TickInterval);
+
+        private void Tick()
+        {
+            if (backplane._link.Current is null)
+            {
+                return;
+            }
+            _ = backplane._publisher.EnqueueSingleAsync(string.Empty, Queue, mandatory: false, RabbitMqNames.ElectionTickType, [], CancellationToken.None).AsTask()
+                .ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _timer?.Dispose();
+            Interlocked.Exchange(ref _lastTick, long.MinValue);
+            await backplane.LeaveElectionAsync(this).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
     public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
         ChangeBindingAsync(nodeId, group, subscribe: true, cancellationToken);
 
@@ -351,6 +460,10 @@ public sealed class RabbitMqBackplane : IBackplane
             if (_controlQueueWanted)
             {
                 await DeclareControlQueueAsync(session, cancellationToken).ConfigureAwait(false);
+            }
+            foreach (var election in _elections)
+            {
+                await DeclareElectionAsync(session, election, cancellationToken).ConfigureAwait(false);
             }
         }
         finally

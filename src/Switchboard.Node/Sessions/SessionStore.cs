@@ -20,7 +20,8 @@ namespace Switchboard.Node.Sessions;
 /// before it lets the user go, so nothing routed during the move is lost; copies that arrive twice are dropped by id.
 /// </summary>
 internal sealed class SessionStore(
-    string nodeId, NodeOptions options, IBackplane backplane, PresenceDirectory directory, HubMembership membership, TimeProvider time, ILogger logger)
+    string nodeId, NodeOptions options, IBackplane backplane, PresenceDirectory directory, Func<IEnumerable<string>> knownNodes,
+    HubMembership membership, TimeProvider time, ILogger logger)
 {
     private readonly ConcurrentDictionary<string, ClientConnection> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<ClientConnection, byte> _kept = new();
@@ -159,8 +160,13 @@ internal sealed class SessionStore(
             // Reconnected to the same node: hand over without the backplane.
             return Outcome(Take(session, connection.UserId, lastSeq, message => connection.TryEnqueue(message)), nodeId);
         }
-        // A kept session keeps its user present on its node, so the directory names every candidate.
+        // A kept session keeps its user present on its node, so the directory names every candidate. A directory that
+        // lost the user (its node's heartbeats stalled, say) would make the session look gone: then every node is asked.
         var candidates = directory.GetNodes(connection.UserId).Where(n => n != nodeId).ToArray();
+        if (candidates.Length == 0)
+        {
+            candidates = knownNodes().Where(n => n != nodeId).ToArray();
+        }
         var request = JsonSerializer.SerializeToUtf8Bytes(new SessionTakeRequest(session, connection.UserId, lastSeq, nodeId, connection.Id), SessionJsonContext.Default.SessionTakeRequest);
         var asks = candidates.Select(async candidate =>
         {
