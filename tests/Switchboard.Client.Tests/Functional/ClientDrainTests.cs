@@ -8,14 +8,23 @@ namespace Switchboard.Client.Tests.Functional;
 /// <summary>Draining a node under traffic: every client moves, and the application sees every message once, in order.</summary>
 public sealed class ClientDrainTests
 {
-    [Fact]
-    public async Task DrainUnderTraffic_EveryClientMoves_NoMessageLostOrDuplicated_InPerSenderOrder()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DrainUnderTraffic_EveryClientMoves_NoMessageLostOrDuplicated_InPerSenderOrder(bool overRabbitMq)
     {
-        await using var cluster = await TestCluster.StartAsync(3, RoundRobin(o => o.ConfigureNode = n =>
+        await using var broker = overRabbitMq ? await RabbitMqBroker.StartOrShareAsync() : null;
+        await using var backplane = broker is null ? null : await Switchboard.Backplane.RabbitMq.RabbitMqBackplane.ConnectAsync(
+            new Switchboard.Backplane.RabbitMq.RabbitMqBackplaneOptions { Uri = broker.Url, Prefix = $"drain{Guid.NewGuid():N}" });
+        await using var cluster = await TestCluster.StartAsync(3, RoundRobin(o =>
         {
-            // Two clients per batch: the drain takes a while, so traffic really flows while clients move.
-            n.DrainRatePerSecond = 20;
-            n.ResumeForwardTime = TimeSpan.FromMilliseconds(500);
+            o.Backplane = backplane;
+            o.ConfigureNode = n =>
+            {
+                // Two clients per batch: the drain takes a while, so traffic really flows while clients move.
+                n.DrainRatePerSecond = 20;
+                n.ResumeForwardTime = TimeSpan.FromMilliseconds(500);
+            };
         }));
         var receivers = new List<SwitchboardClient>();
         for (var i = 0; i < 9; i++)
