@@ -46,6 +46,27 @@ public interface IBackplane : IAsyncDisposable
     /// <summary>Tells every observer that a node left on purpose (shutdown), so they forget it at once.</summary>
     ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Sends a request to one joined node and waits for its answer (from <see cref="INodeInbox.OnRequestAsync"/>).
+    /// At most once, never retried; requests and answers are not ordered with routed messages.
+    /// </summary>
+    /// <param name="nodeId">The node that answers.</param>
+    /// <param name="kind">What is asked (the node dispatches on it), e.g. <c>session.take</c> or <c>drain</c>.</param>
+    /// <param name="body">The request, opaque to the backplane.</param>
+    /// <param name="timeout">How long to wait for the answer.</param>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    /// <returns>The answer's body.</returns>
+    /// <exception cref="BackplaneRequestException">The node is not joined, did not answer in time, failed, or the broker is unreachable.</exception>
+    ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Joins the election for <paramref name="role"/> (e.g. the gateways' rebalancer): at most one participant across
+    /// the backplane holds the role at a time (short overlaps are possible while a leader's loss is detected); when
+    /// the leader leaves or is cut off, another participant takes over.
+    /// </summary>
+    /// <returns>The participation; disposing it leaves the election (and gives up the role).</returns>
+    ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default);
+
     /// <summary>Messages dropped because their destination node was not joined, or the backplane was cut off from its broker.</summary>
     long UnroutableCount { get; }
 
@@ -57,11 +78,25 @@ public interface IBackplane : IAsyncDisposable
     event Action? Restored;
 }
 
+/// <summary>A participation in an election (<see cref="IBackplane.ElectAsync"/>).</summary>
+public interface ILeadership : IAsyncDisposable
+{
+    /// <summary>True while this participant holds the role.</summary>
+    bool IsLeader { get; }
+}
+
 /// <summary>Receives the messages routed to one node.</summary>
 public interface INodeInbox
 {
     /// <summary>Called for each message, one at a time, in arrival order. Must not block.</summary>
     void OnMessage(RoutedMessage message);
+
+    /// <summary>
+    /// Answers a request sent with <see cref="IBackplane.RequestAsync"/>; may run concurrently with messages and other
+    /// requests. An exception is reported to the requester as <see cref="BackplaneRequestFailure.Failed"/>.
+    /// </summary>
+    ValueTask<byte[]> OnRequestAsync(string kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) =>
+        throw new NotSupportedException($"this node answers no '{kind}' requests");
 }
 
 /// <summary>Receives the cluster's control stream. Callbacks may come from any thread and must not block.</summary>

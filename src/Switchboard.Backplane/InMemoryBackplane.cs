@@ -17,6 +17,7 @@ public sealed class InMemoryBackplane : IBackplane
     private readonly Lock _groupsLock = new();
     private readonly Lock _observersLock = new();
     private IClusterObserver[] _observers = [];
+    private readonly Dictionary<string, List<Leadership>> _elections = new(StringComparer.Ordinal);
     private long _unroutable;
 
     /// <inheritdoc/>
@@ -106,6 +107,82 @@ public sealed class InMemoryBackplane : IBackplane
             }
         }
         return ValueTask.CompletedTask;
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (!_nodes.TryGetValue(nodeId, out var pump))
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.NoSuchNode, $"no node '{nodeId}' is joined to the backplane");
+        }
+        // A copy, as a serializing backplane would make: the answering node must not share the requester's buffer.
+        var copy = body.ToArray();
+        using var timer = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timer.CancelAfter(timeout);
+        Task<byte[]> answer;
+        try
+        {
+            // On the thread pool: a handler must never run on (and block) the requester's stack.
+            answer = Task.Run(async () => await pump.Inbox.OnRequestAsync(kind, copy, timer.Token).ConfigureAwait(false), CancellationToken.None);
+            return await answer.WaitAsync(timer.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Timeout, $"node '{nodeId}' did not answer '{kind}' within {timeout.TotalSeconds:0.###} s");
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not BackplaneRequestException)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Failed, $"node '{nodeId}' failed to answer '{kind}': {e.Message}", e);
+        }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default)
+    {
+        // In one process the first participant leads until it leaves; then the next in line does.
+        var participant = new Leadership(this, role);
+        lock (_elections)
+        {
+            if (!_elections.TryGetValue(role, out var line))
+            {
+                _elections[role] = line = [];
+            }
+            line.Add(participant);
+        }
+        return ValueTask.FromResult<ILeadership>(participant);
+    }
+
+    private bool Leads(Leadership participant)
+    {
+        lock (_elections)
+        {
+            return _elections.TryGetValue(participant.Role, out var line) && line.Count > 0 && ReferenceEquals(line[0], participant);
+        }
+    }
+
+    private void Leave(Leadership participant)
+    {
+        lock (_elections)
+        {
+            if (_elections.TryGetValue(participant.Role, out var line))
+            {
+                line.Remove(participant);
+            }
+        }
+    }
+
+    private sealed class Leadership(InMemoryBackplane backplane, string role) : ILeadership
+    {
+        public string Role { get; } = role;
+
+        public bool IsLeader => backplane.Leads(this);
+
+        public ValueTask DisposeAsync()
+        {
+            backplane.Leave(this);
+            return ValueTask.CompletedTask;
+        }
     }
 
     /// <inheritdoc/>
@@ -223,6 +300,7 @@ public sealed class InMemoryBackplane : IBackplane
 
         public NodeInboxPump(INodeInbox inbox)
         {
+            Inbox = inbox;
             _pump = Task.Run(async () =>
             {
                 await foreach (var message in _queue.Reader.ReadAllAsync().ConfigureAwait(false))
@@ -238,6 +316,8 @@ public sealed class InMemoryBackplane : IBackplane
                 }
             });
         }
+
+        public INodeInbox Inbox { get; }
 
         public void Post(RoutedMessage message) => _queue.Writer.TryWrite(message);
 

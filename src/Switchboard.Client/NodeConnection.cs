@@ -14,6 +14,9 @@ namespace Switchboard.Client;
 /// <param name="Error">The failure, when the connection failed rather than closed.</param>
 internal sealed record ConnectionEnd(int? CloseStatus, string? CloseDescription, bool ClosedByClient, bool ReconnectRequested, Exception? Error);
 
+/// <summary>What a reconnecting client asks to continue: its session and the last seq it received.</summary>
+internal readonly record struct ResumeRequest(string Session, long LastSeq);
+
 /// <summary>
 /// One WebSocket to one node: dial and <c>welcome</c>, one receive loop, sends serialized by a lock (a WebSocket
 /// allows one send at a time), and the commands in flight on it. Its lifetime is the receive loop's task,
@@ -63,7 +66,11 @@ internal sealed class NodeConnection : IAsyncDisposable
     /// Network failures and closes before <c>welcome</c> (1013 full, 1012 draining, 1008 bad ticket) come back as errors;
     /// only cancellation of <paramref name="cancellationToken"/> throws.
     /// </summary>
-    public static async Task<OpenResult> OpenAsync(Uri dialUri, SwitchboardClientOptions options, CancellationToken cancellationToken)
+    /// <param name="dialUri">The node's URL with the ticket.</param>
+    /// <param name="options">The client's options.</param>
+    /// <param name="resume">When set (with a resume ticket), sent as the first frame: the welcome then answers it.</param>
+    /// <param name="cancellationToken">Stops the attempt.</param>
+    public static async Task<OpenResult> OpenAsync(Uri dialUri, SwitchboardClientOptions options, ResumeRequest? resume, CancellationToken cancellationToken)
     {
         var endpoint = new Uri(dialUri.GetLeftPart(UriPartial.Path));
         var socket = new ClientWebSocket();
@@ -87,6 +94,12 @@ internal sealed class NodeConnection : IAsyncDisposable
         try
         {
             using var registration = cancellationToken.Register(static c => ((NodeConnection)c!)._abort.Cancel(), connection);
+            if (resume is { } r)
+            {
+                var resumeFrame = new ArrayBufferWriter<byte>(96);
+                ClientFrames.Resume(resumeFrame, r.Session, r.LastSeq);
+                await connection.SendFrameAsync(resumeFrame.WrittenMemory, cancellationToken).ConfigureAwait(false);
+            }
             var frame = await connection.ReceiveFrameAsync().ConfigureAwait(false);
             if (frame is null)
             {
@@ -104,7 +117,7 @@ internal sealed class NodeConnection : IAsyncDisposable
             connection.Welcome = welcome;
             return new OpenResult(connection, null);
         }
-        catch (Exception e) when (e is WebSocketException or IOException or FrameTooLargeException
+        catch (Exception e) when (e is WebSocketException or IOException or FrameTooLargeException or NotSentException or SwitchboardException
                                   || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested))
         {
             await connection.DisposeAsync().ConfigureAwait(false);

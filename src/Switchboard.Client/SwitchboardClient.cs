@@ -78,6 +78,13 @@ public sealed class SwitchboardClient : IAsyncDisposable
     public event EventHandler<SwitchboardErrorEventArgs>? ErrorReceived;
 
     /// <summary>
+    /// Raised after a reconnect when messages may have been lost: the resume could not replay everything, or the session
+    /// could not be resumed. Never raised when every missed message was replayed.
+    /// </summary>
+    /// <remarks>Handlers run on the client's own tasks; exceptions they throw are ignored.</remarks>
+    public event EventHandler<SwitchboardMessagesLostEventArgs>? MessagesLost;
+
+    /// <summary>
     /// The message handler, an alternative to <see cref="ReadAllAsync"/>: when set before <see cref="ConnectAsync"/>,
     /// every message is passed to it, one at a time, in order. It may send commands. Exceptions it throws are ignored,
     /// so one bad message does not stop delivery: handle them inside.
@@ -138,6 +145,9 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// <summary>Every failed connect attempt (gateway refusal, failed dial, close before <c>welcome</c>), for diagnostics and tests.</summary>
     internal event Action<SwitchboardException>? ConnectAttemptFailed;
 
+    /// <summary>Drops the current connection's TCP socket without a close handshake, as a network failure would (for tests).</summary>
+    internal void AbortConnection() => Volatile.Read(ref _connection)?.Abort();
+
     /// <summary>The <c>seq</c> of the last message received in the current session (for session resume).</summary>
     internal long LastSeq => Interlocked.Read(ref _lastSeq);
 
@@ -176,10 +186,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 {
                     await DelayBeforeAttemptAsync(attempt - 1, retryAfter, linked.Token).ConfigureAwait(false);
                 }
-                var result = await AttemptAsync(linked.Token).ConfigureAwait(false);
+                var result = await AttemptAsync(null, linked.Token).ConfigureAwait(false);
                 if (result.Connection is { } connection)
                 {
-                    Activate(connection);
+                    Activate(connection, null);
                     if (!await PublishAsync(connection, isReconnect: false).ConfigureAwait(false))
                     {
                         throw SwitchboardErrors.Disposed();
@@ -433,18 +443,18 @@ public sealed class SwitchboardClient : IAsyncDisposable
     }
 
     /// <summary>One attempt: gateway, dial, welcome, bounded by <see cref="SwitchboardClientOptions.ConnectTimeout"/>.</summary>
-    private async Task<AttemptResult> TryConnectOnceAsync(CancellationToken cancellationToken)
+    private async Task<AttemptResult> TryConnectOnceAsync(ResumeRequest? resume, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _options.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            var answer = await _gateway.RequestTicketAsync(linked.Token).ConfigureAwait(false);
+            var answer = await _gateway.RequestTicketAsync(resume?.Session, linked.Token).ConfigureAwait(false);
             if (answer.Ticket is not { } ticket)
             {
                 return new AttemptResult(null, answer.Error, answer.Permanent, answer.RetryAfter);
             }
-            var opened = await NodeConnection.OpenAsync(ticket.DialUri, _options, linked.Token).ConfigureAwait(false);
+            var opened = await NodeConnection.OpenAsync(ticket.DialUri, _options, resume, linked.Token).ConfigureAwait(false);
             return new AttemptResult(opened.Connection, opened.Error, Permanent: false, RetryAfter: null);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
@@ -453,9 +463,9 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
     }
 
-    private async Task<AttemptResult> AttemptAsync(CancellationToken cancellationToken)
+    private async Task<AttemptResult> AttemptAsync(ResumeRequest? resume, CancellationToken cancellationToken)
     {
-        var result = await TryConnectOnceAsync(cancellationToken).ConfigureAwait(false);
+        var result = await TryConnectOnceAsync(resume, cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             try
@@ -483,11 +493,31 @@ public sealed class SwitchboardClient : IAsyncDisposable
         return delay <= TimeSpan.Zero ? Task.CompletedTask : Task.Delay(delay, _options.TimeProvider, cancellationToken);
     }
 
-    /// <summary>Starts the receive loop of a welcomed connection.</summary>
-    private void Activate(NodeConnection connection)
+    /// <summary>What to ask for on the next reconnect: the current session and the last seq received, when resuming is on.</summary>
+    private ResumeRequest? NextResume()
     {
-        if (!connection.Welcome.Resumed)
+        var session = Volatile.Read(ref _welcome)?.Session;
+        return _options.ResumeSessions && session is not null ? new ResumeRequest(session, Interlocked.Read(ref _lastSeq)) : null;
+    }
+
+    /// <summary>Starts the receive loop of a welcomed connection, after noting whether its session continues the last one.</summary>
+    private void Activate(NodeConnection connection, ResumeRequest? requested)
+    {
+        var welcome = connection.Welcome;
+        if (requested is { } asked && welcome.Session == asked.Session)
         {
+            // The session continues: seqs go on from the last one received; a part the node could no longer replay is reported.
+            if (welcome.MissedFrom is { } from)
+            {
+                Raise(MessagesLost, new SwitchboardMessagesLostEventArgs(asked.Session, from, welcome.MissedTo, sessionLost: false));
+            }
+        }
+        else
+        {
+            if (requested is { } lost)
+            {
+                Raise(MessagesLost, new SwitchboardMessagesLostEventArgs(lost.Session, lost.LastSeq + 1, null, sessionLost: true));
+            }
             // A new session numbers its messages from 1.
             Interlocked.Exchange(ref _lastSeq, 0);
         }
@@ -589,11 +619,12 @@ public sealed class SwitchboardClient : IAsyncDisposable
             try
             {
                 await DelayBeforeAttemptAsync(attempt, retryAfter, _lifetime.Token).ConfigureAwait(false);
-                var result = await AttemptAsync(_lifetime.Token).ConfigureAwait(false);
+                var resume = NextResume();
+                var result = await AttemptAsync(resume, _lifetime.Token).ConfigureAwait(false);
                 if (result.Connection is { } connection)
                 {
                     candidate = connection;
-                    Activate(connection);
+                    Activate(connection, resume);
                     if (!await RejoinGroupsAsync(connection).ConfigureAwait(false))
                     {
                         candidate = null;
@@ -686,6 +717,11 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
     private async ValueTask DeliverAsync(SwitchboardMessage message)
     {
+        if (message.Seq <= Interlocked.Read(ref _lastSeq))
+        {
+            // Already delivered in this session (a replay overlapping what arrived before the move): once only.
+            return;
+        }
         Interlocked.Exchange(ref _lastSeq, message.Seq);
         try
         {

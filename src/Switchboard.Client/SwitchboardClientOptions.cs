@@ -33,6 +33,13 @@ public sealed class SwitchboardClientOptions
     /// <summary>How many attempts <see cref="SwitchboardClient.ConnectAsync"/> makes before it gives up. Automatic reconnects retry until disposed.</summary>
     public int MaxConnectAttempts { get; set; } = 10;
 
+    /// <summary>
+    /// On a reconnect, resume the session (<c>resume</c> with the last seq received), so messages sent meanwhile arrive,
+    /// once and in order; what could not be replayed is reported through <see cref="SwitchboardClient.MessagesLost"/>.
+    /// When false every connection is a new session.
+    /// </summary>
+    public bool ResumeSessions { get; set; } = true;
+
     /// <summary>Reconnect through the gateway when the connection drops. When false, a lost connection closes the client.</summary>
     public bool AutoReconnect { get; set; } = true;
 

@@ -70,3 +70,31 @@ public sealed class SwitchboardErrorEventArgs : EventArgs
     /// <summary>What was wrong, for a developer.</summary>
     public string Message { get; }
 }
+
+/// <summary>
+/// Raised after a reconnect when messages of the session may be lost: the resume could not replay
+/// <see cref="FromSeq"/>..<see cref="ToSeq"/>, or the session could not be resumed at all (<see cref="SessionLost"/>).
+/// </summary>
+public sealed class SwitchboardMessagesLostEventArgs : EventArgs
+{
+    /// <summary>Creates the arguments.</summary>
+    public SwitchboardMessagesLostEventArgs(string previousSessionId, long fromSeq, long? toSeq, bool sessionLost)
+    {
+        PreviousSessionId = previousSessionId;
+        FromSeq = fromSeq;
+        ToSeq = toSeq;
+        SessionLost = sessionLost;
+    }
+
+    /// <summary>The session that was being resumed.</summary>
+    public string PreviousSessionId { get; }
+
+    /// <summary>The first seq (of the previous session) that may be lost.</summary>
+    public long FromSeq { get; }
+
+    /// <summary>The last seq known lost; null when unknown (the session itself was lost, so any number may be).</summary>
+    public long? ToSeq { get; }
+
+    /// <summary>True when the session could not be resumed (expired, its node died): the client continues on a new session.</summary>
+    public bool SessionLost { get; }
+}

@@ -41,4 +41,20 @@ internal static partial class GatewayLog
     [LoggerMessage(EventId = 202, EventName = "PublishFailed", Level = LogLevel.Error,
         Message = "Could not route a published message to {Target}")]
     public static partial void PublishFailed(this ILogger logger, string target, Exception exception);
+
+    [LoggerMessage(EventId = 300, EventName = "DrainRelayed", Level = LogLevel.Information,
+        Message = "Drain of node {NodeId} relayed (count {Count})")]
+    public static partial void DrainRelayed(this ILogger logger, string nodeId, int? count);
+
+    [LoggerMessage(EventId = 301, EventName = "DrainRelayFailed", Level = LogLevel.Warning,
+        Message = "Drain of node {NodeId} could not be relayed: {Failure}")]
+    public static partial void DrainRelayFailed(this ILogger logger, string nodeId, string failure);
+
+    [LoggerMessage(EventId = 400, EventName = "Rebalanced", Level = LogLevel.Information,
+        Message = "Rebalancer asked node {NodeId} to move {Moving} of {Connections} connections (cluster mean load {Mean:0.###})")]
+    public static partial void Rebalanced(this ILogger logger, string nodeId, int moving, int connections, double mean);
+
+    [LoggerMessage(EventId = 401, EventName = "RebalanceRequestFailed", Level = LogLevel.Warning,
+        Message = "Rebalancer request failed: {Reason}")]
+    public static partial void RebalanceRequestFailed(this ILogger logger, string reason);
 }

@@ -31,6 +31,15 @@ public sealed class GatewayOptions
     /// <summary>Keys accepted in the <c>X-Api-Key</c> header of <c>POST /v1/publish</c>. With none, publishing is refused.</summary>
     public string[] ApiKeys { get; set; } = [];
 
+    /// <summary>Keys accepted in the <c>X-Admin-Key</c> header of the admin API (<c>/v1/admin/…</c>). With none, it is refused.</summary>
+    public string[] AdminKeys { get; set; } = [];
+
+    /// <summary>How long the admin API waits for a node to answer a relayed request.</summary>
+    public TimeSpan AdminRequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The rebalancer: moves connections off nodes well above the mean load (off by default).</summary>
+    public Rebalance.RebalancerOptions Rebalance { get; set; } = new();
+
     /// <summary>How user JWTs are checked: exactly one of an HS256 secret or an RS256 public key (optional in dev mode).</summary>
     public UserTokenOptions UserTokens { get; set; } = new();
 

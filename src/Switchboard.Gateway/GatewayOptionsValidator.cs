@@ -17,6 +17,20 @@ internal sealed class GatewayOptionsValidator(IEnumerable<IPlacementPolicy> poli
         ValidateClusterSecret(options, failures);
         ValidateUserTokens(options, failures);
         ValidatePlacement(options, failures);
+        if (options.AdminKeys is null || options.AdminKeys.Any(string.IsNullOrWhiteSpace))
+        {
+            failures.Add($"{Prefix}{nameof(GatewayOptions.AdminKeys)} must not contain empty keys.");
+        }
+        var r = options.Rebalance;
+        if (r.Interval <= TimeSpan.Zero || r.Cooldown < TimeSpan.Zero || r.Threshold <= 0 || r.Hysteresis < 0 || r.Hysteresis >= r.Threshold
+            || r.MaxMovesPerRequest < 1 || r.MinConnections < 0)
+        {
+            failures.Add($"{Prefix}Rebalance needs Interval > 0, Cooldown >= 0, Threshold > 0, 0 <= Hysteresis < Threshold, MaxMovesPerRequest >= 1 and MinConnections >= 0.");
+        }
+        if (options.AdminRequestTimeout <= TimeSpan.Zero)
+        {
+            failures.Add($"{Prefix}{nameof(GatewayOptions.AdminRequestTimeout)} must be positive.");
+        }
         if (options.ApiKeys is null || options.ApiKeys.Any(string.IsNullOrWhiteSpace))
         {
             failures.Add($"{Prefix}{nameof(GatewayOptions.ApiKeys)} must not contain empty keys.");

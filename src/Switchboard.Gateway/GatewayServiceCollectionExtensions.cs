@@ -4,11 +4,13 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Switchboard.Backplane;
 using Switchboard.Backplane.Routing;
+using Switchboard.Gateway.Admin;
 using Switchboard.Gateway.Connect;
 using Switchboard.Gateway.Health;
 using Switchboard.Gateway.Nodes;
 using Switchboard.Gateway.Placement;
 using Switchboard.Gateway.Publish;
+using Switchboard.Gateway.Rebalance;
 using Switchboard.Security.Tickets;
 using Switchboard.Security.UserTokens;
 
@@ -41,6 +43,14 @@ public static class GatewayServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<SwitchboardGateway>>()));
         services.AddHostedService(sp => sp.GetRequiredService<SwitchboardGateway>());
+        services.TryAddSingleton(sp => new Rebalancer(
+            sp.GetRequiredService<IBackplane>(),
+            sp.GetRequiredService<SwitchboardGateway>().Cluster,
+            Options(sp).Rebalance,
+            Options(sp).AdminRequestTimeout,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Rebalancer>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Rebalancer>());
 
         services.TryAddSingleton(sp => new PlacementTracker(
             sp.GetRequiredService<SwitchboardGateway>().Cluster, Options(sp).TicketLifetime, sp.GetRequiredService<TimeProvider>()));
@@ -75,6 +85,11 @@ public static class GatewayServiceCollectionExtensions
             new ClusterRouter(sp.GetRequiredService<IBackplane>(), sp.GetRequiredService<SwitchboardGateway>().Cluster),
             Options(sp).MaxPublishBytes,
             sp.GetRequiredService<ILogger<PublishEndpoint>>()));
+        services.TryAddSingleton(sp => new DrainEndpoint(
+            new ApiKeyChecker(Options(sp).AdminKeys),
+            sp.GetRequiredService<IBackplane>(),
+            Options(sp).AdminRequestTimeout,
+            sp.GetRequiredService<ILogger<DrainEndpoint>>()));
         services.TryAddSingleton(sp => new NodesEndpoint(sp.GetRequiredService<NodePlacer>()));
         services.TryAddSingleton(sp => new HealthEndpoints(sp.GetRequiredService<SwitchboardGateway>()));
         return services;

@@ -35,6 +35,18 @@ internal static partial class NodeLog
     [LoggerMessage(10, LogLevel.Warning, "Heartbeat of node {NodeId} could not be published: {Reason}", EventName = "HeartbeatFailed")]
     public static partial void HeartbeatFailed(ILogger logger, string nodeId, string reason, Exception? exception);
 
+    [LoggerMessage(11, LogLevel.Debug, "Session {SessionId} of user {UserId} resumed on connection {ConnectionId} (from {FromNode}, {Replayed} replayed, missed {Missed})", EventName = "SessionResumed")]
+    public static partial void SessionResumed(ILogger logger, string sessionId, string userId, string connectionId, string fromNode, int replayed, string missed);
+
+    [LoggerMessage(12, LogLevel.Debug, "Session {SessionId} could not be resumed: {Code}", EventName = "ResumeRefused")]
+    public static partial void ResumeRefused(ILogger logger, string sessionId, string code);
+
+    [LoggerMessage(13, LogLevel.Information, "Node {NodeId} draining {Connections} connections at {Rate}/s (deadline {Deadline})", EventName = "DrainStarted")]
+    public static partial void DrainStarted(ILogger logger, string nodeId, int connections, double rate, TimeSpan deadline);
+
+    [LoggerMessage(14, LogLevel.Information, "Node {NodeId} drained: {Left} connections and {Kept} sessions left", EventName = "DrainFinished")]
+    public static partial void DrainFinished(ILogger logger, string nodeId, int left, int kept);
+
     [LoggerMessage(50, LogLevel.Warning, "The data-plane listener could not accept a connection: {Error}", EventName = "DataPlaneAcceptFailed")]
     public static partial void DataPlaneAcceptFailed(ILogger logger, System.Net.Sockets.SocketError error);
 }

@@ -64,6 +64,36 @@ public sealed class NodeOptions
     /// <summary>Tolerated clock difference between gateways and this node when checking ticket expiry.</summary>
     public TimeSpan TicketClockSkew { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Messages each session keeps for a client that reconnects and resumes (the oldest go first).</summary>
+    public int ReplayBufferMessages { get; set; } = 1000;
+
+    /// <summary>Bytes of message frames each session keeps for a resume.</summary>
+    public long ReplayBufferBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>How long a message stays resumable; older ones are not replayed (the client is told they are missed).</summary>
+    public TimeSpan ReplayBufferAge { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>
+    /// How long a session whose client went away without saying goodbye (dropped, or moved by a drain) is kept for its
+    /// resume: its user stays routed here and its messages are buffered. 0 turns resume off.
+    /// </summary>
+    public TimeSpan SessionGraceTime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// After a session is handed over, how long messages that still reach this node for it are forwarded to its new
+    /// node (senders whose directory has not caught up yet).
+    /// </summary>
+    public TimeSpan ResumeForwardTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a resuming node waits for the session's old node to answer.</summary>
+    public TimeSpan ResumeRequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Connections a drain asks to reconnect per second (in batches every 100 ms, with jitter).</summary>
+    public double DrainRatePerSecond { get; set; } = 500;
+
+    /// <summary>How long a drain may take; after it the node closes what is left (1012) and stops.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Throws with the name of the first invalid setting.</summary>
     public void Validate()
     {
@@ -85,6 +115,23 @@ public sealed class NodeOptions
         Positive(HeartbeatInterval, "Node:HeartbeatInterval");
         Positive(CloseTimeout, "Node:CloseTimeout");
         Positive(KeepAliveInterval, "Node:KeepAliveInterval");
+        Positive(ReplayBufferMessages, "Node:ReplayBufferMessages");
+        if (ReplayBufferBytes <= 0)
+        {
+            throw new ArgumentException($"Node:ReplayBufferBytes must be positive (is {ReplayBufferBytes}).");
+        }
+        Positive(ReplayBufferAge, "Node:ReplayBufferAge");
+        if (SessionGraceTime < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Node:SessionGraceTime must not be negative (is {SessionGraceTime}).");
+        }
+        Positive(ResumeForwardTime, "Node:ResumeForwardTime");
+        Positive(ResumeRequestTimeout, "Node:ResumeRequestTimeout");
+        if (!(DrainRatePerSecond > 0))
+        {
+            throw new ArgumentException($"Node:DrainRatePerSecond must be positive (is {DrainRatePerSecond}).");
+        }
+        Positive(DrainTimeout, "Node:DrainTimeout");
         if (DataPlanePort is < 0 or > 65535)
         {
             throw new ArgumentException($"Node:DataPlanePort must be between 0 and 65535 (is {DataPlanePort}).");

@@ -8,8 +8,11 @@ using Switchboard.Backplane;
 using Switchboard.Backplane.Cluster;
 using Switchboard.Backplane.Routing;
 using Switchboard.Node.Connections;
+using Switchboard.Node.Drain;
+using Switchboard.Backplane.Control;
 using Switchboard.Node.Heartbeats;
 using Switchboard.Node.Hubs;
+using Switchboard.Node.Sessions;
 using Switchboard.Protocol;
 using Switchboard.Security.Tickets;
 
@@ -33,6 +36,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly TicketReplayGuard _usedTickets;
     private readonly ClusterRouter _router;
     private readonly HubMembership _membership;
+    private readonly SessionStore _sessions;
+    private readonly ConnectionMover _mover;
+    private Task? _drain;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CpuMeter _cpu;
     private readonly Lock _sampleLock = new();
@@ -44,6 +50,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private long _lastSampleTimestamp;
     private volatile bool _started;
     private volatile bool _stopping;
+    private volatile bool _draining;
     private readonly Lock _stopLock = new();
     private Task? _stop;
     private bool _backplaneFailing;
@@ -67,7 +74,82 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         // Unix milliseconds: a restarted node always has a larger epoch than its previous life.
         Epoch = _time.GetUtcNow().ToUnixTimeMilliseconds();
         _membership = new HubMembership(Hub, backplane, options.NodeId, Epoch, options.MaxGroupsPerConnection, metrics, logger);
+        _sessions = new SessionStore(options.NodeId, options, backplane, Cluster.Directory, () => Cluster.Nodes.Select(n => n.Heartbeat.NodeId),
+            _membership, _time, logger);
+        _mover = new ConnectionMover(options, _time, Random.Shared);
     }
+
+    /// <summary>Raised once a drain has finished and the node has stopped; a host may exit on it.</summary>
+    public event Action? Drained;
+
+    /// <summary>True from the start of a drain: the node takes no new connections and says so in its heartbeat.</summary>
+    public bool IsDraining => _draining;
+
+    /// <summary>
+    /// Drains the node: it turns not-ready at once (its heartbeat says <c>draining</c>, so gateways stop placing on it),
+    /// asks every client to reconnect elsewhere in paced batches (<see cref="NodeOptions.DrainRatePerSecond"/>), keeps
+    /// each session until it has resumed on another node or its grace time passed, then stops. At
+    /// <see cref="NodeOptions.DrainTimeout"/> it stops whatever is left. One drain, however many callers.
+    /// </summary>
+    public Task DrainAsync(CancellationToken cancellationToken = default)
+    {
+        lock (_stopLock)
+        {
+            return _drain ??= DrainCoreAsync(cancellationToken);
+        }
+    }
+
+    /// <summary>
+    /// Asks up to <paramref name="count"/> clients to reconnect elsewhere (a partial drain, for rebalancing); the node
+    /// stays ready. Returns how many were asked.
+    /// </summary>
+    public int MoveConnections(int count, string reason = WireNames.RebalanceReason)
+    {
+        var chosen = Hub.Connections.Where(c => c.ClosedBecause is null && c.Mode == ClientConnection.SessionMode.Live && !c.Moving)
+            .Take(Math.Max(0, count)).ToList();
+        _ = _mover.MoveAsync(chosen, reason, CancellationToken.None);
+        return chosen.Count;
+    }
+
+    private async Task DrainCoreAsync(CancellationToken cancellationToken)
+    {
+        _draining = true;
+        var live = Hub.Connections.Where(c => c.ClosedBecause is null && c.Mode == ClientConnection.SessionMode.Live).ToList();
+        NodeLog.DrainStarted(_logger, NodeId, live.Count, _options.DrainRatePerSecond, _options.DrainTimeout);
+        // Placement stops now, not at the next heartbeat.
+        await BestEffort.RunAsync(() => PublishHeartbeatNowAsync(CancellationToken.None)).ConfigureAwait(false);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.DrainTimeout);
+        try
+        {
+            await _mover.MoveAsync(live, WireNames.DrainReason, deadline.Token).ConfigureAwait(false);
+            // Sessions are kept until they resumed elsewhere (and stragglers were forwarded) or their grace time passed.
+            while (LiveConnectionCount > 0 || _sessions.KeptCount > 0 || Hub.Count > 0)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), _time, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The deadline (or the host) ran out: stop with what is left.
+        }
+        NodeLog.DrainFinished(_logger, NodeId, LiveConnectionCount, _sessions.KeptCount);
+        await StopAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            Drained?.Invoke();
+        }
+        catch (Exception)
+        {
+            // A host's handler must not fail the drain.
+        }
+    }
+
+    /// <summary>Sessions kept for a resume without a live client (detached, or handed over and still forwarding).</summary>
+    public int KeptSessionCount => _sessions.KeptCount;
+
+    /// <summary>Connections with a live client: the hub minus the sessions kept for a resume.</summary>
+    public int LiveConnectionCount => Math.Max(0, Hub.Count - _sessions.KeptCount);
 
     /// <summary>The node's id.</summary>
     public string NodeId => _options.NodeId;
@@ -85,7 +167,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     public ClusterView Cluster { get; }
 
     /// <summary>True while the node takes new connections.</summary>
-    public bool IsReady => _started && !_stopping;
+    public bool IsReady => _started && !_stopping && !_draining;
 
     /// <summary>Joins the backplane and starts heartbeats, advertising <paramref name="publicUrl"/>.</summary>
     public async Task StartAsync(string publicUrl, CancellationToken cancellationToken = default)
@@ -131,6 +213,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
         }
+        await _sessions.DropAllAsync().ConfigureAwait(false);
         _backplane.Restored -= OnBackplaneRestored;
         if (_heartbeats is not null)
         {
@@ -227,9 +310,15 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         try
         {
             var t = ticket.Ticket!;
-            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time);
-            // Queued before the connection is routable, so the welcome is always its first frame.
-            connection.TryEnqueue(ServerFrames.Welcome(connection.Id, t.UserId, NodeId, t.SessionId, resumed: false));
+            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume);
+            if (!t.Resume)
+            {
+                // Queued before the connection is routable, so the welcome is always its first frame.
+                connection.TryEnqueue(ServerFrames.Welcome(connection.Id, t.UserId, NodeId, t.SessionId, resumed: false));
+                _sessions.Register(connection);
+            }
+            // A resuming connection is routable at once, so nothing sent during the hand-over passes it by; what reaches
+            // it is held until its resume has been answered (the welcome is still its first frame).
             await _membership.AddAsync(connection).ConfigureAwait(false);
             if (_stopping)
             {
@@ -263,8 +352,38 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     void INodeInbox.OnMessage(RoutedMessage message) => Hub.Deliver(message);
 
     /// <inheritdoc/>
+    ValueTask<byte[]> INodeInbox.OnRequestAsync(string kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) => kind switch
+    {
+        SessionTakeMessages.Kind => ValueTask.FromResult(_sessions.AnswerTake(body)),
+        NodeControlMessages.DrainKind => ValueTask.FromResult(AnswerDrain(body)),
+        _ => throw new NotSupportedException($"node {NodeId} answers no '{kind}' requests"),
+    };
+
+    private byte[] AnswerDrain(ReadOnlyMemory<byte> body)
+    {
+        var request = NodeControlMessages.ReadDrain(body);
+        var live = LiveConnectionCount;
+        if (request.Count is { } count)
+        {
+            return NodeControlMessages.Write(new DrainAnswer(NodeId, Moving: MoveConnections(count), Connections: live, Draining: _draining));
+        }
+        _ = DrainAsync();
+        return NodeControlMessages.Write(new DrainAnswer(NodeId, Moving: live, Connections: live, Draining: true));
+    }
+
+    /// <inheritdoc/>
     async ValueTask IConnectionOwner.HandleCommandAsync(ClientConnection connection, ClientCommand command)
     {
+        if (connection.NextCommandNumber() == 1 && connection.Mode == ClientConnection.SessionMode.AwaitingResume)
+        {
+            if (command.Type == ClientCommandType.Resume)
+            {
+                await _sessions.ResumeAsync(connection, command).ConfigureAwait(false);
+                return;
+            }
+            // The client asked to resume but did something else first: it continues as a new session.
+            _sessions.StartFresh(connection);
+        }
         switch (command.Type)
         {
             case ClientCommandType.Send:
@@ -279,10 +398,13 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 Answer(connection, command.Id, await _membership.ChangeAsync(connection, command.Group!, join: command.Type == ClientCommandType.Join).ConfigureAwait(false));
                 return;
             case ClientCommandType.Resume:
-                // A valid v1 command this node cannot carry out yet: answered, not counted as abuse.
-                connection.TryEnqueue(ServerFrames.Rejection(command.Id, new ProtocolError(ErrorCodes.ResumeUnavailable,
-                    "this node does not resume sessions; the connection continues as a new session")));
+                // A valid v1 command in the wrong place: answered, not counted as abuse.
+                connection.TryEnqueue(ServerFrames.Rejection(command.Id, new ProtocolError(ErrorCodes.ResumeNotFirst,
+                    "'resume' is only accepted as the first frame of a connection opened with a resume ticket (POST /v1/connect?session=…); this connection continues as its own session")));
                 return;
+            case ClientCommandType.Ack:
+                connection.Acknowledge(command.Seq);
+                break;
         }
         Answer(connection, command.Id, null);
     }
@@ -294,7 +416,10 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             NodeLog.SlowConsumer(_logger, connection.Id);
         }
-        _ = _membership.RemoveAsync(connection, reason);
+        if (!_sessions.TryKeep(connection, reason, nodeStopping: _stopping && !_draining))
+        {
+            _ = _membership.RemoveAsync(connection, reason);
+        }
     }
 
     /// <inheritdoc/>
@@ -365,8 +490,8 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         var rate = seconds > 0 ? (sent - _lastMessagesSent) / seconds : 0;
         _lastMessagesSent = sent;
         _lastSampleTimestamp = now;
-        return new NodeHeartbeat(NodeId, Url ?? string.Empty, Hub.Count, _options.MaxConnections, _cpu.Sample(), rate,
-            Draining: _stopping, Epoch, Version, _time.GetUtcNow());
+        return new NodeHeartbeat(NodeId, Url ?? string.Empty, LiveConnectionCount, _options.MaxConnections, _cpu.Sample(), rate,
+            Draining: _stopping || _draining, Epoch, Version, _time.GetUtcNow());
     }
 
     private string NewConnectionId() => NodeId + "." + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(9));

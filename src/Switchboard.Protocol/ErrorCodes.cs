@@ -30,8 +30,17 @@ public static class ErrorCodes
     /// <summary>The connection sent more commands than its rate limit allows; the command was not carried out.</summary>
     public const string RateLimited = "rate_limited";
 
-    /// <summary><c>resume</c> was not the first frame, or this node cannot resume sessions.</summary>
+    /// <summary>The session could not be looked up (the backplane failed); the connection continues as a new session.</summary>
     public const string ResumeUnavailable = "resume_unavailable";
+
+    /// <summary><c>resume</c> came after other frames, or on a connection whose ticket did not ask to resume.</summary>
+    public const string ResumeNotFirst = "resume_not_first";
+
+    /// <summary>No node holds the session any more (its grace time passed, or its node died); the connection continues as a new session.</summary>
+    public const string UnknownSession = "unknown_session";
+
+    /// <summary>The session belongs to another user, or is not the session of this connection's ticket.</summary>
+    public const string SessionForbidden = "session_forbidden";
 
     /// <summary>The node could not carry out the command (for example the backplane is unreachable).</summary>
     public const string Unavailable = "unavailable";

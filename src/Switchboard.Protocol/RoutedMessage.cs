@@ -13,22 +13,34 @@ public sealed class RoutedMessage
     /// <param name="rawData">The <c>data</c> JSON value, already validated.</param>
     /// <param name="originNodeId">The node that accepted it from its sender, or null for the gateway.</param>
     public RoutedMessage(Target target, string from, ReadOnlySpan<byte> rawData, string? originNodeId)
-        : this(target, from, ServerFrames.MessagePrefix(from, target.ToString(), rawData), originNodeId, fromPrefix: true)
+        : this(target, from, ServerFrames.MessagePrefix(from, target.ToString(), rawData), originNodeId, NextId())
     {
     }
 
-    private RoutedMessage(Target target, string from, byte[] framePrefix, string? originNodeId, bool fromPrefix)
+    private RoutedMessage(Target target, string from, byte[] framePrefix, string? originNodeId, long id)
     {
-        _ = fromPrefix;
         Target = target;
         From = from;
         FramePrefix = framePrefix;
         OriginNodeId = originNodeId;
+        Id = id;
     }
 
-    /// <summary>Rebuilds a message from a frame prefix made by <see cref="ServerFrames.MessagePrefix"/> (a backplane that serializes uses this).</summary>
-    public static RoutedMessage FromFramePrefix(Target target, string from, byte[] framePrefix, string? originNodeId) =>
-        new(target, from, framePrefix, originNodeId, fromPrefix: true);
+    /// <summary>
+    /// Rebuilds a message from a frame prefix made by <see cref="ServerFrames.MessagePrefix"/> (a backplane that
+    /// serializes uses this). <paramref name="id"/> keeps the original message's <see cref="Id"/>; 0 makes a new one.
+    /// </summary>
+    public static RoutedMessage FromFramePrefix(Target target, string from, byte[] framePrefix, string? originNodeId, long id = 0) =>
+        new(target, from, framePrefix, originNodeId, id == 0 ? NextId() : id);
+
+    /// <summary>The same message (same <see cref="Id"/> and frame) for other recipients: a node forwarding a moved session's traffic uses this.</summary>
+    public RoutedMessage WithTarget(Target target) => new(target, From, FramePrefix, OriginNodeId, Id);
+
+    /// <summary>
+    /// Identifies the message across hops, so a session that moved between nodes can drop a copy that reached it
+    /// twice (replayed and live). Never 0; unique per process, and random-based so processes do not collide in practice.
+    /// </summary>
+    public long Id { get; }
 
     /// <summary>The recipients.</summary>
     public Target Target { get; }
@@ -41,4 +53,13 @@ public sealed class RoutedMessage
 
     /// <summary>The UTF-8 client frame up to, not including, <c>,"seq":N}</c>.</summary>
     public byte[] FramePrefix { get; }
+
+    // A random start per process: ids from different processes land in unrelated parts of the 64-bit space.
+    private static long s_lastId = System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue) * (long)uint.MaxValue;
+
+    private static long NextId()
+    {
+        var id = Interlocked.Increment(ref s_lastId);
+        return id != 0 ? id : Interlocked.Increment(ref s_lastId);
+    }
 }

@@ -22,6 +22,35 @@ public static class ServerFrames
             w.WriteBoolean(WireNames.Fields.Resumed, resumed);
         });
 
+    /// <summary>
+    /// The <c>welcome</c> that answers a <c>resume</c>: <c>resumed</c> is true when every missed message follows;
+    /// otherwise <c>missedFrom</c>..<c>missedTo</c> is the range of seqs that no longer exist (the rest follow).
+    /// </summary>
+    public static byte[] ResumedWelcome(string connectionId, string userId, string nodeId, string session, int replayed, long? missedFrom, long? missedTo) =>
+        Write(w =>
+        {
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Welcome);
+            w.WriteString(WireNames.Fields.ConnectionId, connectionId);
+            w.WriteString(WireNames.Fields.UserId, userId);
+            w.WriteString(WireNames.Fields.Node, nodeId);
+            w.WriteString(WireNames.Fields.Session, session);
+            w.WriteBoolean(WireNames.Fields.Resumed, missedFrom is null);
+            w.WriteNumber(WireNames.Fields.Replayed, replayed);
+            if (missedFrom is { } from)
+            {
+                w.WriteNumber(WireNames.Fields.MissedFrom, from);
+                w.WriteNumber(WireNames.Fields.MissedTo, missedTo ?? from);
+            }
+        });
+
+    /// <summary>A <c>reconnect</c> frame: the client should reconnect through the gateway and resume its session.</summary>
+    public static byte[] Reconnect(string reason) =>
+        Write(w =>
+        {
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Reconnect);
+            w.WriteString(WireNames.Fields.Reason, reason);
+        });
+
     /// <summary>A successful <c>reply</c>.</summary>
     public static byte[] ReplyOk(string id) =>
         Write(w =>

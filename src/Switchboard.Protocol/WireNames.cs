@@ -54,6 +54,9 @@ public static class WireNames
         public const string Reason = "reason";
         public const string Url = "url";
         public const string Token = "token";
+        public const string MissedFrom = "missedFrom";
+        public const string MissedTo = "missedTo";
+        public const string Replayed = "replayed";
     }
 
     /// <summary>Target prefixes of the <c>to</c> field.</summary>
@@ -64,6 +67,15 @@ public static class WireNames
         public const string GroupPrefix = "group:";
         public const string All = "all";
     }
+
+    /// <summary>The query parameter of <c>/v1/connect</c> that asks for a ticket to resume a session.</summary>
+    public const string SessionQueryParameter = "session";
+
+    /// <summary>The <c>reason</c> of a <c>reconnect</c> frame sent by a draining node.</summary>
+    public const string DrainReason = "drain";
+
+    /// <summary>The <c>reason</c> of a <c>reconnect</c> frame sent to move a connection off a loaded node.</summary>
+    public const string RebalanceReason = "rebalance";
 
     /// <summary>The <c>from</c> value of messages published through the gateway's HTTP API.</summary>
     public const string ApiSender = "api";

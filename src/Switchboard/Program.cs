@@ -10,11 +10,12 @@ var root = new RootCommand("Switchboard: horizontally scaled WebSockets — node
     GatewayCommand.Create(config),
     ProxyCommand.Create(config),
     TokenCommand.Create(config),
+    DrainCommand.Create(),
     WsCommand.Create(),
 };
 foreach (var bench in BenchCommand.Create())
 {
     root.Subcommands.Add(bench);
 }
-// Ctrl+C or SIGTERM cancels the command; allow time for nodes to close their clients with 1012.
-return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromSeconds(20) });
+// Ctrl+C or SIGTERM cancels the command; allow time for a node to drain (it bounds itself with Node:DrainTimeout).
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = TimeSpan.FromMinutes(10) });

@@ -615,4 +615,111 @@ public abstract class BackplaneSpecification : IAsyncLifetime
         await c.WaitForLabelAsync("m1");
         c.Labels.ShouldBe(["boom", "m1"]);
     }
+
+    private Task<byte[]> Ask(string nodeId, string kind, string body, TimeSpan? timeout = null) =>
+        Backplane.RequestAsync(nodeId, kind, System.Text.Encoding.UTF8.GetBytes(body), timeout ?? TimeSpan.FromSeconds(5)).AsTask().WithTimeout($"asking {nodeId}");
+
+    [Fact]
+    public async Task Request_IsAnsweredByTheNamedNodeOnly()
+    {
+        await JoinAsync("node-a");
+        await JoinAsync("node-b");
+
+        var answer = await Ask("node-b", "session.take", "s1");
+
+        System.Text.Encoding.UTF8.GetString(answer).ShouldBe("node-b:session.take:s1");
+    }
+
+    [Fact]
+    public async Task Requests_InParallel_EachGetTheirOwnAnswer()
+    {
+        await JoinAsync("node-a");
+        await JoinAsync("node-b");
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 20).Select(i => Ask(i % 2 == 0 ? "node-a" : "node-b", "k", i.ToString())));
+
+        for (var i = 0; i < 20; i++)
+        {
+            System.Text.Encoding.UTF8.GetString(answers[i]).ShouldBe($"{(i % 2 == 0 ? "node-a" : "node-b")}:k:{i}");
+        }
+    }
+
+    [Fact]
+    public async Task Request_ToUnknownNode_FailsWithNoSuchNode()
+    {
+        await JoinAsync("node-a");
+
+        var failure = await Should.ThrowAsync<BackplaneRequestException>(() => Ask("node-x", "k", "b"));
+
+        failure.Failure.ShouldBe(BackplaneRequestFailure.NoSuchNode);
+    }
+
+    [Fact]
+    public async Task Request_WhoseHandlerThrows_FailsWithFailed_AndTheNodeKeepsAnswering()
+    {
+        await JoinAsync("node-a");
+
+        var failure = await Should.ThrowAsync<BackplaneRequestException>(() => Ask("node-a", "fail", "b"));
+
+        failure.Failure.ShouldBe(BackplaneRequestFailure.Failed);
+        System.Text.Encoding.UTF8.GetString(await Ask("node-a", "k", "after")).ShouldBe("node-a:k:after");
+    }
+
+    [Fact]
+    public async Task Request_NotAnsweredInTime_FailsWithTimeout()
+    {
+        await JoinAsync("node-a");
+
+        var failure = await Should.ThrowAsync<BackplaneRequestException>(() => Ask("node-a", "never", "b", TimeSpan.FromMilliseconds(300)));
+
+        failure.Failure.ShouldBe(BackplaneRequestFailure.Timeout);
+    }
+
+    [Fact]
+    public async Task Request_IsNotDeliveredAsAMessage()
+    {
+        var a = await JoinAsync("node-a");
+
+        await Ask("node-a", "k", "b");
+        await FenceDirectAsync(a);
+
+        a.Labels.ShouldAllBe(l => l.StartsWith("marker-"));
+    }
+
+    [Fact]
+    public async Task Send_KeepsTheMessageId()
+    {
+        var a = await JoinAsync("node-a");
+        var sent = TestMessages.Create("m1", "node-b");
+
+        await Done(Backplane.SendAsync("node-a", sent), "sending");
+        await a.WaitForLabelAsync("m1");
+
+        a.Messages.Single().Id.ShouldBe(sent.Id);
+    }
+
+    [Fact]
+    public async Task Election_HasOneLeader_AndHandsOverWhenItLeaves()
+    {
+        var first = await Backplane.ElectAsync("test-role").AsTask().WithTimeout("electing");
+        var second = await Backplane.ElectAsync("test-role").AsTask().WithTimeout("electing");
+        var other = await Backplane.ElectAsync("other-role").AsTask().WithTimeout("electing");
+        try
+        {
+            await Eventually.TrueAsync(() => first.IsLeader ^ second.IsLeader, "exactly one leader of test-role");
+            await Eventually.TrueAsync(() => other.IsLeader, "the only participant of other-role to lead it");
+            var (leader, follower) = first.IsLeader ? (first, second) : (second, first);
+
+            await leader.DisposeAsync().AsTask().WithTimeout("the leader leaving");
+
+            await Eventually.TrueAsync(() => follower.IsLeader, "the other participant to take over");
+            leader.IsLeader.ShouldBeFalse();
+        }
+        finally
+        {
+            await first.DisposeAsync();
+            await second.DisposeAsync();
+            await other.DisposeAsync();
+        }
+    }
 }

@@ -62,6 +62,20 @@ internal sealed class RecordingInbox(string nodeId) : INodeInbox
         }
     }
 
+    /// <summary>Requests answer with "&lt;node id&gt;:&lt;kind&gt;:&lt;body&gt;"; kind <c>fail</c> throws, kind <c>never</c> does not answer.</summary>
+    public async ValueTask<byte[]> OnRequestAsync(string kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken)
+    {
+        switch (kind)
+        {
+            case "fail":
+                throw new InvalidOperationException("fails on purpose");
+            case "never":
+                await Task.Delay(Timeout.InfiniteTimeSpan, cancellationToken);
+                break;
+        }
+        return System.Text.Encoding.UTF8.GetBytes($"{NodeId}:{kind}:{System.Text.Encoding.UTF8.GetString(body.Span)}");
+    }
+
     public Task WaitForCountAsync(int count, TimeSpan? timeout = null) =>
         Eventually.TrueAsync(() => Count >= count, $"{NodeId} to receive {count} messages (has {Count}: {string.Join(", ", Labels.Take(20))})", timeout);
 

@@ -110,6 +110,12 @@ internal sealed partial class CliProcess : IAsyncDisposable
     /// <summary>Sends SIGINT, as Ctrl+C in a terminal does.</summary>
     public void Interrupt() => Kill(_process.Id, 2).ShouldBe(0);
 
+    /// <summary>SIGTERM, as a process manager (systemd, Kubernetes) stops a process.</summary>
+    public void Terminate() => Kill(_process.Id, 15).ShouldBe(0);
+
+    /// <summary>True once the process has exited.</summary>
+    public bool HasExited => _process.HasExited;
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

@@ -23,7 +23,14 @@ internal sealed partial class ProcessCluster(Uri broker) : IAsyncDisposable
 
     public Uri? Gateway { get; private set; }
 
-    public IReadOnlyDictionary<string, string> Environment => new Dictionary<string, string> { ["SWITCHBOARD__Backplane__Prefix"] = Prefix };
+    /// <summary>More environment variables for every process started after they are set (configuration keys, say).</summary>
+    public Dictionary<string, string> ExtraEnvironment { get; } = [];
+
+    public IReadOnlyDictionary<string, string> Environment =>
+        new Dictionary<string, string>(ExtraEnvironment) { ["SWITCHBOARD__Backplane__Prefix"] = Prefix };
+
+    /// <summary>The process of a node started with <see cref="StartNodeAsync"/>.</summary>
+    public CliProcess NodeProcess(string nodeId) => _nodes[nodeId].Process;
 
     public async Task<Uri> StartGatewayAsync()
     {

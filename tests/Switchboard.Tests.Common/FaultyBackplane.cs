@@ -46,6 +46,14 @@ public sealed class FaultyBackplane : IBackplane
         FailRouting ? throw Broken("broadcast") : _inner.BroadcastAsync(message, cancellationToken);
 
     /// <inheritdoc/>
+    public ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        FailRouting ? throw new BackplaneRequestException(BackplaneRequestFailure.Unavailable, "the backplane fails on purpose")
+            : _inner.RequestAsync(nodeId, kind, body, timeout, cancellationToken);
+
+    /// <inheritdoc/>
+    public ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default) => _inner.ElectAsync(role, cancellationToken);
+
+    /// <inheritdoc/>
     public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
         FailSubscribe ? throw Broken("subscribe") : _inner.SubscribeAsync(nodeId, group, cancellationToken);
 

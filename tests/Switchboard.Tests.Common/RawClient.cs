@@ -25,14 +25,19 @@ public sealed class RawClient : IAsyncDisposable
     /// <summary>The connection id from the welcome.</summary>
     public string ConnectionId => Welcome.GetProperty("connectionId").GetString()!;
 
+    /// <summary>The session from the welcome.</summary>
+    public string Session => Welcome.GetProperty("session").GetString()!;
+
     /// <summary>The node id from the welcome.</summary>
     public string NodeId => Welcome.GetProperty("node").GetString()!;
 
     /// <summary>Asks a dev-mode gateway for a placement: (node WebSocket URL with ticket, node id).</summary>
-    public static async Task<(Uri Url, string Node)> PlaceAsync(Uri gateway, string userId)
+    /// <remarks>With <paramref name="resumeSession"/>, the ticket is a resume ticket for that session.</remarks>
+    public static async Task<(Uri Url, string Node)> PlaceAsync(Uri gateway, string userId, string? resumeSession = null)
     {
         using var http = new HttpClient { Timeout = Eventually.DefaultTimeout };
-        using var response = await http.PostAsJsonAsync(new Uri(gateway, "/v1/connect"), new Dictionary<string, string> { ["userId"] = userId });
+        var path = resumeSession is null ? "/v1/connect" : $"/v1/connect?session={Uri.EscapeDataString(resumeSession)}";
+        using var response = await http.PostAsJsonAsync(new Uri(gateway, path), new Dictionary<string, string> { ["userId"] = userId });
         response.EnsureSuccessStatusCode();
         using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync());
         var url = json.RootElement.GetProperty("url").GetString()!;

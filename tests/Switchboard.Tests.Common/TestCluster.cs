@@ -45,6 +45,26 @@ public sealed class TestCluster : IAsyncDisposable
         return new Uri($"{Cluster.Node(nodeId).WebSocketUrl}?token={Uri.EscapeDataString(token)}");
     }
 
+    /// <summary>A node's WebSocket URL with a resume ticket for <paramref name="session"/>, as the gateway issues for <c>/v1/connect?session=…</c>.</summary>
+    public Uri ResumeTicketUrl(string userId, string nodeId, string session)
+    {
+        var (token, _) = new TicketIssuer(Secret).Issue(userId, nodeId, session, TimeSpan.FromMinutes(1), resume: true);
+        return new Uri($"{Cluster.Node(nodeId).WebSocketUrl}?token={Uri.EscapeDataString(token)}");
+    }
+
+    /// <summary>
+    /// Opens a resume-ticket connection for <paramref name="session"/> on a node, sends <c>resume</c> with
+    /// <paramref name="lastSeq"/> as its first frame, and returns the client with the welcome that answers it.
+    /// </summary>
+    public async Task<RawClient> ResumeAsync(string userId, string nodeId, string session, long lastSeq, string? frameSession = null)
+    {
+        var client = await RawClient.OpenAsync(ResumeTicketUrl(userId, nodeId, session));
+        await client.SendAsync($$"""{"type":"resume","session":"{{frameSession ?? session}}","lastSeq":{{lastSeq}}}""");
+        var welcome = await client.ReceiveAsync("the welcome answering resume");
+        welcome.GetProperty("type").GetString().ShouldBe("welcome");
+        return client.WithWelcome(welcome);
+    }
+
     /// <summary>Connects <paramref name="userId"/> to a chosen node and waits for the welcome.</summary>
     public async Task<RawClient> ConnectAsync(string userId, string nodeId)
     {

@@ -57,6 +57,10 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     public ValueTask EnqueueControlAsync(string type, byte[] body, CancellationToken cancellationToken) =>
         _queue.Writer.WriteAsync(new Outgoing(_controlExchange, string.Empty, false, null, type, body, null), cancellationToken);
 
+    /// <summary>Queues a message of its own (a request or an answer) for any exchange and key, published unbatched.</summary>
+    public ValueTask EnqueueSingleAsync(string exchange, string key, bool mandatory, string type, byte[] body, CancellationToken cancellationToken) =>
+        _queue.Writer.WriteAsync(new Outgoing(exchange, key, mandatory, null, type, body, null), cancellationToken);
+
     /// <summary>Queues a presence delta for the control exchange (merged with its neighbours when coalescing).</summary>
     public ValueTask EnqueuePresenceAsync(PresenceDelta delta, CancellationToken cancellationToken) =>
         _queue.Writer.WriteAsync(new Outgoing(_controlExchange, string.Empty, false, null, RabbitMqNames.PresenceType, null, delta), cancellationToken);
@@ -126,7 +130,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         // Control messages keep their order among themselves: pending presence goes out first.
         await FlushPresenceAsync().ConfigureAwait(false);
         var body = item.Body ?? ControlMessages.Encode(item.Presence!);
-        await PublishAsync(item.Exchange, item.Key, false, item.Type!, body, frames: 0).ConfigureAwait(false);
+        await PublishAsync(item.Exchange, item.Key, item.Mandatory, item.Type!, body, frames: 0).ConfigureAwait(false);
     }
 
     private async Task FlushPresenceAsync()

@@ -8,11 +8,19 @@ namespace Switchboard.Backplane.RabbitMq;
 /// <param name="Epoch">The epoch of the life that ended.</param>
 internal sealed record NodeLeftNotice(string NodeId, long Epoch);
 
+/// <summary>A request to one node: <see cref="ReplyTo"/> is the requester's reply queue, <see cref="Id"/> pairs the answer.</summary>
+internal sealed record NodeRequestEnvelope(string Id, string ReplyTo, string Kind, byte[] Body);
+
+/// <summary>The answer to a <see cref="NodeRequestEnvelope"/>: a body, or the handler's error.</summary>
+internal sealed record NodeResponseEnvelope(string Id, byte[]? Body, string? Error);
+
 /// <summary>JSON bodies of control messages (heartbeats, presence, departures); their type travels in the AMQP <c>type</c> property.</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(NodeHeartbeat))]
 [JsonSerializable(typeof(PresenceDelta))]
 [JsonSerializable(typeof(NodeLeftNotice))]
+[JsonSerializable(typeof(NodeRequestEnvelope))]
+[JsonSerializable(typeof(NodeResponseEnvelope))]
 internal sealed partial class ControlJsonContext : JsonSerializerContext;
 
 /// <summary>Encodes and decodes control messages.</summary>
@@ -23,6 +31,10 @@ internal static class ControlMessages
     public static byte[] Encode(PresenceDelta delta) => JsonSerializer.SerializeToUtf8Bytes(delta, ControlJsonContext.Default.PresenceDelta);
 
     public static byte[] Encode(NodeLeftNotice notice) => JsonSerializer.SerializeToUtf8Bytes(notice, ControlJsonContext.Default.NodeLeftNotice);
+
+    public static byte[] Encode(NodeRequestEnvelope request) => JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Default.NodeRequestEnvelope);
+
+    public static byte[] Encode(NodeResponseEnvelope response) => JsonSerializer.SerializeToUtf8Bytes(response, ControlJsonContext.Default.NodeResponseEnvelope);
 
     /// <summary>Decodes a control body; throws <see cref="FormatException"/> when it is not a valid message of that type.</summary>
     public static T Decode<T>(ReadOnlySpan<byte> body, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)

@@ -7,12 +7,13 @@ namespace Switchboard.Backplane.RabbitMq;
 
 /// <summary>
 /// The body of one AMQP message carrying one or more routed frames for the same destination (coalescing).
-/// Layout: a version byte, then per frame: target kind (1 byte), target name, from, origin node id (each a
-/// 2-byte little-endian length + UTF-8, origin empty for the gateway), frame prefix (4-byte length + bytes).
+/// Layout: a version byte, then per frame: target kind (1 byte), message id (8 bytes little-endian), target name,
+/// from, origin node id (each a 2-byte little-endian length + UTF-8, origin empty for the gateway), frame prefix
+/// (4-byte length + bytes).
 /// </summary>
 internal static class FrameBatch
 {
-    public const byte Version = 1;
+    public const byte Version = 2;
     private const int MaxStringBytes = ushort.MaxValue;
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 
@@ -28,6 +29,8 @@ internal static class FrameBatch
         var kind = buffer.GetSpan(1);
         kind[0] = (byte)message.Target.Kind;
         buffer.Advance(1);
+        BinaryPrimitives.WriteInt64LittleEndian(buffer.GetSpan(8), message.Id);
+        buffer.Advance(8);
         WriteString(buffer, message.Target.Name);
         WriteString(buffer, message.From);
         WriteString(buffer, message.OriginNodeId ?? string.Empty);
@@ -54,7 +57,16 @@ internal static class FrameBatch
             {
                 throw new FormatException($"unknown target kind {(byte)kind}");
             }
-            rest = rest[1..];
+            if (rest.Length < 9)
+            {
+                throw new FormatException("truncated message id");
+            }
+            var id = BinaryPrimitives.ReadInt64LittleEndian(rest[1..]);
+            if (id == 0)
+            {
+                throw new FormatException("message id 0");
+            }
+            rest = rest[9..];
             var name = ReadString(ref rest, "target");
             var from = ReadString(ref rest, "from");
             var origin = ReadString(ref rest, "origin");
@@ -77,7 +89,7 @@ internal static class FrameBatch
                 throw new FormatException("empty sender");
             }
             var target = kind == TargetKind.All ? Target.All : new Target(kind, name);
-            frames.Add(RoutedMessage.FromFramePrefix(target, from, rest[..prefixLength].ToArray(), origin.Length == 0 ? null : origin));
+            frames.Add(RoutedMessage.FromFramePrefix(target, from, rest[..prefixLength].ToArray(), origin.Length == 0 ? null : origin, id));
             rest = rest[prefixLength..];
         }
         return frames;

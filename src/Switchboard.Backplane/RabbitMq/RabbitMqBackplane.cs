@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Text;
+using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using RabbitMQ.Client;
@@ -34,7 +35,12 @@ public sealed class RabbitMqBackplane : IBackplane
     private readonly Dictionary<string, JoinedNode> _nodes = new(StringComparer.Ordinal);
     private readonly Lock _observersLock = new();
     private readonly Meter? _meter;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, TaskCompletionSource<byte[]>> _requests = new(StringComparer.Ordinal);
     private IClusterObserver[] _observers = [];
+    private volatile string? _replyQueue;
+    private readonly List<Election> _elections = [];
+    private readonly TimeProvider _time;
+    private long _lastRequestId;
     private bool _controlQueueWanted;
     private long _unroutable;
     private long _rejected;
@@ -46,6 +52,7 @@ public sealed class RabbitMqBackplane : IBackplane
         _options = options;
         _names = new RabbitMqNames(options.Prefix);
         _logger = logger;
+        _time = time;
         _link = new BrokerLink(options, EstablishAsync, () => UnroutableCount, logger, time);
         _link.Established += OnEstablished;
         _publisher = new BackplanePublisher(options, _names, _link, CountUnroutable);
@@ -182,6 +189,138 @@ public sealed class RabbitMqBackplane : IBackplane
         _publisher.EnqueueFrameAsync(_names.GroupsExchange, RabbitMqNames.BroadcastKey, mandatory: false, message, cancellationToken);
 
     /// <inheritdoc/>
+    public async ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        if (_link.Current is null || _replyQueue is not { } replyQueue)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Unavailable, $"The backplane is not connected to RabbitMQ at {_options.SafeEndpoint}.");
+        }
+        var id = Interlocked.Increment(ref _lastRequestId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var answer = new TaskCompletionSource<byte[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _requests[id] = answer;
+        try
+        {
+            var envelope = ControlMessages.Encode(new NodeRequestEnvelope(id, replyQueue, kind, body.ToArray()));
+            await _publisher.EnqueueSingleAsync(_names.NodesExchange, nodeId, mandatory: true, RabbitMqNames.RequestType, envelope, cancellationToken).ConfigureAwait(false);
+            return await answer.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw new BackplaneRequestException(BackplaneRequestFailure.Timeout, $"node '{nodeId}' did not answer '{kind}' within {timeout.TotalSeconds:0.###} s");
+        }
+        finally
+        {
+            _requests.TryRemove(id, out _);
+        }
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Over RabbitMQ: every participant consumes one single-active-consumer queue and publishes a tick to it twice a
+    /// second; the broker delivers to one consumer only, and that participant leads while its ticks keep arriving.
+    /// </remarks>
+    public async ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default)
+    {
+        var election = new Election(this, role, _names.ElectionQueue(role));
+        await _topology.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _elections.Add(election);
+            if (_link.Current is { } session)
+            {
+                await ApplySafelyAsync(session, $"election {role}", ct => DeclareElectionAsync(session, election, ct), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+        election.Start();
+        return election;
+    }
+
+    private async Task DeclareElectionAsync(BrokerSession session, Election election, CancellationToken cancellationToken)
+    {
+        var channel = session.Topology;
+        await channel.QueueDeclareAsync(election.Queue, durable: false, exclusive: false, autoDelete: true,
+            arguments: new Dictionary<string, object?> { ["x-single-active-consumer"] = true }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            if (delivery.BasicProperties.Type == RabbitMqNames.ElectionTickType)
+            {
+                election.Ticked(_time.GetTimestamp());
+            }
+            return Task.CompletedTask;
+        };
+        election.ConsumerTag = await channel.BasicConsumeAsync(election.Queue, autoAck: true, consumer, cancellationToken).ConfigureAwait(false);
+        election.Session = session;
+    }
+
+    private async ValueTask LeaveElectionAsync(Election election)
+    {
+        await _topology.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            _elections.Remove(election);
+            if (_link.Current is { } session && ReferenceEquals(election.Session, session) && election.ConsumerTag is { } tag)
+            {
+                await ApplySafelyAsync(session, $"leaving election {election.Role}", ct => session.Topology.BasicCancelAsync(tag, cancellationToken: ct), CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _topology.Release();
+        }
+    }
+
+    private sealed class Election(RabbitMqBackplane backplane, string role, string queue) : ILeadership
+    {
+        private static readonly TimeSpan TickInterval = TimeSpan.FromMilliseconds(500);
+        private long _lastTick = long.MinValue;
+        private ITimer? _timer;
+
+        public string Role { get; } = role;
+
+        public string Queue { get; } = queue;
+
+        public string? ConsumerTag { get; set; }
+
+        public BrokerSession? Session { get; set; }
+
+        public bool IsLeader
+        {
+            get
+            {
+                var last = Interlocked.Read(ref _lastTick);
+                return last != long.MinValue && backplane._link.Current is not null
+                    && backplane._time.GetElapsedTime(last) < TickInterval * 3;
+            }
+        }
+
+        public void Ticked(long timestamp) => Interlocked.Exchange(ref _lastTick, timestamp);
+
+        public void Start() => _timer = backplane._time.CreateTimer(_ => Tick(), null, TimeSpan.Zero, TickInterval);
+
+        private void Tick()
+        {
+            if (backplane._link.Current is null)
+            {
+                return;
+            }
+            _ = backplane._publisher.EnqueueSingleAsync(string.Empty, Queue, mandatory: false, RabbitMqNames.ElectionTickType, [], CancellationToken.None).AsTask()
+                .ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            _timer?.Dispose();
+            Interlocked.Exchange(ref _lastTick, long.MinValue);
+            await backplane.LeaveElectionAsync(this).ConfigureAwait(false);
+        }
+    }
+
+    /// <inheritdoc/>
     public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
         ChangeBindingAsync(nodeId, group, subscribe: true, cancellationToken);
 
@@ -312,6 +451,7 @@ public sealed class RabbitMqBackplane : IBackplane
             await channel.ExchangeDeclareAsync(_names.NodesExchange, ExchangeType.Direct, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
             await channel.ExchangeDeclareAsync(_names.GroupsExchange, ExchangeType.Topic, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
             await channel.ExchangeDeclareAsync(_names.ControlExchange, ExchangeType.Fanout, durable: false, autoDelete: false, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await DeclareReplyQueueAsync(session, cancellationToken).ConfigureAwait(false);
             foreach (var node in _nodes.Values)
             {
                 node.Declared = false;
@@ -320,6 +460,10 @@ public sealed class RabbitMqBackplane : IBackplane
             if (_controlQueueWanted)
             {
                 await DeclareControlQueueAsync(session, cancellationToken).ConfigureAwait(false);
+            }
+            foreach (var election in _elections)
+            {
+                await DeclareElectionAsync(session, election, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -359,6 +503,87 @@ public sealed class RabbitMqBackplane : IBackplane
         node.Declared = true;
     }
 
+    private async Task DeclareReplyQueueAsync(BrokerSession session, CancellationToken cancellationToken)
+    {
+        // Server-named, so a new one after each reconnect: answers to requests sent before the outage time out.
+        var channel = session.Topology;
+        var queue = (await channel.QueueDeclareAsync(string.Empty, durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken).ConfigureAwait(false)).QueueName;
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) => OnReplyDelivery(queue, delivery);
+        await channel.BasicConsumeAsync(queue, autoAck: true, consumer, cancellationToken).ConfigureAwait(false);
+        _replyQueue = queue;
+    }
+
+    private Task OnReplyDelivery(string queue, BasicDeliverEventArgs delivery)
+    {
+        var properties = delivery.BasicProperties;
+        try
+        {
+            if (properties.AppId != RabbitMqNames.AppId || properties.Type != RabbitMqNames.ResponseType)
+            {
+                throw new FormatException("not a Switchboard answer");
+            }
+            var response = ControlMessages.Decode(delivery.Body.Span, ControlJsonContext.Default.NodeResponseEnvelope);
+            if (response.Id is not null && _requests.TryRemove(response.Id, out var answer))
+            {
+                if (response.Error is { } error)
+                {
+                    answer.TrySetException(new BackplaneRequestException(BackplaneRequestFailure.Failed, error));
+                }
+                else
+                {
+                    answer.TrySetResult(response.Body ?? []);
+                }
+            }
+        }
+        catch (FormatException e)
+        {
+            Reject(queue, properties, e.Message);
+        }
+        return Task.CompletedTask;
+    }
+
+    private void OnRequest(JoinedNode node, IReadOnlyBasicProperties properties, ReadOnlySpan<byte> body)
+    {
+        NodeRequestEnvelope request;
+        try
+        {
+            request = ControlMessages.Decode(body, ControlJsonContext.Default.NodeRequestEnvelope);
+            if (string.IsNullOrEmpty(request.Id) || string.IsNullOrEmpty(request.ReplyTo) || string.IsNullOrEmpty(request.Kind))
+            {
+                throw new FormatException("request without id, reply queue or kind");
+            }
+        }
+        catch (FormatException e)
+        {
+            Reject(node.Queue, properties, e.Message);
+            return;
+        }
+        // Answered off the consumer's thread: a slow handler must not hold up the node's routed messages.
+        _ = Task.Run(async () =>
+        {
+            NodeResponseEnvelope response;
+            try
+            {
+                var answer = await node.Inbox.OnRequestAsync(request.Kind, request.Body ?? [], CancellationToken.None).ConfigureAwait(false);
+                response = new NodeResponseEnvelope(request.Id, answer, null);
+            }
+            catch (Exception e)
+            {
+                response = new NodeResponseEnvelope(request.Id, null, $"node '{node.NodeId}' failed to answer '{request.Kind}': {e.Message}");
+            }
+            try
+            {
+                await _publisher.EnqueueSingleAsync(string.Empty, request.ReplyTo, mandatory: false, RabbitMqNames.ResponseType,
+                    ControlMessages.Encode(response), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is ChannelClosedException or OperationCanceledException)
+            {
+                // The backplane is shutting down; the requester times out.
+            }
+        });
+    }
+
     private async Task DeclareControlQueueAsync(BrokerSession session, CancellationToken cancellationToken)
     {
         var channel = session.Topology;
@@ -395,6 +620,11 @@ public sealed class RabbitMqBackplane : IBackplane
             return Task.CompletedTask;
         }
         var properties = delivery.BasicProperties;
+        if (properties.AppId == RabbitMqNames.AppId && properties.Type == RabbitMqNames.RequestType && delivery.Exchange == _names.NodesExchange)
+        {
+            OnRequest(node, properties, delivery.Body.Span);
+            return Task.CompletedTask;
+        }
         if (properties.AppId != RabbitMqNames.AppId || properties.Type != RabbitMqNames.FramesType)
         {
             Reject(node.Queue, properties, "not a Switchboard frame batch");
@@ -512,6 +742,22 @@ public sealed class RabbitMqBackplane : IBackplane
     private Task OnReturnedAsync(object sender, BasicReturnEventArgs returned)
     {
         // A mandatory message with no queue bound to its node id: that node is not joined anywhere.
+        if (returned.BasicProperties.Type == RabbitMqNames.RequestType)
+        {
+            try
+            {
+                var request = ControlMessages.Decode(returned.Body.Span, ControlJsonContext.Default.NodeRequestEnvelope);
+                if (request.Id is not null && _requests.TryRemove(request.Id, out var answer))
+                {
+                    answer.TrySetException(new BackplaneRequestException(BackplaneRequestFailure.NoSuchNode, $"no node '{returned.RoutingKey}' is joined to the backplane"));
+                }
+            }
+            catch (FormatException)
+            {
+                // Not ours to answer.
+            }
+            return Task.CompletedTask;
+        }
         CountUnroutable(returned.BasicProperties.Type == RabbitMqNames.FramesType ? FrameBatch.Count(returned.Body.Span) : 1);
         return Task.CompletedTask;
     }

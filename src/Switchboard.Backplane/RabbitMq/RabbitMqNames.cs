@@ -21,6 +21,15 @@ public sealed class RabbitMqNames
     /// <summary>Message type of a presence delta or snapshot.</summary>
     public const string PresenceType = "switchboard.presence.v1";
 
+    /// <summary>Message type of a request to one node (on the nodes exchange, keyed by node id).</summary>
+    public const string RequestType = "switchboard.request.v1";
+
+    /// <summary>Message type of the answer to a request (to the requester's reply queue, through the default exchange).</summary>
+    public const string ResponseType = "switchboard.response.v1";
+
+    /// <summary>Message type of an election tick (to an election queue; only its active consumer receives it).</summary>
+    public const string ElectionTickType = "switchboard.elect.v1";
+
     /// <summary>Message type of a node's departure.</summary>
     public const string NodeLeftType = "switchboard.node-left.v1";
 
@@ -68,6 +77,9 @@ public sealed class RabbitMqNames
     /// <summary>The node id of a node queue's name, or null for any other queue.</summary>
     public string? NodeIdOfQueue(string queue) =>
         queue.StartsWith(NodeQueuePrefix, StringComparison.Ordinal) && queue.Length > NodeQueuePrefix.Length ? queue[NodeQueuePrefix.Length..] : null;
+
+    /// <summary>The single-active-consumer queue of an election: whoever the broker delivers its ticks to holds the role.</summary>
+    public string ElectionQueue(string role) => $"{Prefix}.elect.{role}";
 
     /// <summary>The routing key of a group on the groups exchange.</summary>
     public static string GroupKey(string group)

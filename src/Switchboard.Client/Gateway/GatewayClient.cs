@@ -72,9 +72,14 @@ internal sealed class GatewayClient : IDisposable
     }
 
     /// <summary>Requests a placement. Never throws for network or HTTP failures; only for cancellation of <paramref name="cancellationToken"/>.</summary>
-    public async Task<GatewayAnswer> RequestTicketAsync(CancellationToken cancellationToken)
+    /// <param name="resumeSession">When set, asks for a resume ticket for this session (<c>?session=</c>).</param>
+    /// <param name="cancellationToken">Stops the request.</param>
+    public async Task<GatewayAnswer> RequestTicketAsync(string? resumeSession, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, _connectUri);
+        var uri = resumeSession is null
+            ? _connectUri
+            : new Uri($"{_connectUri}?{WireNames.SessionQueryParameter}={Uri.EscapeDataString(resumeSession)}");
+        using var request = new HttpRequestMessage(HttpMethod.Post, uri);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         if (_tokenProvider is not null)
         {

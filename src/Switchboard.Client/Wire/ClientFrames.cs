@@ -72,4 +72,15 @@ internal static class ClientFrames
         w.WriteString(WireNames.Fields.Id, id);
         w.WriteEndObject();
     }
+
+    /// <summary><c>{"type":"resume","session":…,"lastSeq":…}</c>, without an id: a failure arrives as an <c>error</c> frame after the welcome.</summary>
+    public static void Resume(IBufferWriter<byte> output, string session, long lastSeq)
+    {
+        using var w = new Utf8JsonWriter(output);
+        w.WriteStartObject();
+        w.WriteString(WireNames.Fields.Type, WireNames.Types.Resume);
+        w.WriteString(WireNames.Fields.Session, session);
+        w.WriteNumber(WireNames.Fields.LastSeq, lastSeq);
+        w.WriteEndObject();
+    }
 }

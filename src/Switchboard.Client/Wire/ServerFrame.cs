@@ -4,7 +4,8 @@ namespace Switchboard.Client.Wire;
 internal abstract record ServerFrame;
 
 /// <summary><c>welcome</c>: the connection is accepted.</summary>
-internal sealed record WelcomeFrame(string ConnectionId, string UserId, string Node, string Session, bool Resumed) : ServerFrame;
+/// <remarks><see cref="MissedFrom"/>..<see cref="MissedTo"/> are the seqs a resume could not replay (null when none were lost).</remarks>
+internal sealed record WelcomeFrame(string ConnectionId, string UserId, string Node, string Session, bool Resumed, long? MissedFrom = null, long? MissedTo = null) : ServerFrame;
 
 /// <summary><c>message</c>: a delivery to this connection.</summary>
 internal sealed record MessageFrame(SwitchboardMessage Message) : ServerFrame;

@@ -126,6 +126,14 @@ internal static class ServerFrameParser
             reader.Read();
             f.Resumed = reader.TokenType == JsonTokenType.True;
         }
+        else if (reader.ValueTextEquals(WireNames.Fields.MissedFrom))
+        {
+            f.MissedFrom = ReadLong(ref reader);
+        }
+        else if (reader.ValueTextEquals(WireNames.Fields.MissedTo))
+        {
+            f.MissedTo = ReadLong(ref reader);
+        }
         else if (reader.ValueTextEquals(WireNames.Fields.Reason))
         {
             f.Reason = ReadString(ref reader);
@@ -177,6 +185,18 @@ internal static class ServerFrameParser
         return null;
     }
 
+    /// <summary>Reads the value after a property name; null unless it is an integer.</summary>
+    private static long? ReadLong(ref Utf8JsonReader reader)
+    {
+        reader.Read();
+        if (reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
+        {
+            return value;
+        }
+        reader.Skip();
+        return null;
+    }
+
     private static ServerFrame Build(in Fields f)
     {
         switch (f.Type)
@@ -188,7 +208,7 @@ internal static class ServerFrameParser
                 {
                     return Missing("welcome", "connectionId, userId, node and session");
                 }
-                return new WelcomeFrame(f.ConnectionId, f.UserId, f.Node, f.Session, f.Resumed);
+                return new WelcomeFrame(f.ConnectionId, f.UserId, f.Node, f.Session, f.Resumed, f.MissedFrom, f.MissedFrom is null ? null : f.MissedTo ?? f.MissedFrom);
             case WireNames.Types.Message:
                 if (f.From is null || f.To is null || f.Seq is null)
                 {
@@ -240,6 +260,8 @@ internal static class ServerFrameParser
         public string? Node;
         public string? Session;
         public bool Resumed;
+        public long? MissedFrom;
+        public long? MissedTo;
         public string? Reason;
         public string? Url;
         public string? Token;

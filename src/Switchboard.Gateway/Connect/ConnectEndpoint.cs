@@ -33,6 +33,15 @@ internal sealed class ConnectEndpoint(
             return;
         }
         var userId = authentication.UserId!;
+        // A reconnecting client names its session to resume it; the node it lands on checks with the session's node
+        // that the session is this user's, so the gateway needs no session state.
+        var resumeSession = context.Request.Query[WireNames.SessionQueryParameter].FirstOrDefault();
+        if (resumeSession is not null && !SessionIds.IsWellFormed(resumeSession))
+        {
+            await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.InvalidSession,
+                "'session' must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'").ConfigureAwait(false);
+            return;
+        }
         var placement = placer.Place(new PlacementRequest(userId));
         if (placement.Node is not { } node)
         {
@@ -43,8 +52,8 @@ internal sealed class ConnectEndpoint(
             await HttpAnswers.UnavailableAsync(context, placement.FailureCode!, message).ConfigureAwait(false);
             return;
         }
-        var sessionId = SessionIds.New();
-        var (token, ticket) = issuer.Issue(userId, node.NodeId, sessionId, ticketLifetime);
+        var sessionId = resumeSession ?? SessionIds.New();
+        var (token, ticket) = issuer.Issue(userId, node.NodeId, sessionId, ticketLifetime, resume: resumeSession is not null);
         logger.Placed(userId, node.NodeId, sessionId, placer.PolicyName);
         // A ticket is a credential: never let a cache keep or replay it.
         context.Response.Headers[HeaderNames.CacheControl] = "no-store";

@@ -13,4 +13,8 @@ internal static class SessionIds
         RandomNumberGenerator.Fill(bytes);
         return Base64Url.EncodeToString(bytes);
     }
+
+    /// <summary>True for a plausible session id: 1 to 64 base64url characters (the node checks the rest).</summary>
+    public static bool IsWellFormed(string value) =>
+        value.Length is > 0 and <= 64 && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 }

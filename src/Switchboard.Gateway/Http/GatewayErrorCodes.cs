@@ -12,6 +12,9 @@ public static class GatewayErrorCodes
     /// <summary>400: the request is not what the endpoint expects (for example a dev-mode body without a valid <c>userId</c>).</summary>
     public const string BadRequest = "bad_request";
 
+    /// <summary>400: the <c>session</c> query parameter of <c>/v1/connect</c> is not a well-formed session id.</summary>
+    public const string InvalidSession = "invalid_session";
+
     /// <summary>400: the body is not valid JSON.</summary>
     public const string BadJson = "bad_json";
 
@@ -29,4 +32,13 @@ public static class GatewayErrorCodes
 
     /// <summary>503: the gateway could not hand the message to the backplane.</summary>
     public const string Unavailable = "unavailable";
+
+    /// <summary>404: no node with that id is joined to the backplane.</summary>
+    public const string UnknownNode = "unknown_node";
+
+    /// <summary>504: the node did not answer the relayed request in time.</summary>
+    public const string NodeTimeout = "node_timeout";
+
+    /// <summary>503: the request could not be relayed (the backplane is unreachable, or the node failed to answer).</summary>
+    public const string BackplaneUnavailable = "backplane_unavailable";
 }

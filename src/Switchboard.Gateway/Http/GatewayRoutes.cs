@@ -18,6 +18,12 @@ public static class GatewayRoutes
     /// <summary><c>GET</c>: readiness (observing the backplane).</summary>
     public const string Ready = "/readyz";
 
+    /// <summary><c>POST</c>: drain a node, or move some of its connections (admin key required).</summary>
+    public const string DrainNode = "/v1/admin/nodes/{id}/drain";
+
+    /// <summary>The header that carries an admin key (<c>Gateway:AdminKeys</c>).</summary>
+    public const string AdminKeyHeader = "X-Admin-Key";
+
     /// <summary>The header that carries the publish API key.</summary>
     public const string ApiKeyHeader = "X-Api-Key";
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.WebSockets;
 using System.Threading.Channels;
+using Switchboard.Node.Sessions;
 using Switchboard.Protocol;
 
 namespace Switchboard.Node.Connections;
@@ -25,12 +26,28 @@ public sealed class ClientConnection
     private long _seq;
     private CloseRequest? _close;
     private CancellationTokenSource? _abortTimer;
+    // Session state, guarded by _enqueueLock.
+    private SessionMode _mode;
+    private ReplayBuffer? _replay;
+    private List<RoutedMessage>? _pending;
+    private Action<RoutedMessage>? _forward;
+    private HashSet<long>? _seen;
+    private Queue<long>? _seenOrder;
+    private long _seenUntil;
+    private string _sessionId;
+    private int _commands;
 
-    internal ClientConnection(string id, string userId, string sessionId, WebSocket socket, IConnectionOwner owner, NodeOptions options, TimeProvider time)
+    internal ClientConnection(string id, string userId, string sessionId, WebSocket socket, IConnectionOwner owner, NodeOptions options, TimeProvider time,
+        bool awaitingResume = false)
     {
         Id = id;
         UserId = userId;
-        SessionId = sessionId;
+        _sessionId = sessionId;
+        _mode = awaitingResume ? SessionMode.AwaitingResume : SessionMode.Live;
+        if (awaitingResume)
+        {
+            _pending = [];
+        }
         _socket = socket;
         _owner = owner;
         _options = options;
@@ -51,8 +68,26 @@ public sealed class ClientConnection
     /// <summary>The user, from the ticket.</summary>
     public string UserId { get; }
 
-    /// <summary>The session, from the ticket.</summary>
-    public string SessionId { get; }
+    /// <summary>The session: from the ticket, or a new one when a resume found nothing to continue.</summary>
+    public string SessionId => Volatile.Read(ref _sessionId);
+
+    /// <summary>Where the session stands: live, waiting for its resume, detached (client gone) or handed over.</summary>
+    internal SessionMode Mode
+    {
+        get
+        {
+            lock (_enqueueLock)
+            {
+                return _mode;
+            }
+        }
+    }
+
+    /// <summary>Set once the node asked the client to reconnect elsewhere: any close then keeps the session for its resume.</summary>
+    internal volatile bool Moving;
+
+    /// <summary>Counts the valid commands received; a <c>resume</c> is accepted only as the first.</summary>
+    internal int NextCommandNumber() => Interlocked.Increment(ref _commands);
 
     /// <summary>The seq of the last message queued to this session.</summary>
     public long LastSeq => Interlocked.Read(ref _seq);
@@ -72,18 +107,186 @@ public sealed class ClientConnection
         }
     }
 
-    /// <summary>Queues a message with the session's next seq. False when the queue overflowed or the connection is closing.</summary>
+    /// <summary>
+    /// Queues a message with the session's next seq and keeps it in the replay buffer. While the session waits for its
+    /// resume the message is held; while detached it is only buffered; once handed over it is forwarded to the new
+    /// node. A copy already delivered (same <see cref="RoutedMessage.Id"/>, after a resume) is dropped.
+    /// False when the queue overflowed or the connection is closing (the message is still in the replay buffer).
+    /// </summary>
     public bool TryEnqueue(RoutedMessage message)
     {
         // The seq is taken and the frame queued under one lock, so seq order is queue order.
         lock (_enqueueLock)
         {
-            if (!Write(new OutboundFrame(message, _seq + 1)))
+            if (!FirstTime(message.Id))
             {
-                return false;
+                return true;
             }
-            _seq++;
+            switch (_mode)
+            {
+                case SessionMode.AwaitingResume:
+                    if (_pending!.Count >= _options.SendQueueCapacity)
+                    {
+                        RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
+                        return false;
+                    }
+                    _pending.Add(message);
+                    return true;
+                case SessionMode.Forwarding:
+                    _forward!(message);
+                    return true;
+                case SessionMode.Detached:
+                    Replay.Add(++_seq, message);
+                    return true;
+                default:
+                    return WriteLive(message);
+            }
+        }
+    }
+
+    private bool WriteLive(RoutedMessage message)
+    {
+        var seq = ++_seq;
+        Replay.Add(seq, message);
+        return Write(new OutboundFrame(message, seq));
+    }
+
+    private ReplayBuffer Replay => _replay ??= new ReplayBuffer(_options.ReplayBufferMessages, _options.ReplayBufferBytes, _options.ReplayBufferAge, _time);
+
+    /// <summary>False when a message with this id was already delivered to this session (only tracked for a while after a resume).</summary>
+    private bool FirstTime(long id)
+    {
+        if (_seen is null)
+        {
             return true;
+        }
+        if (_time.GetTimestamp() > _seenUntil)
+        {
+            // Past the hand-over window no second copy can arrive any more.
+            _seen = null;
+            _seenOrder = null;
+            return true;
+        }
+        if (!_seen.Add(id))
+        {
+            return false;
+        }
+        _seenOrder!.Enqueue(id);
+        if (_seenOrder.Count > SeenCapacity)
+        {
+            _seen.Remove(_seenOrder.Dequeue());
+        }
+        return true;
+    }
+
+    private const int SeenCapacity = 8192;
+
+    /// <summary>The client acknowledged everything up to <paramref name="seq"/>: the replay buffer lets it go.</summary>
+    internal void Acknowledge(long seq)
+    {
+        lock (_enqueueLock)
+        {
+            _replay?.TrimThrough(seq);
+        }
+    }
+
+    /// <summary>The client is gone but may resume: messages are kept (with seqs) until the session is handed over or dropped.</summary>
+    internal void Detach()
+    {
+        lock (_enqueueLock)
+        {
+            if (_mode is SessionMode.Live or SessionMode.AwaitingResume)
+            {
+                _mode = SessionMode.Detached;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Hands the session to another connection: returns what a client at <paramref name="lastSeq"/> missed and the
+    /// session's current seq, and from now on passes every message to <paramref name="forward"/>. Null when
+    /// <paramref name="lastSeq"/> is ahead of the session.
+    /// </summary>
+    internal (ReplayWindow Window, long CurrentSeq)? HandOver(long lastSeq, Action<RoutedMessage> forward)
+    {
+        lock (_enqueueLock)
+        {
+            if (lastSeq > _seq || _mode is SessionMode.Forwarding)
+            {
+                return null;
+            }
+            var window = (_replay ?? new ReplayBuffer(1, 1, TimeSpan.Zero, _time)).Since(lastSeq, _seq);
+            _mode = SessionMode.Forwarding;
+            _forward = forward;
+            _replay = null;
+            return (window, _seq);
+        }
+    }
+
+    /// <summary>
+    /// Ends the wait for a resume: queues <paramref name="welcome"/>, then the replayed messages with their original
+    /// seqs, then continues the session at <paramref name="currentSeq"/> with what arrived meanwhile (minus copies).
+    /// </summary>
+    internal void CompleteResume(byte[] welcome, byte[]? afterWelcome, IReadOnlyList<(long Seq, RoutedMessage Message)> replayed, long currentSeq, TimeSpan dedupeWindow)
+    {
+        lock (_enqueueLock)
+        {
+            _seen = [];
+            _seenOrder = new Queue<long>();
+            _seenUntil = _time.GetTimestamp() + (long)(dedupeWindow.TotalSeconds * _time.TimestampFrequency);
+            Write(new OutboundFrame(welcome));
+            if (afterWelcome is not null)
+            {
+                Write(new OutboundFrame(afterWelcome));
+            }
+            foreach (var (seq, message) in replayed)
+            {
+                FirstTime(message.Id);
+                Replay.Add(seq, message);
+                Write(new OutboundFrame(message, seq));
+            }
+            _seq = Math.Max(_seq, currentSeq);
+            GoLive();
+        }
+    }
+
+    /// <summary>Ends the wait for a resume with a new session: queues <paramref name="welcome"/>, then what arrived meanwhile.</summary>
+    internal void StartFresh(string sessionId, byte[] welcome, byte[]? afterWelcome)
+    {
+        lock (_enqueueLock)
+        {
+            Volatile.Write(ref _sessionId, sessionId);
+            Write(new OutboundFrame(welcome));
+            if (afterWelcome is not null)
+            {
+                Write(new OutboundFrame(afterWelcome));
+            }
+            GoLive();
+        }
+    }
+
+    private void GoLive()
+    {
+        var pending = _pending ?? [];
+        _pending = null;
+        if (_mode == SessionMode.AwaitingResume)
+        {
+            _mode = SessionMode.Live;
+        }
+        foreach (var message in pending)
+        {
+            if (!FirstTime(message.Id))
+            {
+                continue;
+            }
+            if (_mode == SessionMode.Live)
+            {
+                WriteLive(message);
+            }
+            else
+            {
+                Replay.Add(++_seq, message);
+            }
         }
     }
 
@@ -329,6 +532,19 @@ public sealed class ClientConnection
             ArrayPool<byte>.Shared.Return(buffer);
         }
         _owner.OnFrameSent(isMessage: true);
+    }
+
+    /// <summary>Which way the connection's messages go.</summary>
+    internal enum SessionMode
+    {
+        /// <summary>To the client.</summary>
+        Live,
+        /// <summary>Held until the client's <c>resume</c> says where the session continues.</summary>
+        AwaitingResume,
+        /// <summary>The client is gone; into the replay buffer only, until a resume or the grace time.</summary>
+        Detached,
+        /// <summary>Handed over: to the connection that resumed the session, on another node or this one.</summary>
+        Forwarding,
     }
 
     private sealed record CloseRequest(CloseReason Reason, WebSocketCloseStatus Status, string Description, bool Flush);

@@ -17,4 +17,8 @@ public enum CloseReason
     NodeShutdown,
     /// <summary>The node failed unexpectedly while serving this connection (close 1011).</summary>
     InternalError,
+    /// <summary>Its session was resumed by another connection (close 1000).</summary>
+    SessionMoved,
+    /// <summary>The session's grace time passed without a resume.</summary>
+    SessionExpired,
 }

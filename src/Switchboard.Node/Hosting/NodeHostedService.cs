@@ -7,9 +7,14 @@ using Switchboard.Protocol;
 namespace Switchboard.Node.Hosting;
 
 /// <summary>Starts the node after the server listens (its URL is known only then) and stops it before the server does.</summary>
-internal sealed class NodeHostedService(SwitchboardNode node, IServer server, IServiceProvider services) : IHostedLifecycleService
+internal sealed class NodeHostedService(SwitchboardNode node, IServer server, IServiceProvider services, IHostApplicationLifetime lifetime) : IHostedLifecycleService
 {
-    public Task StartingAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+    public Task StartingAsync(CancellationToken cancellationToken)
+    {
+        // A drained node has nothing left to serve: its host stops with it (a drain asked over the admin API included).
+        node.Drained += lifetime.StopApplication;
+        return Task.CompletedTask;
+    }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

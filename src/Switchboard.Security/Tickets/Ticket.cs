@@ -6,7 +6,11 @@ namespace Switchboard.Security.Tickets;
 /// <param name="SessionId">The session the connection starts or continues.</param>
 /// <param name="ExpiresAt">After this instant the node refuses the ticket.</param>
 /// <param name="TicketId">Unique per ticket (the <c>jti</c> claim), so a node can refuse a ticket used twice.</param>
-public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt, string TicketId);
+/// <param name="Resume">
+/// True when the client asked to continue <paramref name="SessionId"/>: the node then waits for the client's
+/// <c>resume</c> frame before it welcomes the connection.
+/// </param>
+public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt, string TicketId, bool Resume = false);
 
 /// <summary>Why a node refused a ticket.</summary>
 public enum TicketFailure

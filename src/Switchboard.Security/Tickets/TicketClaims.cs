@@ -9,4 +9,5 @@ internal static class TicketClaims
     public const string Node = "node";
     public const string Session = "sid";
     public const string TicketId = "jti";
+    public const string Resume = "rsm";
 }

@@ -18,8 +18,13 @@ public sealed class TicketIssuer
     }
 
     /// <summary>Issues a ticket for <paramref name="userId"/> on <paramref name="nodeId"/>.</summary>
+    /// <param name="userId">The user.</param>
+    /// <param name="nodeId">The only node that will accept it.</param>
+    /// <param name="sessionId">A new session, or the session to resume.</param>
+    /// <param name="lifetime">How long it is valid.</param>
+    /// <param name="resume">True when the client continues <paramref name="sessionId"/> and will send <c>resume</c> first.</param>
     /// <returns>The signed token and the ticket it encodes.</returns>
-    public (string Token, Ticket Ticket) Issue(string userId, string nodeId, string sessionId, TimeSpan lifetime)
+    public (string Token, Ticket Ticket) Issue(string userId, string nodeId, string sessionId, TimeSpan lifetime, bool resume = false)
     {
         var now = _time.GetUtcNow();
         // JWT times have whole-second precision; round the expiry the same way so both agree.
@@ -38,9 +43,10 @@ public sealed class TicketIssuer
                 [TicketClaims.Node] = nodeId,
                 [TicketClaims.Session] = sessionId,
                 [TicketClaims.TicketId] = ticketId,
+                [TicketClaims.Resume] = resume,
             },
             SigningCredentials = _credentials,
         });
-        return (token, new Ticket(userId, nodeId, sessionId, expires, ticketId));
+        return (token, new Ticket(userId, nodeId, sessionId, expires, ticketId, resume));
     }
 }

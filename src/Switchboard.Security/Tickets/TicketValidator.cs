@@ -72,6 +72,7 @@ public sealed class TicketValidator
         {
             return new(null, TicketFailure.WrongNode);
         }
-        return new(new Ticket(user, node, session, expires, ticketId), TicketFailure.None);
+        var resume = jwt.TryGetPayloadValue<bool>(TicketClaims.Resume, out var wantsResume) && wantsResume;
+        return new(new Ticket(user, node, session, expires, ticketId, resume), TicketFailure.None);
     }
 }

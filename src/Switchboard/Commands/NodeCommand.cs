@@ -58,9 +58,16 @@ internal static class NodeCommand
                 (app, described) =>
                 {
                     var node = app.Services.GetRequiredService<SwitchboardNode>();
-                    Console.WriteLine($"node {node.NodeId} listening on {node.Url} ({described}); health {app.Urls.First()}/readyz. Ctrl+C stops it.");
+                    Console.WriteLine($"node {node.NodeId} listening on {node.Url} ({described}); health {app.Urls.First()}/readyz. Ctrl+C or SIGTERM drains it.");
                 },
-                cancellationToken);
+                cancellationToken,
+                // SIGTERM (or Ctrl+C) drains: clients move to other nodes and resume there before this one exits.
+                beforeStop: app =>
+                {
+                    var node = app.Services.GetRequiredService<SwitchboardNode>();
+                    Console.WriteLine($"Draining {node.NodeId}…");
+                    return node.DrainAsync();
+                });
         });
         return command;
     }

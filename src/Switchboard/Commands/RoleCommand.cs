@@ -13,7 +13,7 @@ internal static class RoleCommand
     public static async Task<int> RunAsync(
         Uri? brokerUrl, IConfiguration configuration, bool verbose, string clientName,
         Func<IBackplane, Action<ILoggingBuilder>, Task<WebApplication>> start, Action<WebApplication, string> announce,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, Func<WebApplication, Task>? beforeStop = null)
     {
         var logging = Hosting.RoleHost.ConsoleLogging(verbose);
         using var loggers = LoggerFactory.Create(logging);
@@ -42,13 +42,19 @@ internal static class RoleCommand
             await using (app)
             {
                 announce(app, BackplaneSetup.Describe(brokerUrl));
+                // Ctrl+C or SIGTERM, or the role itself asking its host to stop (a node whose drain finished).
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, app.Lifetime.ApplicationStopping);
                 try
                 {
-                    await Task.Delay(Timeout.Infinite, cancellationToken);
+                    await Task.Delay(Timeout.Infinite, stop.Token);
                 }
                 catch (OperationCanceledException)
                 {
                     Console.WriteLine("Stopping…");
+                }
+                if (beforeStop is not null && cancellationToken.IsCancellationRequested)
+                {
+                    await beforeStop(app);
                 }
                 await app.StopAsync(CancellationToken.None);
             }

@@ -32,6 +32,7 @@ public sealed class WireFormatTests
             received[i].From.ShouldBe(sent[i].From);
             received[i].OriginNodeId.ShouldBe(sent[i].OriginNodeId);
             received[i].FramePrefix.ShouldBe(sent[i].FramePrefix);
+            received[i].Id.ShouldBe(sent[i].Id);
         }
         FrameBatch.Count(buffer.WrittenSpan).ShouldBe(4);
     }
@@ -39,11 +40,14 @@ public sealed class WireFormatTests
     [Theory]
     [InlineData(new byte[0])]
     [InlineData(new byte[] { 9 })]
-    [InlineData(new byte[] { 1, 7 })]
-    [InlineData(new byte[] { 1, 0, 200, 0, 65 })]
-    [InlineData(new byte[] { 1, 0, 1, 0, 65, 1, 0, 66, 0, 0, 255, 255, 255, 127 })]
-    [InlineData(new byte[] { 1, 0, 1, 0, 0xC3, 1, 0, 66, 0, 0, 1, 0, 0, 0, 65 })]
-    [InlineData(new byte[] { 1, 0, 1, 0, 65, 0, 0, 0, 0, 1, 0, 0, 0, 65 })]
+    [InlineData(new byte[] { 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 65, 1, 0, 66, 0, 0, 1, 0, 0, 0, 65 })]
+    [InlineData(new byte[] { 2, 7 })]
+    [InlineData(new byte[] { 2, 0, 1, 0, 0 })]
+    [InlineData(new byte[] { 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 65, 1, 0, 66, 0, 0, 1, 0, 0, 0, 65 })]
+    [InlineData(new byte[] { 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 200, 0, 65 })]
+    [InlineData(new byte[] { 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 65, 1, 0, 66, 0, 0, 255, 255, 255, 127 })]
+    [InlineData(new byte[] { 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0xC3, 1, 0, 66, 0, 0, 1, 0, 0, 0, 65 })]
+    [InlineData(new byte[] { 2, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 65, 0, 0, 0, 0, 1, 0, 0, 0, 65 })]
     public void FrameBatch_RejectsMalformedBodies(byte[] body)
     {
         Should.Throw<FormatException>(() => FrameBatch.Read(body));

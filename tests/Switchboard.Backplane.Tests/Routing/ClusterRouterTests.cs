@@ -233,6 +233,12 @@ public sealed class ClusterRouterTests : IDisposable
         public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
             throw new NotSupportedException();
 
+        public ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
+        public ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+            throw new NotSupportedException();
+
         public ValueTask UnsubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
             throw new NotSupportedException();
 

@@ -29,6 +29,8 @@ public sealed class ClientFakeNodeTests
             ReconnectMaxDelay = TimeSpan.FromMilliseconds(100),
             CommandTimeout = TimeSpan.FromSeconds(5),
             ConnectTimeout = TimeSpan.FromSeconds(5),
+            // The scripts speak only what each test needs; resume is switched on by the tests about it.
+            ResumeSessions = false,
         };
         configure?.Invoke(options);
         return new SwitchboardClient(options);
@@ -329,5 +331,50 @@ public sealed class ClientFakeNodeTests
 
         (await Should.ThrowAsync<SwitchboardException>(ping.WithTimeout("the ping"))).Reason.ShouldBe(SwitchboardErrorReason.Closed);
         (await closed.Task.WithTimeout("the node to see the close")).ShouldBe(WebSocketCloseStatus.NormalClosure);
+    }
+
+    [Fact]
+    public async Task Reconnect_ResumesWithSessionAndLastSeq_ReportsTheGap_AndDropsDuplicates()
+    {
+        var resumeFrame = new TaskCompletionSource<JsonElement>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var dropNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            if (c.Index == 0)
+            {
+                await c.SendWelcomeAsync();
+                await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":1,"seq":1}""");
+                await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":2,"seq":2}""");
+                // Dropped once the client has both: a reset would discard what it had not read yet.
+                await dropNow.Task.WaitAsync(Eventually.DefaultTimeout);
+                c.Socket.Abort();
+                return;
+            }
+            resumeFrame.TrySetResult((await c.ReceiveAsync())!.Value);
+            await c.SendAsync("""{"type":"welcome","connectionId":"conn-1","userId":"alice","node":"fake-node","session":"session-0","resumed":false,"replayed":1,"missedFrom":3,"missedTo":4}""");
+            // A copy of seq 2 (already received) must not reach the application twice.
+            await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":2,"seq":2}""");
+            await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":5,"seq":5}""");
+            await c.ReplyOkUntilClosedAsync();
+        });
+        await using var client = NewClient(node, out var gateway, o => o.ResumeSessions = true);
+        var lost = new ConcurrentQueue<SwitchboardMessagesLostEventArgs>();
+        client.MessagesLost += (_, e) => lost.Enqueue(e);
+        await client.ConnectAsync().WithTimeout("connect");
+        await using var messages = client.ReadAllAsync().GetAsyncEnumerator();
+
+        (await messages.NextAsync("1")).Seq.ShouldBe(1);
+        (await messages.NextAsync("2")).Seq.ShouldBe(2);
+        dropNow.SetResult();
+        var fifth = await messages.NextAsync("5, with no second copy of 2 before it");
+
+        fifth.Seq.ShouldBe(5);
+        var resume = await resumeFrame.Task.WithTimeout("the resume frame");
+        resume.GetProperty("type").GetString().ShouldBe("resume");
+        resume.GetProperty("session").GetString().ShouldBe("session-0");
+        resume.GetProperty("lastSeq").GetInt64().ShouldBe(2);
+        gateway.Requests.Last().Uri.Query.ShouldBe("?session=session-0");
+        var gap = lost.ShouldHaveSingleItem();
+        (gap.FromSeq, gap.ToSeq, gap.SessionLost).ShouldBe((3L, (long?)4L, false));
     }
 }

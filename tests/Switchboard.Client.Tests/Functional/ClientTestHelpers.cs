@@ -66,7 +66,10 @@ internal sealed class ClientEvents
         client.Disconnected += (_, e) => Disconnected.Enqueue(e);
         client.ErrorReceived += (_, e) => Errors.Enqueue(e);
         client.ConnectAttemptFailed += e => FailedAttempts.Enqueue(e);
+        client.MessagesLost += (_, e) => Lost.Enqueue(e);
     }
+
+    public ConcurrentQueue<SwitchboardMessagesLostEventArgs> Lost { get; } = new();
 
     public ConcurrentQueue<SwitchboardConnectedEventArgs> Connected { get; } = new();
 

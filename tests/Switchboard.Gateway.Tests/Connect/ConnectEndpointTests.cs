@@ -315,6 +315,49 @@ public sealed class ConnectEndpointTests
         return nodes;
     }
 
+    [Fact]
+    public async Task Connect_WithASession_IssuesAResumeTicketForThatSession()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        await host.HeartbeatAsync("node-1");
+
+        var response = await SendAsync(host, HttpMethod.Post, "/v1/connect?session=UQ3KdWAMrAfDDecX745nCQ", bearer: host.UserToken("alice"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        var ticket = await new TicketValidator(GatewayHost.ClusterSecret, "node-1").ValidateAsync((await response.JsonAsync()).GetProperty("token").GetString())
+            .WithTimeout("ticket validation");
+        ticket.Ticket!.SessionId.ShouldBe("UQ3KdWAMrAfDDecX745nCQ");
+        ticket.Ticket.Resume.ShouldBeTrue();
+    }
+
+    [Fact]
+    public async Task Connect_WithoutASession_IssuesAFreshTicket()
+    {
+        await using var host = await GatewayHost.StartAsync();
+        await host.HeartbeatAsync("node-1");
+
+        var response = await host.ConnectAsync("alice");
+
+        var ticket = await new TicketValidator(GatewayHost.ClusterSecret, "node-1").ValidateAsync((await response.JsonAsync()).GetProperty("token").GetString())
+            .WithTimeout("ticket validation");
+        ticket.Ticket!.Resume.ShouldBeFalse();
+    }
+
+    [Theory]
+    [InlineData("has%20space")]
+    [InlineData("")]
+    [InlineData("a/b")]
+    public async Task Connect_WithAMalformedSession_Is400InvalidSession(string session)
+    {
+        await using var host = await GatewayHost.StartAsync();
+        await host.HeartbeatAsync("node-1");
+
+        var response = await SendAsync(host, HttpMethod.Post, $"/v1/connect?session={session}", bearer: host.UserToken("alice"));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.ErrorCodeAsync()).ShouldBe("invalid_session");
+    }
+
     private static Task<HttpResponseMessage> SendAsync(GatewayHost host, HttpMethod method, string path, string bearer)
     {
         var request = new HttpRequestMessage(method, path);

@@ -35,7 +35,7 @@ public sealed class BadInputTests : IAsyncLifetime
         { "{\"type\":\"join\"}", "missing_field" },
         { "{\"type\":\"join\",\"group\":{}}", "invalid_field" },
         { "{\"type\":\"ack\",\"seq\":-1}", "invalid_field" },
-        { "{\"type\":\"resume\",\"session\":\"s\",\"lastSeq\":3}", "resume_unavailable" },
+        { "{\"type\":\"resume\",\"session\":\"s\",\"lastSeq\":3}", "resume_not_first" },
     };
 
     [Theory]

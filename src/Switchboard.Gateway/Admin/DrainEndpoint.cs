@@ -1,0 +1,68 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Switchboard.Backplane;
+using Switchboard.Backplane.Control;
+using Switchboard.Gateway.Http;
+using Switchboard.Gateway.Publish;
+
+namespace Switchboard.Gateway.Admin;
+
+/// <summary>
+/// <c>POST /v1/admin/nodes/{id}/drain</c> (admin key in <c>X-Admin-Key</c>): relays a drain request to the node over
+/// the backplane, so it works whichever gateway is asked. No body (or <c>{}</c>) drains the whole node;
+/// <c>{"count":N}</c> moves N of its connections and leaves it ready. Answers 202 with the node's answer.
+/// </summary>
+internal sealed class DrainEndpoint(ApiKeyChecker adminKeys, IBackplane backplane, TimeSpan timeout, ILogger<DrainEndpoint> logger)
+{
+    private const int MaxBodyBytes = 1024;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!adminKeys.IsValid(context.Request.Headers[GatewayRoutes.AdminKeyHeader].FirstOrDefault()))
+        {
+            await HttpAnswers.UnauthorizedAsync(context, GatewayErrorCodes.Unauthorized,
+                $"an admin key is required in the {GatewayRoutes.AdminKeyHeader} header (Gateway:AdminKeys)", bearer: false).ConfigureAwait(false);
+            return;
+        }
+        var nodeId = context.Request.RouteValues["id"] as string ?? string.Empty;
+        var body = await RequestBodies.ReadAsync(context.Request, MaxBodyBytes, context.RequestAborted).ConfigureAwait(false);
+        DrainRequest request;
+        try
+        {
+            request = body is { } bytes ? NodeControlMessages.ReadDrain(bytes) : throw new JsonException("the body is too large");
+        }
+        catch (JsonException)
+        {
+            await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest,
+                "the body must be empty, {} (drain the node) or {\"count\":N} (move N connections)").ConfigureAwait(false);
+            return;
+        }
+        if (request.Count is <= 0)
+        {
+            await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, "'count' must be positive").ConfigureAwait(false);
+            return;
+        }
+        byte[] answer;
+        try
+        {
+            answer = await backplane.RequestAsync(nodeId, NodeControlMessages.DrainKind, NodeControlMessages.Write(request), timeout, context.RequestAborted).ConfigureAwait(false);
+        }
+        catch (BackplaneRequestException e)
+        {
+            logger.DrainRelayFailed(nodeId, e.Failure.ToString());
+            var (status, code) = e.Failure switch
+            {
+                BackplaneRequestFailure.NoSuchNode => (StatusCodes.Status404NotFound, GatewayErrorCodes.UnknownNode),
+                BackplaneRequestFailure.Timeout => (StatusCodes.Status504GatewayTimeout, GatewayErrorCodes.NodeTimeout),
+                _ => (StatusCodes.Status503ServiceUnavailable, GatewayErrorCodes.BackplaneUnavailable),
+            };
+            await HttpAnswers.ErrorAsync(context, status, code, e.Message).ConfigureAwait(false);
+            return;
+        }
+        logger.DrainRelayed(nodeId, request.Count);
+        context.Response.StatusCode = StatusCodes.Status202Accepted;
+        context.Response.ContentType = "application/json";
+        await context.Response.Body.WriteAsync(answer, context.RequestAborted).ConfigureAwait(false);
+    }
+}
