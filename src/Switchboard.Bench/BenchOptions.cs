@@ -85,7 +85,10 @@ public sealed record BenchOptions
     /// <summary>Source addresses for the workers' sockets, one per worker in turn (past the ~28k ports of one address).</summary>
     public IReadOnlyList<string> SourceAddresses { get; init; } = [];
 
-    /// <summary><c>kestrel</c> to run the same scenario against a bare Kestrel WebSocket server, side by side.</summary>
+    /// <summary>
+    /// <c>kestrel</c> to run the same scenario against a bare Kestrel WebSocket server, side by side; or
+    /// <c>node:Key=Value</c> / <c>backplane:Key=Value</c> to run it against a second local cluster with that one setting changed.
+    /// </summary>
     public string? Baseline { get; init; }
 
     /// <summary>Where the JSON and Markdown reports go; null writes none.</summary>
@@ -156,9 +159,13 @@ public sealed record BenchOptions
         {
             throw new ArgumentException($"--workers 0 keeps every client in this process: at most --clients-per-worker ({ClientsPerWorker}).");
         }
-        if (Baseline is not null && Baseline != "kestrel")
+        if (Baseline is not null && Baseline != "kestrel" && BenchRunner.SettingBaseline(Baseline).Section is null)
         {
-            throw new ArgumentException($"--baseline must be 'kestrel' (got '{Baseline}').");
+            throw new ArgumentException($"--baseline must be 'kestrel', 'node:Key=Value' or 'backplane:Key=Value' (got '{Baseline}').");
+        }
+        if (Baseline is not null && Baseline != "kestrel" && LocalNodes == 0)
+        {
+            throw new ArgumentException($"--baseline {Baseline} runs a second local cluster: it needs --cluster local:N.");
         }
         foreach (var address in SourceAddresses)
         {

@@ -12,6 +12,32 @@ namespace Switchboard.Bench;
 /// </summary>
 public static class BenchRunner
 {
+    /// <summary>A baseline of the form <c>node:Key=Value</c> or <c>backplane:Key=Value</c>: its section and setting; nulls otherwise.</summary>
+    internal static (string? Section, string? Setting) SettingBaseline(string baseline)
+    {
+        var colon = baseline.IndexOf(':');
+        return colon > 0 && baseline[..colon] is "node" or "backplane" && baseline.IndexOf('=', colon) > colon + 1
+            ? (baseline[..colon], baseline[(colon + 1)..])
+            : (null, null);
+    }
+
+    private static async Task<ScenarioResult> RunLocalAsync(BenchOptions options, string name, IReadOnlyList<string> nodeSettings, IReadOnlyList<string> backplaneSettings,
+        Action<string> progress, CancellationToken cancellationToken)
+    {
+        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions
+        {
+            Nodes = options.LocalNodes,
+            Backplane = options.Backplane,
+            DataPlane = options.DataPlane,
+            MaxConnectionsPerNode = options.MaxConnectionsPerNode,
+            NodeSettings = nodeSettings,
+            BackplaneSettings = backplaneSettings,
+        }, progress, cancellationToken).ConfigureAwait(false);
+        var settings = string.Join(", ", nodeSettings.Select(s => "Node:" + s).Concat(backplaneSettings.Select(s => "Backplane:" + s)));
+        return await new ScenarioRun(options, new RunTarget(name, cluster.Description + (settings.Length > 0 ? $" with {settings}" : ""),
+            new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl), cluster.NodeProcesses, cluster.GatewayUrl, cluster.MoveAsync), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Runs the bench; <paramref name="progress"/> gets a line whenever something moves.</summary>
     public static async Task<BenchReport> RunAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken = default)
     {
@@ -26,17 +52,7 @@ public static class BenchRunner
         ScenarioResult switchboard;
         if (options.LocalNodes > 0)
         {
-            await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions
-            {
-                Nodes = options.LocalNodes,
-                Backplane = options.Backplane,
-                DataPlane = options.DataPlane,
-                MaxConnectionsPerNode = options.MaxConnectionsPerNode,
-                NodeSettings = options.NodeSettings,
-                BackplaneSettings = options.BackplaneSettings,
-            }, progress, cancellationToken).ConfigureAwait(false);
-            switchboard = await new ScenarioRun(options, new RunTarget("switchboard", cluster.Description,
-                new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl), cluster.NodeProcesses, cluster.GatewayUrl, cluster.MoveAsync), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+            switchboard = await RunLocalAsync(options, "switchboard", options.NodeSettings, options.BackplaneSettings, progress, cancellationToken).ConfigureAwait(false);
         }
         else if (options.Gateway is not null)
         {
@@ -51,7 +67,15 @@ public static class BenchRunner
         }
 
         ScenarioResult? baseline = null;
-        if (options.Baseline is not null)
+        if (options.Baseline is not null && SettingBaseline(options.Baseline) is var (section, setting) && section is not null)
+        {
+            // The same local cluster with one setting changed, e.g. backplane:Coalescing=false.
+            baseline = await RunLocalAsync(options, $"baseline ({options.Baseline})",
+                section == "node" ? [.. options.NodeSettings, setting!] : options.NodeSettings,
+                section == "backplane" ? [.. options.BackplaneSettings, setting!] : options.BackplaneSettings,
+                progress, cancellationToken).ConfigureAwait(false);
+        }
+        else if (options.Baseline is not null)
         {
             await using var echo = ManagedProcess.Start("kestrel baseline", SelfProcess.StartInfo("bench-echo", "--port", "0"));
             var line = await echo.WaitForLineAsync(l => l.StartsWith("echo listening on ", StringComparison.Ordinal), TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);

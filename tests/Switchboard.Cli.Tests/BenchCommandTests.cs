@@ -59,6 +59,9 @@ public sealed class BenchCommandTests
     [InlineData("--scenario idle --cluster local:1 --clients-per-worker 25000", "20,000 open files")]
     [InlineData("--scenario idle --cluster local:1 --source 127.0.1.9-127.0.1.2", "--source")]
     [InlineData("--scenario idle --cluster local:1 --backplane redis", "--backplane must be memory, rabbitmq or an amqp:// URL")]
+    [InlineData("--scenario idle --cluster local:1 --baseline gateway:X=1", "--baseline must be 'kestrel', 'node:Key=Value' or 'backplane:Key=Value'")]
+    [InlineData("--scenario idle --gateway http://127.0.0.1:1 --baseline node:A=1", "needs --cluster local:N")]
+    [InlineData("--scenario failover --cluster local:2", "--scenario failover kills a node process")]
     public async Task Bench_WithBadArguments_ExplainsAndExitsWith2(string arguments, string message)
     {
         var (exit, output) = await CliProcess.RunAsync(["bench", .. arguments.Split(' ')]);

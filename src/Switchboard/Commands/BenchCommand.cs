@@ -43,7 +43,7 @@ internal static class BenchCommand
         var perWorker = new Option<int>("--clients-per-worker") { Description = "Most clients per worker process (< 20,000 open files each)", DefaultValueFactory = _ => 15_000 };
         var concurrency = new Option<int>("--concurrency") { Description = "Connection attempts in flight per worker", DefaultValueFactory = _ => 64 };
         var source = new Option<string>("--source") { Description = "Source addresses, one per worker in turn: a range 127.0.1.1-127.0.1.254, a comma list, or none", DefaultValueFactory = _ => "127.0.1.1-127.0.1.254" };
-        var baseline = new Option<string?>("--baseline") { Description = "kestrel: run the same scenario against a bare Kestrel WebSocket server, side by side" };
+        var baseline = new Option<string?>("--baseline") { Description = "kestrel: the same scenario against a bare Kestrel WebSocket server, side by side; node:Key=Value or backplane:Key=Value: against a second local cluster with that setting changed" };
         var output = new Option<string?>("--out") { Description = "Folder for the JSON and Markdown reports" };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connection cap of each local node", DefaultValueFactory = _ => 19_000 };
         var nodeSetting = new Option<string[]>("--node-setting") { Description = "A Node setting for local nodes, Key=Value (repeatable), e.g. RateLimitPerSecond=0" };
@@ -179,7 +179,7 @@ internal static class BenchCommand
         var table = new Table().Title($"switchboard bench: {report.Scenario}").AddColumn("figure").AddColumn(new TableColumn("Switchboard").RightAligned());
         if (report.Baseline is not null)
         {
-            table.AddColumn(new TableColumn("Kestrel baseline").RightAligned()).AddColumn(new TableColumn("ratio").RightAligned());
+            table.AddColumn(new TableColumn(report.Baseline.Target).RightAligned()).AddColumn(new TableColumn("ratio").RightAligned());
         }
         foreach (var c in report.Comparisons)
         {

@@ -142,5 +142,52 @@ public sealed class BenchAgainstAClusterTests : IDisposable
         report.Switchboard.ConnectFailures.ShouldBe(new Dictionary<string, long> { ["close_1013"] = 30 });
     }
 
+    [Fact]
+    public async Task Drain_UnderTraffic_MovesEveryClientOfTheBusiestNode_AndLosesNothing()
+    {
+        await using var cluster = await TestCluster.StartAsync(nodes: 3, o =>
+        {
+            var gateway = o.ConfigureGateway;
+            o.ConfigureGateway = g =>
+            {
+                gateway?.Invoke(g);
+                g.AdminKeys = ["bench-test-admin"];
+            };
+            o.ConfigureNode = n => n.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+        });
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Drain,
+            Gateway = cluster.Gateway,
+            AdminKey = "bench-test-admin",
+            Clients = 150,
+            Rate = 300,
+            Duration = TimeSpan.FromSeconds(4),
+            WarmUp = TimeSpan.Zero,
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(120));
+
+        var result = report.Switchboard;
+        var moved = result["moved_node"]!.Value;
+        moved.ShouldBeGreaterThan(0);
+        result["moves"].ShouldBe(moved);
+        result["resumed"].ShouldBe(moved);
+        result["rehome_seconds"].ShouldNotBeNull();
+        result["lost"].ShouldBe(0);
+        result["duplicates"].ShouldBe(0);
+        result["sent"]!.Value.ShouldBeGreaterThan(0);
+        result.Notes.ShouldBeEmpty();
+    }
+
+    [Theory]
+    [InlineData("backplane:Coalescing=false", "backplane", "Coalescing=false")]
+    [InlineData("node:RateLimitPerSecond=0", "node", "RateLimitPerSecond=0")]
+    [InlineData("kestrel", null, null)]
+    [InlineData("gateway:X=1", null, null)]
+    [InlineData("node:=1", null, null)]
+    public void SettingBaselines_NameASectionAndOneSetting(string baseline, string? section, string? setting) =>
+        BenchRunner.SettingBaseline(baseline).ShouldBe((section, setting));
+
     public void Dispose() => _listener.Dispose();
 }
