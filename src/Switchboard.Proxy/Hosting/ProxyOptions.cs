@@ -20,8 +20,14 @@ public sealed class ProxyOptions
     /// <summary>Static backends, each <c>ws://host:port[/path][,weight=N]</c> (<c>tcp://host:port</c> also in tcp mode).</summary>
     public List<string> Backends { get; set; } = [];
 
-    /// <summary>The balancing policy, one of <see cref="BalancingPolicies"/>; default <c>round-robin</c> in tunnel mode, <c>source-hash</c> (on IP:port) in tcp mode.</summary>
+    /// <summary>
+    /// The balancing policy, one of <see cref="BalancingPolicies"/>; default <c>ticket</c> when backends come from the
+    /// cluster (tunnel and failover modes), else <c>round-robin</c> in tunnel mode and <c>source-hash</c> (on IP:port) in tcp mode.
+    /// </summary>
     public string? Policy { get; set; }
+
+    /// <summary>What the <c>ticket</c> policy does for a client without a ticket, or whose ticket names no available node.</summary>
+    public string TicketFallback { get; set; } = BalancingPolicies.LeastLoaded;
 
     /// <summary>What <c>source-hash</c> and <c>consistent-hash</c> hash: <c>ip</c>, <c>ip:port</c>, <c>header:NAME</c>, <c>query:NAME</c>, <c>cookie:NAME</c>; default <c>ip</c> in tunnel mode, <c>ip:port</c> in tcp mode.</summary>
     public string? HashOn { get; set; }

@@ -74,7 +74,7 @@ public sealed class ProxyServer : IAsyncDisposable
         ProxyOptions options, IBackplane? backplane = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null,
         IMeterFactory? meterFactory = null, Random? random = null, CancellationToken cancellationToken = default)
     {
-        var settings = ProxySettings.Resolve(options, random);
+        var settings = ProxySettings.Resolve(options, random, clusterBackends: backplane is not null);
         if (settings.Backends.Count == 0 && backplane is null)
         {
             throw new ArgumentException("The proxy has no backends: give --backend ws://host:port (repeatable) or --backplane amqp://… for the cluster's nodes.");
@@ -151,7 +151,7 @@ public sealed class ProxyServer : IAsyncDisposable
         ProxySettings next;
         try
         {
-            next = ProxySettings.Resolve(options);
+            next = ProxySettings.Resolve(options, clusterBackends: current.ClusterBackends);
         }
         catch (ArgumentException e)
         {

@@ -15,11 +15,15 @@ internal sealed record ProxySettings(
     IPEndPoint? Admin,
     IReadOnlyList<BackendAddress> Backends,
     IBalancingPolicy Policy,
-    SourceAddressPool? SourcePool)
+    SourceAddressPool? SourcePool,
+    bool ClusterBackends)
 {
     /// <summary>Validates and resolves; the exception names the key that is wrong.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
-    public static ProxySettings Resolve(ProxyOptions options, Random? random = null)
+    /// <param name="options">The options.</param>
+    /// <param name="random">Randomness for the random policies.</param>
+    /// <param name="clusterBackends">Backends come from the cluster's heartbeats too (the default policy is then <c>ticket</c>).</param>
+    public static ProxySettings Resolve(ProxyOptions options, Random? random = null, bool clusterBackends = false)
     {
         if (options.Mode is not (ProxyModes.Tunnel or ProxyModes.Tcp))
         {
@@ -42,7 +46,9 @@ internal sealed record ProxySettings(
             }
         }
         var tcp = options.Mode == ProxyModes.Tcp;
-        var policyName = string.IsNullOrWhiteSpace(options.Policy) ? (tcp ? BalancingPolicies.SourceHash : BalancingPolicies.RoundRobin) : options.Policy;
+        var policyName = string.IsNullOrWhiteSpace(options.Policy)
+            ? (tcp ? BalancingPolicies.SourceHash : clusterBackends ? BalancingPolicies.Ticket : BalancingPolicies.RoundRobin)
+            : options.Policy;
         HashKey hashKey;
         try
         {
@@ -56,7 +62,7 @@ internal sealed record ProxySettings(
         {
             throw new ArgumentException($"Proxy:HashOn is '{options.HashOn}', but source-hash hashes ip or ip:port; use consistent-hash for headers, query parameters and cookies.");
         }
-        if (tcp && (policyName is BalancingPolicies.Cookie || policyName == BalancingPolicies.ConsistentHash && hashKey.Kind is not (HashKeyKind.Ip or HashKeyKind.IpAndPort)))
+        if (tcp && (policyName is BalancingPolicies.Cookie or BalancingPolicies.Ticket || policyName == BalancingPolicies.ConsistentHash && hashKey.Kind is not (HashKeyKind.Ip or HashKeyKind.IpAndPort)))
         {
             throw new ArgumentException($"Proxy:Policy '{policyName}' needs the HTTP request, which tcp mode does not read.");
         }
@@ -67,7 +73,7 @@ internal sealed record ProxySettings(
         IBalancingPolicy policy;
         try
         {
-            policy = BalancingPolicies.Create(policyName, hashKey, options.StickyCookie, random);
+            policy = BalancingPolicies.Create(policyName, hashKey, options.StickyCookie, random, options.TicketFallback);
         }
         catch (ArgumentException e)
         {
@@ -106,7 +112,7 @@ internal sealed record ProxySettings(
         {
             throw new ArgumentException($"Proxy:SourceAddresses (--source): {e.Message}", e);
         }
-        return new ProxySettings(options, listen, admin, backends, policy, pool);
+        return new ProxySettings(options, listen, admin, backends, policy, pool, clusterBackends);
     }
 
     /// <summary>Parses <c>IP:PORT</c> (<c>[v6]:PORT</c> for IPv6).</summary>
