@@ -8,7 +8,7 @@ public sealed class ProxyOptions
     /// <summary>The configuration section name.</summary>
     public const string SectionName = "Proxy";
 
-    /// <summary>What the proxy does with a connection: <see cref="ProxyModes.Tunnel"/> or <see cref="ProxyModes.Tcp"/>.</summary>
+    /// <summary>What the proxy does with a connection: <see cref="ProxyModes.Tunnel"/>, <see cref="ProxyModes.Tcp"/> or <see cref="ProxyModes.Failover"/>.</summary>
     public string Mode { get; set; } = ProxyModes.Tunnel;
 
     /// <summary>The client-facing address, <c>IP:PORT</c> (port 0: any free port).</summary>
@@ -71,6 +71,18 @@ public sealed class ProxyOptions
     /// <summary>Add <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> to relayed upgrades.</summary>
     public bool AddForwardedHeaders { get; set; } = true;
 
+    /// <summary>
+    /// The gateway's base URL (<c>http://host:port</c>), where failover mode asks for resume tickets; required in that
+    /// mode. The proxy asks as the dev-mode gateway allows (<c>{"userId":…}</c>, the user from the client's ticket).
+    /// </summary>
+    public string? Gateway { get; set; }
+
+    /// <summary>Failover mode: how long the proxy tries to resume a session elsewhere before it closes the client with 1012.</summary>
+    public TimeSpan FailoverTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Failover mode: client frames held per connection while its session moves; past it the client is back-pressured.</summary>
+    public int FailoverQueueFrames { get; set; } = 256;
+
     /// <summary>After one side of a tunnel closes, how long the other may still finish (a WebSocket close handshake).</summary>
     public TimeSpan CloseGrace { get; set; } = TimeSpan.FromSeconds(5);
 }
@@ -103,6 +115,6 @@ public static class ProxyModes
     /// <summary>L4: no HTTP parsing, balanced by source IP:port hash by default.</summary>
     public const string Tcp = "tcp";
 
-    /// <summary>Terminate WebSocket on both sides and resume sessions on another node (not built yet).</summary>
+    /// <summary>Terminate WebSocket on both sides and, when a node goes mid-session, resume the session on another node unseen by the client.</summary>
     public const string Failover = "failover";
 }
