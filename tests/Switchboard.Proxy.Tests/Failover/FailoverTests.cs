@@ -111,6 +111,21 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task NodeStopsWithoutDraining_SessionIsLost_AndTheClientIsToldWith1012()
+    {
+        // A stop (not a drain) does not keep the session: the resume answers a new session, which the proxy must not
+        // pass off as the old one.
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        (await bob.ReceiveAsync("bob's welcome")).GetProperty("node").GetString().ShouldBe("node-1");
+
+        await _cluster.Cluster.StopNodeAsync("node-1");
+
+        (await bob.ReceiveCloseAsync("the proxy's close after the session was lost", TimeSpan.FromSeconds(20))).ShouldBe(1012);
+        var metrics = await _http.GetStringAsync(new Uri($"http://{_proxy.AdminEndPoint}/metrics")).WithTimeout("the metrics");
+        metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"lost\"} 1\n");
+    }
+
+    [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
         // A ticket signed with another secret: the node refuses it with 1008, and failover does not hide that.
