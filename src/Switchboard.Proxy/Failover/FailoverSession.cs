@@ -130,9 +130,10 @@ internal sealed class FailoverSession : IAsyncDisposable
                     await link.Socket.SendAsync(pending.Value.Data, pending.Value.Type, true, token).ConfigureAwait(false);
                     pending = null;
                 }
-                catch (Exception e) when (e is WebSocketException or InvalidOperationException or ObjectDisposedException or IOException && !token.IsCancellationRequested)
+                catch (Exception e) when (e is WebSocketException or InvalidOperationException or ObjectDisposedException or IOException or OperationCanceledException
+                                          && !token.IsCancellationRequested)
                 {
-                    // The node is going; the frame waits for the next one. (One the old node read before it went may
+                    // The node is going (an aborted send may also say "cancelled"); the frame waits for the next one. (One the old node read before it went may
                     // arrive twice: commands in flight at a move are at least once.)
                     link = await NextLinkAsync(link, token).ConfigureAwait(false);
                 }
@@ -202,7 +203,8 @@ internal sealed class FailoverSession : IAsyncDisposable
             {
                 return; // the client went or the proxy stops
             }
-            if (_clientClosed || token.IsCancellationRequested)
+            // A failed send to the client lands in the same catch as a node that dropped: a gone client is no reason to move.
+            if (_clientClosed || token.IsCancellationRequested || _client.State is WebSocketState.Aborted or WebSocketState.Closed)
             {
                 return;
             }
