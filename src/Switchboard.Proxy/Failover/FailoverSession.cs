@@ -258,7 +258,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                     ?? throw new WebSocketException($"node {placement.Node} closed before answering resume ({(int?)link.Socket.CloseStatus} {link.Socket.CloseStatusDescription})");
                 var (type, _) = FailoverFrames.Scan(answer.Data);
                 var welcome = type == FailoverFrames.Welcome ? FailoverFrames.ReadWelcome(answer.Data) : null;
-                if (welcome?.Session != _session)
+                if (welcome is null || welcome.Session != _session)
                 {
                     // A new session instead: the old one is gone (its node did not keep it). The client must know.
                     _runtime.Metrics.Failover(FailoverResult.Lost);
