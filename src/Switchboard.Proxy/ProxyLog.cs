@@ -48,4 +48,19 @@ internal static partial class ProxyLog
 
     [LoggerMessage(15, LogLevel.Error, "Connection from {Client} failed unexpectedly", EventName = "ConnectionFailed")]
     public static partial void ConnectionFailed(ILogger logger, string client, Exception exception);
+
+    [LoggerMessage(16, LogLevel.Information, "Session {Session} leaves node {Node} (close {Status}, reconnect asked: {Reconnect}); resuming it elsewhere", EventName = "FailoverStarted")]
+    public static partial void FailoverStarted(ILogger logger, string session, string node, int status, bool reconnect);
+
+    [LoggerMessage(17, LogLevel.Information, "Session {Session} resumed on node {Node} after seq {LastSeq} (attempt {Attempt})", EventName = "FailoverResumed")]
+    public static partial void FailoverResumed(ILogger logger, string session, string node, long lastSeq, int attempt);
+
+    [LoggerMessage(18, LogLevel.Warning, "Session {Session} resumed on node {Node} with a gap: seqs {MissedFrom}..{MissedTo} are lost", EventName = "FailoverGap")]
+    public static partial void FailoverGap(ILogger logger, string session, string node, long missedFrom, long missedTo);
+
+    [LoggerMessage(19, LogLevel.Warning, "Session {Session} could not be resumed (node {Node} opened a new session); the client is closed with 1012", EventName = "FailoverLost")]
+    public static partial void FailoverLost(ILogger logger, string session, string node);
+
+    [LoggerMessage(20, LogLevel.Debug, "Resuming session {Session}, attempt {Attempt} failed: {Message}", EventName = "FailoverAttemptFailed")]
+    public static partial void FailoverAttemptFailed(ILogger logger, string session, int attempt, string message);
 }

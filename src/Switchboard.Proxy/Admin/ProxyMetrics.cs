@@ -22,6 +22,7 @@ internal sealed class ProxyMetrics : IDisposable
     private long _bytesDownstream;
     private long _idleClosed;
     private long _acceptsDelayed;
+    private readonly long[] _failovers = new long[3];
 
     public ProxyMetrics(IMeterFactory? meterFactory, Func<int> openConnections, Func<Backend[]> backends)
     {
@@ -52,6 +53,11 @@ internal sealed class ProxyMetrics : IDisposable
 
     public void AcceptDelayed() => Interlocked.Increment(ref _acceptsDelayed);
 
+    /// <summary>A failover-mode session moved to another node (resumed, resumed with a gap) or could not (lost).</summary>
+    public void Failover(Failover.FailoverResult result) => Interlocked.Increment(ref _failovers[(int)result]);
+
+    public long FailoverCount(Failover.FailoverResult result) => Interlocked.Read(ref _failovers[(int)result]);
+
     public void Bytes(long upstream, long downstream)
     {
         if (upstream != 0)
@@ -81,6 +87,11 @@ internal sealed class ProxyMetrics : IDisposable
         foreach (var (status, count) in _refused.OrderBy(p => p.Key))
         {
             Line(text, "switchboard_proxy_refused_total", $"status=\"{status}\"", count);
+        }
+        Header(text, "switchboard_proxy_failovers_total", "Failover-mode sessions moved to another node, by result (resumed, gap, lost).", "counter");
+        foreach (var result in Enum.GetValues<Failover.FailoverResult>())
+        {
+            Line(text, "switchboard_proxy_failovers_total", $"result=\"{result.ToString().ToLowerInvariant()}\"", FailoverCount(result));
         }
         Header(text, "switchboard_proxy_bytes_total", "Bytes relayed.", "counter");
         Line(text, "switchboard_proxy_bytes_total", "direction=\"upstream\"", Interlocked.Read(ref _bytesUpstream));

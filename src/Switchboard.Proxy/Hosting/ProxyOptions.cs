@@ -8,7 +8,7 @@ public sealed class ProxyOptions
     /// <summary>The configuration section name.</summary>
     public const string SectionName = "Proxy";
 
-    /// <summary>What the proxy does with a connection: <see cref="ProxyModes.Tunnel"/> or <see cref="ProxyModes.Tcp"/>.</summary>
+    /// <summary>What the proxy does with a connection: <see cref="ProxyModes.Tunnel"/>, <see cref="ProxyModes.Tcp"/> or <see cref="ProxyModes.Failover"/>.</summary>
     public string Mode { get; set; } = ProxyModes.Tunnel;
 
     /// <summary>The client-facing address, <c>IP:PORT</c> (port 0: any free port).</summary>
@@ -20,8 +20,14 @@ public sealed class ProxyOptions
     /// <summary>Static backends, each <c>ws://host:port[/path][,weight=N]</c> (<c>tcp://host:port</c> also in tcp mode).</summary>
     public List<string> Backends { get; set; } = [];
 
-    /// <summary>The balancing policy, one of <see cref="BalancingPolicies"/>; default <c>round-robin</c> in tunnel mode, <c>source-hash</c> (on IP:port) in tcp mode.</summary>
+    /// <summary>
+    /// The balancing policy, one of <see cref="BalancingPolicies"/>; default <c>ticket</c> when backends come from the
+    /// cluster (tunnel and failover modes), else <c>round-robin</c> in tunnel mode and <c>source-hash</c> (on IP:port) in tcp mode.
+    /// </summary>
     public string? Policy { get; set; }
+
+    /// <summary>What the <c>ticket</c> policy does for a client without a ticket, or whose ticket names no available node.</summary>
+    public string TicketFallback { get; set; } = BalancingPolicies.LeastLoaded;
 
     /// <summary>What <c>source-hash</c> and <c>consistent-hash</c> hash: <c>ip</c>, <c>ip:port</c>, <c>header:NAME</c>, <c>query:NAME</c>, <c>cookie:NAME</c>; default <c>ip</c> in tunnel mode, <c>ip:port</c> in tcp mode.</summary>
     public string? HashOn { get; set; }
@@ -65,6 +71,18 @@ public sealed class ProxyOptions
     /// <summary>Add <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> to relayed upgrades.</summary>
     public bool AddForwardedHeaders { get; set; } = true;
 
+    /// <summary>
+    /// The gateway's base URL (<c>http://host:port</c>), where failover mode asks for resume tickets; required in that
+    /// mode. The proxy asks as the dev-mode gateway allows (<c>{"userId":…}</c>, the user from the client's ticket).
+    /// </summary>
+    public string? Gateway { get; set; }
+
+    /// <summary>Failover mode: how long the proxy tries to resume a session elsewhere before it closes the client with 1012.</summary>
+    public TimeSpan FailoverTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>Failover mode: client frames held per connection while its session moves; past it the client is back-pressured.</summary>
+    public int FailoverQueueFrames { get; set; } = 256;
+
     /// <summary>After one side of a tunnel closes, how long the other may still finish (a WebSocket close handshake).</summary>
     public TimeSpan CloseGrace { get; set; } = TimeSpan.FromSeconds(5);
 }
@@ -97,6 +115,6 @@ public static class ProxyModes
     /// <summary>L4: no HTTP parsing, balanced by source IP:port hash by default.</summary>
     public const string Tcp = "tcp";
 
-    /// <summary>Terminate WebSocket on both sides and resume sessions on another node (not built yet).</summary>
+    /// <summary>Terminate WebSocket on both sides and, when a node goes mid-session, resume the session on another node unseen by the client.</summary>
     public const string Failover = "failover";
 }

@@ -8,6 +8,7 @@ using Switchboard.Backplane;
 using Switchboard.Proxy.Admin;
 using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Cluster;
+using Switchboard.Proxy.Failover;
 using Switchboard.Proxy.Health;
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Tcp;
@@ -30,6 +31,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly AcceptRateLimiter _rateLimiter;
     private HealthMonitor _health = null!;
     private ClusterBackends? _cluster;
+    private GatewayClient? _gateway;
     private WebApplication? _admin;
     private Task _acceptLoop = Task.CompletedTask;
     private int _disposed;
@@ -48,7 +50,7 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>The admin port's address, or null without one.</summary>
     public IPEndPoint? AdminEndPoint { get; private set; }
 
-    /// <summary>The mode, <see cref="ProxyModes.Tunnel"/> or <see cref="ProxyModes.Tcp"/>.</summary>
+    /// <summary>The mode, <see cref="ProxyModes.Tunnel"/>, <see cref="ProxyModes.Tcp"/> or <see cref="ProxyModes.Failover"/>.</summary>
     public string Mode => _runtime.Settings.Options.Mode;
 
     /// <summary>The balancing policy in force.</summary>
@@ -74,7 +76,7 @@ public sealed class ProxyServer : IAsyncDisposable
         ProxyOptions options, IBackplane? backplane = null, ILoggerFactory? loggerFactory = null, TimeProvider? timeProvider = null,
         IMeterFactory? meterFactory = null, Random? random = null, CancellationToken cancellationToken = default)
     {
-        var settings = ProxySettings.Resolve(options, random);
+        var settings = ProxySettings.Resolve(options, random, clusterBackends: backplane is not null);
         if (settings.Backends.Count == 0 && backplane is null)
         {
             throw new ArgumentException("The proxy has no backends: give --backend ws://host:port (repeatable) or --backplane amqp://… for the cluster's nodes.");
@@ -128,6 +130,10 @@ public sealed class ProxyServer : IAsyncDisposable
             await server.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+        if (settings.Gateway is not null)
+        {
+            server._gateway = new GatewayClient(settings.Gateway, options.HandshakeTimeout);
+        }
         server._acceptLoop = Task.Run(server.AcceptLoopAsync);
         ProxyLog.ProxyStarted(logger, options.Mode, server.ListenEndPoint.ToString(), settings.Policy.Name, settings.Backends.Count);
         return server;
@@ -151,7 +157,7 @@ public sealed class ProxyServer : IAsyncDisposable
         ProxySettings next;
         try
         {
-            next = ProxySettings.Resolve(options);
+            next = ProxySettings.Resolve(options, clusterBackends: current.ClusterBackends);
         }
         catch (ArgumentException e)
         {
@@ -227,7 +233,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var settings = _runtime.Settings;
         if (!_runtime.Registry.TryAdd(connection, settings.Options.MaxConnections))
         {
-            if (settings.Options.Mode == ProxyModes.Tunnel)
+            if (settings.Options.Mode != ProxyModes.Tcp)
             {
                 await TunnelHandler.RefuseAsync(connection, _runtime, ProxyRefusal.OverCapacity).ConfigureAwait(false);
             }
@@ -243,6 +249,10 @@ public sealed class ProxyServer : IAsyncDisposable
             if (settings.Options.Mode == ProxyModes.Tcp)
             {
                 await TcpHandler.RunAsync(connection, _runtime, stopping).ConfigureAwait(false);
+            }
+            else if (settings.Options.Mode == ProxyModes.Failover)
+            {
+                await FailoverHandler.RunAsync(connection, _runtime, _gateway!, stopping).ConfigureAwait(false);
             }
             else
             {
@@ -294,6 +304,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             await _health.DisposeAsync().ConfigureAwait(false);
         }
+        _gateway?.Dispose();
         _runtime.Registry.Dispose();
         _runtime.Metrics.Dispose();
         _stopping.Dispose();

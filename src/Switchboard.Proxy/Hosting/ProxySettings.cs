@@ -15,17 +15,30 @@ internal sealed record ProxySettings(
     IPEndPoint? Admin,
     IReadOnlyList<BackendAddress> Backends,
     IBalancingPolicy Policy,
-    SourceAddressPool? SourcePool)
+    SourceAddressPool? SourcePool,
+    bool ClusterBackends,
+    Uri? Gateway = null)
 {
     /// <summary>Validates and resolves; the exception names the key that is wrong.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
-    public static ProxySettings Resolve(ProxyOptions options, Random? random = null)
+    /// <param name="options">The options.</param>
+    /// <param name="random">Randomness for the random policies.</param>
+    /// <param name="clusterBackends">Backends come from the cluster's heartbeats too (the default policy is then <c>ticket</c>).</param>
+    public static ProxySettings Resolve(ProxyOptions options, Random? random = null, bool clusterBackends = false)
     {
-        if (options.Mode is not (ProxyModes.Tunnel or ProxyModes.Tcp))
+        if (options.Mode is not (ProxyModes.Tunnel or ProxyModes.Tcp or ProxyModes.Failover))
         {
-            throw new ArgumentException(options.Mode == ProxyModes.Failover
-                ? "Proxy:Mode 'failover' is not available yet (it needs session resume); use tunnel or tcp."
-                : $"Proxy:Mode is '{options.Mode}'; valid modes: tunnel, tcp.");
+            throw new ArgumentException($"Proxy:Mode is '{options.Mode}'; valid modes: tunnel, tcp, failover.");
+        }
+        Uri? gateway = null;
+        if (options.Mode == ProxyModes.Failover)
+        {
+            if (string.IsNullOrWhiteSpace(options.Gateway) || !Uri.TryCreate(options.Gateway, UriKind.Absolute, out gateway) || gateway.Scheme is not ("http" or "https"))
+            {
+                throw new ArgumentException($"Proxy:Gateway (--gateway) must be the gateway's http(s) URL in failover mode, where the proxy asks for resume tickets (is '{options.Gateway}').");
+            }
+            AtLeast(options.FailoverQueueFrames, 1, "Proxy:FailoverQueueFrames");
+            Positive(options.FailoverTimeout, "Proxy:FailoverTimeout");
         }
         var listen = ParseEndPoint(options.Listen, "Proxy:Listen (--listen)");
         var admin = string.IsNullOrWhiteSpace(options.Admin) ? null : ParseEndPoint(options.Admin, "Proxy:Admin (--admin)");
@@ -42,7 +55,9 @@ internal sealed record ProxySettings(
             }
         }
         var tcp = options.Mode == ProxyModes.Tcp;
-        var policyName = string.IsNullOrWhiteSpace(options.Policy) ? (tcp ? BalancingPolicies.SourceHash : BalancingPolicies.RoundRobin) : options.Policy;
+        var policyName = string.IsNullOrWhiteSpace(options.Policy)
+            ? (tcp ? BalancingPolicies.SourceHash : clusterBackends || options.Mode == ProxyModes.Failover ? BalancingPolicies.Ticket : BalancingPolicies.RoundRobin)
+            : options.Policy;
         HashKey hashKey;
         try
         {
@@ -56,7 +71,7 @@ internal sealed record ProxySettings(
         {
             throw new ArgumentException($"Proxy:HashOn is '{options.HashOn}', but source-hash hashes ip or ip:port; use consistent-hash for headers, query parameters and cookies.");
         }
-        if (tcp && (policyName is BalancingPolicies.Cookie || policyName == BalancingPolicies.ConsistentHash && hashKey.Kind is not (HashKeyKind.Ip or HashKeyKind.IpAndPort)))
+        if (tcp && (policyName is BalancingPolicies.Cookie or BalancingPolicies.Ticket || policyName == BalancingPolicies.ConsistentHash && hashKey.Kind is not (HashKeyKind.Ip or HashKeyKind.IpAndPort)))
         {
             throw new ArgumentException($"Proxy:Policy '{policyName}' needs the HTTP request, which tcp mode does not read.");
         }
@@ -67,7 +82,7 @@ internal sealed record ProxySettings(
         IBalancingPolicy policy;
         try
         {
-            policy = BalancingPolicies.Create(policyName, hashKey, options.StickyCookie, random);
+            policy = BalancingPolicies.Create(policyName, hashKey, options.StickyCookie, random, options.TicketFallback);
         }
         catch (ArgumentException e)
         {
@@ -106,7 +121,7 @@ internal sealed record ProxySettings(
         {
             throw new ArgumentException($"Proxy:SourceAddresses (--source): {e.Message}", e);
         }
-        return new ProxySettings(options, listen, admin, backends, policy, pool);
+        return new ProxySettings(options, listen, admin, backends, policy, pool, clusterBackends, gateway);
     }
 
     /// <summary>Parses <c>IP:PORT</c> (<c>[v6]:PORT</c> for IPv6).</summary>

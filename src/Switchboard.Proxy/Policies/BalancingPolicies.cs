@@ -27,12 +27,26 @@ public static class BalancingPolicies
     /// <summary>The proxy sets a cookie naming the backend on the 101 response and honours it on later requests; otherwise least-connections.</summary>
     public const string Cookie = "cookie";
 
+    /// <summary>
+    /// The node named in the client's Switchboard ticket (the <c>token</c> query parameter, read without verifying it);
+    /// otherwise the fallback policy (<c>Proxy:TicketFallback</c>, least-loaded). The default for cluster backends.
+    /// </summary>
+    public const string Ticket = "ticket";
+
     /// <summary>Every built-in name.</summary>
     public static IReadOnlyList<string> All { get; } =
-        [RoundRobin, LeastConnections, LeastLoaded, PowerOfTwoChoices, Random, SourceHash, ConsistentHash, Cookie];
+        [RoundRobin, LeastConnections, LeastLoaded, PowerOfTwoChoices, Random, SourceHash, ConsistentHash, Cookie, Ticket];
 
-    internal static IBalancingPolicy Create(string name, HashKey hashKey, string cookieName, System.Random? random = null)
+    internal static IBalancingPolicy Create(string name, HashKey hashKey, string cookieName, System.Random? random = null, string ticketFallback = LeastLoaded)
     {
+        if (name == Ticket)
+        {
+            if (ticketFallback == Ticket)
+            {
+                throw new ArgumentException("the ticket policy cannot fall back to itself.");
+            }
+            return new TicketPolicy(Create(ticketFallback, hashKey, cookieName, random));
+        }
         var lockedRandom = new LockedRandom(random ?? System.Random.Shared);
         return name switch
         {

@@ -77,7 +77,7 @@ public sealed class ReloadTests
     {
         (await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(new ProxyOptions { Listen = "127.0.0.1:0" }))).Message.ShouldContain("--backend");
         (await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(new ProxyOptions { Listen = "nowhere", Backends = ["ws://127.0.0.1:9"] }))).Message.ShouldContain("Proxy:Listen");
-        (await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(new ProxyOptions { Listen = "127.0.0.1:0", Mode = "failover", Backends = ["ws://127.0.0.1:9"] }))).Message.ShouldContain("not available yet");
+        (await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(new ProxyOptions { Listen = "127.0.0.1:0", Mode = "failover", Backends = ["ws://127.0.0.1:9"] }))).Message.ShouldContain("Proxy:Gateway");
         (await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(new ProxyOptions { Listen = "127.0.0.1:0", Backends = ["ws://127.0.0.1:9,weight=0"] }))).Message.ShouldContain("weight=N");
         (await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(new ProxyOptions { Listen = "127.0.0.1:0", Policy = "consistent-hash", HashOn = "body:x", Backends = ["ws://127.0.0.1:9"] }))).Message.ShouldContain("Proxy:HashOn");
     }
