@@ -80,7 +80,7 @@ internal sealed class BenchWorker : IBenchWorker
             return;
         }
         await _traffic.CancelAsync().ConfigureAwait(false);
-        await _senders.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await _senders.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
     public Task ResetLatencyAsync(CancellationToken cancellationToken)
@@ -215,9 +215,10 @@ internal sealed class BenchWorker : IBenchWorker
         catch (OperationCanceledException)
         {
         }
-        catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or IOException or ObjectDisposedException)
+        catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or IOException or ObjectDisposedException or TimeoutException or BenchConnectException)
         {
-            // The connection ended under the sender; its close is counted by the receive loop.
+            // The connection ended under the sender, or its client could not move in time: its close or failed move is
+            // counted by the receive loop, and this sender stops.
         }
     }
 }
