@@ -12,6 +12,7 @@ internal sealed class ProcessProvisioner(ProcessProvisionerOptions options, ILog
 {
     private readonly Lock _lock = new();
     private readonly List<(string NodeId, Process Process)> _children = [];
+    private readonly HashSet<string> _joined = new(StringComparer.Ordinal);
     private int _started;
 
     public string Name => Provisioners.Process;
@@ -31,7 +32,15 @@ internal sealed class ProcessProvisioner(ProcessProvisionerOptions options, ILog
     public Task ScaleAsync(ScaleRequest request, CancellationToken cancellationToken = default)
     {
         Reap();
-        for (var i = request.Current; i < request.Desired; i++)
+        // A child that has not shown up among the ready nodes yet is still starting: it counts towards the desired
+        // count, so a slow start does not make the next scale-up start another one.
+        int starting;
+        lock (_lock)
+        {
+            _joined.UnionWith(request.Nodes);
+            starting = _children.Count(c => !c.Process.HasExited && !_joined.Contains(c.NodeId));
+        }
+        for (var i = request.Current + starting; i < request.Desired; i++)
         {
             Start();
         }
