@@ -87,3 +87,41 @@ public sealed class ProvisionerTests
         failure.Message.ShouldContain("no quota");
     }
 }
+
+public sealed class ProcessProvisionerTests
+{
+    [Fact]
+    public async Task StartsOneChildPerMissingNode_CountsStartingOnes_AndKillsThemWhenDisposed()
+    {
+        var directory = Directory.CreateTempSubdirectory("autoscale-process-");
+        try
+        {
+            // A stand-in for `switchboard node` ($0 node, $1 --node-id, $2 the id): records its pid under its id, then waits to be killed.
+            var provisioner = new ProcessProvisioner(new ProcessProvisionerOptions
+            {
+                Executable = "/bin/sh",
+                Arguments = ["-c", $"echo $$ > '{directory.FullName}'/$2; exec sleep 600"],
+            }, NullLogger.Instance);
+
+            await provisioner.ScaleAsync(new ScaleRequest(3, 1, ["n1"], [], "load")).WithTimeout("the children to start");
+            await Eventually.TrueAsync(() => directory.GetFiles().Length == 2, "both children to write their pids", TimeSpan.FromSeconds(30));
+            directory.GetFiles().Select(f => f.Name).Order().ShouldBe(["autoscaled-1", "autoscaled-2"]);
+
+            // Neither has joined yet: they count as starting, so the same request starts nothing more.
+            await provisioner.ScaleAsync(new ScaleRequest(3, 1, ["n1"], [], "load")).WithTimeout("a repeated request");
+            provisioner.Running.Count.ShouldBe(2);
+
+            var pids = directory.GetFiles().Select(f => int.Parse(File.ReadAllText(f.FullName).Trim(), System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+            await provisioner.DisposeAsync().AsTask().WithTimeout("the children to be killed", TimeSpan.FromSeconds(30));
+
+            foreach (var pid in pids)
+            {
+                Directory.Exists($"/proc/{pid}").ShouldBeFalse($"child {pid} outlived the provisioner");
+            }
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+}
