@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.RegularExpressions;
 using Switchboard.Tests.Common;
 
 namespace Switchboard.Cli.Tests;
@@ -7,7 +8,7 @@ namespace Switchboard.Cli.Tests;
 /// The <c>process</c> autoscaler of <c>switchboard gateway --autoscale process</c>, with the gateway and its nodes as
 /// separate processes on RabbitMQ: load above the target starts a node, load gone drains one away.
 /// </summary>
-public sealed class AutoscaleProcessTests : IAsyncLifetime
+public sealed partial class AutoscaleProcessTests : IAsyncLifetime
 {
     private const string AdminKey = "autoscale-admin-key";
     private readonly List<IAsyncDisposable> _cleanup = [];
@@ -72,6 +73,28 @@ public sealed class AutoscaleProcessTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task EmptyFarm_GetsItsMinimumNode_WhoseProcessEndsWithTheGateway()
+    {
+        var broker = await RabbitMqBroker.StartOrShareAsync();
+        _cleanup.Add(broker);
+        var cluster = new ProcessCluster(broker.Url);
+        _cleanup.Add(cluster);
+        cluster.ExtraEnvironment["SWITCHBOARD__Gateway__Autoscale__MinNodes"] = "1";
+        cluster.ExtraEnvironment["SWITCHBOARD__Gateway__Autoscale__MaxNodes"] = "1";
+        cluster.ExtraEnvironment["SWITCHBOARD__Gateway__Autoscale__Interval"] = "00:00:00.500";
+        await cluster.StartGatewayAsync("--autoscale", "process", "--verbose");
+
+        await cluster.WaitForGatewayNodesAsync("the autoscaler to start the minimum node", TimeSpan.FromSeconds(60), "autoscaled-1");
+        var gateway = cluster.GatewayProcess!;
+        var pid = int.Parse(StartedLine().Match(gateway.Output).Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Directory.Exists($"/proc/{pid}").ShouldBeTrue();
+
+        gateway.Interrupt();
+        await gateway.WaitForExitAsync("the gateway to stop on Ctrl+C");
+        await Eventually.TrueAsync(() => !Directory.Exists($"/proc/{pid}"), "the node process to end with its gateway", TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
     public async Task AutoscaleView_WithoutAdminKey_Is401()
     {
         var broker = await RabbitMqBroker.StartOrShareAsync();
@@ -86,6 +109,9 @@ public sealed class AutoscaleProcessTests : IAsyncLifetime
 
         ((int)response.StatusCode).ShouldBe(401);
     }
+
+    [GeneratedRegex(@"Started node process autoscaled-1 \(pid (\d+)\)")]
+    private static partial Regex StartedLine();
 
     private static async Task<string> AutoscaleAsync(ProcessCluster cluster)
     {
