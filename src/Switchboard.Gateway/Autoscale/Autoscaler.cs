@@ -33,6 +33,7 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
     private readonly Lock _lock = new();
     private readonly LinkedList<AutoscaleDecision> _decisions = new();
     private AutoscalePlan? _last;
+    private DateTimeOffset _lastAt;
     private DateTimeOffset _startedAt;
     private ILeadership? _leadership;
     private Task? _loop;
@@ -121,7 +122,7 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
                 _options.MinNodes,
                 _options.MaxNodes,
                 new AutoscaleCooldowns(_planner.LastScaledAt, _planner.ScaleUpAllowedAt, _planner.ScaleDownAllowedAt),
-                _last is null ? null : new AutoscaleDecision(_time.GetUtcNow(), _last.Action, _last.Current, _last.Target, _last.Reason, []),
+                _last is null ? null : new AutoscaleDecision(_lastAt, _last.Action, _last.Current, _last.Target, _last.Reason, []),
                 _decisions.ToArray());
         }
     }
@@ -161,6 +162,7 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
         lock (_lock)
         {
             _last = plan;
+            _lastAt = _time.GetUtcNow();
         }
         if (plan.Action is not (AutoscaleAction.ScaleUp or AutoscaleAction.ScaleDown))
         {
