@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Switchboard.Gateway.Admin;
+using Switchboard.Gateway.Autoscale;
 using Switchboard.Gateway.Connect;
 using Switchboard.Gateway.Health;
 using Switchboard.Gateway.Http;
@@ -15,7 +16,7 @@ namespace Switchboard.Gateway;
 public static class GatewayEndpointRouteBuilderExtensions
 {
     /// <summary>
-    /// Maps <c>POST|GET /v1/connect</c>, <c>POST /v1/publish</c>, <c>POST /v1/admin/nodes/{id}/drain</c>, <c>GET /v1/nodes</c>, <c>GET /healthz</c> and
+    /// Maps <c>POST|GET /v1/connect</c>, <c>POST /v1/publish</c>, <c>POST /v1/admin/nodes/{id}/drain</c>, <c>GET /v1/nodes</c>, <c>GET /v1/autoscale</c>, <c>GET /healthz</c> and
     /// <c>GET /readyz</c>. Requires <see cref="GatewayServiceCollectionExtensions.AddSwitchboardGateway"/>.
     /// </summary>
     /// <returns>The group of the mapped endpoints, to add conventions (authorization, rate limiting…) to.</returns>
@@ -32,6 +33,8 @@ public static class GatewayEndpointRouteBuilderExtensions
             context => context.RequestServices.GetRequiredService<DrainEndpoint>().HandleAsync(context));
         group.MapGet(GatewayRoutes.Nodes,
             context => context.RequestServices.GetRequiredService<NodesEndpoint>().HandleAsync(context));
+        group.MapGet(GatewayRoutes.Autoscale,
+            context => context.RequestServices.GetRequiredService<AutoscaleEndpoint>().HandleAsync(context));
         group.MapGet(GatewayRoutes.Health, HealthEndpoints.LiveAsync);
         group.MapGet(GatewayRoutes.Ready,
             context => context.RequestServices.GetRequiredService<HealthEndpoints>().ReadyAsync(context));

@@ -40,6 +40,9 @@ public sealed class GatewayOptions
     /// <summary>The rebalancer: moves connections off nodes well above the mean load (off by default).</summary>
     public Rebalance.RebalancerOptions Rebalance { get; set; } = new();
 
+    /// <summary>The autoscaler: keeps the node count in line with the load through a provisioner (off by default).</summary>
+    public Autoscale.AutoscaleOptions Autoscale { get; set; } = new();
+
     /// <summary>How user JWTs are checked: exactly one of an HS256 secret or an RS256 public key (optional in dev mode).</summary>
     public UserTokenOptions UserTokens { get; set; } = new();
 

@@ -27,6 +27,7 @@ internal sealed class GatewayOptionsValidator(IEnumerable<IPlacementPolicy> poli
         {
             failures.Add($"{Prefix}Rebalance needs Interval > 0, Cooldown >= 0, Threshold > 0, 0 <= Hysteresis < Threshold, MaxMovesPerRequest >= 1 and MinConnections >= 0.");
         }
+        options.Autoscale.Validate(Prefix, failures);
         if (options.AdminRequestTimeout <= TimeSpan.Zero)
         {
             failures.Add($"{Prefix}{nameof(GatewayOptions.AdminRequestTimeout)} must be positive.");

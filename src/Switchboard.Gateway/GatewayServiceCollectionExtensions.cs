@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using Switchboard.Backplane;
 using Switchboard.Backplane.Routing;
 using Switchboard.Gateway.Admin;
+using Switchboard.Gateway.Autoscale;
 using Switchboard.Gateway.Connect;
 using Switchboard.Gateway.Health;
 using Switchboard.Gateway.Nodes;
@@ -51,6 +52,21 @@ public static class GatewayServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Rebalancer>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Rebalancer>());
+        services.TryAddSingleton(sp =>
+        {
+            var options = Options(sp);
+            return new Autoscaler(
+                sp.GetRequiredService<IBackplane>(),
+                sp.GetRequiredService<SwitchboardGateway>().Cluster,
+                options.Autoscale,
+                sp.GetService<IProvisioner>() ?? CreateProvisioner(options, sp.GetRequiredService<ILoggerFactory>()),
+                options.AdminRequestTimeout,
+                options.HeartbeatInterval * options.MissedHeartbeatsBeforeEviction,
+                sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<Autoscaler>>());
+        });
+        services.AddHostedService(sp => sp.GetRequiredService<Autoscaler>());
+        services.TryAddSingleton(sp => new AutoscaleEndpoint(new ApiKeyChecker(Options(sp).AdminKeys), sp.GetRequiredService<Autoscaler>()));
 
         services.TryAddSingleton(sp => new PlacementTracker(
             sp.GetRequiredService<SwitchboardGateway>().Cluster, Options(sp).TicketLifetime, sp.GetRequiredService<TimeProvider>()));
@@ -94,6 +110,31 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton(sp => new HealthEndpoints(sp.GetRequiredService<SwitchboardGateway>()));
         return services;
     }
+
+    /// <summary>The built-in provisioner <c>Gateway:Autoscale:Provisioner</c> names (a registered <see cref="IProvisioner"/> wins).</summary>
+    private static IProvisioner CreateProvisioner(GatewayOptions options, ILoggerFactory loggers)
+    {
+        var autoscale = options.Autoscale;
+        var logger = loggers.CreateLogger<Autoscaler>();
+        return autoscale.Provisioner switch
+        {
+            Provisioners.Command => new CommandProvisioner(autoscale.Command, logger),
+            Provisioners.Webhook => new WebhookProvisioner(autoscale.Webhook, logger),
+            // The nodes need the secret the gateway signs tickets with; default to it.
+            _ => new ProcessProvisioner(autoscale.Process.ClusterSecret is null
+                ? CopyWithSecret(autoscale.Process, options.ClusterSecret) : autoscale.Process, logger),
+        };
+    }
+
+    private static ProcessProvisionerOptions CopyWithSecret(ProcessProvisionerOptions o, string? secret) => new()
+    {
+        Executable = o.Executable,
+        Arguments = o.Arguments,
+        NodeArguments = o.NodeArguments,
+        BackplaneUrl = o.BackplaneUrl,
+        ClusterSecret = secret,
+        NodeIdPrefix = o.NodeIdPrefix,
+    };
 
     private static GatewayOptions Options(IServiceProvider services) => services.GetRequiredService<IOptions<GatewayOptions>>().Value;
 }

@@ -32,13 +32,17 @@ internal sealed partial class ProcessCluster(Uri broker) : IAsyncDisposable
     /// <summary>The process of a node started with <see cref="StartNodeAsync"/>.</summary>
     public CliProcess NodeProcess(string nodeId) => _nodes[nodeId].Process;
 
-    public async Task<Uri> StartGatewayAsync()
+    public async Task<Uri> StartGatewayAsync(params string[] extraArguments)
     {
-        var process = Start("gateway", "--backplane", Broker.ToString(), "--port", "0", "--secret", Secret, "--dev", "--api-key", "test-key", "--policy", "least-connections");
+        var process = Start(["gateway", "--backplane", Broker.ToString(), "--port", "0", "--secret", Secret, "--dev", "--api-key", "test-key", "--policy", "least-connections", .. extraArguments]);
         await process.WaitForLineAsync(l => l.StartsWith("gateway listening on", StringComparison.Ordinal), "the gateway to listen");
+        GatewayProcess = process;
         Gateway = new Uri(GatewayLine().Match(process.Line(l => l.StartsWith("gateway listening on", StringComparison.Ordinal))).Groups[1].Value);
         return Gateway;
     }
+
+    /// <summary>The gateway's process (after <see cref="StartGatewayAsync"/>).</summary>
+    public CliProcess? GatewayProcess { get; private set; }
 
     public async Task<Uri> StartNodeAsync(string nodeId)
     {

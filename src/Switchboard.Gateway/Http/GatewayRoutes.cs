@@ -21,6 +21,9 @@ public static class GatewayRoutes
     /// <summary><c>POST</c>: drain a node, or move some of its connections (admin key required).</summary>
     public const string DrainNode = "/v1/admin/nodes/{id}/drain";
 
+    /// <summary><c>GET</c>: the autoscaler's view and recent decisions (admin key required).</summary>
+    public const string Autoscale = "/v1/autoscale";
+
     /// <summary>The header that carries an admin key (<c>Gateway:AdminKeys</c>).</summary>
     public const string AdminKeyHeader = "X-Admin-Key";
 

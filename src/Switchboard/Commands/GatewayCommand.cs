@@ -1,6 +1,8 @@
 using System.CommandLine;
 using Microsoft.Extensions.Configuration;
+using Switchboard.Bench.Workers;
 using Switchboard.Gateway;
+using Switchboard.Gateway.Autoscale;
 using Switchboard.Hosting;
 
 namespace Switchboard.Commands;
@@ -18,9 +20,13 @@ internal static class GatewayCommand
         var apiKey = new Option<string[]>("--api-key") { Description = "Publish API key (repeatable; default: Gateway:ApiKeys)", AllowMultipleArgumentsPerToken = false };
         var dev = new Option<bool>("--dev") { Description = "Dev mode: accept unsigned {\"userId\":…} connect bodies (never on a network)" };
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
+        var autoscale = new Option<string?>("--autoscale")
+        {
+            Description = "Turn the autoscaler on with this provisioner: process, command or webhook (default: Gateway:Autoscale)",
+        };
         var command = new Command("gateway", "Run one gateway (placement, tickets, publish API) over the backplane")
         {
-            backplane, port, host, secret, policy, apiKey, dev, verbose,
+            backplane, port, host, secret, policy, apiKey, dev, verbose, autoscale,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -54,6 +60,7 @@ internal static class GatewayCommand
                     settings.ApplyTo(o);
                     o.ClusterSecret = clusterSecret;
                     o.Placement = parse.GetValue(policy) ?? o.Placement;
+                    ConfigureAutoscale(o.Autoscale, parse.GetValue(autoscale), brokerUrl);
                 }, cancellationToken),
                 (app, described) =>
                 {
@@ -63,5 +70,29 @@ internal static class GatewayCommand
                 cancellationToken);
         });
         return command;
+    }
+
+    /// <summary>
+    /// The <c>process</c> provisioner starts this same program as <c>switchboard node</c> on the gateway's broker
+    /// (the cluster secret defaults to the gateway's own); configuration may override each.
+    /// </summary>
+    private static void ConfigureAutoscale(AutoscaleOptions options, string? provisionerFlag, Uri brokerUrl)
+    {
+        if (provisionerFlag is not null)
+        {
+            options.Enabled = true;
+            options.Provisioner = provisionerFlag;
+        }
+        if (options.Provisioner != Provisioners.Process)
+        {
+            return;
+        }
+        if (string.IsNullOrEmpty(options.Process.Executable))
+        {
+            var self = SelfProcess.StartInfo();
+            options.Process.Executable = self.FileName;
+            options.Process.Arguments = [.. self.ArgumentList];
+        }
+        options.Process.BackplaneUrl ??= brokerUrl.ToString();
     }
 }
