@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
 using Switchboard.Gateway;
@@ -54,6 +55,7 @@ public static class RoleHost
     private static WebApplicationBuilder CreateBuilder(RoleHostOptions host)
     {
         var builder = WebApplication.CreateSlimBuilder();
+        builder.Services.AddSingleton<IHostLifetime, CommandLineLifetime>();
         builder.Logging.ClearProviders();
         (host.ConfigureLogging ?? ConsoleLogging(verbose: false))(builder.Logging);
         // With request logging on, the host keeps an Activity and a log scope alive for every request, and a
