@@ -71,11 +71,12 @@ public interface IBackplane : IAsyncDisposable
     long UnroutableCount { get; }
 
     /// <summary>
-    /// Raised after the backplane recovered from an outage (reconnected and re-declared everything). Observers may
-    /// have forgotten this process's nodes meanwhile, so nodes re-announce themselves at once. Never raised by a
-    /// backplane that cannot lose its transport.
+    /// Raised when observers may lack this process's nodes and ask them to re-announce: after the backplane recovered
+    /// from an outage (observers evicted the nodes meanwhile), and when an observer started or reconnected (it missed
+    /// the presence sent before). A node answers with a presence snapshot and a heartbeat at once, rather than leave
+    /// its users unreachable from that observer until its next periodic snapshot.
     /// </summary>
-    event Action? Restored;
+    event Action? AnnounceRequested;
 }
 
 /// <summary>A participation in an election (<see cref="IBackplane.ElectAsync"/>).</summary>

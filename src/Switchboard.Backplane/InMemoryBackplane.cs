@@ -24,12 +24,8 @@ public sealed class InMemoryBackplane : IBackplane
     public long UnroutableCount => Interlocked.Read(ref _unroutable);
 
     /// <inheritdoc/>
-    public event Action? Restored
-    {
-        // One process cannot lose its own bus.
-        add { }
-        remove { }
-    }
+    /// <remarks>Raised when an observer starts: one process cannot lose its own bus, but a late observer missed the presence sent before it.</remarks>
+    public event Action? AnnounceRequested;
 
     /// <inheritdoc/>
     public ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default)
@@ -56,6 +52,7 @@ public sealed class InMemoryBackplane : IBackplane
         {
             _observers = [.. _observers, observer];
         }
+        AnnounceRequested?.Invoke();
         return ValueTask.FromResult<IAsyncDisposable>(new Registration(() =>
         {
             lock (_observersLock)

@@ -54,6 +54,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly Lock _stopLock = new();
     private Task? _stop;
     private bool _backplaneFailing;
+    private int _announceRequests;
 
     /// <summary>Creates a node; it takes connections once <see cref="StartAsync"/> has run.</summary>
     public SwitchboardNode(NodeOptions options, IBackplane backplane, ILogger<SwitchboardNode> logger, NodeMetrics metrics, TimeProvider? timeProvider = null)
@@ -178,7 +179,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _heartbeats = new HeartbeatPublisher(_backplane, SampleHeartbeat, _membership.PublishSnapshotAsync, _options.PresenceSnapshotEvery,
             _options.HeartbeatInterval, _time, _logger, NodeId);
         _heartbeats.Start();
-        _backplane.Restored += OnBackplaneRestored;
+        _backplane.AnnounceRequested += OnAnnounceRequested;
         _started = true;
         NodeLog.NodeStarted(_logger, NodeId, Url, _options.MaxConnections);
     }
@@ -214,7 +215,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
         }
         await _sessions.DropAllAsync().ConfigureAwait(false);
-        _backplane.Restored -= OnBackplaneRestored;
+        _backplane.AnnounceRequested -= OnAnnounceRequested;
         if (_heartbeats is not null)
         {
             await _heartbeats.DisposeAsync().ConfigureAwait(false);
@@ -230,14 +231,27 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         }
     }
 
-    private void OnBackplaneRestored()
+    private void OnAnnounceRequested()
     {
-        // Observers forgot this node while the backplane was cut off; re-announce it rather than wait for the next snapshot.
-        _ = BestEffort.RunAsync(async () =>
+        // Requests that arrive while an announcement is under way are answered by one more round, not one each:
+        // many observers reconnecting after a broker restart must not make every node publish its users many times.
+        if (Interlocked.Increment(ref _announceRequests) == 1)
         {
-            await PublishHeartbeatNowAsync().ConfigureAwait(false);
-            await _membership.PublishSnapshotAsync(CancellationToken.None).ConfigureAwait(false);
-        });
+            _ = AnnounceAsync();
+        }
+    }
+
+    private async Task AnnounceAsync()
+    {
+        int answered;
+        do
+        {
+            answered = Volatile.Read(ref _announceRequests);
+            // Users first: an observer that sees the node again can then route to them at once.
+            await BestEffort.RunAsync(() => new ValueTask(_membership.PublishSnapshotAsync(CancellationToken.None))).ConfigureAwait(false);
+            await BestEffort.RunAsync(() => PublishHeartbeatNowAsync(CancellationToken.None)).ConfigureAwait(false);
+        }
+        while (Interlocked.CompareExchange(ref _announceRequests, 0, answered) != answered);
     }
 
     /// <inheritdoc/>

@@ -21,10 +21,10 @@ public sealed class FaultyBackplane : IBackplane
     public long UnroutableCount => _inner.UnroutableCount;
 
     /// <inheritdoc/>
-    public event Action? Restored
+    public event Action? AnnounceRequested
     {
-        add => _inner.Restored += value;
-        remove => _inner.Restored -= value;
+        add => _inner.AnnounceRequested += value;
+        remove => _inner.AnnounceRequested -= value;
     }
 
     /// <inheritdoc/>

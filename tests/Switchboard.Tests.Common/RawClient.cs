@@ -19,7 +19,7 @@ public sealed class RawClient : IAsyncDisposable
     /// <summary>The socket, for tests that need to send odd frames.</summary>
     public ClientWebSocket Socket => _socket;
 
-    /// <summary>The welcome frame, when connected through <see cref="ConnectAsync(Uri, string, TimeSpan?)"/> with welcome.</summary>
+    /// <summary>The welcome frame, when connected through <see cref="ConnectAsync(Uri, string)"/> or given with <see cref="WithWelcome"/>.</summary>
     public JsonElement Welcome { get; private set; }
 
     /// <summary>The connection id from the welcome.</summary>

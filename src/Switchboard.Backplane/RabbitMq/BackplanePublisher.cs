@@ -57,6 +57,10 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     public ValueTask EnqueueControlAsync(string type, byte[] body, CancellationToken cancellationToken) =>
         _queue.Writer.WriteAsync(new Outgoing(_controlExchange, string.Empty, false, null, type, body, null), cancellationToken);
 
+    /// <summary>Queues a control message without waiting; false when the queue is full.</summary>
+    public bool TryEnqueueControl(string type, byte[] body) =>
+        _queue.Writer.TryWrite(new Outgoing(_controlExchange, string.Empty, false, null, type, body, null));
+
     /// <summary>Queues a message of its own (a request or an answer) for any exchange and key, published unbatched.</summary>
     public ValueTask EnqueueSingleAsync(string exchange, string key, bool mandatory, string type, byte[] body, CancellationToken cancellationToken) =>
         _queue.Writer.WriteAsync(new Outgoing(exchange, key, mandatory, null, type, body, null), cancellationToken);

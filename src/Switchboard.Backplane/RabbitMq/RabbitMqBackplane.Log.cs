@@ -35,4 +35,8 @@ internal static partial class RabbitMqLog
     [LoggerMessage(EventId = 8, EventName = "NodeIdTaken", Level = LogLevel.Error,
         Message = "Node id {NodeId} is held by another process on the backplane; this node receives nothing until it is free")]
     public static partial void NodeIdTaken(ILogger logger, string nodeId);
+
+    [LoggerMessage(EventId = 9, EventName = "AnnounceRequestDropped", Level = LogLevel.Warning,
+        Message = "Could not ask the other processes' nodes to re-announce (the publish queue is full); their users are learned from their next periodic snapshot")]
+    public static partial void AnnounceRequestDropped(ILogger logger);
 }

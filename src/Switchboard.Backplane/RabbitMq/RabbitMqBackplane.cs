@@ -20,8 +20,9 @@ namespace Switchboard.Backplane.RabbitMq;
 /// <remarks>
 /// On losing the broker, local traffic carries on; what cannot be routed is counted in <see cref="UnroutableCount"/>
 /// (and the <c>switchboard.backplane.unroutable</c> metric) and the outage is logged once. The backplane reconnects
-/// with backoff, re-declares and re-binds everything, and raises <see cref="Restored"/> so nodes re-announce
-/// their users. When the broker's event exchange is enabled, a node whose process dies is forgotten by every
+/// with backoff, re-declares and re-binds everything, and raises <see cref="AnnounceRequested"/> so nodes re-announce
+/// their users. An observer that starts or reconnects asks every process's nodes to re-announce theirs, so it does not
+/// wait for their next periodic snapshot to route to them. When the broker's event exchange is enabled, a node whose process dies is forgotten by every
 /// observer as soon as the broker deletes its queue, rather than after missed heartbeats.
 /// </remarks>
 public sealed class RabbitMqBackplane : IBackplane
@@ -40,6 +41,8 @@ public sealed class RabbitMqBackplane : IBackplane
     private volatile string? _replyQueue;
     private readonly List<Election> _elections = [];
     private readonly TimeProvider _time;
+    // Tells this backplane's own announce requests apart from other processes' (its nodes answer locally).
+    private readonly string _instanceId = Guid.NewGuid().ToString("N");
     private long _lastRequestId;
     private bool _controlQueueWanted;
     private long _unroutable;
@@ -104,7 +107,7 @@ public sealed class RabbitMqBackplane : IBackplane
     public bool IsConnected => _link.Current is not null;
 
     /// <inheritdoc/>
-    public event Action? Restored;
+    public event Action? AnnounceRequested;
 
     /// <inheritdoc/>
     public async ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default)
@@ -159,6 +162,7 @@ public sealed class RabbitMqBackplane : IBackplane
                 if (_link.Current is { } session)
                 {
                     await ApplySafelyAsync(session, "control queue", ct => DeclareControlQueueAsync(session, ct), cancellationToken).ConfigureAwait(false);
+                    RequestAnnouncements();
                 }
             }
         }
@@ -166,6 +170,8 @@ public sealed class RabbitMqBackplane : IBackplane
         {
             _topology.Release();
         }
+        // This process's nodes announced before this observer listened.
+        AnnounceRequested?.Invoke();
         return new Registration(() =>
         {
             lock (_observersLock)
@@ -372,7 +378,23 @@ public sealed class RabbitMqBackplane : IBackplane
 
     private void CountUnroutable(long frames) => Interlocked.Add(ref _unroutable, frames);
 
-    private void OnEstablished() => Restored?.Invoke();
+    private void OnEstablished()
+    {
+        // A new control queue missed everything sent while there was none; other processes' nodes announce again.
+        if (_controlQueueWanted)
+        {
+            RequestAnnouncements();
+        }
+        AnnounceRequested?.Invoke();
+    }
+
+    private void RequestAnnouncements()
+    {
+        if (!_publisher.TryEnqueueControl(RabbitMqNames.AnnounceRequestType, Encoding.UTF8.GetBytes(_instanceId)))
+        {
+            RabbitMqLog.AnnounceRequestDropped(_logger);
+        }
+    }
 
     private async ValueTask ChangeBindingAsync(string nodeId, string group, bool subscribe, CancellationToken cancellationToken)
     {
@@ -687,6 +709,16 @@ public sealed class RabbitMqBackplane : IBackplane
                     var delta = ControlMessages.Decode(body, ControlJsonContext.Default.PresenceDelta);
                     ControlMessages.Validate(delta);
                     Notify(static (o, d) => o.OnPresence(d), delta);
+                    break;
+                case RabbitMqNames.AnnounceRequestType:
+                    if (body.IsEmpty)
+                    {
+                        throw new FormatException("announce request without its sender");
+                    }
+                    if (!body.SequenceEqual(Encoding.UTF8.GetBytes(_instanceId)))
+                    {
+                        AnnounceRequested?.Invoke();
+                    }
                     break;
                 case RabbitMqNames.NodeLeftType:
                     var notice = ControlMessages.Decode(body, ControlJsonContext.Default.NodeLeftNotice);

@@ -30,6 +30,9 @@ public sealed class RabbitMqNames
     /// <summary>Message type of an election tick (to an election queue; only its active consumer receives it).</summary>
     public const string ElectionTickType = "switchboard.elect.v1";
 
+    /// <summary>Message type of an observer's request that every node re-announce its presence (it just (re)connected).</summary>
+    public const string AnnounceRequestType = "switchboard.announce.v1";
+
     /// <summary>Message type of a node's departure.</summary>
     public const string NodeLeftType = "switchboard.node-left.v1";
 

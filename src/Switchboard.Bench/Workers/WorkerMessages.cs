@@ -4,6 +4,12 @@ using Switchboard.Bench.Measurement;
 namespace Switchboard.Bench.Workers;
 
 /// <summary>Open <see cref="Count"/> clients, users <c>{UserPrefix}{FirstIndex…}</c>, from <see cref="SourceAddress"/>.</summary>
+/// <param name="Target">Where the clients connect.</param>
+/// <param name="FirstIndex">The global index of the first client.</param>
+/// <param name="Count">How many clients to open.</param>
+/// <param name="UserPrefix">The user id prefix; the client index follows it.</param>
+/// <param name="SourceAddress">The local address the sockets bind to, or null for the system's choice.</param>
+/// <param name="Concurrency">How many handshakes are in flight at once.</param>
 /// <param name="FollowMoves">Whether clients follow <c>reconnect</c> frames and lost connections by resuming their session elsewhere.</param>
 public sealed record ConnectOrder(TargetSpec Target, int FirstIndex, int Count, string UserPrefix, string? SourceAddress, int Concurrency, bool FollowMoves = false);
 

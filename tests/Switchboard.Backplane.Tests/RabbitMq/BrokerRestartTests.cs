@@ -21,7 +21,7 @@ public sealed class BrokerRestartTests : IAsyncLifetime
         await using var a = await RabbitMqBackplane.ConnectAsync(Options(prefix), log).WithTimeout("connect a");
         await using var b = await RabbitMqBackplane.ConnectAsync(Options(prefix)).WithTimeout("connect b");
         var restored = 0;
-        b.Restored += () => Interlocked.Increment(ref restored);
+        b.AnnounceRequested += () => Interlocked.Increment(ref restored);
         await a.JoinAsync("node-a", new RecordingInbox("node-a")).WithTimeout("join a");
         var inboxB = new RecordingInbox("node-b");
         await b.JoinAsync("node-b", inboxB).WithTimeout("join b");

@@ -38,6 +38,23 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task AnObserverStartingInAnotherProcess_AsksThisProcessesNodesToAnnounce()
+    {
+        var options = fixture.Options();
+        var nodes = await ConnectAsync(options);
+        var requests = 0;
+        nodes.AnnounceRequested += () => Interlocked.Increment(ref requests);
+        await nodes.ObserveAsync(new RecordingObserver()).WithTimeout("the nodes' process observing");
+        await Eventually.TrueAsync(() => Volatile.Read(ref requests) >= 1, "the local observer to ask for announcements");
+        var before = Volatile.Read(ref requests);
+
+        var gateway = await ConnectAsync(options);
+        await gateway.ObserveAsync(new RecordingObserver()).WithTimeout("the gateway's process observing");
+
+        await Eventually.TrueAsync(() => Volatile.Read(ref requests) > before, "the other process's request to reach the nodes' process");
+    }
+
+    [Fact]
     public async Task MalformedAndForeignMessages_AreDroppedAndTheNodeKeepsWorking()
     {
         var options = fixture.Options();

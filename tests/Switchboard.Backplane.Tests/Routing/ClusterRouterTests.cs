@@ -204,7 +204,7 @@ public sealed class ClusterRouterTests : IDisposable
 
         public long UnroutableCount => 0;
 
-        public event Action? Restored { add { } remove { } }
+        public event Action? AnnounceRequested { add { } remove { } }
 
         public ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default)
         {
