@@ -3,10 +3,40 @@ using Switchboard.Protocol;
 
 namespace Switchboard.Tests.Common;
 
-/// <summary>An <see cref="InMemoryBackplane"/> whose operations can be made to throw, to test how nodes live with a failing backplane.</summary>
+/// <summary>
+/// An <see cref="InMemoryBackplane"/> whose operations can be made to throw, to test how nodes live with a failing
+/// backplane, or held back, to make one path slower than another.
+/// </summary>
 public sealed class FaultyBackplane : IBackplane
 {
     private readonly InMemoryBackplane _inner = new();
+    private readonly Lock _heldLock = new();
+    private readonly List<Func<ValueTask>> _heldSends = [];
+    private readonly List<Func<ValueTask>> _heldPresence = [];
+
+    /// <summary>Direct sends (destination node, message) it matches are held, in order, until <see cref="ReleaseSendsAsync"/>.</summary>
+    public Func<string, RoutedMessage, bool>? HoldSends { get; set; }
+
+    /// <summary>Presence publishes it matches are held, in order, until <see cref="ReleasePresenceAsync"/>.</summary>
+    public Func<PresenceDelta, bool>? HoldPresence { get; set; }
+
+    /// <summary>The number of sends held now.</summary>
+    public int HeldSendCount
+    {
+        get
+        {
+            lock (_heldLock)
+            {
+                return _heldSends.Count;
+            }
+        }
+    }
+
+    /// <summary>Stops holding sends and lets the held ones go, in the order they were made.</summary>
+    public Task ReleaseSendsAsync() => ReleaseAsync(_heldSends, () => HoldSends = null);
+
+    /// <summary>Stops holding presence and lets the held publishes go, in the order they were made.</summary>
+    public Task ReleasePresenceAsync() => ReleaseAsync(_heldPresence, () => HoldPresence = null);
 
     /// <summary>When set, direct sends, group publishes and broadcasts throw.</summary>
     public volatile bool FailRouting;
@@ -35,7 +65,9 @@ public sealed class FaultyBackplane : IBackplane
 
     /// <inheritdoc/>
     public ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default) =>
-        FailRouting ? throw Broken("send") : _inner.SendAsync(nodeId, message, cancellationToken);
+        FailRouting ? throw Broken("send")
+            : HoldSends?.Invoke(nodeId, message) == true ? Hold(_heldSends, () => _inner.SendAsync(nodeId, message))
+            : _inner.SendAsync(nodeId, message, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask PublishAsync(string group, RoutedMessage message, CancellationToken cancellationToken = default) =>
@@ -65,13 +97,39 @@ public sealed class FaultyBackplane : IBackplane
 
     /// <inheritdoc/>
     public ValueTask PublishPresenceAsync(PresenceDelta delta, CancellationToken cancellationToken = default) =>
-        FailPresence ? throw Broken("presence") : _inner.PublishPresenceAsync(delta, cancellationToken);
+        FailPresence ? throw Broken("presence")
+            : HoldPresence?.Invoke(delta) == true ? Hold(_heldPresence, () => _inner.PublishPresenceAsync(delta))
+            : _inner.PublishPresenceAsync(delta, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default) => _inner.PublishNodeLeftAsync(nodeId, epoch, cancellationToken);
 
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => _inner.DisposeAsync();
+
+    private ValueTask Hold(List<Func<ValueTask>> held, Func<ValueTask> operation)
+    {
+        lock (_heldLock)
+        {
+            held.Add(operation);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task ReleaseAsync(List<Func<ValueTask>> held, Action stopHolding)
+    {
+        Func<ValueTask>[] operations;
+        lock (_heldLock)
+        {
+            stopHolding();
+            operations = [.. held];
+            held.Clear();
+        }
+        foreach (var operation in operations)
+        {
+            await operation();
+        }
+    }
 
     private static IOException Broken(string operation) => new($"backplane {operation} failed (injected)");
 }

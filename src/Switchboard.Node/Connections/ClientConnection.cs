@@ -34,6 +34,8 @@ public sealed class ClientConnection
     private HashSet<long>? _seen;
     private Queue<long>? _seenOrder;
     private long _seenUntil;
+    private HandOverFence? _fence;
+    private ITimer? _fenceTimer;
     private string _sessionId;
     private int _commands;
 
@@ -118,31 +120,82 @@ public sealed class ClientConnection
         // The seq is taken and the frame queued under one lock, so seq order is queue order.
         lock (_enqueueLock)
         {
-            if (!FirstTime(message.Id))
+            if (_mode == SessionMode.AwaitingResume)
             {
+                if (_pending!.Count >= _options.SendQueueCapacity)
+                {
+                    RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
+                    return false;
+                }
+                _pending.Add(message);
                 return true;
             }
-            switch (_mode)
-            {
-                case SessionMode.AwaitingResume:
-                    if (_pending!.Count >= _options.SendQueueCapacity)
-                    {
-                        RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
-                        return false;
-                    }
-                    _pending.Add(message);
-                    return true;
-                case SessionMode.Forwarding:
-                    _forward!(message);
-                    return true;
-                case SessionMode.Detached:
-                    Replay.Add(++_seq, message);
-                    return true;
-                default:
-                    return WriteLive(message);
-            }
+            return Accept(message);
         }
     }
+
+    /// <summary>Delivers a message that is not held for a resume: through the hand-over fence while there is one, once.</summary>
+    private bool Accept(RoutedMessage message)
+    {
+        if (_fence is not null)
+        {
+            if (!_fence.HasEnded(_time.GetTimestamp()))
+            {
+                var ready = _fence.Admit(message, IsDelivered, out var overflow);
+                var accepted = DeliverFirstCopies(ready);
+                if (overflow)
+                {
+                    ReleaseFence();
+                }
+                return accepted;
+            }
+            ReleaseFence();
+        }
+        return !FirstTime(message.Id) || Deliver(message);
+    }
+
+    private bool DeliverFirstCopies(IEnumerable<RoutedMessage> messages)
+    {
+        var accepted = true;
+        foreach (var message in messages)
+        {
+            if (FirstTime(message.Id))
+            {
+                accepted &= Deliver(message);
+            }
+        }
+        return accepted;
+    }
+
+    private bool Deliver(RoutedMessage message)
+    {
+        switch (_mode)
+        {
+            case SessionMode.Forwarding:
+                _forward!(message);
+                return true;
+            case SessionMode.Detached:
+                Replay.Add(++_seq, message);
+                return true;
+            default:
+                return WriteLive(message);
+        }
+    }
+
+    /// <summary>Ends the hand-over fence: what it held is delivered, each origin's messages in order.</summary>
+    private void ReleaseFence()
+    {
+        if (_fence is not { } fence)
+        {
+            return;
+        }
+        _fence = null;
+        _fenceTimer?.Dispose();
+        _fenceTimer = null;
+        DeliverFirstCopies(fence.Release());
+    }
+
+    private bool IsDelivered(long id) => _seen?.Contains(id) == true;
 
     private bool WriteLive(RoutedMessage message)
     {
@@ -195,6 +248,8 @@ public sealed class ClientConnection
     {
         lock (_enqueueLock)
         {
+            // Held messages become part of the session before the client's absence is.
+            ReleaseFence();
             if (_mode is SessionMode.Live or SessionMode.AwaitingResume)
             {
                 _mode = SessionMode.Detached;
@@ -215,6 +270,7 @@ public sealed class ClientConnection
             {
                 return null;
             }
+            ReleaseFence();
             var window = (_replay ?? new ReplayBuffer(1, 1, TimeSpan.Zero, _time)).Since(lastSeq, _seq);
             _mode = SessionMode.Forwarding;
             _forward = forward;
@@ -227,7 +283,17 @@ public sealed class ClientConnection
     /// Ends the wait for a resume: queues <paramref name="welcome"/>, then the replayed messages with their original
     /// seqs, then continues the session at <paramref name="currentSeq"/> with what arrived meanwhile (minus copies).
     /// </summary>
-    internal void CompleteResume(byte[] welcome, byte[]? afterWelcome, IReadOnlyList<(long Seq, RoutedMessage Message)> replayed, long currentSeq, TimeSpan dedupeWindow)
+    /// <param name="welcome">The welcome frame.</param>
+    /// <param name="afterWelcome">The reply to the <c>resume</c> command, if it had an id.</param>
+    /// <param name="replayed">What the client missed, with the seqs it had.</param>
+    /// <param name="currentSeq">The session's seq at the hand-over.</param>
+    /// <param name="dedupeWindow">How long copies of delivered messages may still arrive (and are dropped).</param>
+    /// <param name="fenceFor">
+    /// When the session came from another node, how long that node may still forward: direct messages are held
+    /// behind the forwarded ones for that long (see <see cref="HandOverFence"/>). Must be shorter than <paramref name="dedupeWindow"/>.
+    /// </param>
+    internal void CompleteResume(byte[] welcome, byte[]? afterWelcome, IReadOnlyList<(long Seq, RoutedMessage Message)> replayed, long currentSeq,
+        TimeSpan dedupeWindow, TimeSpan? fenceFor = null)
     {
         lock (_enqueueLock)
         {
@@ -246,6 +312,19 @@ public sealed class ClientConnection
                 Write(new OutboundFrame(message, seq));
             }
             _seq = Math.Max(_seq, currentSeq);
+            if (fenceFor is { } fenceTime && fenceTime > TimeSpan.Zero)
+            {
+                _fence = new HandOverFence(Id, _time.GetTimestamp() + (long)(fenceTime.TotalSeconds * _time.TimestampFrequency), _options.SendQueueCapacity);
+                // Held messages must not wait for a next arrival to be let go.
+                _fenceTimer = _time.CreateTimer(static state =>
+                {
+                    var connection = (ClientConnection)state!;
+                    lock (connection._enqueueLock)
+                    {
+                        connection.ReleaseFence();
+                    }
+                }, this, fenceTime, Timeout.InfiniteTimeSpan);
+            }
             GoLive();
         }
     }
@@ -275,18 +354,7 @@ public sealed class ClientConnection
         }
         foreach (var message in pending)
         {
-            if (!FirstTime(message.Id))
-            {
-                continue;
-            }
-            if (_mode == SessionMode.Live)
-            {
-                WriteLive(message);
-            }
-            else
-            {
-                Replay.Add(++_seq, message);
-            }
+            Accept(message);
         }
     }
 

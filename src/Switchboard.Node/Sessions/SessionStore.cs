@@ -17,7 +17,8 @@ namespace Switchboard.Node.Sessions;
 /// for <see cref="NodeOptions.SessionGraceTime"/>: its user stays routed here and its messages are buffered. A
 /// resuming connection takes its session from whichever node holds it — this one, or another over the backplane —
 /// gets the missed messages first, and the old holder forwards stragglers for <see cref="NodeOptions.ResumeForwardTime"/>
-/// before it lets the user go, so nothing routed during the move is lost; copies that arrive twice are dropped by id.
+/// before it lets the user go, so nothing routed during the move is lost; copies that arrive twice are dropped by id,
+/// and a <see cref="HandOverFence"/> on the new connection keeps the forwarded and the direct path in per-sender order.
 /// </summary>
 internal sealed class SessionStore(
     string nodeId, NodeOptions options, IBackplane backplane, PresenceDirectory directory, Func<IEnumerable<string>> knownNodes,
@@ -138,7 +139,11 @@ internal sealed class SessionStore(
             .Select(m => (m.Seq, RoutedMessage.FromFramePrefix(target, m.From, m.Frame, m.Origin, m.Id)))
             .ToList();
         var welcome = ServerFrames.ResumedWelcome(connection.Id, connection.UserId, nodeId, connection.SessionId, replayed.Count, response.MissedFrom, response.MissedTo);
-        connection.CompleteResume(welcome, command.Id is { } id ? ServerFrames.ReplyOk(id) : null, replayed, response.CurrentSeq, options.ResumeForwardTime * 2);
+        // The old node forwards for ResumeForwardTime from its take, which came before this; the margin covers what it
+        // forwarded last and is still on its way. Copies are dropped for longer than anything is held.
+        var fence = fromNode == nodeId ? (TimeSpan?)null : options.ResumeForwardTime * 1.5;
+        connection.CompleteResume(welcome, command.Id is { } id ? ServerFrames.ReplyOk(id) : null, replayed, response.CurrentSeq,
+            options.ResumeForwardTime * 2, fence);
         Register(connection);
         NodeLog.SessionResumed(logger, connection.SessionId, connection.UserId, connection.Id, fromNode!, replayed.Count,
             response.MissedFrom is { } from ? $"{from}..{response.MissedTo}" : "none");
