@@ -1,8 +1,8 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
 using Switchboard.Backplane.Cluster;
 using Switchboard.Backplane.Control;
+using Switchboard.Gateway.Leadership;
 
 namespace Switchboard.Gateway.Autoscale;
 
@@ -13,7 +13,7 @@ namespace Switchboard.Gateway.Autoscale;
 /// over the backplane (as <c>POST /v1/admin/nodes/{id}/drain</c> does), then tells the provisioner the new count.
 /// Only the gateway that holds the <c>autoscaler</c> election acts.
 /// </summary>
-public sealed class Autoscaler : IHostedService, IAsyncDisposable
+public sealed class Autoscaler : ElectedRounds
 {
     /// <summary>The election role the autoscaling gateways compete for.</summary>
     public const string Role = "autoscaler";
@@ -27,20 +27,15 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
     private readonly AutoscalePlanner _planner;
     private readonly TimeSpan _requestTimeout;
     private readonly TimeSpan _warmup;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
-    private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
     private readonly LinkedList<AutoscaleDecision> _decisions = new();
     private AutoscalePlan? _last;
     private DateTimeOffset _lastAt;
-    private DateTimeOffset _startedAt;
-    private ILeadership? _leadership;
-    private Task? _loop;
-    private int _stopped;
 
     internal Autoscaler(IBackplane backplane, ClusterView cluster, AutoscaleOptions options, IProvisioner provisioner, TimeSpan requestTimeout,
         TimeSpan warmup, TimeProvider time, ILogger<Autoscaler> logger)
+        : base(backplane, Role, options.Interval, options.Enabled, time)
     {
         _backplane = backplane;
         _cluster = cluster;
@@ -49,58 +44,11 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
         _planner = new AutoscalePlanner(options, time);
         _requestTimeout = requestTimeout;
         _warmup = warmup;
-        _time = time;
         _logger = logger;
     }
 
-    /// <summary>True while this gateway is the active autoscaler.</summary>
-    public bool IsActive => _leadership?.IsLeader == true;
-
     /// <summary>The provisioner the autoscaler acts through.</summary>
     public IProvisioner Provisioner => _provisioner;
-
-    /// <inheritdoc/>
-    public async Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (!_options.Enabled)
-        {
-            return;
-        }
-        _startedAt = _time.GetUtcNow();
-        _leadership = await _backplane.ElectAsync(Role, cancellationToken).ConfigureAwait(false);
-        _loop = Task.Run(RunAsync, CancellationToken.None);
-    }
-
-    /// <inheritdoc/>
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (Interlocked.Exchange(ref _stopped, 1) == 1)
-        {
-            return;
-        }
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        if (_leadership is not null)
-        {
-            await _leadership.DisposeAsync().ConfigureAwait(false);
-            _leadership = null;
-        }
-        switch (_provisioner)
-        {
-            case IAsyncDisposable disposable:
-                await disposable.DisposeAsync().ConfigureAwait(false);
-                break;
-            case IDisposable disposable:
-                disposable.Dispose();
-                break;
-        }
-    }
-
-    /// <inheritdoc/>
-    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
 
     /// <summary>What <c>GET /v1/autoscale</c> shows.</summary>
     internal AutoscaleView View()
@@ -127,33 +75,35 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
         }
     }
 
-    private async Task RunAsync()
+    // The cluster view is built from heartbeats: right after start-up it has not heard every node yet.
+    private protected override bool ReadyForRound() => Time.GetUtcNow() - StartedAt >= _warmup;
+
+    private protected override bool OnRoundFailed(Exception error)
     {
-        while (!_stop.IsCancellationRequested)
+        if (error is not (ProvisionerException or BackplaneRequestException or BackplaneUnavailableException or System.Text.Json.JsonException))
         {
-            try
-            {
-                await Task.Delay(_options.Interval, _time, _stop.Token).ConfigureAwait(false);
-                // The cluster view is built from heartbeats: right after start-up it has not heard every node yet.
-                if (_leadership?.IsLeader == true && _time.GetUtcNow() - _startedAt >= _warmup)
-                {
-                    await RunRoundAsync(_stop.Token).ConfigureAwait(false);
-                }
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is ProvisionerException or BackplaneRequestException or BackplaneUnavailableException or System.Text.Json.JsonException)
-            {
-                _logger.Failed(e.Message);
-                Record(new AutoscaleDecision(_time.GetUtcNow(), AutoscaleAction.None, 0, 0, $"failed: {e.Message}", []));
-            }
+            return false;
+        }
+        _logger.Failed(error.Message);
+        Record(new AutoscaleDecision(Time.GetUtcNow(), AutoscaleAction.None, 0, 0, $"failed: {error.Message}", []));
+        return true;
+    }
+
+    private protected override async ValueTask OnStoppedAsync()
+    {
+        switch (_provisioner)
+        {
+            case IAsyncDisposable disposable:
+                await disposable.DisposeAsync().ConfigureAwait(false);
+                break;
+            case IDisposable disposable:
+                disposable.Dispose();
+                break;
         }
     }
 
     /// <summary>One look at the cluster and what follows from it.</summary>
-    internal async Task RunRoundAsync(CancellationToken cancellationToken)
+    internal override async Task RunRoundAsync(CancellationToken cancellationToken)
     {
         var nodes = _cluster.Nodes.Select(n => n.Heartbeat).ToList();
         var ready = nodes.Where(n => !n.Draining).ToList();
@@ -162,7 +112,7 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
         lock (_lock)
         {
             _last = plan;
-            _lastAt = _time.GetUtcNow();
+            _lastAt = Time.GetUtcNow();
         }
         if (plan.Action is not (AutoscaleAction.ScaleUp or AutoscaleAction.ScaleDown))
         {
@@ -181,7 +131,7 @@ public sealed class Autoscaler : IHostedService, IAsyncDisposable
                 _logger.DrainAsked(nodeId, ready.First(n => n.NodeId == nodeId).Connections);
             }
         }
-        Record(new AutoscaleDecision(_time.GetUtcNow(), plan.Action, plan.Current, plan.Target, plan.Reason, drained));
+        Record(new AutoscaleDecision(Time.GetUtcNow(), plan.Action, plan.Current, plan.Target, plan.Reason, drained));
         var remaining = ready.Select(n => n.NodeId).Except(drained).Order(StringComparer.Ordinal).ToArray();
         await _provisioner.ScaleAsync(new ScaleRequest(plan.Target, plan.Current, remaining, drained, plan.Reason), cancellationToken).ConfigureAwait(false);
     }

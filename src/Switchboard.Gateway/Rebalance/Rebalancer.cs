@@ -1,8 +1,8 @@
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
 using Switchboard.Backplane.Cluster;
 using Switchboard.Backplane.Control;
+using Switchboard.Gateway.Leadership;
 
 namespace Switchboard.Gateway.Rebalance;
 
@@ -14,7 +14,7 @@ namespace Switchboard.Gateway.Rebalance;
 /// alone for the cooldown. Only the gateway that holds the <c>rebalancer</c> election acts, so gateways never
 /// fight over the same node.
 /// </summary>
-public sealed class Rebalancer : IHostedService, IAsyncDisposable
+public sealed class Rebalancer : ElectedRounds
 {
     /// <summary>The election role the rebalancing gateways compete for.</summary>
     public const string Role = "rebalancer";
@@ -23,24 +23,19 @@ public sealed class Rebalancer : IHostedService, IAsyncDisposable
     private readonly ClusterView _cluster;
     private readonly RebalancerOptions _options;
     private readonly TimeSpan _requestTimeout;
-    private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly Dictionary<string, DateTimeOffset> _cooldownUntil = new(StringComparer.Ordinal);
     private readonly Dictionary<string, DateTimeOffset> _overSince = new(StringComparer.Ordinal);
-    private readonly CancellationTokenSource _stop = new();
-    private ILeadership? _leadership;
-    private Task? _loop;
     private long _rounds;
     private long _requests;
-    private int _stopped;
 
     internal Rebalancer(IBackplane backplane, ClusterView cluster, RebalancerOptions options, TimeSpan requestTimeout, TimeProvider time, ILogger<Rebalancer> logger)
+        : base(backplane, Role, options.Interval, options.Enabled, time)
     {
         _backplane = backplane;
         _cluster = cluster;
         _options = options;
         _requestTimeout = requestTimeout;
-        _time = time;
         _logger = logger;
     }
 
@@ -50,70 +45,21 @@ public sealed class Rebalancer : IHostedService, IAsyncDisposable
     /// <summary>Move requests this gateway has sent.</summary>
     public long Requests => Interlocked.Read(ref _requests);
 
-    /// <summary>True while this gateway is the active rebalancer.</summary>
-    public bool IsActive => _leadership?.IsLeader == true;
-
-    /// <inheritdoc/>
-    public async Task StartAsync(CancellationToken cancellationToken)
+    private protected override bool OnRoundFailed(Exception error)
     {
-        if (!_options.Enabled)
+        if (error is not (BackplaneRequestException or BackplaneUnavailableException or System.Text.Json.JsonException))
         {
-            return;
+            return false;
         }
-        _leadership = await _backplane.ElectAsync(Role, cancellationToken).ConfigureAwait(false);
-        _loop = Task.Run(RunAsync, CancellationToken.None);
-    }
-
-    /// <inheritdoc/>
-    public async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (Interlocked.Exchange(ref _stopped, 1) == 1)
-        {
-            return;
-        }
-        await _stop.CancelAsync().ConfigureAwait(false);
-        if (_loop is not null)
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        if (_leadership is not null)
-        {
-            await _leadership.DisposeAsync().ConfigureAwait(false);
-            _leadership = null;
-        }
-    }
-
-    /// <inheritdoc/>
-    public async ValueTask DisposeAsync() => await StopAsync(CancellationToken.None).ConfigureAwait(false);
-
-    private async Task RunAsync()
-    {
-        while (!_stop.IsCancellationRequested)
-        {
-            try
-            {
-                await Task.Delay(_options.Interval, _time, _stop.Token).ConfigureAwait(false);
-                if (_leadership?.IsLeader == true)
-                {
-                    await RunRoundAsync(_stop.Token).ConfigureAwait(false);
-                }
-            }
-            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception e) when (e is BackplaneRequestException or BackplaneUnavailableException or System.Text.Json.JsonException)
-            {
-                _logger.RebalanceRequestFailed(e.Message);
-            }
-        }
+        _logger.RebalanceRequestFailed(error.Message);
+        return true;
     }
 
     /// <summary>One look at the cluster: asks at most one node to move connections. Public to tests through <see cref="Rounds"/>.</summary>
-    internal async Task RunRoundAsync(CancellationToken cancellationToken)
+    internal override async Task RunRoundAsync(CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _rounds);
-        var now = _time.GetUtcNow();
+        var now = Time.GetUtcNow();
         var nodes = _cluster.Nodes.Select(n => n.Heartbeat).Where(h => !h.Draining && h.Capacity > 0).ToList();
         if (nodes.Count < 2)
         {
