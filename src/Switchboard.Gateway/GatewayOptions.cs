@@ -34,6 +34,16 @@ public sealed class GatewayOptions
     /// <summary>Keys accepted in the <c>X-Admin-Key</c> header of the admin API (<c>/v1/admin/…</c>). With none, it is refused.</summary>
     public string[] AdminKeys { get; set; } = [];
 
+    /// <summary>
+    /// Keys accepted in the <c>X-Proxy-Key</c> header of <c>POST /v1/connect?session=…</c>: a failover proxy's credential
+    /// (its <c>Proxy:GatewayKey</c>). A holder may ask for resume-only tickets of a named user and session, nothing else.
+    /// With none, proxy keys are refused. Each at least <see cref="MinProxyKeyLength"/> characters.
+    /// </summary>
+    public string[] ProxyKeys { get; set; } = [];
+
+    /// <summary>The shortest proxy key accepted in <see cref="ProxyKeys"/>.</summary>
+    public const int MinProxyKeyLength = 16;
+
     /// <summary>How long the admin API waits for a node to answer a relayed request.</summary>
     public TimeSpan AdminRequestTimeout { get; set; } = TimeSpan.FromSeconds(5);
 

@@ -32,6 +32,10 @@ internal sealed class GatewayOptionsValidator(IEnumerable<IPlacementPolicy> poli
         {
             failures.Add($"{Prefix}{nameof(GatewayOptions.AdminRequestTimeout)} must be positive.");
         }
+        if (options.ProxyKeys is null || options.ProxyKeys.Any(k => string.IsNullOrWhiteSpace(k) || k.Trim().Length < GatewayOptions.MinProxyKeyLength))
+        {
+            failures.Add($"{Prefix}{nameof(GatewayOptions.ProxyKeys)} must not contain empty keys or keys shorter than {GatewayOptions.MinProxyKeyLength} characters (a proxy key lets its holder resume any user's session whose id it knows).");
+        }
         if (options.ApiKeys is null || options.ApiKeys.Any(string.IsNullOrWhiteSpace))
         {
             failures.Add($"{Prefix}{nameof(GatewayOptions.ApiKeys)} must not contain empty keys.");

@@ -92,6 +92,7 @@ public static class GatewayServiceCollectionExtensions
         });
         services.TryAddSingleton(sp => new ConnectEndpoint(
             sp.GetRequiredService<UserAuthenticator>(),
+            new ProxyKeyAuthenticator(new ApiKeyChecker(Options(sp).ProxyKeys)),
             sp.GetRequiredService<NodePlacer>(),
             new TicketIssuer(Options(sp).ClusterSecret!, sp.GetRequiredService<TimeProvider>()),
             Options(sp).TicketLifetime,

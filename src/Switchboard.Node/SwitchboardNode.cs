@@ -324,7 +324,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         try
         {
             var t = ticket.Ticket!;
-            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume);
+            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume, resumeOnly: t.ResumeOnly);
             if (!t.Resume)
             {
                 // Queued before the connection is routable, so the welcome is always its first frame.
@@ -393,6 +393,12 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             if (command.Type == ClientCommandType.Resume)
             {
                 await _sessions.ResumeAsync(connection, command).ConfigureAwait(false);
+                return;
+            }
+            if (connection.ResumeOnly)
+            {
+                // A resume-only ticket never starts a session: it is what a leaked proxy key could otherwise mint.
+                _sessions.RefuseResume(connection, "this ticket only resumes a session: send resume as the first frame");
                 return;
             }
             // The client asked to resume but did something else first: it continues as a new session.

@@ -58,9 +58,18 @@ internal static partial class ProxyLog
     [LoggerMessage(18, LogLevel.Warning, "Session {Session} resumed on node {Node} with a gap: seqs {MissedFrom}..{MissedTo} are lost", EventName = "FailoverGap")]
     public static partial void FailoverGap(ILogger logger, string session, string node, long missedFrom, long missedTo);
 
-    [LoggerMessage(19, LogLevel.Warning, "Session {Session} could not be resumed (node {Node} opened a new session); the client is closed with 1012", EventName = "FailoverLost")]
+    [LoggerMessage(19, LogLevel.Warning, "Session {Session} could not be resumed (node {Node} opened a new session or refused the resume); the client is closed with 1012", EventName = "FailoverLost")]
     public static partial void FailoverLost(ILogger logger, string session, string node);
 
     [LoggerMessage(20, LogLevel.Debug, "Resuming session {Session}, attempt {Attempt} failed: {Message}", EventName = "FailoverAttemptFailed")]
     public static partial void FailoverAttemptFailed(ILogger logger, string session, int attempt, string message);
+
+    [LoggerMessage(21, LogLevel.Error, "The gateway {Gateway} refuses the proxy's resume requests ({Status}): {Message}. Sessions whose node goes are closed with 1012 until this is fixed", EventName = "GatewayRefused")]
+    public static partial void GatewayRefused(ILogger logger, string gateway, int status, string message);
+
+    [LoggerMessage(22, LogLevel.Debug, "The gateway refused a resume request again ({Status}); the client is closed with 1012", EventName = "GatewayRefusedAgain")]
+    public static partial void GatewayRefusedAgain(ILogger logger, int status);
+
+    [LoggerMessage(23, LogLevel.Warning, "Failover mode without Proxy:GatewayKey: the proxy asks {Gateway} for resume tickets as a dev-mode client, which only a gateway with Gateway:DevMode=true accepts", EventName = "NoGatewayKey")]
+    public static partial void NoGatewayKey(ILogger logger, string gateway);
 }

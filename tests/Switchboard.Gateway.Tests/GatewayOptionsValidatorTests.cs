@@ -25,6 +25,20 @@ public sealed class GatewayOptionsValidatorTests
         Failure(options).ShouldContain("Gateway:ClusterSecret");
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("   ")]
+    [InlineData("short-key-15char")]
+    public void ProxyKeys_EmptyOrShorterThan16_FailNamingTheSetting(string key)
+    {
+        var options = Valid();
+        options.ProxyKeys = ["a-good-proxy-key-0123456789", key.Length == 16 ? key[..15] : key];
+
+        Failure(options).ShouldContain("Gateway:ProxyKeys");
+        options.ProxyKeys = ["a-good-proxy-key-0123456789", "exactly-16-chars"];
+        Validate(options).Succeeded.ShouldBeTrue();
+    }
+
     [Fact]
     public void UnknownPlacementPolicy_FailsListingTheValidNames()
     {

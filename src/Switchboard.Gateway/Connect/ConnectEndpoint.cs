@@ -8,9 +8,13 @@ using Switchboard.Security.Tickets;
 
 namespace Switchboard.Gateway.Connect;
 
-/// <summary><c>POST|GET /v1/connect</c>: authenticate the user, place them on a node, and hand out a ticket for it.</summary>
+/// <summary>
+/// <c>POST|GET /v1/connect</c>: authenticate the user (or a failover proxy, which gets resume-only tickets), place them
+/// on a node, and hand out a ticket for it.
+/// </summary>
 internal sealed class ConnectEndpoint(
     UserAuthenticator authenticator,
+    ProxyKeyAuthenticator proxyAuthenticator,
     NodePlacer placer,
     TicketIssuer issuer,
     TimeSpan ticketLifetime,
@@ -18,13 +22,16 @@ internal sealed class ConnectEndpoint(
 {
     public async Task HandleAsync(HttpContext context)
     {
-        var authentication = await authenticator.AuthenticateAsync(context).ConfigureAwait(false);
+        var fromProxy = ProxyKeyAuthenticator.IsProxyRequest(context.Request);
+        var authentication = fromProxy
+            ? await proxyAuthenticator.AuthenticateAsync(context).ConfigureAwait(false)
+            : await authenticator.AuthenticateAsync(context).ConfigureAwait(false);
         if (!authentication.IsAuthenticated)
         {
             logger.ConnectRefused(authentication.Code!, authentication.Message!);
             if (authentication.Status == StatusCodes.Status401Unauthorized)
             {
-                await HttpAnswers.UnauthorizedAsync(context, authentication.Code!, authentication.Message!, bearer: true).ConfigureAwait(false);
+                await HttpAnswers.UnauthorizedAsync(context, authentication.Code!, authentication.Message!, bearer: !fromProxy).ConfigureAwait(false);
             }
             else
             {
@@ -53,7 +60,7 @@ internal sealed class ConnectEndpoint(
             return;
         }
         var sessionId = resumeSession ?? SessionIds.New();
-        var (token, ticket) = issuer.Issue(userId, node.NodeId, sessionId, ticketLifetime, resume: resumeSession is not null);
+        var (token, ticket) = issuer.Issue(userId, node.NodeId, sessionId, ticketLifetime, resume: resumeSession is not null, resumeOnly: authentication.ResumeOnly);
         logger.Placed(userId, node.NodeId, sessionId, placer.PolicyName);
         // A ticket is a credential: never let a cache keep or replay it.
         context.Response.Headers[HeaderNames.CacheControl] = "no-store";

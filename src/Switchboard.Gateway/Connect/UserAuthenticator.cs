@@ -12,11 +12,12 @@ namespace Switchboard.Gateway.Connect;
 /// <param name="Status">The HTTP status of the refusal.</param>
 /// <param name="Code">The error code of the refusal.</param>
 /// <param name="Message">A sentence for the caller.</param>
-internal readonly record struct UserAuthentication(string? UserId, int Status, string? Code, string? Message)
+/// <param name="ResumeOnly">The caller is a proxy (proxy key): it gets a resume-only ticket for the session it names.</param>
+internal readonly record struct UserAuthentication(string? UserId, int Status, string? Code, string? Message, bool ResumeOnly = false)
 {
     public bool IsAuthenticated => UserId is not null;
 
-    public static UserAuthentication Success(string userId) => new(userId, StatusCodes.Status200OK, null, null);
+    public static UserAuthentication Success(string userId, bool resumeOnly = false) => new(userId, StatusCodes.Status200OK, null, null, resumeOnly);
 
     public static UserAuthentication Failure(int status, string code, string message) => new(null, status, code, message);
 }
@@ -79,16 +80,20 @@ internal sealed class UserAuthenticator(UserTokenValidator? validator, bool devM
         return FromDevUserId(values.Count == 1 ? values[0] : null);
     }
 
-    private async Task<UserAuthentication> FromBodyAsync(HttpContext context)
+    private async Task<UserAuthentication> FromBodyAsync(HttpContext context) =>
+        await ReadUserIdBodyAsync(context).ConfigureAwait(false) ?? MissingCredentials();
+
+    /// <summary>The user named by a <c>{"userId":…}</c> body (dev mode, or a proxy's resume request); null for an empty body.</summary>
+    internal static async Task<UserAuthentication?> ReadUserIdBodyAsync(HttpContext context)
     {
         var body = await RequestBodies.ReadAsync(context.Request, MaxDevBodyBytes, context.RequestAborted).ConfigureAwait(false);
         if (body is null)
         {
-            return BadDevRequest($"the dev-mode body is larger than {MaxDevBodyBytes} bytes");
+            return BadDevRequest($"the {{\"userId\":…}} body is larger than {MaxDevBodyBytes} bytes");
         }
         if (body.Value.IsEmpty)
         {
-            return MissingCredentials();
+            return null;
         }
         DevConnectRequest? request;
         try

@@ -15,6 +15,9 @@ public static class GatewayErrorCodes
     /// <summary>400: the <c>session</c> query parameter of <c>/v1/connect</c> is not a well-formed session id.</summary>
     public const string InvalidSession = "invalid_session";
 
+    /// <summary>403: a proxy key asked for something other than a resume ticket (<c>POST /v1/connect?session=…</c> with <c>{"userId":…}</c>).</summary>
+    public const string ProxyResumeOnly = "proxy_resume_only";
+
     /// <summary>400: the body is not valid JSON.</summary>
     public const string BadJson = "bad_json";
 

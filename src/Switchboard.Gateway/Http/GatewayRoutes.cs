@@ -27,6 +27,9 @@ public static class GatewayRoutes
     /// <summary>The header that carries an admin key (<c>Gateway:AdminKeys</c>).</summary>
     public const string AdminKeyHeader = "X-Admin-Key";
 
+    /// <summary>The header that carries a failover proxy's key (<c>Gateway:ProxyKeys</c>) on <c>POST /v1/connect?session=…</c>.</summary>
+    public const string ProxyKeyHeader = "X-Proxy-Key";
+
     /// <summary>The header that carries the publish API key.</summary>
     public const string ApiKeyHeader = "X-Api-Key";
 

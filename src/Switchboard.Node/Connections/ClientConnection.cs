@@ -40,9 +40,10 @@ public sealed class ClientConnection
     private int _commands;
 
     internal ClientConnection(string id, string userId, string sessionId, WebSocket socket, IConnectionOwner owner, NodeOptions options, TimeProvider time,
-        bool awaitingResume = false)
+        bool awaitingResume = false, bool resumeOnly = false)
     {
         Id = id;
+        ResumeOnly = resumeOnly;
         UserId = userId;
         _sessionId = sessionId;
         _mode = awaitingResume ? SessionMode.AwaitingResume : SessionMode.Live;
@@ -69,6 +70,9 @@ public sealed class ClientConnection
 
     /// <summary>The user, from the ticket.</summary>
     public string UserId { get; }
+
+    /// <summary>Opened with a resume-only ticket: it continues its ticket's session or is closed, never starts a new one.</summary>
+    internal bool ResumeOnly { get; }
 
     /// <summary>The session: from the ticket, or a new one when a resume found nothing to continue.</summary>
     public string SessionId => Volatile.Read(ref _sessionId);

@@ -21,4 +21,6 @@ public enum CloseReason
     SessionMoved,
     /// <summary>The session's grace time passed without a resume.</summary>
     SessionExpired,
+    /// <summary>A resume-only ticket (one the gateway issued to a proxy) did not resume its session (close 1008).</summary>
+    ResumeRefused,
 }

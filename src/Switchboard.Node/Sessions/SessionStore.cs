@@ -131,6 +131,11 @@ internal sealed class SessionStore(
         if (response is null)
         {
             NodeLog.ResumeRefused(logger, connection.SessionId, failure!.Code);
+            if (connection.ResumeOnly)
+            {
+                RefuseResume(connection, $"session not resumed ({failure.Code}); this ticket cannot start a new one");
+                return;
+            }
             StartFresh(connection, ServerFrames.Rejection(command.Id, failure));
             return;
         }
@@ -148,6 +153,10 @@ internal sealed class SessionStore(
         NodeLog.SessionResumed(logger, connection.SessionId, connection.UserId, connection.Id, fromNode!, replayed.Count,
             response.MissedFrom is { } from ? $"{from}..{response.MissedTo}" : "none");
     }
+
+    /// <summary>Closes a connection opened with a resume-only ticket that did not resume its session: 1008, no welcome.</summary>
+    public void RefuseResume(ClientConnection connection, string reason) =>
+        connection.RequestClose(CloseReason.ResumeRefused, (WebSocketCloseStatus)CloseCodes.PolicyViolation, reason, flush: true);
 
     /// <summary>Welcomes a connection opened with a resume ticket as a new session (it did not start with <c>resume</c>, or the resume failed).</summary>
     public void StartFresh(ClientConnection connection, byte[]? afterWelcome = null)

@@ -22,20 +22,20 @@ internal static class FailoverHandler
 {
     private const string WebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-    public static async Task RunAsync(ClientConnection connection, ProxyRuntime runtime, GatewayClient gateway, CancellationToken stopping)
+    public static async Task RunAsync(ClientConnection connection, ProxyRuntime runtime, FailoverServices services, CancellationToken stopping)
     {
-        var accepted = await AcceptAsync(connection, runtime, stopping).ConfigureAwait(false);
+        var accepted = await AcceptAsync(connection, runtime, services.Nodes, stopping).ConfigureAwait(false);
         if (accepted is null)
         {
             return;
         }
         var (request, first) = accepted.Value;
-        await using var session = new FailoverSession(connection, runtime, gateway, request, first, stopping);
+        await using var session = new FailoverSession(connection, runtime, services, request, first, stopping);
         await session.RunAsync().ConfigureAwait(false);
     }
 
     /// <summary>Reads the upgrade, dials the first node, answers the client 101. Null when the client was refused or left.</summary>
-    private static async Task<(UpgradeRequest Request, NodeLink Node)?> AcceptAsync(ClientConnection connection, ProxyRuntime runtime, CancellationToken stopping)
+    private static async Task<(UpgradeRequest Request, NodeLink Node)?> AcceptAsync(ClientConnection connection, ProxyRuntime runtime, HttpMessageInvoker nodes, CancellationToken stopping)
     {
         var options = runtime.Settings.Options;
         using var handshake = CancellationTokenSource.CreateLinkedTokenSource(stopping);
@@ -64,7 +64,7 @@ internal static class FailoverHandler
                 await TunnelHandler.RefuseAsync(connection, runtime, refusal).ConfigureAwait(false);
                 return null;
             }
-            var dial = await DialAsync(runtime, new BalancingContext(connection.Remote, request), request!.QueryString, connection.Remote.Address.ToString(), handshake.Token).ConfigureAwait(false);
+            var dial = await DialAsync(runtime, nodes, new BalancingContext(connection.Remote, request), request!.QueryString, connection.Remote.Address.ToString(), handshake.Token).ConfigureAwait(false);
             if (dial.Refusal is not null)
             {
                 await TunnelHandler.RefuseAsync(connection, runtime, dial.Refusal).ConfigureAwait(false);
@@ -100,7 +100,7 @@ internal static class FailoverHandler
     }
 
     /// <summary>Picks a node by policy and opens a WebSocket to it, trying others on failure (as the tunnel's dial does).</summary>
-    internal static async Task<(NodeLink? Link, ProxyRefusal? Refusal)> DialAsync(ProxyRuntime runtime, BalancingContext context, string query, string? forwardedFor, CancellationToken cancellationToken)
+    internal static async Task<(NodeLink? Link, ProxyRefusal? Refusal)> DialAsync(ProxyRuntime runtime, HttpMessageInvoker nodes, BalancingContext context, string query, string? forwardedFor, CancellationToken cancellationToken)
     {
         var settings = runtime.Settings;
         var candidates = runtime.Pool.Candidates();
@@ -114,7 +114,7 @@ internal static class FailoverHandler
             }
             try
             {
-                var link = await NodeLink.OpenAsync(backend, new Uri(backend.Url, TunnelHandler.TargetFor(new UpgradeRequest("GET", "/" + query, "HTTP/1.1", []), backend.Url)), forwardedFor, settings.Options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                var link = await NodeLink.OpenAsync(nodes, backend, new Uri(backend.Url, TunnelHandler.TargetFor(new UpgradeRequest("GET", "/" + query, "HTTP/1.1", []), backend.Url)), forwardedFor, settings.Options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
                 runtime.Health.DialSucceeded(backend);
                 return (link, null);
             }
@@ -153,8 +153,9 @@ internal sealed class NodeLink : IDisposable
     public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     /// <exception cref="WebSocketException">The connect or upgrade failed.</exception>
-    /// <exception cref="TimeoutException">No answer within <paramref name="connectTimeout"/>.</exception>
-    public static async Task<NodeLink> OpenAsync(Backend? backend, Uri url, string? forwardedFor, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    /// <exception cref="TimeoutException">No answer within the connect timeout.</exception>
+    /// <remarks>The upgrade goes through <paramref name="nodes"/>, whose connections are bound to the source pool.</remarks>
+    public static async Task<NodeLink> OpenAsync(HttpMessageInvoker nodes, Backend? backend, Uri url, string? forwardedFor, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         var socket = new ClientWebSocket();
         socket.Options.AddSubProtocol(FailoverFrames.SubProtocol);
@@ -167,7 +168,7 @@ internal sealed class NodeLink : IDisposable
         timeout.CancelAfter(connectTimeout);
         try
         {
-            await socket.ConnectAsync(url, timeout.Token).ConfigureAwait(false);
+            await socket.ConnectAsync(url, nodes, timeout.Token).ConfigureAwait(false);
             return new NodeLink(socket, backend, url);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

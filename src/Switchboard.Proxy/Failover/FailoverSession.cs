@@ -18,7 +18,7 @@ internal sealed class FailoverSession : IAsyncDisposable
 
     private readonly ClientConnection _connection;
     private readonly ProxyRuntime _runtime;
-    private readonly GatewayClient _gateway;
+    private readonly FailoverServices _services;
     private readonly CancellationTokenSource _done;
     private readonly Channel<Frame> _toNode;
     private readonly WebSocket _client;
@@ -29,11 +29,11 @@ internal sealed class FailoverSession : IAsyncDisposable
     private long _lastSeq;
     private volatile bool _clientClosed;
 
-    public FailoverSession(ClientConnection connection, ProxyRuntime runtime, GatewayClient gateway, UpgradeRequest request, NodeLink first, CancellationToken stopping)
+    public FailoverSession(ClientConnection connection, ProxyRuntime runtime, FailoverServices services, UpgradeRequest request, NodeLink first, CancellationToken stopping)
     {
         _connection = connection;
         _runtime = runtime;
-        _gateway = gateway;
+        _services = services;
         _done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _toNode = Channel.CreateBounded<Frame>(new BoundedChannelOptions(runtime.Settings.Options.FailoverQueueFrames) { SingleReader = true, SingleWriter = true });
         _client = WebSocket.CreateFromStream(new NetworkStream(connection.Client, ownsSocket: false), new WebSocketCreationOptions
@@ -249,15 +249,20 @@ internal sealed class FailoverSession : IAsyncDisposable
             {
                 using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(token);
                 attemptTimeout.CancelAfter(options.HandshakeTimeout);
-                var placement = await _gateway.ResumeAsync(_userId!, _session!, attemptTimeout.Token).ConfigureAwait(false);
+                var placement = await _services.Gateway.ResumeAsync(_userId!, _session!, attemptTimeout.Token).ConfigureAwait(false);
                 var backend = _runtime.Pool.Find(placement.Node);
                 var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}");
-                link = await NodeLink.OpenAsync(backend, url, _connection.Remote.Address.ToString(), options.ConnectTimeout, attemptTimeout.Token).ConfigureAwait(false);
+                link = await NodeLink.OpenAsync(_services.Nodes, backend, url, _connection.Remote.Address.ToString(), options.ConnectTimeout, attemptTimeout.Token).ConfigureAwait(false);
                 await link.Socket.SendAsync(FailoverFrames.Resume(_session!, _lastSeq), WebSocketMessageType.Text, true, attemptTimeout.Token).ConfigureAwait(false);
-                var answer = await ReceiveAsync(link.Socket, attemptTimeout.Token).ConfigureAwait(false)
-                    ?? throw new WebSocketException($"node {placement.Node} closed before answering resume ({(int?)link.Socket.CloseStatus} {link.Socket.CloseStatusDescription})");
-                var (type, _) = FailoverFrames.Scan(answer.Data);
-                var welcome = type == FailoverFrames.Welcome ? FailoverFrames.ReadWelcome(answer.Data) : null;
+                var answer = await ReceiveAsync(link.Socket, attemptTimeout.Token).ConfigureAwait(false);
+                if (answer is null && link.Socket.CloseStatus != WebSocketCloseStatus.PolicyViolation)
+                {
+                    throw new WebSocketException($"node {placement.Node} closed before answering resume ({(int?)link.Socket.CloseStatus} {link.Socket.CloseStatusDescription})");
+                }
+                var (type, _) = answer is null ? default : FailoverFrames.Scan(answer.Value.Data);
+                var welcome = type == FailoverFrames.Welcome ? FailoverFrames.ReadWelcome(answer!.Value.Data) : null;
+                // 1008 in answer to resume: a resume-only ticket (the proxy key's) whose session the node could not
+                // continue; a new session instead (a dev-mode gateway's ticket) says the same.
                 if (welcome is null || welcome.Session != _session)
                 {
                     // A new session instead: the old one is gone (its node did not keep it). The client must know.
@@ -280,6 +285,14 @@ internal sealed class FailoverSession : IAsyncDisposable
                 _link = link;
                 nextSource.SetResult(link);
                 return link;
+            }
+            catch (GatewayRefusedException e) when (!token.IsCancellationRequested)
+            {
+                // The gateway refuses the proxy itself (a wrong or missing key): no retry can help this session.
+                link?.Dispose();
+                _runtime.Metrics.Failover(FailoverResult.Lost);
+                _services.Gateway.ReportRefusal(e);
+                return null;
             }
             catch (Exception e) when (e is HttpRequestException or WebSocketException or TimeoutException or IOException or OperationCanceledException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException
                                       && !token.IsCancellationRequested)

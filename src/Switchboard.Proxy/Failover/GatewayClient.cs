@@ -1,5 +1,7 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
 
 namespace Switchboard.Proxy.Failover;
 
@@ -7,23 +9,77 @@ namespace Switchboard.Proxy.Failover;
 internal sealed record ResumePlacement(Uri Url, string Token, string Node);
 
 /// <summary>
-/// Asks the gateway for resume tickets (<c>POST /v1/connect?session=…</c>) on behalf of a client. It sends the dev-mode
-/// body <c>{"userId":…}</c>: a gateway in production mode wants the user's own credentials, which the proxy does not hold.
+/// Asks the gateway for resume tickets (<c>POST /v1/connect?session=…</c> with <c>{"userId":…}</c>) on behalf of a client.
+/// With a key (<c>Proxy:GatewayKey</c>) it sends it in <c>X-Proxy-Key</c>, which a production gateway accepts when the key
+/// is one of its <c>Gateway:ProxyKeys</c>; without, the request is the dev-mode one, which only a dev-mode gateway accepts.
 /// </summary>
-internal sealed class GatewayClient(Uri gateway, TimeSpan timeout) : IDisposable
+internal sealed class GatewayClient(Uri gateway, string? key, TimeSpan timeout, ILogger logger) : IDisposable
 {
-    private readonly HttpClient _http = new() { Timeout = timeout };
+    /// <summary>The header the gateway reads a proxy key from.</summary>
+    public const string ProxyKeyHeader = "X-Proxy-Key";
 
-    /// <exception cref="HttpRequestException">The gateway could not be reached or refused.</exception>
+    private readonly HttpClient _http = new() { Timeout = timeout };
+    private int _refusalLogged;
+
+    /// <exception cref="GatewayRefusedException">The gateway refused the proxy's credentials or request (401, 403).</exception>
+    /// <exception cref="HttpRequestException">The gateway could not be reached or failed otherwise (worth a retry).</exception>
     public async Task<ResumePlacement> ResumeAsync(string userId, string session, CancellationToken cancellationToken)
     {
-        var url = new Uri(gateway, $"/v1/connect?session={Uri.EscapeDataString(session)}");
-        using var response = await _http.PostAsJsonAsync(url, new Dictionary<string, string> { ["userId"] = userId }, cancellationToken).ConfigureAwait(false);
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(gateway, $"/v1/connect?session={Uri.EscapeDataString(session)}"))
+        {
+            Content = JsonContent.Create(new Dictionary<string, string> { ["userId"] = userId }),
+        };
+        if (key is not null)
+        {
+            request.Headers.Add(ProxyKeyHeader, key);
+        }
+        using var response = await _http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        if (response.StatusCode is HttpStatusCode.Unauthorized or HttpStatusCode.Forbidden)
+        {
+            throw new GatewayRefusedException((int)response.StatusCode, await ReadErrorAsync(response, cancellationToken).ConfigureAwait(false), key is not null);
+        }
         response.EnsureSuccessStatusCode();
         using var json = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), cancellationToken: cancellationToken).ConfigureAwait(false);
         var root = json.RootElement;
         return new ResumePlacement(new Uri(root.GetProperty("url").GetString()!), root.GetProperty("token").GetString()!, root.GetProperty("node").GetString()!);
     }
 
+    /// <summary>Logs a refusal: the first as an error (failover is lost until the configuration is fixed), later ones at debug level.</summary>
+    public void ReportRefusal(GatewayRefusedException refusal)
+    {
+        if (Interlocked.Exchange(ref _refusalLogged, 1) == 0)
+        {
+            ProxyLog.GatewayRefused(logger, gateway.ToString(), refusal.Status, refusal.Message);
+        }
+        else
+        {
+            ProxyLog.GatewayRefusedAgain(logger, refusal.Status);
+        }
+    }
+
+    private static async Task<string> ReadErrorAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var json = JsonDocument.Parse(await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            return json.RootElement.GetProperty("error") is var error && error.TryGetProperty("message", out var message)
+                ? $"{error.GetProperty("code").GetString()}: {message.GetString()}"
+                : "no error message";
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return "the answer is not the gateway's JSON error";
+        }
+    }
+
     public void Dispose() => _http.Dispose();
+}
+
+/// <summary>The gateway refused to issue a resume ticket to the proxy: retrying the same request cannot succeed.</summary>
+internal sealed class GatewayRefusedException(int status, string error, bool withKey)
+    : Exception(withKey
+        ? $"the gateway answered {status} ({error}); check that Proxy:GatewayKey is one of the gateway's Gateway:ProxyKeys"
+        : $"the gateway answered {status} ({error}); without Proxy:GatewayKey only a dev-mode gateway issues resume tickets to the proxy")
+{
+    public int Status { get; } = status;
 }

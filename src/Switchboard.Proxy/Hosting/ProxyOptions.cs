@@ -73,9 +73,19 @@ public sealed class ProxyOptions
 
     /// <summary>
     /// The gateway's base URL (<c>http://host:port</c>), where failover mode asks for resume tickets; required in that
-    /// mode. The proxy asks as the dev-mode gateway allows (<c>{"userId":…}</c>, the user from the client's ticket).
+    /// mode. The proxy names the user from the client's ticket and the session from its welcome (<c>{"userId":…}</c>).
     /// </summary>
     public string? Gateway { get; set; }
+
+    /// <summary>
+    /// Failover mode: the proxy's credential with the gateway, one of its <c>Gateway:ProxyKeys</c>, sent in
+    /// <c>X-Proxy-Key</c>; at least <see cref="MinGatewayKeyLength"/> characters. Without it only a dev-mode gateway
+    /// issues resume tickets to the proxy.
+    /// </summary>
+    public string? GatewayKey { get; set; }
+
+    /// <summary>The shortest <see cref="GatewayKey"/> accepted (the gateway's minimum for its proxy keys).</summary>
+    public const int MinGatewayKeyLength = 16;
 
     /// <summary>Failover mode: how long the proxy tries to resume a session elsewhere before it closes the client with 1012.</summary>
     public TimeSpan FailoverTimeout { get; set; } = TimeSpan.FromSeconds(15);

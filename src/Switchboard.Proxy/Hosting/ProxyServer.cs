@@ -31,7 +31,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly AcceptRateLimiter _rateLimiter;
     private HealthMonitor _health = null!;
     private ClusterBackends? _cluster;
-    private GatewayClient? _gateway;
+    private FailoverServices? _failover;
     private WebApplication? _admin;
     private Task _acceptLoop = Task.CompletedTask;
     private int _disposed;
@@ -132,7 +132,11 @@ public sealed class ProxyServer : IAsyncDisposable
         }
         if (settings.Gateway is not null)
         {
-            server._gateway = new GatewayClient(settings.Gateway, options.HandshakeTimeout);
+            server._failover = new FailoverServices(new GatewayClient(settings.Gateway, options.GatewayKey, options.HandshakeTimeout, logger), runtime);
+            if (options.GatewayKey is null)
+            {
+                ProxyLog.NoGatewayKey(logger, settings.Gateway.ToString());
+            }
         }
         server._acceptLoop = Task.Run(server.AcceptLoopAsync);
         ProxyLog.ProxyStarted(logger, options.Mode, server.ListenEndPoint.ToString(), settings.Policy.Name, settings.Backends.Count);
@@ -252,7 +256,7 @@ public sealed class ProxyServer : IAsyncDisposable
             }
             else if (settings.Options.Mode == ProxyModes.Failover)
             {
-                await FailoverHandler.RunAsync(connection, _runtime, _gateway!, stopping).ConfigureAwait(false);
+                await FailoverHandler.RunAsync(connection, _runtime, _failover!, stopping).ConfigureAwait(false);
             }
             else
             {
@@ -304,7 +308,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             await _health.DisposeAsync().ConfigureAwait(false);
         }
-        _gateway?.Dispose();
+        _failover?.Dispose();
         _runtime.Registry.Dispose();
         _runtime.Metrics.Dispose();
         _stopping.Dispose();

@@ -37,6 +37,10 @@ internal sealed record ProxySettings(
             {
                 throw new ArgumentException($"Proxy:Gateway (--gateway) must be the gateway's http(s) URL in failover mode, where the proxy asks for resume tickets (is '{options.Gateway}').");
             }
+            if (options.GatewayKey is { } key && (string.IsNullOrWhiteSpace(key) || key.Trim().Length < ProxyOptions.MinGatewayKeyLength))
+            {
+                throw new ArgumentException($"Proxy:GatewayKey (--gateway-key) must be one of the gateway's Gateway:ProxyKeys, at least {ProxyOptions.MinGatewayKeyLength} characters (is {(string.IsNullOrWhiteSpace(key) ? "empty" : $"{key.Trim().Length} characters")}); leave it unset only for a dev-mode gateway.");
+            }
             AtLeast(options.FailoverQueueFrames, 1, "Proxy:FailoverQueueFrames");
             Positive(options.FailoverTimeout, "Proxy:FailoverTimeout");
         }

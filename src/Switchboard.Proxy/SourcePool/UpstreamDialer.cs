@@ -3,17 +3,40 @@ using System.Net.Sockets;
 
 namespace Switchboard.Proxy.SourcePool;
 
-/// <summary>Opens upstream TCP connections, each bound to the next address of the source pool when there is one.</summary>
+/// <summary>
+/// Opens upstream TCP connections, each bound to the next address of the source pool when there is one: the tunnel's and
+/// tcp mode's sockets directly, failover mode's node WebSockets through <see cref="CreateHttpHandler"/>.
+/// </summary>
 internal static class UpstreamDialer
 {
+    /// <summary>
+    /// An HTTP handler whose connections are dialled here, with the pool and connect timeout <paramref name="settings"/>
+    /// gives at each connect (so a reload applies to the next one). For <c>ClientWebSocket.ConnectAsync(uri, invoker, …)</c>.
+    /// </summary>
+    public static SocketsHttpHandler CreateHttpHandler(Func<(SourceAddressPool? Pool, TimeSpan Timeout)> settings) => new()
+    {
+        ConnectCallback = async (context, cancellationToken) =>
+        {
+            var (pool, timeout) = settings();
+            var socket = await ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, pool, timeout, cancellationToken).ConfigureAwait(false);
+            return new NetworkStream(socket, ownsSocket: true);
+        },
+    };
+
     /// <summary>Connects to <paramref name="url"/>'s host and port within <paramref name="timeout"/>.</summary>
     /// <exception cref="SocketException">The backend refused or could not be reached.</exception>
     /// <exception cref="TimeoutException">The connection did not complete in time.</exception>
-    public static async Task<Socket> ConnectAsync(Uri url, SourceAddressPool? pool, TimeSpan timeout, CancellationToken cancellationToken)
+    public static Task<Socket> ConnectAsync(Uri url, SourceAddressPool? pool, TimeSpan timeout, CancellationToken cancellationToken) =>
+        ConnectAsync(url.DnsSafeHost, url.Port, pool, timeout, cancellationToken);
+
+    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> within <paramref name="timeout"/>.</summary>
+    /// <exception cref="SocketException">The backend refused or could not be reached.</exception>
+    /// <exception cref="TimeoutException">The connection did not complete in time.</exception>
+    public static async Task<Socket> ConnectAsync(string host, int port, SourceAddressPool? pool, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var address = IPAddress.TryParse(url.Host.Trim('[', ']'), out var literal)
+        var address = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? literal
-            : (await Dns.GetHostAddressesAsync(url.DnsSafeHost, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
+            : (await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
               ?? throw new SocketException((int)SocketError.HostNotFound);
         var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
@@ -28,11 +51,11 @@ internal static class UpstreamDialer
             timeoutSource.CancelAfter(timeout);
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(address, url.Port), timeoutSource.Token).ConfigureAwait(false);
+                await socket.ConnectAsync(new IPEndPoint(address, port), timeoutSource.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new TimeoutException($"connecting to {url.Authority} took longer than {timeout.TotalSeconds:0.###} s");
+                throw new TimeoutException($"connecting to {host}:{port} took longer than {timeout.TotalSeconds:0.###} s");
             }
             return socket;
         }

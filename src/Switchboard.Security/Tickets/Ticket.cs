@@ -10,7 +10,12 @@ namespace Switchboard.Security.Tickets;
 /// True when the client asked to continue <paramref name="SessionId"/>: the node then waits for the client's
 /// <c>resume</c> frame before it welcomes the connection.
 /// </param>
-public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt, string TicketId, bool Resume = false);
+/// <param name="ResumeOnly">
+/// True for a ticket that may only continue <paramref name="SessionId"/> (the gateway issues these to a proxy, which
+/// holds a proxy key rather than the user's credentials): when the first frame is not <c>resume</c>, or the resume
+/// fails, the node closes the connection instead of welcoming it as a new session.
+/// </param>
+public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt, string TicketId, bool Resume = false, bool ResumeOnly = false);
 
 /// <summary>Why a node refused a ticket.</summary>
 public enum TicketFailure

@@ -10,4 +10,5 @@ internal static class TicketClaims
     public const string Session = "sid";
     public const string TicketId = "jti";
     public const string Resume = "rsm";
+    public const string ResumeOnly = "rso";
 }

@@ -23,14 +23,16 @@ public sealed class TicketIssuer
     /// <param name="sessionId">A new session, or the session to resume.</param>
     /// <param name="lifetime">How long it is valid.</param>
     /// <param name="resume">True when the client continues <paramref name="sessionId"/> and will send <c>resume</c> first.</param>
+    /// <param name="resumeOnly">True when the connection may only continue <paramref name="sessionId"/>, never start a new session (implies <paramref name="resume"/>).</param>
     /// <returns>The signed token and the ticket it encodes.</returns>
-    public (string Token, Ticket Ticket) Issue(string userId, string nodeId, string sessionId, TimeSpan lifetime, bool resume = false)
+    public (string Token, Ticket Ticket) Issue(string userId, string nodeId, string sessionId, TimeSpan lifetime, bool resume = false, bool resumeOnly = false)
     {
+        resume |= resumeOnly;
         var now = _time.GetUtcNow();
         // JWT times have whole-second precision; round the expiry the same way so both agree.
         var expires = DateTimeOffset.FromUnixTimeSeconds((now + lifetime).ToUnixTimeSeconds());
         var ticketId = System.Buffers.Text.Base64Url.EncodeToString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12));
-        var token = _handler.CreateToken(new SecurityTokenDescriptor
+        var descriptor = new SecurityTokenDescriptor
         {
             Issuer = TicketClaims.Issuer,
             Audience = TicketClaims.Audience,
@@ -46,7 +48,13 @@ public sealed class TicketIssuer
                 [TicketClaims.Resume] = resume,
             },
             SigningCredentials = _credentials,
-        });
-        return (token, new Ticket(userId, nodeId, sessionId, expires, ticketId, resume));
+        };
+        if (resumeOnly)
+        {
+            // Only on the tickets that need it, so every other ticket keeps its size.
+            descriptor.Claims[TicketClaims.ResumeOnly] = true;
+        }
+        var token = _handler.CreateToken(descriptor);
+        return (token, new Ticket(userId, nodeId, sessionId, expires, ticketId, resume, resumeOnly));
     }
 }

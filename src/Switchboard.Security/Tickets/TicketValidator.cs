@@ -73,6 +73,7 @@ public sealed class TicketValidator
             return new(null, TicketFailure.WrongNode);
         }
         var resume = jwt.TryGetPayloadValue<bool>(TicketClaims.Resume, out var wantsResume) && wantsResume;
-        return new(new Ticket(user, node, session, expires, ticketId, resume), TicketFailure.None);
+        var resumeOnly = jwt.TryGetPayloadValue<bool>(TicketClaims.ResumeOnly, out var onlyResume) && onlyResume;
+        return new(new Ticket(user, node, session, expires, ticketId, resume || resumeOnly, resumeOnly), TicketFailure.None);
     }
 }

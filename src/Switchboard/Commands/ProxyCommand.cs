@@ -21,7 +21,8 @@ internal static class ProxyCommand
         var listen = new Option<string?>("--listen") { Description = "Client-facing address IP:PORT (default: Proxy:Listen, else 127.0.0.1:8080)" };
         var backend = new Option<string[]>("--backend") { Description = "A backend ws://host:port[/path][,weight=N] (repeatable; replaces Proxy:Backends)", AllowMultipleArgumentsPerToken = false };
         var mode = new Option<string?>("--mode") { Description = "tunnel (relay the upgrade, then bytes), tcp (L4, no HTTP) or failover (terminate WebSocket, resume sessions on another node; needs --gateway)" };
-        var gatewayUrl = new Option<string?>("--gateway") { Description = "The gateway's URL, where failover mode asks for resume tickets (dev-mode gateway)" };
+        var gatewayUrl = new Option<string?>("--gateway") { Description = "The gateway's URL, where failover mode asks for resume tickets" };
+        var gatewayKey = new Option<string?>("--gateway-key") { Description = "Failover mode: the proxy's key with the gateway, one of its Gateway:ProxyKeys (default: Proxy:GatewayKey; without: dev-mode gateways only)" };
         var policy = new Option<string?>("--policy") { Description = $"Balancing policy: {string.Join(", ", BalancingPolicies.All)}" };
         var hashOn = new Option<string?>("--hash-on") { Description = "Key of source-hash / consistent-hash: ip, ip:port, header:NAME, query:NAME or cookie:NAME" };
         var admin = new Option<string?>("--admin") { Description = "Admin address IP:PORT for /metrics, /healthz, /readyz and /admin/backends" };
@@ -35,7 +36,7 @@ internal static class ProxyCommand
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
         var command = new Command("proxy", "Run a WebSocket-aware load balancer in front of nodes or any WebSocket servers")
         {
-            listen, backend, mode, gatewayUrl, policy, hashOn, admin, source, healthPath, maxConnections, acceptRate, idleTimeout, handshakeTimeout, backplane, verbose,
+            listen, backend, mode, gatewayUrl, gatewayKey, policy, hashOn, admin, source, healthPath, maxConnections, acceptRate, idleTimeout, handshakeTimeout, backplane, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -58,6 +59,7 @@ internal static class ProxyCommand
                 o.Listen = parse.GetValue(listen) ?? o.Listen;
                 o.Mode = parse.GetValue(mode) ?? o.Mode;
                 o.Gateway = parse.GetValue(gatewayUrl) ?? o.Gateway;
+                o.GatewayKey = parse.GetValue(gatewayKey) ?? o.GatewayKey;
                 o.Policy = parse.GetValue(policy) ?? o.Policy;
                 o.HashOn = parse.GetValue(hashOn) ?? o.HashOn;
                 o.Admin = parse.GetValue(admin) ?? o.Admin;

@@ -29,6 +29,49 @@ public sealed class ResumeTests : IAsyncLifetime
         return (frame.GetProperty("data").GetInt32(), frame.GetProperty("seq").GetInt64());
     }
 
+    /// <summary>A resume-only ticket, as the gateway issues to a failover proxy that holds a proxy key.</summary>
+    private Task<RawClient> OpenResumeOnlyAsync(string userId, string nodeId, string session)
+    {
+        var (token, _) = new Security.Tickets.TicketIssuer(TestCluster.Secret).Issue(userId, nodeId, session, TimeSpan.FromMinutes(1), resumeOnly: true);
+        return RawClient.OpenAsync(new Uri($"{_cluster.Cluster.Node(nodeId).WebSocketUrl}?token={Uri.EscapeDataString(token)}"));
+    }
+
+    [Fact]
+    public async Task ResumeOnlyTicket_ContinuesItsSession_ButNeverStartsANewOne()
+    {
+        var bob = await _cluster.ConnectAsync("bob", "node-1");
+        var session = bob.Session;
+        bob.Socket.Abort();
+        bob.Socket.Dispose();
+
+        // No session of that id anywhere, a first frame that is not resume, another user's session: each is closed
+        // with 1008 before any welcome, where an ordinary resume ticket would welcome a new session.
+        await using (var unknown = await OpenResumeOnlyAsync("bob", "node-2", "NoSuchSession0123456789"))
+        {
+            await unknown.SendAsync("""{"type":"resume","session":"NoSuchSession0123456789","lastSeq":0}""");
+            (await unknown.ReceiveTextAsync("the close for an unknown session")).ShouldBeNull("no frame, not even a welcome, before the close");
+            ((int?)unknown.Socket.CloseStatus).ShouldBe(1008);
+        }
+        await using (var notResume = await OpenResumeOnlyAsync("bob", "node-2", session))
+        {
+            await notResume.SendAsync("""{"type":"ping","id":"p1"}""");
+            (await notResume.ReceiveTextAsync("the close for a first frame that is not resume")).ShouldBeNull("no frame, not even a welcome, before the close");
+            ((int?)notResume.Socket.CloseStatus).ShouldBe(1008);
+        }
+        await using (var mallory = await OpenResumeOnlyAsync("mallory", "node-3", session))
+        {
+            await mallory.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0}""");
+            (await mallory.ReceiveTextAsync("the close for another user's session")).ShouldBeNull("no frame, not even a welcome, before the close");
+            ((int?)mallory.Socket.CloseStatus).ShouldBe(1008);
+        }
+
+        await using var resumed = await OpenResumeOnlyAsync("bob", "node-2", session);
+        await resumed.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0}""");
+        var welcome = await resumed.ReceiveAsync("the welcome answering resume");
+        welcome.GetProperty("session").GetString().ShouldBe(session);
+        welcome.GetProperty("resumed").GetBoolean().ShouldBeTrue();
+    }
+
     [Fact]
     public async Task DroppedClient_ResumesOnAnotherNode_GetsWhatItMissedInOrder_ThenLiveTraffic()
     {
