@@ -454,7 +454,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
             {
                 return new AttemptResult(null, answer.Error, answer.Permanent, answer.RetryAfter);
             }
-            var opened = await NodeConnection.OpenAsync(ticket.DialUri, _options, resume, linked.Token).ConfigureAwait(false);
+            var dial = _options.ProxyUrl is { } proxy ? ConnectTicket.BuildDialUri(proxy, ticket.Token) : ticket.DialUri;
+            var opened = await NodeConnection.OpenAsync(dial, _options, resume, linked.Token).ConfigureAwait(false);
             return new AttemptResult(opened.Connection, opened.Error, Permanent: false, RetryAfter: null);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)

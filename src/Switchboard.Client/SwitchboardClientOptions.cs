@@ -55,6 +55,14 @@ public sealed class SwitchboardClientOptions
     /// </summary>
     public int MessageBufferCapacity { get; set; } = 10_000;
 
+    /// <summary>
+    /// Dial this address — a <c>switchboard proxy</c> in front of the nodes — instead of the node the gateway names, with
+    /// the gateway's ticket: the proxy's <c>ticket</c> policy takes the connection to that node, and in its failover
+    /// mode keeps the session going on another node when that one drains or goes, without the client seeing a close.
+    /// For clients that may dial only one address. Its path is kept; the ticket is added to its query.
+    /// </summary>
+    public Uri? ProxyUrl { get; set; }
+
     /// <summary>The handler for gateway requests (for tests, proxies or TLS settings). The client does not dispose it.</summary>
     public HttpMessageHandler? HttpHandler { get; set; }
 
@@ -74,6 +82,10 @@ public sealed class SwitchboardClientOptions
         if (!GatewayUrl.IsAbsoluteUri || (GatewayUrl.Scheme != Uri.UriSchemeHttp && GatewayUrl.Scheme != Uri.UriSchemeHttps))
         {
             throw new ArgumentException($"{nameof(GatewayUrl)} must be an absolute http or https address, not '{GatewayUrl}'.", nameof(GatewayUrl));
+        }
+        if (ProxyUrl is not null && (!ProxyUrl.IsAbsoluteUri || ProxyUrl.Scheme is not ("ws" or "wss" or "http" or "https") || ProxyUrl.Query.Length > 0))
+        {
+            throw new ArgumentException($"{nameof(ProxyUrl)} must be an absolute ws, wss, http or https address without a query, not '{ProxyUrl}'.", nameof(ProxyUrl));
         }
         if ((TokenProvider is null) == (DevUserId is null))
         {

@@ -55,6 +55,24 @@ public sealed class SwitchboardClientOptionsTests
         Should.Throw<ArgumentException>(options.Validate).ParamName.ShouldBe(nameof(SwitchboardClientOptions.GatewayUrl));
     }
 
+    [Theory]
+    [InlineData("ftp://127.0.0.1:9000")]
+    [InlineData("ws://127.0.0.1:9000/?token=x")]
+    public void Validate_ProxyUrlNotAWebSocketAddressWithoutQuery_Throws(string url)
+    {
+        var options = Valid();
+        options.ProxyUrl = new Uri(url);
+        Should.Throw<ArgumentException>(options.Validate).ParamName.ShouldBe(nameof(SwitchboardClientOptions.ProxyUrl));
+    }
+
+    [Fact]
+    public void Validate_ProxyUrl_WebSocketAddress_IsAccepted()
+    {
+        var options = Valid();
+        options.ProxyUrl = new Uri("ws://127.0.0.1:9000/");
+        Should.NotThrow(options.Validate);
+    }
+
     [Fact]
     public void Validate_BothTokenProviderAndDevUserId_Throws()
     {

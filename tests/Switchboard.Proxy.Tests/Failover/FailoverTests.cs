@@ -1,5 +1,7 @@
+using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Text.Json;
+using Switchboard.Client;
 using Switchboard.Proxy.Failover;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Tests.Common;
@@ -139,6 +141,46 @@ public sealed class FailoverTests : IAsyncLifetime
         pong.GetProperty("ok").GetBoolean().ShouldBeTrue();
         await SendManyAsync(alice, "user:bob", 26, 26);
         (await bob.ReceiveAsync("message 26")).GetProperty("seq").GetInt64().ShouldBe(26);
+    }
+
+    [Fact]
+    public async Task DotNetSdkThroughTheProxy_NodeDrainsUnderIt_SeesNoClose_AndGetsEveryMessageOnceInOrder()
+    {
+        await StartAsync();
+        var events = new ConcurrentQueue<string>();
+        await using var carol = new SwitchboardClient(new SwitchboardClientOptions
+        {
+            GatewayUrl = _cluster.Gateway,
+            DevUserId = "carol",
+            ProxyUrl = _proxy.WsUrl(),
+        });
+        carol.Connected += (_, _) => events.Enqueue("connected");
+        carol.Disconnected += (_, e) => events.Enqueue($"disconnected {e.CloseStatus}");
+        carol.MessagesLost += (_, e) => events.Enqueue($"lost {e}");
+        await carol.ConnectAsync().WithTimeout("carol to connect through the proxy");
+        var home = carol.NodeId!;
+        _proxy.Backends.Single(b => b.Backend == home).Connections.ShouldBe(1, "the proxy took carol to the node of her ticket");
+        await using var alice = await _cluster.ConnectAsync("alice", home == "node-1" ? "node-2" : "node-1");
+
+        await SendManyAsync(alice, "user:carol", 1, 10);
+        await DrainAsync(home);
+        await SendManyAsync(alice, "user:carol", 11, 25);
+
+        var numbers = new List<int>();
+        using var reading = new CancellationTokenSource(Eventually.DefaultTimeout);
+        await foreach (var message in carol.ReadAllAsync(reading.Token))
+        {
+            numbers.Add(message.Data.GetProperty("n").GetInt32());
+            if (numbers.Count == 25)
+            {
+                break;
+            }
+        }
+        numbers.ShouldBe(Enumerable.Range(1, 25));
+        await WaitAsync(() => _cluster.Cluster.Node(home).ConnectionCount == 0, "the drained node to let carol's session go");
+        events.ToArray().ShouldBe(["connected"], "the SDK saw no close, no reconnect and no gap");
+        carol.State.ShouldBe(SwitchboardClientState.Connected);
+        await carol.PingAsync().WithTimeout("a ping on the moved session");
     }
 
     [Theory]
