@@ -40,8 +40,9 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
             if (webSocket is not null)
             {
                 // Not awaited: nothing waits for this method, and leaving it lets its state go for the connection's
-                // lifetime. The node owns the WebSocket (and through it the stream) from here on.
-                _ = node.ServeAsync(webSocket, ticket);
+                // lifetime. The node owns the WebSocket (and through it the stream) from here on, and keeps nothing
+                // parked for it but the connection's own receive loop.
+                _ = node.StartServingAsync(webSocket, ticket);
                 return;
             }
         }
