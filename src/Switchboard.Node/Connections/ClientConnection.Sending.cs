@@ -65,8 +65,8 @@ public sealed partial class ClientConnection
     private async Task SendQueuedAsync()
     {
         // Producers call in under the enqueue lock (a fan-out may call thousands of connections in a row): the
-        // sending itself happens on the thread pool, never inline in the producer.
-        await Task.Yield();
+        // sending itself happens on the thread pool, never inline in the producer nor on its scheduler.
+        await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         try
         {
             while (true)

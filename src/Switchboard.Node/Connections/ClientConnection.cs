@@ -54,8 +54,8 @@ public sealed partial class ClientConnection
         _options = options;
         _time = time;
         var now = time.GetTimestamp();
-        _rateLimit = new TokenBucket(options.RateLimitPerSecond, options.RateLimitBurst, now);
-        _errorBudget = new TokenBucket(1, options.ProtocolErrorBudget, now);
+        _rateLimit = new TokenBucket(options.RateLimitBurst, now);
+        _errorBudget = new TokenBucket(options.ProtocolErrorBudget, now);
     }
 
     /// <summary>The connection id, <c>&lt;nodeId&gt;.&lt;random&gt;</c>.</summary>
@@ -532,7 +532,7 @@ public sealed partial class ClientConnection
             Reject(parsed.Id, parsed.Error!);
             return;
         }
-        if (_options.RateLimitPerSecond > 0 && !_rateLimit.TryTake(_time))
+        if (_options.RateLimitPerSecond > 0 && !_rateLimit.TryTake(_options.RateLimitPerSecond, _options.RateLimitBurst, _time))
         {
             TryEnqueue(ServerFrames.Rejection(parsed.Id, new ProtocolError(ErrorCodes.RateLimited,
                 $"more than {_options.RateLimitPerSecond} commands per second; this one was not carried out")));
@@ -545,7 +545,7 @@ public sealed partial class ClientConnection
     internal void Reject(string? id, ProtocolError error)
     {
         TryEnqueue(ServerFrames.Rejection(id, error));
-        if (!_errorBudget.TryTake(_time))
+        if (!_errorBudget.TryTake(1, _options.ProtocolErrorBudget, _time))
         {
             RequestClose(CloseReason.ProtocolAbuse, (WebSocketCloseStatus)CloseCodes.TooManyInvalidFrames, "too many invalid frames", flush: true);
         }
