@@ -301,25 +301,47 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     /// </summary>
     internal async Task ServeAsync(WebSocket socket, TicketValidation ticket)
     {
+        if (await AdmitAsync(socket, ticket).ConfigureAwait(false) is { } connection)
+        {
+            await connection.RunAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Like <see cref="ServeAsync"/>, but completes once the connection runs (or was refused): nothing waits for the
+    /// connection's end, so no state of this method stays parked beside an idle connection. The connection reports
+    /// its end itself (<see cref="IConnectionOwner.OnEnded"/>).
+    /// </summary>
+    internal async Task StartServingAsync(WebSocket socket, TicketValidation ticket)
+    {
+        if (await AdmitAsync(socket, ticket).ConfigureAwait(false) is { } connection)
+        {
+            _ = connection.RunAsync();
+        }
+    }
+
+    /// <summary>Refuses the WebSocket (null) or makes it a routable connection, ready to run.</summary>
+    private async Task<ClientConnection?> AdmitAsync(WebSocket socket, TicketValidation ticket)
+    {
         if (!ticket.IsValid)
         {
             NodeLog.TicketRefused(_logger, ticket.Failure);
             _metrics.ConnectionRefused(NodeId, "ticket_" + ticket.Failure.ToString().ToLowerInvariant());
             await CloseRefusedAsync(socket, CloseCodes.PolicyViolation, ticket.Describe()).ConfigureAwait(false);
-            return;
+            return null;
         }
         if (!IsReady)
         {
             _metrics.ConnectionRefused(NodeId, "stopping");
             await CloseRefusedAsync(socket, CloseCodes.ServiceRestart, "node is not taking connections: ask the gateway again").ConfigureAwait(false);
-            return;
+            return null;
         }
         if (!Hub.TryReserve())
         {
             NodeLog.NodeFull(_logger, NodeId, _options.MaxConnections);
             _metrics.ConnectionRefused(NodeId, "full");
             await CloseRefusedAsync(socket, CloseCodes.TryAgainLater, "node is full: ask the gateway again").ConfigureAwait(false);
-            return;
+            return null;
         }
         try
         {
@@ -338,12 +360,14 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             {
                 connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);
             }
-            await connection.RunAsync().ConfigureAwait(false);
+            // From here on the slot is given back when the connection ends (OnEnded).
+            return connection;
         }
-        finally
+        catch
         {
             Hub.Release();
             SignalIfAllClosed();
+            throw;
         }
     }
 
@@ -440,6 +464,13 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             _ = _membership.RemoveAsync(connection, reason);
         }
+    }
+
+    /// <inheritdoc/>
+    void IConnectionOwner.OnEnded(ClientConnection connection)
+    {
+        Hub.Release();
+        SignalIfAllClosed();
     }
 
     /// <inheritdoc/>

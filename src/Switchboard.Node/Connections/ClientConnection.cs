@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.WebSockets;
-using System.Threading.Channels;
 using Switchboard.Node.Sessions;
 using Switchboard.Protocol;
 
@@ -8,10 +7,11 @@ namespace Switchboard.Node.Connections;
 
 /// <summary>
 /// One client WebSocket. Its lifetime is <see cref="RunAsync"/>: a receive loop that parses and dispatches
-/// commands, and a send loop that drains a bounded queue. A client that does not read fills its queue
-/// and is closed with 3008; it never stalls the producers, which only ever try to enqueue.
+/// commands. Frames for the client go into a bounded queue that a send task drains (see ClientConnection.Sending.cs).
+/// A client that does not read fills its queue and is closed with 3008; it never stalls the producers, which only
+/// ever try to enqueue.
 /// </summary>
-public sealed class ClientConnection
+public sealed partial class ClientConnection
 {
     private const int InitialReceiveBuffer = 4 * 1024;
 
@@ -19,7 +19,6 @@ public sealed class ClientConnection
     private readonly IConnectionOwner _owner;
     private readonly NodeOptions _options;
     private readonly TimeProvider _time;
-    private readonly Channel<OutboundFrame> _queue;
     private readonly Lock _enqueueLock = new();
     private TokenBucket _rateLimit;
     private TokenBucket _errorBudget;
@@ -55,14 +54,9 @@ public sealed class ClientConnection
         _owner = owner;
         _options = options;
         _time = time;
-        _queue = Channel.CreateBounded<OutboundFrame>(new BoundedChannelOptions(options.SendQueueCapacity)
-        {
-            SingleReader = true,
-            FullMode = BoundedChannelFullMode.Wait,
-        });
         var now = time.GetTimestamp();
-        _rateLimit = new TokenBucket(options.RateLimitPerSecond, options.RateLimitBurst, now);
-        _errorBudget = new TokenBucket(1, options.ProtocolErrorBudget, now);
+        _rateLimit = new TokenBucket(options.RateLimitBurst, now);
+        _errorBudget = new TokenBucket(options.ProtocolErrorBudget, now);
     }
 
     /// <summary>The connection id, <c>&lt;nodeId&gt;.&lt;random&gt;</c>.</summary>
@@ -102,7 +96,10 @@ public sealed class ClientConnection
     public CloseReason? ClosedBecause => Volatile.Read(ref _close)?.Reason;
 
     /// <summary>Groups joined on this node; changed only under the node's membership lock.</summary>
-    internal HashSet<string> Groups { get; } = new(StringComparer.Ordinal);
+    // Created on first use: most connections never join a group, and an empty set still costs 64 bytes.
+    internal HashSet<string> Groups => _groups ??= new(StringComparer.Ordinal);
+
+    private HashSet<string>? _groups;
 
     /// <summary>Queues a finished frame (welcome, reply, error). False when the queue overflowed or the connection is closing.</summary>
     public bool TryEnqueue(byte[] frame)
@@ -362,19 +359,6 @@ public sealed class ClientConnection
         }
     }
 
-    private bool Write(OutboundFrame frame)
-    {
-        if (_queue.Writer.TryWrite(frame))
-        {
-            return true;
-        }
-        if (Volatile.Read(ref _close) is null)
-        {
-            RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
-        }
-        return false;
-    }
-
     /// <summary>
     /// Starts closing: nothing more is queued, the queue is flushed first when <paramref name="flush"/>, then the
     /// close frame is sent. A client that does not finish the handshake within the close timeout is aborted.
@@ -387,12 +371,16 @@ public sealed class ClientConnection
         {
             return;
         }
-        // The timer exists before the queue completes: the run loop can only finish (and dispose it) after that.
+        // The timer exists before the send task is told to close: the run loop can only finish (and dispose it) after that.
         var timer = new CancellationTokenSource();
         timer.Token.Register(static s => AbortQuietly((WebSocket)s!), _socket);
         Volatile.Write(ref _abortTimer, timer);
         timer.CancelAfter(_options.CloseTimeout);
-        _queue.Writer.TryComplete();
+        lock (_enqueueLock)
+        {
+            // Whatever is queued is sent (or dropped) and then the close frame, by the one send task.
+            EnsureSender();
+        }
         _owner.OnClosing(this, reason);
     }
 
@@ -408,13 +396,25 @@ public sealed class ClientConnection
         }
     }
 
-    /// <summary>Runs the connection until it has closed. Never throws for network failures.</summary>
+    /// <summary>
+    /// Runs the connection until it has closed. Never throws for network failures. This is the only state an idle
+    /// connection keeps parked: the receive loop is inline, and a message is read by a method of its own that exists
+    /// only while a message arrives.
+    /// </summary>
     internal async Task RunAsync()
     {
-        var sending = SendLoopAsync();
         try
         {
-            await ReceiveLoopAsync().ConfigureAwait(false);
+            while (true)
+            {
+                // A zero-byte read waits for data without holding a buffer, so idle connections cost no buffer.
+                var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
+                if (peek.MessageType == WebSocketMessageType.Close
+                    || !await ReceiveMessageAsync(peek).ConfigureAwait(false))
+                {
+                    break;
+                }
+            }
         }
         catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
         {
@@ -428,76 +428,77 @@ public sealed class ClientConnection
         }
         finally
         {
-            if (_socket.State == WebSocketState.CloseReceived)
-            {
-                RequestClose(CloseReason.ClientClosed, WebSocketCloseStatus.NormalClosure, string.Empty, flush: false);
-            }
-            else
-            {
-                RequestClose(CloseReason.Aborted, WebSocketCloseStatus.EndpointUnavailable, string.Empty, flush: false);
-            }
-            await sending.ConfigureAwait(false);
-            Volatile.Read(ref _abortTimer)?.Dispose();
-            _socket.Dispose();
-        }
-    }
-
-    private async Task ReceiveLoopAsync()
-    {
-        while (true)
-        {
-            // A zero-byte read waits for data without holding a buffer, so idle connections cost no buffer.
-            var peek = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
-            if (peek.MessageType == WebSocketMessageType.Close)
-            {
-                return;
-            }
-            if (peek.EndOfMessage)
-            {
-                await ProcessAsync(ReadOnlyMemory<byte>.Empty, peek.MessageType).ConfigureAwait(false);
-                continue;
-            }
-            var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
-            var count = 0;
             try
             {
-                while (true)
+                if (_socket.State == WebSocketState.CloseReceived)
                 {
-                    if (count == buffer.Length)
-                    {
-                        // Grow up to one byte past the limit: enough to tell "too big" without reading it all.
-                        var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
-                        buffer.AsSpan(0, count).CopyTo(bigger);
-                        ArrayPool<byte>.Shared.Return(buffer);
-                        buffer = bigger;
-                    }
-                    var result = await _socket.ReceiveAsync(buffer.AsMemory(count), CancellationToken.None).ConfigureAwait(false);
-                    if (result.MessageType == WebSocketMessageType.Close)
-                    {
-                        return;
-                    }
-                    count += result.Count;
-                    if (count > _options.MaxMessageBytes)
-                    {
-                        RequestClose(CloseReason.MessageTooBig, WebSocketCloseStatus.MessageTooBig,
-                            $"message exceeds {_options.MaxMessageBytes} bytes", flush: false);
-                        if (!result.EndOfMessage && await DiscardRestOfMessageAsync(buffer).ConfigureAwait(false))
-                        {
-                            return;
-                        }
-                        break;
-                    }
-                    if (result.EndOfMessage)
-                    {
-                        await ProcessAsync(buffer.AsMemory(0, count), result.MessageType).ConfigureAwait(false);
-                        break;
-                    }
+                    RequestClose(CloseReason.ClientClosed, WebSocketCloseStatus.NormalClosure, string.Empty, flush: false);
                 }
+                else
+                {
+                    RequestClose(CloseReason.Aborted, WebSocketCloseStatus.EndpointUnavailable, string.Empty, flush: false);
+                }
+                Task sending;
+                lock (_enqueueLock)
+                {
+                    // Once a close was requested the send task that sends the close frame stays set.
+                    sending = _sender!;
+                }
+                await sending.ConfigureAwait(false);
+                Volatile.Read(ref _abortTimer)?.Dispose();
+                _socket.Dispose();
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                _owner.OnEnded(this);
             }
+        }
+    }
+
+    /// <summary>Reads and processes the message that <paramref name="peek"/> announced; false when a close frame came instead.</summary>
+    private async ValueTask<bool> ReceiveMessageAsync(ValueWebSocketReceiveResult peek)
+    {
+        if (peek.EndOfMessage)
+        {
+            await ProcessAsync(ReadOnlyMemory<byte>.Empty, peek.MessageType).ConfigureAwait(false);
+            return true;
+        }
+        var buffer = ArrayPool<byte>.Shared.Rent(InitialReceiveBuffer);
+        var count = 0;
+        try
+        {
+            while (true)
+            {
+                if (count == buffer.Length)
+                {
+                    // Grow up to one byte past the limit: enough to tell "too big" without reading it all.
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, _options.MaxMessageBytes + 1));
+                    buffer.AsSpan(0, count).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+                var result = await _socket.ReceiveAsync(buffer.AsMemory(count), CancellationToken.None).ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    return false;
+                }
+                count += result.Count;
+                if (count > _options.MaxMessageBytes)
+                {
+                    RequestClose(CloseReason.MessageTooBig, WebSocketCloseStatus.MessageTooBig,
+                        $"message exceeds {_options.MaxMessageBytes} bytes", flush: false);
+                    return result.EndOfMessage || !await DiscardRestOfMessageAsync(buffer).ConfigureAwait(false);
+                }
+                if (result.EndOfMessage)
+                {
+                    await ProcessAsync(buffer.AsMemory(0, count), result.MessageType).ConfigureAwait(false);
+                    return true;
+                }
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -535,7 +536,7 @@ public sealed class ClientConnection
             Reject(parsed.Id, parsed.Error!);
             return;
         }
-        if (_options.RateLimitPerSecond > 0 && !_rateLimit.TryTake(_time))
+        if (_options.RateLimitPerSecond > 0 && !_rateLimit.TryTake(_options.RateLimitPerSecond, _options.RateLimitBurst, _time))
         {
             TryEnqueue(ServerFrames.Rejection(parsed.Id, new ProtocolError(ErrorCodes.RateLimited,
                 $"more than {_options.RateLimitPerSecond} commands per second; this one was not carried out")));
@@ -548,62 +549,10 @@ public sealed class ClientConnection
     internal void Reject(string? id, ProtocolError error)
     {
         TryEnqueue(ServerFrames.Rejection(id, error));
-        if (!_errorBudget.TryTake(_time))
+        if (!_errorBudget.TryTake(1, _options.ProtocolErrorBudget, _time))
         {
             RequestClose(CloseReason.ProtocolAbuse, (WebSocketCloseStatus)CloseCodes.TooManyInvalidFrames, "too many invalid frames", flush: true);
         }
-    }
-
-    private async Task SendLoopAsync()
-    {
-        var reader = _queue.Reader;
-        try
-        {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-            {
-                while (reader.TryRead(out var frame))
-                {
-                    if (Volatile.Read(ref _close) is { Flush: false })
-                    {
-                        goto Close;
-                    }
-                    await SendAsync(frame).ConfigureAwait(false);
-                }
-            }
-        Close:
-            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
-            {
-                var close = Volatile.Read(ref _close)!;
-                await _socket.CloseOutputAsync(close.Status, close.Description, CancellationToken.None).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The socket was aborted (peer gone, or the abort timer fired). Queued frames die with it.
-        }
-    }
-
-    private async ValueTask SendAsync(OutboundFrame frame)
-    {
-        if (frame.Message is null)
-        {
-            await _socket.SendAsync(frame.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
-            _owner.OnFrameSent(isMessage: false);
-            return;
-        }
-        var prefix = frame.Message.FramePrefix;
-        var buffer = ArrayPool<byte>.Shared.Rent(prefix.Length + ServerFrames.MessageEndMaxLength);
-        try
-        {
-            prefix.CopyTo(buffer, 0);
-            var length = prefix.Length + ServerFrames.WriteMessageEnd(buffer.AsSpan(prefix.Length), frame.Seq);
-            await _socket.SendAsync(buffer.AsMemory(0, length), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
-        _owner.OnFrameSent(isMessage: true);
     }
 
     /// <summary>Which way the connection's messages go.</summary>

@@ -11,6 +11,9 @@ internal interface IConnectionOwner
     /// <summary>Called once when the connection starts closing, whatever the reason, so nothing more is routed to it.</summary>
     void OnClosing(ClientConnection connection, CloseReason reason);
 
+    /// <summary>Called once when the connection has ended and its socket is disposed: the last call for it.</summary>
+    void OnEnded(ClientConnection connection);
+
     /// <summary>Called when serving the connection threw something other than a network failure.</summary>
     void OnFailed(ClientConnection connection, Exception exception);
 

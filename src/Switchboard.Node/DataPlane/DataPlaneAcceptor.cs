@@ -31,7 +31,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
     public async Task AcceptAsync(Socket socket)
     {
         socket.NoDelay = true;
-        var stream = new NetworkStream(socket, ownsSocket: true);
+        var stream = new SocketStream(socket);
         try
         {
             // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in
@@ -40,8 +40,9 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
             if (webSocket is not null)
             {
                 // Not awaited: nothing waits for this method, and leaving it lets its state go for the connection's
-                // lifetime. The node owns the WebSocket (and through it the stream) from here on.
-                _ = node.ServeAsync(webSocket, ticket);
+                // lifetime. The node owns the WebSocket (and through it the stream) from here on, and keeps nothing
+                // parked for it but the connection's own receive loop.
+                _ = node.StartServingAsync(webSocket, ticket);
                 return;
             }
         }
@@ -52,7 +53,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         await stream.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task<(WebSocket?, TicketValidation)> HandshakeAsync(NetworkStream stream)
+    private async Task<(WebSocket?, TicketValidation)> HandshakeAsync(Stream stream)
     {
         var (request, refusal, afterHead) = await ReadHandshakeAsync(stream).ConfigureAwait(false);
         if (request is null)
@@ -75,7 +76,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
     }
 
     /// <summary>Reads until the end of the request head; returns it parsed (or refused) and the bytes that came after it.</summary>
-    private static async Task<(UpgradeRequest?, UpgradeRefusal?, byte[])> ReadHandshakeAsync(NetworkStream stream)
+    private static async Task<(UpgradeRequest?, UpgradeRefusal?, byte[])> ReadHandshakeAsync(Stream stream)
     {
         // One byte more than the largest head, so that an oversized head is seen as such rather than as incomplete.
         var buffer = ArrayPool<byte>.Shared.Rent(UpgradeRequestParser.MaxHeadBytes + 1);

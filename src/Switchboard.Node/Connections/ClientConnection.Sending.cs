@@ -1,0 +1,137 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Switchboard.Protocol;
+
+namespace Switchboard.Node.Connections;
+
+/// <summary>
+/// The send path. An idle connection holds nothing for it: the queue is created by the first frame and dropped when
+/// it drains, and the send task that drains it starts with the first frame and ends with the last, so no channel and
+/// no parked send loop exist per connection while nothing is sent. At most one send task runs at a time, and it takes
+/// frames in queue order, which is seq order.
+/// </summary>
+public sealed partial class ClientConnection
+{
+    // Both guarded by _enqueueLock. Null while idle.
+    private Queue<OutboundFrame>? _outbox;
+    // The running send task. Once a close was requested it is the one that sends the close frame, and stays set.
+    private Task? _sender;
+
+    /// <summary>Frames waiting to be sent, for tests.</summary>
+    internal int QueuedFrames
+    {
+        get
+        {
+            lock (_enqueueLock)
+            {
+                return _outbox?.Count ?? 0;
+            }
+        }
+    }
+
+    /// <summary>True while a send task runs, for tests.</summary>
+    internal bool IsSending
+    {
+        get
+        {
+            lock (_enqueueLock)
+            {
+                return _sender is not null;
+            }
+        }
+    }
+
+    /// <summary>Queues a frame; called under <see cref="_enqueueLock"/>. False when the queue overflowed (the connection is then closed with 3008) or the connection is closing.</summary>
+    private bool Write(OutboundFrame frame)
+    {
+        if (Volatile.Read(ref _close) is not null)
+        {
+            return false;
+        }
+        var outbox = _outbox ??= new Queue<OutboundFrame>();
+        if (outbox.Count >= _options.SendQueueCapacity)
+        {
+            RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
+            return false;
+        }
+        outbox.Enqueue(frame);
+        EnsureSender();
+        return true;
+    }
+
+    /// <summary>Starts the send task unless one runs; called under <see cref="_enqueueLock"/>.</summary>
+    private void EnsureSender() => _sender ??= SendQueuedAsync();
+
+    private async Task SendQueuedAsync()
+    {
+        // Producers call in under the enqueue lock (a fan-out may call thousands of connections in a row): the
+        // sending itself happens on the thread pool, never inline in the producer nor on its scheduler.
+        await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
+        try
+        {
+            while (true)
+            {
+                OutboundFrame frame;
+                lock (_enqueueLock)
+                {
+                    var close = Volatile.Read(ref _close);
+                    if (close is { Flush: false } || _outbox is null || !_outbox.TryDequeue(out frame))
+                    {
+                        // Drained. Decided under the lock, so a frame queued from here on starts a new send task.
+                        _outbox = null;
+                        if (close is null)
+                        {
+                            _sender = null;
+                            return;
+                        }
+                        break;
+                    }
+                }
+                await SendAsync(frame).ConfigureAwait(false);
+            }
+            if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+            {
+                var close = Volatile.Read(ref _close)!;
+                await _socket.CloseOutputAsync(close.Status, close.Description, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The socket was aborted (peer gone, or the abort timer fired). Queued frames die with it.
+            lock (_enqueueLock)
+            {
+                _outbox = null;
+                // A send failed before any close was requested: the receive loop will end and request it; the close
+                // then needs a send task again, and it finds the socket gone at once.
+                if (Volatile.Read(ref _close) is null)
+                {
+                    _sender = null;
+                }
+            }
+        }
+    }
+
+    private async ValueTask SendAsync(OutboundFrame frame)
+    {
+        if (frame.Message is null)
+        {
+            await _socket.SendAsync(frame.Frame.AsMemory(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+            _owner.OnFrameSent(isMessage: false);
+            return;
+        }
+        var prefix = frame.Message.FramePrefix;
+        var buffer = ArrayPool<byte>.Shared.Rent(prefix.Length + ServerFrames.MessageEndMaxLength);
+        try
+        {
+            prefix.CopyTo(buffer, 0);
+            var length = prefix.Length + ServerFrames.WriteMessageEnd(buffer.AsSpan(prefix.Length), frame.Seq);
+            await _socket.SendAsync(buffer.AsMemory(0, length), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+        _owner.OnFrameSent(isMessage: true);
+    }
+
+}

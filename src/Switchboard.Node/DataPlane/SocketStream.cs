@@ -1,0 +1,126 @@
+using System.Net.Sockets;
+
+namespace Switchboard.Node.DataPlane;
+
+/// <summary>
+/// An accepted socket as the stream its WebSocket runs over. Reads are the socket's own asynchronous receives, as in
+/// <see cref="NetworkStream"/>. A write first offers its bytes to the socket without waiting (the socket is
+/// non-blocking), which takes a whole frame unless the client's receive window is full; only what the socket cannot
+/// take at once waits, through the socket's asynchronous send. <see cref="NetworkStream"/> sends every write
+/// asynchronously, so the socket creates and keeps its send state (~0.36 KB) with a connection's very first write,
+/// the handshake's answer: here an idle connection that never filled its window holds none.
+/// </summary>
+internal sealed class SocketStream : Stream
+{
+    private readonly Socket _socket;
+
+    /// <summary>Wraps <paramref name="socket"/>, which it owns from now on, and makes it non-blocking.</summary>
+    public SocketStream(Socket socket)
+    {
+        _socket = socket;
+        // Synchronous sends then try once and report WouldBlock instead of waiting; asynchronous receives and sends
+        // behave as before.
+        socket.Blocking = false;
+    }
+
+    /// <inheritdoc/>
+    public override bool CanRead => true;
+
+    /// <inheritdoc/>
+    public override bool CanSeek => false;
+
+    /// <inheritdoc/>
+    public override bool CanWrite => true;
+
+    /// <inheritdoc/>
+    public override long Length => throw new NotSupportedException();
+
+    /// <inheritdoc/>
+    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+
+    /// <inheritdoc/>
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
+        _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+
+    /// <inheritdoc/>
+    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <inheritdoc/>
+    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    /// <inheritdoc/>
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        var sent = 0;
+        try
+        {
+            while (sent < buffer.Length)
+            {
+                var count = _socket.Send(buffer.Span[sent..], SocketFlags.None, out var error);
+                if (error == SocketError.WouldBlock)
+                {
+                    return SendRestAsync(buffer[sent..], cancellationToken);
+                }
+                if (error != SocketError.Success)
+                {
+                    return ValueTask.FromException(new IOException($"Unable to write data to the transport connection: {error}.", new SocketException((int)error)));
+                }
+                sent += count;
+            }
+        }
+        catch (ObjectDisposedException e)
+        {
+            return ValueTask.FromException(e);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    private async ValueTask SendRestAsync(ReadOnlyMemory<byte> rest, CancellationToken cancellationToken)
+    {
+        while (!rest.IsEmpty)
+        {
+            rest = rest[await _socket.SendAsync(rest, SocketFlags.None, cancellationToken).ConfigureAwait(false)..];
+        }
+    }
+
+    /// <inheritdoc/>
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <inheritdoc/>
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
+
+    /// <inheritdoc/>
+    public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <inheritdoc/>
+    public override void Flush()
+    {
+    }
+
+    /// <inheritdoc/>
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+    /// <inheritdoc/>
+    public override void SetLength(long value) => throw new NotSupportedException();
+
+    /// <inheritdoc/>
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            try
+            {
+                // As NetworkStream does: the peer sees the connection end even if a receive is still pending.
+                _socket.Shutdown(SocketShutdown.Both);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // Already reset or closed: nothing left to shut down.
+            }
+            _socket.Dispose();
+        }
+        base.Dispose(disposing);
+    }
+}
