@@ -8,6 +8,7 @@ using Switchboard.Backplane;
 using Switchboard.Backplane.Cluster;
 using Switchboard.Backplane.Routing;
 using Switchboard.Node.Connections;
+using Switchboard.Node.DataPlane;
 using Switchboard.Node.Drain;
 using Switchboard.Backplane.Control;
 using Switchboard.Node.Heartbeats;
@@ -312,16 +313,19 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     /// connection's end, so no state of this method stays parked beside an idle connection. The connection reports
     /// its end itself (<see cref="IConnectionOwner.OnEnded"/>).
     /// </summary>
-    internal async Task StartServingAsync(WebSocket socket, TicketValidation ticket)
+    /// <param name="socket">The accepted WebSocket.</param>
+    /// <param name="ticket">Its ticket, checked.</param>
+    /// <param name="cork">The stream under the WebSocket, when it can gather a batch of frames into one write.</param>
+    internal async Task StartServingAsync(WebSocket socket, TicketValidation ticket, CorkingStream? cork = null)
     {
-        if (await AdmitAsync(socket, ticket).ConfigureAwait(false) is { } connection)
+        if (await AdmitAsync(socket, ticket, cork).ConfigureAwait(false) is { } connection)
         {
             _ = connection.RunAsync();
         }
     }
 
     /// <summary>Refuses the WebSocket (null) or makes it a routable connection, ready to run.</summary>
-    private async Task<ClientConnection?> AdmitAsync(WebSocket socket, TicketValidation ticket)
+    private async Task<ClientConnection?> AdmitAsync(WebSocket socket, TicketValidation ticket, CorkingStream? cork = null)
     {
         if (!ticket.IsValid)
         {
@@ -346,7 +350,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         try
         {
             var t = ticket.Ticket!;
-            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume, resumeOnly: t.ResumeOnly);
+            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume, resumeOnly: t.ResumeOnly, cork: cork);
             if (!t.Resume)
             {
                 // Queued before the connection is routable, so the welcome is always its first frame.

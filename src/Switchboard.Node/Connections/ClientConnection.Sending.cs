@@ -12,6 +12,9 @@ namespace Switchboard.Node.Connections;
 /// </summary>
 public sealed partial class ClientConnection
 {
+    // How many frames one socket write gathers at most: a batch's latency and buffer stay bounded.
+    private const int MaxGatheredFrames = 64;
+
     // Both guarded by _enqueueLock. Null while idle.
     private Queue<OutboundFrame>? _outbox;
     // The running send task. Once a close was requested it is the one that sends the close frame, and stays set.
@@ -69,9 +72,12 @@ public sealed partial class ClientConnection
         await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         try
         {
+            // Frames gathered since the last socket write; 0 while uncorked.
+            var gathered = 0;
             while (true)
             {
                 OutboundFrame frame;
+                bool more;
                 lock (_enqueueLock)
                 {
                     var close = Volatile.Read(ref _close);
@@ -86,8 +92,19 @@ public sealed partial class ClientConnection
                         }
                         break;
                     }
+                    more = _outbox.Count > 0;
+                }
+                // With more frames waiting, they go out together: one socket write for the batch, not one per frame.
+                if (more && gathered == 0 && _cork is not null)
+                {
+                    _cork.Cork();
                 }
                 await SendAsync(frame).ConfigureAwait(false);
+                if (_cork is not null && (more || gathered > 0) && (!more || ++gathered >= MaxGatheredFrames))
+                {
+                    await _cork.UncorkAsync().ConfigureAwait(false);
+                    gathered = 0;
+                }
             }
             if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Net.WebSockets;
+using Switchboard.Node.DataPlane;
 using Switchboard.Node.Sessions;
 using Switchboard.Protocol;
 
@@ -16,6 +17,7 @@ public sealed partial class ClientConnection
     private const int InitialReceiveBuffer = 4 * 1024;
 
     private readonly WebSocket _socket;
+    private readonly CorkingStream? _cork;
     private readonly IConnectionOwner _owner;
     private readonly NodeOptions _options;
     private readonly TimeProvider _time;
@@ -39,9 +41,10 @@ public sealed partial class ClientConnection
     private int _commands;
 
     internal ClientConnection(string id, string userId, string sessionId, WebSocket socket, IConnectionOwner owner, NodeOptions options, TimeProvider time,
-        bool awaitingResume = false, bool resumeOnly = false)
+        bool awaitingResume = false, bool resumeOnly = false, CorkingStream? cork = null)
     {
         Id = id;
+        _cork = cork;
         ResumeOnly = resumeOnly;
         UserId = userId;
         _sessionId = sessionId;

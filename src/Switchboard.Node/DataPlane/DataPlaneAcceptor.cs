@@ -36,13 +36,13 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         {
             // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in
             // this method's state for as long as the connection lasts.
-            var (webSocket, ticket) = await HandshakeAsync(stream).ConfigureAwait(false);
+            var (webSocket, cork, ticket) = await HandshakeAsync(stream).ConfigureAwait(false);
             if (webSocket is not null)
             {
                 // Not awaited: nothing waits for this method, and leaving it lets its state go for the connection's
                 // lifetime. The node owns the WebSocket (and through it the stream) from here on, and keeps nothing
                 // parked for it but the connection's own receive loop.
-                _ = node.StartServingAsync(webSocket, ticket);
+                _ = node.StartServingAsync(webSocket, ticket, cork);
                 return;
             }
         }
@@ -53,7 +53,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         await stream.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task<(WebSocket?, TicketValidation)> HandshakeAsync(Stream stream)
+    private async Task<(WebSocket?, CorkingStream?, TicketValidation)> HandshakeAsync(Stream stream)
     {
         var (request, refusal, afterHead) = await ReadHandshakeAsync(stream).ConfigureAwait(false);
         if (request is null)
@@ -62,17 +62,19 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
             {
                 await WriteRefusalAsync(stream, refusal).ConfigureAwait(false);
             }
-            return (null, default);
+            return (null, null, default);
         }
         var ticket = await node.ValidateTicketAsync(request.Token).ConfigureAwait(false);
         await WriteSwitchingProtocolsAsync(stream, request).ConfigureAwait(false);
-        var socket = WebSocket.CreateFromStream(PrefixedStream.Over(stream, afterHead), new WebSocketCreationOptions
+        // The connection gathers the frames it has queued into one socket write (see ClientConnection's send task).
+        var cork = new CorkingStream(PrefixedStream.Over(stream, afterHead));
+        var socket = WebSocket.CreateFromStream(cork, new WebSocketCreationOptions
         {
             IsServer = true,
             SubProtocol = request.OffersSubprotocol ? WireNames.Subprotocol : null,
             KeepAliveInterval = options.KeepAliveInterval,
         });
-        return (socket, ticket);
+        return (socket, cork, ticket);
     }
 
     /// <summary>Reads until the end of the request head; returns it parsed (or refused) and the bytes that came after it.</summary>

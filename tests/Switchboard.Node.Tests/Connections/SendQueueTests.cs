@@ -117,6 +117,9 @@ public sealed class SendQueueTests
         {
             for (var i = 1; i <= count; i++)
             {
+                // The producer stays within the queue's capacity (overflow is another test): on a busy machine the send
+                // task can fall far behind a producer that never waits.
+                SpinWait.SpinUntil(() => connection.QueuedFrames < 512, TimeSpan.FromSeconds(10)).ShouldBeTrue("the send task to make room");
                 connection.TryEnqueue(Message(i)).ShouldBeTrue();
                 if (random.Next(4) == 0)
                 {

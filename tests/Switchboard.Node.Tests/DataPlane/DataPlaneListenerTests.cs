@@ -49,6 +49,27 @@ public sealed class DataPlaneListenerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ABurstToOneClient_ArrivesWholeAndInSeqOrder_WhenItsFramesLeaveInGatheredWrites()
+    {
+        await using var alice = await _cluster.ConnectAsync("alice-burst", "node-1");
+        await using var bob = await _cluster.ConnectAsync("bob-burst", "node-1");
+        const int count = 500;
+
+        // Sent without waiting for replies, so bob's queue holds many frames at once and they leave together.
+        for (var n = 1; n <= count; n++)
+        {
+            await alice.SendAsync($$"""{"type":"send","to":"user:bob-burst","data":{{n}}}""");
+        }
+
+        for (var n = 1; n <= count; n++)
+        {
+            var frame = await bob.ReceiveAsync($"message {n}");
+            frame.GetProperty("data").GetInt32().ShouldBe(n);
+            frame.GetProperty("seq").GetInt64().ShouldBe(n);
+        }
+    }
+
+    [Fact]
     public async Task AClientWithoutASubprotocol_IsAcceptedWithoutOne()
     {
         var socket = new ClientWebSocket();
