@@ -74,6 +74,9 @@ internal sealed class HaProxyEntry : IEntryPoint
         }
     }
 
+    public IReadOnlyList<string> Warnings() =>
+        _process.Lines(l => l.Contains("[WARNING]", StringComparison.Ordinal) || l.Contains("[ALERT]", StringComparison.Ordinal));
+
     public async Task<EntryCounts?> CountsAsync(CancellationToken cancellationToken)
     {
         try

@@ -11,6 +11,9 @@ internal interface IEntryPoint : IAsyncDisposable
     /// <summary>The process, for /proc sampling.</summary>
     ClusterProcess Process { get; }
 
+    /// <summary>Warnings and errors the proxy has logged so far (of its kept output), for the report's notes.</summary>
+    IReadOnlyList<string> Warnings();
+
     /// <summary>The proxy's own counts (its metrics or statistics page), or null when it cannot be read.</summary>
     Task<EntryCounts?> CountsAsync(CancellationToken cancellationToken);
 }

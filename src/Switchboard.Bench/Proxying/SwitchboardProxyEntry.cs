@@ -84,6 +84,9 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
         }
     }
 
+    public IReadOnlyList<string> Warnings() =>
+        _process.Lines(l => l.Contains(" warn: ", StringComparison.Ordinal) || l.Contains(" fail: ", StringComparison.Ordinal) || l.Contains(" crit: ", StringComparison.Ordinal));
+
     public async Task<EntryCounts?> CountsAsync(CancellationToken cancellationToken)
     {
         try

@@ -55,12 +55,12 @@ public static class ReportWriter
         if (report.PathComparisons is { } rows)
         {
             var ratioNames = rows.Count == 0 ? [] : rows[0].Ratios.Keys.ToList();
-            md.AppendLine($"| figure | {string.Join(" | ", report.Paths!.Select(p => p.Target))} | {string.Join(" | ", ratioNames)} |");
+            md.AppendLine($"| figure | {string.Join(" | ", report.Paths!.Select(p => p.Target).Concat(ratioNames))} |");
             md.AppendLine($"| --- |{string.Concat(Enumerable.Repeat(" ---: |", report.Paths!.Count + ratioNames.Count))}");
             foreach (var row in rows)
             {
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {row.Label} | {string.Join(" | ", row.Values.Values.Select(v => Format(v, row.Unit)))} | {string.Join(" | ", row.Ratios.Values.Select(Ratio))} |");
+                    $"| {row.Label} | {string.Join(" | ", row.Values.Values.Select(v => Format(v, row.Unit)).Concat(row.Ratios.Values.Select(Ratio)))} |");
             }
         }
         else if (report.Baseline is null)

@@ -171,6 +171,13 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             Add("proxy_cpu", "CPU of the proxy processes (idle or traffic phase)", proxies.Sum(p => p.CpuCores), "cores");
             var totals = await Task.WhenAll(entries.Select(e => e.CountsAsync(cancellationToken))).ConfigureAwait(false);
             Add("proxy_connections_total", "connections the proxy processes accepted", totals.All(t => t is not null) ? totals.Sum(t => t!.Total) : null, "");
+            foreach (var entry in entries)
+            {
+                if (entry.Warnings() is { Count: > 0 } warnings)
+                {
+                    _notes.Add($"{entry.Process.Name} logged {warnings.Count} warning(s){(warnings.Count > 1 ? ", the first and the last" : "")}: {string.Join(" … ", warnings.Count > 1 ? [warnings[0], warnings[^1]] : warnings)}");
+                }
+            }
         }
         return new ScenarioResult(target.Name, target.Description, _figures,
             Sum(results.Select(r => r.ConnectFailures)), Sum(results.Select(r => r.Errors)), Sum(results.Select(r => r.Closes)), processes, _notes);

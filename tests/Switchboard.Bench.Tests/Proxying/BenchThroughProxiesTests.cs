@@ -94,5 +94,7 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
         proxies.ShouldAllBe(p => p.Connections == Clients / 2);
         proxies.ShouldAllBe(p => p.RssAfterBytes > 0 && p.CpuCores > 0);
         path["proxy_rss_per_connection"].ShouldNotBeNull();
+        // Nothing went wrong on the way: no proxy logged a warning (they would be notes).
+        path.Notes.ShouldBeEmpty();
     }
 }
