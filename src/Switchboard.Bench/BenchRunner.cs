@@ -104,6 +104,19 @@ public static class BenchRunner
         }
     }
 
+    /// <summary>The 1-minute load average from /proc/loadavg, or null where there is none.</summary>
+    private static string? LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
     private static async Task<IEntryPoint> StartEntry<T>(Task<T> starting) where T : IEntryPoint => await starting.ConfigureAwait(false);
 
     /// <summary>Runs the bench; <paramref name="progress"/> gets a line whenever something moves.</summary>
@@ -117,6 +130,7 @@ public static class BenchRunner
         }
         var startedAt = DateTimeOffset.UtcNow;
         var machine = MachineFacts.Read();
+        var loadAtStart = LoadAverage();
         ScenarioResult switchboard;
         List<ScenarioResult>? paths = null;
         if (options.Proxy)
@@ -168,6 +182,11 @@ public static class BenchRunner
             ["payload padding"] = $"{options.PayloadBytes} B",
             ["warm-up"] = $"{options.WarmUp.TotalSeconds:0.#} s of traffic before the measured window",
         };
+        if (loadAtStart is not null && LoadAverage() is { } loadAtEnd)
+        {
+            // A shared machine's other work moves latency more than anything measured; say how busy it was.
+            settings["load average (1 min) at start and end"] = $"{loadAtStart} → {loadAtEnd}";
+        }
         if (options.Proxy)
         {
             settings["proxy paths"] = string.Join(", ", options.ProxyPathNames);
