@@ -1,5 +1,6 @@
 using Switchboard.Bench.Proxying;
 using Switchboard.Bench.Reporting;
+using Switchboard.Bench.Tests.EndToEnd;
 using Switchboard.Tests.Common;
 using Xunit.Abstractions;
 
@@ -9,6 +10,7 @@ namespace Switchboard.Bench.Tests.Proxying;
 /// A small <c>--proxy</c> run against real node, gateway, proxy and HAProxy processes over real sockets: each path's
 /// figures must match what the nodes report in their heartbeats and what the proxies count themselves.
 /// </summary>
+[Collection(EndToEndCollection.Name)]
 public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
 {
     private const int Clients = 300;
