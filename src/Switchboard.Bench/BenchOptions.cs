@@ -103,6 +103,24 @@ public sealed record BenchOptions
     /// <summary>Extra <c>Backplane</c> settings for a local cluster (<c>Key=Value</c>).</summary>
     public IReadOnlyList<string> BackplaneSettings { get; init; } = [];
 
+    /// <summary>
+    /// Run the scenario once per path of <see cref="Proxying.ProxyPaths"/>: clients straight at their nodes, through
+    /// <c>switchboard proxy</c> processes, and through HAProxy, each against a fresh local cluster (<c>--proxy</c>).
+    /// </summary>
+    public bool Proxy { get; init; }
+
+    /// <summary>The mode of the <c>switchboard proxy</c> processes: <c>tunnel</c> or <c>failover</c>.</summary>
+    public string ProxyMode { get; init; } = "tunnel";
+
+    /// <summary>Which paths a <see cref="Proxy"/> run takes, of <see cref="Proxying.ProxyPaths.All"/>.</summary>
+    public IReadOnlyList<string> ProxyPathNames { get; init; } = Proxying.ProxyPaths.All;
+
+    /// <summary>Proxy processes per proxied path, clients spread over them in turn; 0 picks one per 9,000 connections.</summary>
+    public int ProxyProcesses { get; init; }
+
+    /// <summary>Source addresses for the proxies' upstream sockets (ours: <c>Proxy:SourceAddresses</c>; HAProxy: one per process, in turn).</summary>
+    public IReadOnlyList<string> ProxySources { get; init; } = [];
+
     /// <summary>The command line, for the report.</summary>
     public string Command { get; init; } = "switchboard bench";
 
@@ -167,11 +185,58 @@ public sealed record BenchOptions
         {
             throw new ArgumentException($"--baseline {Baseline} runs a second local cluster: it needs --cluster local:N.");
         }
+        ValidateProxy();
         foreach (var address in SourceAddresses)
         {
             if (!System.Net.IPAddress.TryParse(address, out _))
             {
                 throw new ArgumentException($"--source: '{address}' is not an IP address.");
+            }
+        }
+    }
+
+    private void ValidateProxy()
+    {
+        if (!Proxy)
+        {
+            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All))
+            {
+                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes and --proxy-sources only go with --proxy.");
+            }
+            return;
+        }
+        if (LocalNodes == 0)
+        {
+            throw new ArgumentException("--proxy starts proxies in front of nodes the bench starts itself: it needs --cluster local:N.");
+        }
+        if (Backplane == "memory")
+        {
+            throw new ArgumentException("--proxy needs --backplane rabbitmq (or amqp://…): the proxy learns the nodes, and routes each ticket to its node, from their heartbeats on the broker.");
+        }
+        if (Baseline is not null)
+        {
+            throw new ArgumentException("--proxy and --baseline each add runs beside the first: give one of them.");
+        }
+        if (ProxyMode is not ("tunnel" or "failover"))
+        {
+            throw new ArgumentException($"--proxy-mode must be tunnel or failover (got '{ProxyMode}'): tcp mode does not read the request, so it cannot route a ticket to its node.");
+        }
+        if (ProxyPathNames.Count == 0 || ProxyPathNames.Any(p => !Proxying.ProxyPaths.All.Contains(p)) || ProxyPathNames.Distinct().Count() != ProxyPathNames.Count)
+        {
+            throw new ArgumentException($"--proxy-paths takes some of {string.Join(", ", Proxying.ProxyPaths.All)}, each once (got '{string.Join(",", ProxyPathNames)}').");
+        }
+        var connections = Clients + (Scenario == BenchScenarios.Fanout ? 1 : 0);
+        var processes = ProxyProcesses == 0 ? Proxying.ProxyPaths.ProcessesFor(connections) : ProxyProcesses;
+        if (ProxyProcesses < 0 || Math.Ceiling(connections / (double)processes) > Proxying.ProxyPaths.ConnectionsPerProcess)
+        {
+            throw new ArgumentException($"--proxy-processes {ProxyProcesses}: {connections:#,0} connections need at least {Math.Ceiling(connections / (double)Proxying.ProxyPaths.ConnectionsPerProcess):0} proxy processes "
+                + $"(each holds {Proxying.ProxyPaths.ConnectionsPerProcess:#,0} at most: a client and an upstream socket per connection, and a process may hold 20,000 open files).");
+        }
+        foreach (var address in ProxySources)
+        {
+            if (!System.Net.IPAddress.TryParse(address, out _))
+            {
+                throw new ArgumentException($"--proxy-sources: '{address}' is not an IP address.");
             }
         }
     }

@@ -1,4 +1,5 @@
 using Switchboard.Bench.Load;
+using Switchboard.Bench.Proxying;
 using Switchboard.Bench.Reporting;
 using Switchboard.Bench.Scenarios;
 using Switchboard.Bench.Targets;
@@ -24,19 +25,99 @@ public static class BenchRunner
     private static async Task<ScenarioResult> RunLocalAsync(BenchOptions options, string name, IReadOnlyList<string> nodeSettings, IReadOnlyList<string> backplaneSettings,
         Action<string> progress, CancellationToken cancellationToken)
     {
-        await using var cluster = await LocalCluster.StartAsync(new LocalClusterOptions
-        {
-            Nodes = options.LocalNodes,
-            Backplane = options.Backplane,
-            DataPlane = options.DataPlane,
-            MaxConnectionsPerNode = options.MaxConnectionsPerNode,
-            NodeSettings = nodeSettings,
-            BackplaneSettings = backplaneSettings,
-        }, progress, cancellationToken).ConfigureAwait(false);
+        await using var cluster = await LocalCluster.StartAsync(ClusterOptions(options, nodeSettings, backplaneSettings), progress, cancellationToken).ConfigureAwait(false);
         var settings = string.Join(", ", nodeSettings.Select(s => "Node:" + s).Concat(backplaneSettings.Select(s => "Backplane:" + s)));
         return await new ScenarioRun(options, new RunTarget(name, cluster.Description + (settings.Length > 0 ? $" with {settings}" : ""),
             new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl), cluster.NodeProcesses, cluster.GatewayUrl, cluster.MoveAsync), progress).RunAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    private static LocalClusterOptions ClusterOptions(BenchOptions options, IReadOnlyList<string> nodeSettings, IReadOnlyList<string> backplaneSettings) => new()
+    {
+        Nodes = options.LocalNodes,
+        Backplane = options.Backplane,
+        DataPlane = options.DataPlane,
+        MaxConnectionsPerNode = options.MaxConnectionsPerNode,
+        NodeSettings = nodeSettings,
+        BackplaneSettings = backplaneSettings,
+    };
+
+    /// <summary>
+    /// <c>--proxy</c>: the same scenario once per path, each against a fresh local cluster so that no path inherits
+    /// another's warm caches or leftover memory. A path that cannot run here (HAProxy not installed) is reported as such.
+    /// </summary>
+    private static async Task<List<ScenarioResult>> RunPathsAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken)
+    {
+        var results = new List<ScenarioResult>();
+        foreach (var path in options.ProxyPathNames)
+        {
+            if (path == ProxyPaths.HaProxy && HaProxyEntry.Executable() is null)
+            {
+                const string Missing = "Not run: haproxy is not installed (Debian: apt-get install haproxy).";
+                progress($"{path}: {Missing}");
+                results.Add(new ScenarioResult(path, "HAProxy in front of the same nodes", [], new Dictionary<string, long>(), new Dictionary<string, long>(),
+                    new Dictionary<string, long>(), [], [Missing]));
+                continue;
+            }
+            results.Add(await RunPathAsync(options, path, progress, cancellationToken).ConfigureAwait(false));
+        }
+        return results;
+    }
+
+    private static async Task<ScenarioResult> RunPathAsync(BenchOptions options, string path, Action<string> progress, CancellationToken cancellationToken)
+    {
+        await using var cluster = await LocalCluster.StartAsync(ClusterOptions(options, options.NodeSettings, options.BackplaneSettings), progress, cancellationToken).ConfigureAwait(false);
+        var entries = new List<IEntryPoint>();
+        try
+        {
+            var description = cluster.Description + "; clients straight at the node their ticket names";
+            if (path != ProxyPaths.Direct)
+            {
+                var count = options.ProxyProcesses > 0 ? options.ProxyProcesses : ProxyPaths.ProcessesFor(options.Clients + (options.Scenario == BenchScenarios.Fanout ? 1 : 0));
+                var nodes = await LocalCluster.NodesAsync(cluster.GatewayUrl, cancellationToken).ConfigureAwait(false);
+                var sources = options.ProxySources;
+                progress($"{path}: starting {count} {(path == ProxyPaths.Proxy ? "switchboard proxy" : "haproxy")} process(es) in front of {nodes.Count} nodes…");
+                var starting = Enumerable.Range(0, count).Select(i => path == ProxyPaths.Proxy
+                    ? StartEntry(SwitchboardProxyEntry.StartAsync($"proxy-{i + 1}", cluster, options.ProxyMode, ProxyPaths.ConnectionsPerProcess, sources, cancellationToken))
+                    : StartEntry(HaProxyEntry.StartAsync($"haproxy-{i + 1}", nodes, ProxyPaths.ConnectionsPerProcess, sources.Count == 0 ? null : sources[i % sources.Count], cancellationToken))).ToList();
+                try
+                {
+                    await Task.WhenAll(starting).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // Whatever started is stopped below, even when another one failed to.
+                    entries.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+                }
+                var from = sources.Count == 0 ? "" : $", upstream sockets from {sources.Count} source address(es)";
+                description = path == ProxyPaths.Proxy
+                    ? $"{cluster.Description}; clients through {count} switchboard proxy process(es) ({options.ProxyMode} mode, ticket policy, nodes from the backplane, at most {ProxyPaths.ConnectionsPerProcess:#,0} connections each{from})"
+                    : $"{cluster.Description}; clients through {count} HAProxy process(es) (mode http, one backend per node picked by the ticket's node claim with jwt_payload_query, nbthread {Environment.ProcessorCount}, maxconn {ProxyPaths.ConnectionsPerProcess:#,0}, option forwardfor, timeouts tunnel/client/server 5 min{from})";
+                progress($"{path}: {string.Join(", ", entries.Select(e => $"{e.Process.Name} at {e.Address}"))}");
+            }
+            var spec = new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl, Via: entries.Count == 0 ? null : [.. entries.Select(e => e.Address)]);
+            return await new ScenarioRun(options, new RunTarget(path, description, spec, [.. cluster.NodeProcesses, .. entries.Select(e => e.Process)], cluster.GatewayUrl,
+                cluster.MoveAsync, entries), progress).RunAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Task.WhenAll(entries.Select(e => e.DisposeAsync().AsTask())).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The 1-minute load average from /proc/loadavg, or null where there is none.</summary>
+    private static string? LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private static async Task<IEntryPoint> StartEntry<T>(Task<T> starting) where T : IEntryPoint => await starting.ConfigureAwait(false);
 
     /// <summary>Runs the bench; <paramref name="progress"/> gets a line whenever something moves.</summary>
     public static async Task<BenchReport> RunAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken = default)
@@ -49,8 +130,15 @@ public static class BenchRunner
         }
         var startedAt = DateTimeOffset.UtcNow;
         var machine = MachineFacts.Read();
+        var loadAtStart = LoadAverage();
         ScenarioResult switchboard;
-        if (options.LocalNodes > 0)
+        List<ScenarioResult>? paths = null;
+        if (options.Proxy)
+        {
+            paths = await RunPathsAsync(options, progress, cancellationToken).ConfigureAwait(false);
+            switchboard = paths[0];
+        }
+        else if (options.LocalNodes > 0)
         {
             switchboard = await RunLocalAsync(options, "switchboard", options.NodeSettings, options.BackplaneSettings, progress, cancellationToken).ConfigureAwait(false);
         }
@@ -94,7 +182,17 @@ public static class BenchRunner
             ["payload padding"] = $"{options.PayloadBytes} B",
             ["warm-up"] = $"{options.WarmUp.TotalSeconds:0.#} s of traffic before the measured window",
         };
-        var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline);
+        if (loadAtStart is not null && LoadAverage() is { } loadAtEnd)
+        {
+            // A shared machine's other work moves latency more than anything measured; say how busy it was.
+            settings["load average (1 min) at start and end"] = $"{loadAtStart} → {loadAtEnd}";
+        }
+        if (options.Proxy)
+        {
+            settings["proxy paths"] = string.Join(", ", options.ProxyPathNames);
+            settings["proxy mode"] = options.ProxyMode;
+        }
+        var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline, paths);
         if (options.Out is not null)
         {
             var (json, markdown) = await ReportWriter.WriteAsync(report, options.Out, cancellationToken).ConfigureAwait(false);

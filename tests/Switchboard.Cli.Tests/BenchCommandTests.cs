@@ -62,6 +62,14 @@ public sealed class BenchCommandTests
     [InlineData("--scenario idle --cluster local:1 --baseline gateway:X=1", "--baseline must be 'kestrel', 'node:Key=Value' or 'backplane:Key=Value'")]
     [InlineData("--scenario idle --gateway http://127.0.0.1:1 --baseline node:A=1", "needs --cluster local:N")]
     [InlineData("--scenario failover --cluster local:2", "--scenario failover kills a node process")]
+    [InlineData("--scenario direct --gateway http://127.0.0.1:1 --proxy", "--proxy starts proxies in front of nodes the bench starts itself: it needs --cluster local:N")]
+    [InlineData("--scenario direct --cluster local:2 --proxy", "--proxy needs --backplane rabbitmq")]
+    [InlineData("--scenario direct --cluster local:2 --backplane rabbitmq --proxy --baseline kestrel", "--proxy and --baseline each add runs")]
+    [InlineData("--scenario direct --cluster local:2 --backplane rabbitmq --proxy --proxy-mode tcp", "--proxy-mode must be tunnel or failover (got 'tcp')")]
+    [InlineData("--scenario direct --cluster local:2 --backplane rabbitmq --proxy --proxy-paths direct,nginx", "--proxy-paths takes some of direct, proxy, haproxy")]
+    [InlineData("--scenario idle --cluster local:4 --backplane rabbitmq --proxy --clients 50000 --proxy-processes 2", "need at least 6 proxy processes")]
+    [InlineData("--scenario idle --cluster local:2 --backplane rabbitmq --proxy --proxy-sources 127.0.2.9-127.0.2.1", "--proxy-sources: '127.0.2.9-127.0.2.1' must be a range")]
+    [InlineData("--scenario idle --cluster local:2 --backplane rabbitmq --proxy-processes 2", "only go with --proxy")]
     public async Task Bench_WithBadArguments_ExplainsAndExitsWith2(string arguments, string message)
     {
         var (exit, output) = await CliProcess.RunAsync(["bench", .. arguments.Split(' ')]);

@@ -22,7 +22,15 @@ public enum TargetKind
 }
 
 /// <summary>Where a worker's clients connect; serialisable, so worker processes get it too.</summary>
-public sealed record TargetSpec(TargetKind Kind, Uri Url, string? ClusterSecret = null, string NodeId = "node-1");
+/// <param name="Kind">How clients find their URL.</param>
+/// <param name="Url">The gateway, node or baseline.</param>
+/// <param name="ClusterSecret">The secret to sign tickets with, for a node target.</param>
+/// <param name="NodeId">The node a self-signed ticket names.</param>
+/// <param name="Via">
+/// Proxies in front of the nodes: a client dials one of them (in turn) instead of its node, with the node URL's path
+/// and query (the ticket), and the proxy routes it to the node the ticket names. Null or empty: straight at the node.
+/// </param>
+public sealed record TargetSpec(TargetKind Kind, Uri Url, string? ClusterSecret = null, string NodeId = "node-1", IReadOnlyList<Uri>? Via = null);
 
 /// <summary>Turns a user id into an open URL: the gateway's answer, a self-signed ticket, or the baseline's address.</summary>
 internal sealed class ClientTarget : IDisposable
@@ -31,6 +39,7 @@ internal sealed class ClientTarget : IDisposable
     private readonly HttpClient? _http;
     private readonly TicketIssuer? _tickets;
     private long _retries;
+    private long _nextVia;
 
     private const int MaxAttempts = 5;
 
@@ -79,7 +88,7 @@ internal sealed class ClientTarget : IDisposable
                         {
                             var answer = await response.Content.ReadFromJsonAsync<ConnectAnswer>(BenchJson.Options, cancellationToken).ConfigureAwait(false)
                                 ?? throw new BenchConnectException("gateway_bad_answer", "The gateway answered null.");
-                            return new Uri($"{answer.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(answer.Token)}");
+                            return ThroughProxy(new Uri($"{answer.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(answer.Token)}"));
                         }
                         var code = await ErrorCodeAsync(response, cancellationToken).ConfigureAwait(false);
                         // As a real client does: a 503 says when to ask again (no live node for a moment, all full).
@@ -94,10 +103,21 @@ internal sealed class ClientTarget : IDisposable
                 }
             case TargetKind.Node:
                 var (token, _) = _tickets!.Issue(userId, _spec.NodeId, session ?? Guid.NewGuid().ToString("N"), TimeSpan.FromMinutes(5));
-                return new Uri($"{_spec.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(token)}");
+                return ThroughProxy(new Uri($"{_spec.Url}?{WireNames.TokenQueryParameter}={Uri.EscapeDataString(token)}"));
             default:
                 return _spec.Url;
         }
+    }
+
+    /// <summary>The node URL as dialled through the next proxy of <see cref="TargetSpec.Via"/>, or unchanged when there is none.</summary>
+    private Uri ThroughProxy(Uri nodeUrl)
+    {
+        if (_spec.Via is not { Count: > 0 } via)
+        {
+            return nodeUrl;
+        }
+        var proxy = via[(int)((Interlocked.Increment(ref _nextVia) - 1) % via.Count)];
+        return new UriBuilder(nodeUrl) { Scheme = proxy.Scheme, Host = proxy.Host, Port = proxy.Port }.Uri;
     }
 
     /// <summary>Gateway answers of 503 that were retried after their Retry-After delay.</summary>

@@ -1,6 +1,14 @@
 namespace Switchboard.Bench.Reporting;
 
 /// <summary>Everything one bench run measured: what <c>--out</c> holds as JSON and Markdown.</summary>
+/// <param name="Scenario">The scenario's name.</param>
+/// <param name="Command">The command line.</param>
+/// <param name="StartedAt">When the run started.</param>
+/// <param name="Machine">The machine it ran on.</param>
+/// <param name="Settings">The settings that shape the figures, for people.</param>
+/// <param name="Switchboard">The run against Switchboard (with <c>--proxy</c>: the first path).</param>
+/// <param name="Baseline">The baseline run, when one was asked for.</param>
+/// <param name="Paths">With <c>--proxy</c>: one run per path (direct, proxy, haproxy), the same scenario each; null otherwise.</param>
 public sealed record BenchReport(
     string Scenario,
     string Command,
@@ -8,8 +16,32 @@ public sealed record BenchReport(
     MachineFacts Machine,
     IReadOnlyDictionary<string, string> Settings,
     ScenarioResult Switchboard,
-    ScenarioResult? Baseline)
+    ScenarioResult? Baseline,
+    IReadOnlyList<ScenarioResult>? Paths = null)
 {
+    /// <summary>
+    /// With <see cref="Paths"/>: each figure on every path, and its ratios <c>proxy/direct</c>, <c>haproxy/direct</c> and
+    /// <c>proxy/haproxy</c> (named by the paths' names) where both sides have it; null otherwise.
+    /// </summary>
+    public IReadOnlyList<PathComparison>? PathComparisons => Paths is null ? null :
+        [.. Paths.SelectMany(p => p.Figures).DistinctBy(f => f.Key).Select(f =>
+        {
+            var values = Paths.ToDictionary(p => p.Target, p => p[f.Key]);
+            var ratios = new Dictionary<string, double?>();
+            for (var i = 1; i < Paths.Count; i++)
+            {
+                ratios[$"{Paths[i].Target}/{Paths[0].Target}"] = Ratio(values[Paths[i].Target], values[Paths[0].Target]);
+            }
+            for (var i = 1; i < Paths.Count; i++)
+            {
+                for (var j = i + 1; j < Paths.Count; j++)
+                {
+                    ratios[$"{Paths[i].Target}/{Paths[j].Target}"] = Ratio(values[Paths[i].Target], values[Paths[j].Target]);
+                }
+            }
+            return new PathComparison(f.Key, f.Label, f.Unit, values, ratios);
+        })];
+
     /// <summary>Each Switchboard figure beside the baseline's, with their ratio (Switchboard ÷ baseline).</summary>
     public IReadOnlyList<Comparison> Comparisons =>
         [.. Switchboard.Figures.Select(f =>
@@ -18,7 +50,12 @@ public sealed record BenchReport(
             double? ratio = other is { Value: > 0 } && f.Value is not null ? f.Value / other.Value : null;
             return new Comparison(f.Key, f.Label, f.Unit, f.Value, other?.Value, ratio);
         })];
+
+    private static double? Ratio(double? value, double? over) => value is not null && over is > 0 ? value / over : null;
 }
+
+/// <summary>One figure on every path of a <c>--proxy</c> run: values by path name, ratios by <c>path/path</c>.</summary>
+public sealed record PathComparison(string Key, string Label, string Unit, IReadOnlyDictionary<string, double?> Values, IReadOnlyDictionary<string, double?> Ratios);
 
 /// <summary>One figure of both runs.</summary>
 public sealed record Comparison(string Key, string Label, string Unit, double? Switchboard, double? Baseline, double? Ratio);

@@ -32,7 +32,17 @@ public static class ReportWriter
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd HH:mm:ss} UTC · commit {report.Machine.Commit} · {report.Machine.Cores} cores · {Bytes(report.Machine.MemoryBytes)} · {report.Machine.Runtime} · {report.Machine.Os}");
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"- Switchboard: {report.Switchboard.Description}");
+        if (report.Paths is not null)
+        {
+            foreach (var path in report.Paths)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture, $"- {path.Target}: {path.Description}");
+            }
+        }
+        else
+        {
+            md.AppendLine(CultureInfo.InvariantCulture, $"- Switchboard: {report.Switchboard.Description}");
+        }
         if (report.Baseline is not null)
         {
             md.AppendLine(CultureInfo.InvariantCulture, $"- Baseline: {report.Baseline.Description}");
@@ -42,7 +52,18 @@ public static class ReportWriter
             md.AppendLine(CultureInfo.InvariantCulture, $"- {key}: {value}");
         }
         md.AppendLine();
-        if (report.Baseline is null)
+        if (report.PathComparisons is { } rows)
+        {
+            var ratioNames = rows.Count == 0 ? [] : rows[0].Ratios.Keys.ToList();
+            md.AppendLine($"| figure | {string.Join(" | ", report.Paths!.Select(p => p.Target).Concat(ratioNames))} |");
+            md.AppendLine($"| --- |{string.Concat(Enumerable.Repeat(" ---: |", report.Paths!.Count + ratioNames.Count))}");
+            foreach (var row in rows)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"| {row.Label} | {string.Join(" | ", row.Values.Values.Select(v => Format(v, row.Unit)).Concat(row.Ratios.Values.Select(Ratio)))} |");
+            }
+        }
+        else if (report.Baseline is null)
         {
             md.AppendLine("| figure | value |");
             md.AppendLine("| --- | ---: |");
@@ -60,7 +81,7 @@ public static class ReportWriter
                 md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Label} | {Format(c.Switchboard, c.Unit)} | {Format(c.Baseline, c.Unit)} | {(c.Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} |");
             }
         }
-        foreach (var result in new[] { report.Switchboard, report.Baseline })
+        foreach (var result in report.Paths ?? new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>().ToList())
         {
             if (result is null)
             {
@@ -101,6 +122,9 @@ public static class ReportWriter
         { } v when unit == "cores" => $"{v.ToString("0.00", CultureInfo.InvariantCulture)} cores",
         { } v => $"{v.ToString(v % 1 == 0 || Math.Abs(v) >= 100 ? "#,0" : "#,0.##", CultureInfo.InvariantCulture)}{(unit.Length == 0 ? "" : " " + unit)}",
     };
+
+    /// <summary>A ratio as 1.23×, or a dash.</summary>
+    public static string Ratio(double? ratio) => ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—";
 
     /// <summary>Bytes in B, KB, MB or GB (powers of 1024).</summary>
     public static string Bytes(long bytes) => Math.Abs(bytes) switch

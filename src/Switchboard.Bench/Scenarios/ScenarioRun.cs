@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Switchboard.Bench.Load;
 using Switchboard.Bench.Measurement;
+using Switchboard.Bench.Proxying;
 using Switchboard.Bench.Reporting;
 using Switchboard.Bench.Targets;
 using Switchboard.Bench.Workers;
@@ -14,8 +15,9 @@ namespace Switchboard.Bench.Scenarios;
 /// <param name="Processes">The target's processes, sampled from /proc; empty when the bench did not start them.</param>
 /// <param name="Gateway">A gateway whose /v1/nodes tells what the nodes saw; null for other targets.</param>
 /// <param name="Move">Drains (scenario <c>drain</c>) or kills (<c>failover</c>) a node by id; null when the target cannot.</param>
+/// <param name="Entries">The proxies the clients go through (<see cref="TargetSpec.Via"/>); their processes are in <paramref name="Processes"/> too.</param>
 internal sealed record RunTarget(string Name, string Description, TargetSpec Target, IReadOnlyList<ClusterProcess> Processes, Uri? Gateway,
-    Func<string, string, CancellationToken, Task>? Move = null);
+    Func<string, string, CancellationToken, Task>? Move = null, IReadOnlyList<IEntryPoint>? Entries = null);
 
 /// <summary>
 /// Runs one scenario against one target: spreads the clients over workers, drives them through the scenario's phases,
@@ -94,6 +96,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             }
             Add("connections_reported", "connections the nodes report", reported, "");
         }
+        var entryOpen = await EntryConnectionsAsync(clients.Count, cancellationToken).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         sampler.MarkAfter();
 
@@ -150,16 +153,63 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
 
         progress($"{target.Name}: closing…");
         await Task.WhenAll(_workers.Select(w => w.CloseAsync(cancellationToken))).ConfigureAwait(false);
-        var processes = sampler.Figures(p => !p.HoldsConnections ? 0 : p.NodeIds.Count == 0 ? clients.Count : p.NodeIds.Sum(n => perNode.GetValueOrDefault(n)));
-        var holding = processes.Where(p => p.Connections > 0).ToList();
-        var rssAdded = holding.Sum(p => p.RssAfterBytes - p.RssBeforeBytes);
+        var processes = sampler.Figures(p => !p.HoldsConnections ? 0
+            : p.EntryPoint ? (int)entryOpen.GetValueOrDefault(p.ProcessId)
+            : p.NodeIds.Count == 0 ? clients.Count : p.NodeIds.Sum(n => perNode.GetValueOrDefault(n)));
+        var entryPids = target.Processes.Where(p => p.EntryPoint).Select(p => p.ProcessId).ToHashSet();
+        var holding = processes.Where(p => p.Connections > 0 && !entryPids.Contains(p.ProcessId)).ToList();
         var held = holding.Sum(p => p.Connections);
         if (held > 0)
         {
-            Add("rss_per_connection", "RSS per connection (system under test)", (double)rssAdded / held, "B");
+            Add("rss_per_connection", options.Proxy ? "RSS per connection (nodes)" : "RSS per connection (system under test)", (double)holding.Sum(p => p.RssAfterBytes - p.RssBeforeBytes) / held, "B");
+        }
+        if (target.Entries is { Count: > 0 } entries)
+        {
+            var proxies = processes.Where(p => entryPids.Contains(p.ProcessId)).ToList();
+            var proxied = proxies.Sum(p => p.Connections);
+            Add("proxy_rss_per_connection", "RSS per connection (proxy processes)", proxied > 0 ? (double)proxies.Sum(p => p.RssAfterBytes - p.RssBeforeBytes) / proxied : null, "B");
+            Add("proxy_cpu", "CPU of the proxy processes (idle or traffic phase)", proxies.Sum(p => p.CpuCores), "cores");
+            var totals = await Task.WhenAll(entries.Select(e => e.CountsAsync(cancellationToken))).ConfigureAwait(false);
+            Add("proxy_connections_total", "connections the proxy processes accepted", totals.All(t => t is not null) ? totals.Sum(t => t!.Total) : null, "");
+            foreach (var entry in entries)
+            {
+                if (entry.Warnings() is { Count: > 0 } warnings)
+                {
+                    _notes.Add($"{entry.Process.Name} logged {warnings.Count} warning(s){(warnings.Count > 1 ? ", the first and the last" : "")}: {string.Join(" … ", warnings.Count > 1 ? [warnings[0], warnings[^1]] : warnings)}");
+                }
+            }
         }
         return new ScenarioResult(target.Name, target.Description, _figures,
             Sum(results.Select(r => r.ConnectFailures)), Sum(results.Select(r => r.Errors)), Sum(results.Select(r => r.Closes)), processes, _notes);
+    }
+
+    /// <summary>
+    /// What the proxies in front of the nodes count as open once the clients are in (each proxy's own metrics or
+    /// statistics page), by process id; empty without proxies.
+    /// </summary>
+    private async Task<Dictionary<int, long>> EntryConnectionsAsync(int expected, CancellationToken cancellationToken)
+    {
+        var open = new Dictionary<int, long>();
+        if (target.Entries is not { Count: > 0 } entries)
+        {
+            return open;
+        }
+        var deadline = Stopwatch.GetTimestamp() + (10 * Stopwatch.Frequency);
+        while (true)
+        {
+            var counts = await Task.WhenAll(entries.Select(e => e.CountsAsync(cancellationToken))).ConfigureAwait(false);
+            for (var i = 0; i < entries.Count; i++)
+            {
+                open[entries[i].Process.ProcessId] = counts[i]?.Open ?? 0;
+            }
+            if (open.Values.Sum() == expected || Stopwatch.GetTimestamp() > deadline)
+            {
+                break;
+            }
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+        }
+        Add("proxy_connections_reported", "connections the proxy processes report", open.Values.Sum(), "");
+        return open;
     }
 
     private async Task HoldAsync(ProcessWatch sampler, int established, CancellationToken cancellationToken)

@@ -34,7 +34,8 @@ public sealed record LocalClusterOptions
 /// <param name="ProcessId">Its pid, for /proc.</param>
 /// <param name="NodeIds">The nodes it holds; empty for a process that holds every client (the baseline).</param>
 /// <param name="HoldsConnections">False for the processes that serve no client socket (gateway, broker): sampled, but not per connection.</param>
-public sealed record ClusterProcess(string Name, int ProcessId, IReadOnlyList<string> NodeIds, bool HoldsConnections = true);
+/// <param name="EntryPoint">A proxy in front of the nodes (ours or HAProxy): it holds the connections it reports itself.</param>
+public sealed record ClusterProcess(string Name, int ProcessId, IReadOnlyList<string> NodeIds, bool HoldsConnections = true, bool EntryPoint = false);
 
 /// <summary>
 /// The system under test, started by the bench so that one command reproduces a figure: a gateway and N nodes as
@@ -73,6 +74,12 @@ public sealed partial class LocalCluster : IAsyncDisposable
     /// <summary>How the cluster is laid out, for the report.</summary>
     public string Description { get; private set; } = "";
 
+    /// <summary>Node count.</summary>
+    public int NodeCount { get; private set; }
+
+    /// <summary>The environment every role of this cluster runs with (cluster secret, backplane prefix, settings), for roles started beside it.</summary>
+    internal IReadOnlyDictionary<string, string> RoleEnvironment { get; private set; } = new Dictionary<string, string>();
+
     /// <summary>Starts everything and returns once the gateway sees every node.</summary>
     public static async Task<LocalCluster> StartAsync(LocalClusterOptions options, Action<string>? log, CancellationToken cancellationToken)
     {
@@ -102,6 +109,8 @@ public sealed partial class LocalCluster : IAsyncDisposable
             ["SWITCHBOARD__Gateway__ApiKeys__0"] = ApiKey,
             ["SWITCHBOARD__Gateway__AdminKeys__0"] = AdminKey,
         };
+        RoleEnvironment = environment;
+        NodeCount = options.Nodes;
         AddSettings(environment, "Node", options.NodeSettings);
         AddSettings(environment, "Backplane", options.BackplaneSettings);
         if (options.Backplane == "memory")
@@ -170,6 +179,16 @@ public sealed partial class LocalCluster : IAsyncDisposable
         {
             return null;
         }
+    }
+
+    /// <summary>Every node the gateway knows, with its WebSocket address.</summary>
+    internal static async Task<IReadOnlyList<Proxying.NodeEndpoint>> NodesAsync(Uri gateway, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        var nodes = await http.GetFromJsonAsync<JsonElement>(new Uri(gateway, "/v1/nodes"), cancellationToken).ConfigureAwait(false);
+        return [.. nodes.GetProperty("nodes").EnumerateArray()
+            .Select(n => new Proxying.NodeEndpoint(n.GetProperty("nodeId").GetString()!, new Uri(n.GetProperty("url").GetString()!)))
+            .OrderBy(n => n.NodeId, StringComparer.Ordinal)];
     }
 
     public async ValueTask DisposeAsync()

@@ -77,6 +77,15 @@ internal sealed class ManagedProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>The kept output lines that match <paramref name="match"/> (the first lines and the most recent ones of a long run).</summary>
+    public IReadOnlyList<string> Lines(Func<string, bool> match)
+    {
+        lock (_lines)
+        {
+            return [.. _lines.Where(match)];
+        }
+    }
+
     /// <summary>SIGKILL: the process gets no chance to say goodbye.</summary>
     public void KillHard() => _process.Kill(entireProcessTree: true);
 

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using Spectre.Console;
 using Switchboard.Bench;
+using Switchboard.Bench.Proxying;
 using Switchboard.Bench.Reporting;
 using Switchboard.Bench.Targets;
 using Switchboard.Bench.Workers;
@@ -48,10 +49,15 @@ internal static class BenchCommand
         var maxConnections = new Option<int>("--max-connections") { Description = "Connection cap of each local node", DefaultValueFactory = _ => 19_000 };
         var nodeSetting = new Option<string[]>("--node-setting") { Description = "A Node setting for local nodes, Key=Value (repeatable), e.g. RateLimitPerSecond=0" };
         var backplaneSetting = new Option<string[]>("--backplane-setting") { Description = "A Backplane setting for local roles, Key=Value (repeatable), e.g. Coalescing=false" };
-        var command = new Command("bench", "Measure Switchboard: idle, connect, direct and fanout scenarios, with an optional Kestrel baseline")
+        var proxy = new Option<bool>("--proxy") { Description = "With --cluster local:N over RabbitMQ: the same scenario straight at the nodes, through switchboard proxy processes, and through HAProxy (when installed), side by side" };
+        var proxyMode = new Option<string>("--proxy-mode") { Description = "Mode of the switchboard proxy processes: tunnel or failover", DefaultValueFactory = _ => "tunnel" };
+        var proxyPaths = new Option<string>("--proxy-paths") { Description = $"Which paths --proxy takes, a comma list of {string.Join(", ", ProxyPaths.All)}", DefaultValueFactory = _ => string.Join(',', ProxyPaths.All) };
+        var proxyProcesses = new Option<int>("--proxy-processes") { Description = $"Proxy processes per proxied path, clients spread over them (0: one per 9,000 connections; each holds {ProxyPaths.ConnectionsPerProcess:#,0} at most)" };
+        var proxySources = new Option<string>("--proxy-sources") { Description = "Source addresses of the proxies' upstream sockets: a range 127.0.2.1-127.0.2.8, a comma list, or none", DefaultValueFactory = _ => "none" };
+        var command = new Command("bench", "Measure Switchboard: idle, connect, direct and fanout scenarios, with an optional Kestrel baseline or proxies in front")
         {
             scenario, gateway, node, nodeId, secret, adminKey, cluster, backplane, noDataPlane, clients, duration, warmUp, rate, window, size, workers, perWorker,
-            concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting,
+            concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting, proxy, proxyMode, proxyPaths, proxyProcesses, proxySources,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -78,12 +84,17 @@ internal static class BenchCommand
                     Workers = parse.GetValue(workers),
                     ClientsPerWorker = parse.GetValue(perWorker),
                     Concurrency = parse.GetValue(concurrency),
-                    SourceAddresses = Addresses(parse.GetValue(source)!),
+                    SourceAddresses = Addresses(parse.GetValue(source)!, "--source"),
                     Baseline = parse.GetValue(baseline),
                     Out = parse.GetValue(output),
                     MaxConnectionsPerNode = parse.GetValue(maxConnections),
                     NodeSettings = parse.GetValue(nodeSetting) ?? [],
                     BackplaneSettings = parse.GetValue(backplaneSetting) ?? [],
+                    Proxy = parse.GetValue(proxy),
+                    ProxyMode = parse.GetValue(proxyMode)!,
+                    ProxyPathNames = [.. parse.GetValue(proxyPaths)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
+                    ProxyProcesses = parse.GetValue(proxyProcesses),
+                    ProxySources = Addresses(parse.GetValue(proxySources)!, "--proxy-sources"),
                     Command = "switchboard " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                 };
                 if (options.Backplane is not ("memory" or "rabbitmq") && !options.Backplane.StartsWith("amqp", StringComparison.Ordinal))
@@ -176,6 +187,11 @@ internal static class BenchCommand
 
     private static void PrintSummary(BenchReport report)
     {
+        if (report.PathComparisons is { } rows)
+        {
+            PrintPaths(report, rows);
+            return;
+        }
         var table = new Table().Title($"switchboard bench: {report.Scenario}").AddColumn("figure").AddColumn(new TableColumn("Switchboard").RightAligned());
         if (report.Baseline is not null)
         {
@@ -192,7 +208,36 @@ internal static class BenchCommand
             table.AddRow(cells.Select(Markup.Escape).ToArray());
         }
         AnsiConsole.Write(table);
-        foreach (var result in new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>())
+        PrintProcesses([.. new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>()]);
+    }
+
+    /// <summary>The <c>--proxy</c> summary: each figure on every path, then the ratios between paths.</summary>
+    private static void PrintPaths(BenchReport report, IReadOnlyList<PathComparison> rows)
+    {
+        var table = new Table().Title($"switchboard bench: {report.Scenario}, direct and through proxies").AddColumn("figure");
+        foreach (var path in report.Paths!)
+        {
+            table.AddColumn(new TableColumn(path.Target).RightAligned());
+        }
+        var ratioNames = rows.Count == 0 ? [] : rows[0].Ratios.Keys.ToList();
+        foreach (var name in ratioNames)
+        {
+            table.AddColumn(new TableColumn(name).RightAligned());
+        }
+        foreach (var row in rows)
+        {
+            var cells = new List<string> { row.Label };
+            cells.AddRange(row.Values.Values.Select(v => ReportWriter.Format(v, row.Unit)));
+            cells.AddRange(row.Ratios.Values.Select(ReportWriter.Ratio));
+            table.AddRow(cells.Select(Markup.Escape).ToArray());
+        }
+        AnsiConsole.Write(table);
+        PrintProcesses(report.Paths!);
+    }
+
+    private static void PrintProcesses(IReadOnlyList<ScenarioResult> results)
+    {
+        foreach (var result in results)
         {
             foreach (var p in result.Processes)
             {
@@ -254,7 +299,7 @@ internal static class BenchCommand
     }
 
     /// <summary>Parses none, a comma list, or a range a.b.c.d-a.b.c.e (last octet only).</summary>
-    internal static IReadOnlyList<string> Addresses(string value)
+    internal static IReadOnlyList<string> Addresses(string value, string flag)
     {
         if (value is "" or "none")
         {
@@ -266,13 +311,13 @@ internal static class BenchCommand
             var range = part.Split('-', 2);
             if (range.Length == 1)
             {
-                result.Add(IPAddress.TryParse(part, out _) ? part : throw new ArgumentException($"--source: '{part}' is not an IP address."));
+                result.Add(IPAddress.TryParse(part, out _) ? part : throw new ArgumentException($"{flag}: '{part}' is not an IP address."));
                 continue;
             }
             if (!IPAddress.TryParse(range[0], out var from) || !IPAddress.TryParse(range[1], out var to) || from.GetAddressBytes().Length != 4
                 || !from.GetAddressBytes().AsSpan(0, 3).SequenceEqual(to.GetAddressBytes().AsSpan(0, 3)) || to.GetAddressBytes()[3] < from.GetAddressBytes()[3])
             {
-                throw new ArgumentException($"--source: '{part}' must be a range of IPv4 addresses differing in the last number, e.g. 127.0.1.1-127.0.1.254.");
+                throw new ArgumentException($"{flag}: '{part}' must be a range of IPv4 addresses differing in the last number, e.g. 127.0.1.1-127.0.1.254.");
             }
             var bytes = from.GetAddressBytes();
             for (int last = bytes[3]; last <= to.GetAddressBytes()[3]; last++)

@@ -9,6 +9,7 @@ namespace Switchboard.Bench.Tests.EndToEnd;
 /// Small bench runs against a real cluster over real sockets: what the bench reports must be what the nodes saw,
 /// counted by the nodes' own instruments.
 /// </summary>
+[Collection(EndToEndCollection.Name)]
 public sealed class BenchAgainstAClusterTests : IDisposable
 {
     private readonly MeterListener _listener = new();

@@ -94,4 +94,42 @@ public sealed class ReportWriterTests
     [InlineData(123456.0, "msg/s", "123,456 msg/s")]
     [InlineData(0.25, "cores", "0.25 cores")]
     public void Format_IsReadable(double value, string unit, string expected) => ReportWriter.Format(value, unit).ShouldBe(expected);
+
+    private static ScenarioResult Run(string name, double p99, double? proxyRss) => new(name, name + " description",
+        proxyRss is null ? [new Figure("latency_p99", "latency p99", p99, "µs")] : [new Figure("latency_p99", "latency p99", p99, "µs"), new Figure("proxy_rss_per_connection", "RSS per connection (proxy processes)", proxyRss, "B")],
+        new Dictionary<string, long>(), new Dictionary<string, long>(), new Dictionary<string, long>(), [new ProcessFigures(name + "-1", 7, 10, 1 << 20, 2 << 20, 2 << 20, 0.1, 30)], []);
+
+    private static BenchReport ProxyReport(params ScenarioResult[] paths) => Report(withBaseline: false) with { Switchboard = paths[0], Paths = paths };
+
+    [Fact]
+    public void PathComparisons_GiveEachPathAgainstDirect_AndTheProxyAgainstHaProxy()
+    {
+        var rows = ProxyReport(Run("direct", 1_000, null), Run("proxy", 1_100, 8_000), Run("haproxy", 1_200, 4_000)).PathComparisons.ShouldNotBeNull();
+
+        var p99 = rows.Single(r => r.Key == "latency_p99");
+        p99.Values.ShouldBe(new Dictionary<string, double?> { ["direct"] = 1_000, ["proxy"] = 1_100, ["haproxy"] = 1_200 });
+        p99.Ratios["proxy/direct"]!.Value.ShouldBe(1.1, 1e-9);
+        p99.Ratios["haproxy/direct"]!.Value.ShouldBe(1.2, 1e-9);
+        p99.Ratios["proxy/haproxy"]!.Value.ShouldBe(1_100 / 1_200.0, 1e-9);
+        // Direct has no proxy: no ratio against it, but the proxy against HAProxy.
+        var rss = rows.Single(r => r.Key == "proxy_rss_per_connection");
+        rss.Values["direct"].ShouldBeNull();
+        rss.Ratios["proxy/direct"].ShouldBeNull();
+        rss.Ratios["proxy/haproxy"].ShouldBe(2);
+        Report(withBaseline: true).PathComparisons.ShouldBeNull();
+    }
+
+    [Fact]
+    public void Markdown_OfAProxyRun_HasAColumnPerPathAndPerRatio_AndEachPathsProcesses()
+    {
+        var markdown = ReportWriter.ToMarkdown(ProxyReport(Run("direct", 1_000, null), Run("proxy", 1_100, 8_000), Run("haproxy", 1_200, 4_000)));
+
+        markdown.ShouldContain("| figure | direct | proxy | haproxy | proxy/direct | haproxy/direct | proxy/haproxy |");
+        markdown.ShouldContain("| latency p99 | 1.00 ms | 1.10 ms | 1.20 ms | 1.10× | 1.20× | 0.92× |");
+        markdown.ShouldContain("| RSS per connection (proxy processes) | — | 7.8 KB | 3.9 KB | — | — | 2.00× |");
+        markdown.ShouldContain("## haproxy: processes");
+        markdown.ShouldContain("| haproxy-1 | 7 | 10 |");
+        // One path alone: no empty ratio column.
+        ReportWriter.ToMarkdown(ProxyReport(Run("proxy", 1_100, 8_000))).ShouldContain("| figure | proxy |\n| --- | ---: |\n");
+    }
 }

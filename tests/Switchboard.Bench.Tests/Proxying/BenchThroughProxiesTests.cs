@@ -1,0 +1,102 @@
+using Switchboard.Bench.Proxying;
+using Switchboard.Bench.Reporting;
+using Switchboard.Bench.Tests.EndToEnd;
+using Switchboard.Tests.Common;
+using Xunit.Abstractions;
+
+namespace Switchboard.Bench.Tests.Proxying;
+
+/// <summary>
+/// A small <c>--proxy</c> run against real node, gateway, proxy and HAProxy processes over real sockets: each path's
+/// figures must match what the nodes report in their heartbeats and what the proxies count themselves.
+/// </summary>
+[Collection(EndToEndCollection.Name)]
+public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
+{
+    private const int Clients = 300;
+
+    [Fact]
+    public async Task Direct_StraightThroughTheProxyAndThroughHaProxy_ReportsWhatTheNodesAndTheProxiesCounted()
+    {
+        await using var broker = await RabbitMqBroker.StartOrShareAsync();
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Direct,
+            LocalNodes = 2,
+            Backplane = broker.Url.ToString(),
+            Proxy = true,
+            ProxyProcesses = 2,
+            ProxySources = ["127.0.2.1", "127.0.2.2"],
+            Clients = Clients,
+            Rate = 1500,
+            Duration = TimeSpan.FromSeconds(2),
+            WarmUp = TimeSpan.FromMilliseconds(500),
+            Workers = 0,
+        }, output.WriteLine).WaitAsync(TimeSpan.FromSeconds(240));
+
+        report.Paths.ShouldNotBeNull().Select(p => p.Target).ShouldBe(ProxyPaths.All);
+        report.Switchboard.ShouldBeSameAs(report.Paths[0]);
+        var direct = report.Paths[0];
+        AssertTrafficMatchesTheNodes(direct);
+        direct["proxy_connections_reported"].ShouldBeNull();
+        direct.Processes.Select(p => p.Name).ShouldNotContain(n => n.StartsWith("proxy", StringComparison.Ordinal));
+
+        var proxy = report.Paths[1];
+        AssertTrafficMatchesTheNodes(proxy);
+        AssertTheProxiesCountedEveryClient(proxy, "proxy-");
+
+        var haproxy = report.Paths[2];
+        if (HaProxyEntry.Executable() is null)
+        {
+            output.WriteLine("haproxy is not installed: the HAProxy path did not run; asserting that the report says so.");
+            haproxy.Figures.ShouldBeEmpty();
+            haproxy.Notes.ShouldContain(n => n.Contains("haproxy is not installed", StringComparison.Ordinal));
+        }
+        else
+        {
+            output.WriteLine("haproxy is installed: the HAProxy path ran.");
+            AssertTrafficMatchesTheNodes(haproxy);
+            AssertTheProxiesCountedEveryClient(haproxy, "haproxy-");
+        }
+
+        var p99 = report.PathComparisons.ShouldNotBeNull().Single(c => c.Key == "latency_p99");
+        p99.Ratios["proxy/direct"].ShouldBe(proxy["latency_p99"] / direct["latency_p99"]);
+        p99.Ratios.Keys.ShouldBe(["proxy/direct", "haproxy/direct", "proxy/haproxy"]);
+    }
+
+    private static void AssertTrafficMatchesTheNodes(ScenarioResult path)
+    {
+        path["connections"].ShouldBe(Clients, path.Target);
+        path["connections_failed"].ShouldBe(0, path.Target);
+        // The nodes' own count, from their heartbeats through the gateway.
+        path["connections_reported"].ShouldBe(Clients, path.Target);
+        var nodes = path.Processes.Where(p => p.Name.StartsWith("node-", StringComparison.Ordinal)).ToList();
+        nodes.Count.ShouldBe(2);
+        nodes.Sum(p => p.Connections).ShouldBe(Clients);
+        nodes.ShouldAllBe(p => p.Connections > 0);
+        path["sent"]!.Value.ShouldBeGreaterThan(1000, path.Target);
+        path["delivered"].ShouldBe(path["sent"], path.Target);
+        path["lost"].ShouldBe(0, path.Target);
+        path["duplicates"].ShouldBe(0, path.Target);
+        path["latency_p99"]!.Value.ShouldBeGreaterThan(0);
+        path["cpu_per_delivery"]!.Value.ShouldBeGreaterThan(0);
+        path.ConnectFailures.ShouldBeEmpty();
+        path.Closes.ShouldBeEmpty();
+    }
+
+    private static void AssertTheProxiesCountedEveryClient(ScenarioResult path, string prefix)
+    {
+        // The proxies' own counts: /metrics of ours, the statistics page of HAProxy's frontend.
+        path["proxy_connections_reported"].ShouldBe(Clients, path.Target);
+        path["proxy_connections_total"].ShouldBe(Clients, path.Target);
+        var proxies = path.Processes.Where(p => p.Name.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        proxies.Count.ShouldBe(2);
+        // The clients dial the proxies in turn: half each.
+        proxies.ShouldAllBe(p => p.Connections == Clients / 2);
+        proxies.ShouldAllBe(p => p.RssAfterBytes > 0 && p.CpuCores > 0);
+        path["proxy_rss_per_connection"].ShouldNotBeNull();
+        // Nothing went wrong on the way: no proxy logged a warning (they would be notes).
+        path.Notes.ShouldBeEmpty();
+    }
+}
