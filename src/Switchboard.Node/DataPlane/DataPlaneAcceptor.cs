@@ -67,8 +67,9 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         var ticket = await node.ValidateTicketAsync(request.Token).ConfigureAwait(false);
         await WriteSwitchingProtocolsAsync(stream, request).ConfigureAwait(false);
         // The connection gathers the frames it has queued into one socket write (see ClientConnection's send task).
-        var cork = new CorkingStream(PrefixedStream.Over(stream, afterHead));
-        var socket = WebSocket.CreateFromStream(cork, new WebSocketCreationOptions
+        var over = PrefixedStream.Over(stream, afterHead);
+        var cork = options.GatherWrites ? new CorkingStream(over) : null;
+        var socket = WebSocket.CreateFromStream((Stream?)cork ?? over, new WebSocketCreationOptions
         {
             IsServer = true,
             SubProtocol = request.OffersSubprotocol ? WireNames.Subprotocol : null,
