@@ -104,7 +104,7 @@ public sealed class CorkingStreamTests
     }
 
     /// <summary>Counts the writes that reach the socket.</summary>
-    private sealed class CountingStream(Stream inner) : Stream
+    private sealed class CountingStream(Stream inner) : UnseekableStream
     {
         private int _writes;
 
@@ -132,15 +132,6 @@ public sealed class CorkingStreamTests
 
         public override bool CanWrite => true;
 
-        public override bool CanSeek => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
 
         protected override void Dispose(bool disposing)
         {
@@ -153,7 +144,7 @@ public sealed class CorkingStreamTests
     }
 
     /// <summary>A sink whose first write waits until <see cref="Open"/>, to hold a flush in flight.</summary>
-    private sealed class GatedStream : Stream
+    private sealed class GatedStream : UnseekableStream
     {
         private readonly TaskCompletionSource _started = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private readonly TaskCompletionSource _open = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -185,6 +176,11 @@ public sealed class CorkingStreamTests
 
         public override bool CanWrite => true;
 
+    }
+
+    /// <summary>What the test streams share: no seeking, no length.</summary>
+    private abstract class UnseekableStream : Stream
+    {
         public override bool CanSeek => false;
 
         public override long Length => throw new NotSupportedException();
