@@ -14,8 +14,9 @@ internal static class ByteRelay
     /// <summary>
     /// Relays until one direction ends, then half-closes the other peer and lets the other direction finish for up to
     /// <paramref name="closeGrace"/> (so a WebSocket close handshake completes), then closes both.
-    /// Returns true when the backend broke the tunnel first (a reset or error reading from it before the client
-    /// closed), for passive health; a reset that follows the client's own close is not the backend's fault.
+    /// Returns true when the backend broke the tunnel first (a reset or error reading from or writing to it before
+    /// either side closed), for passive health; a clean close by either side, and a reset that follows one, is not
+    /// the backend's fault.
     /// </summary>
     public static async Task<bool> RunAsync(ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes)
     {
@@ -77,7 +78,8 @@ internal static class ByteRelay
                     }
                     if (read == 0)
                     {
-                        connection.MarkEnd(side);
+                        // Either side may close first: in a WebSocket close handshake the server (the backend) does.
+                        connection.MarkEnd(ClientConnection.EndedCleanly);
                         TryShutdownSend(destination);
                         return RelayEnd.Closed;
                     }

@@ -12,11 +12,14 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
     private int _closed;
     private int _firstEnd;
 
-    /// <summary>The client closed or failed first.</summary>
+    /// <summary>The client failed first (a reset or error).</summary>
     public const int EndedFromClient = 1;
 
-    /// <summary>The backend closed or failed first.</summary>
+    /// <summary>The backend failed first (a reset or error reading from or writing to it).</summary>
     public const int EndedFromBackend = 2;
+
+    /// <summary>A <see cref="FirstEnd"/>: one side closed cleanly (a FIN), which is how a tunnel normally ends.</summary>
+    public const int EndedCleanly = 3;
 
     public Socket Client { get; } = client;
 
@@ -43,7 +46,10 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
     /// <summary>A <see cref="TimeProvider.GetTimestamp"/> of the latest byte moved either way.</summary>
     public long LastActivity => Interlocked.Read(ref _lastActivity);
 
-    /// <summary>Which side ended the relay first: 0 while both are open, else <see cref="EndedFromClient"/> or <see cref="EndedFromBackend"/>.</summary>
+    /// <summary>
+    /// How the relay first ended: 0 while both sides are open, <see cref="EndedCleanly"/> when a side closed, else the
+    /// side that failed (<see cref="EndedFromClient"/>, <see cref="EndedFromBackend"/>).
+    /// </summary>
     public int FirstEnd => Volatile.Read(ref _firstEnd);
 
     /// <summary>Records that one side ended; only the first call counts. A close by the proxy itself (idle, shutdown) marks nothing.</summary>

@@ -78,6 +78,27 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task ClientsThatCloseNormally_DoNotCountAgainstTheBackend()
+    {
+        // In a WebSocket close handshake the server closes the TCP connection first (RFC 6455 7.1.1): the backend's
+        // end arrives before the client's, and that is no failure.
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        options.PassiveFall = 1;
+        await using var proxy = await ProxyServer.StartAsync(options);
+
+        for (var i = 0; i < 8; i++)
+        {
+            using var socket = await ConnectAsync(proxy);
+            (await socket.WhoAmIAsync()).ShouldBe("b1");
+            await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "bye", CancellationToken.None).WaitAsync(Patience);
+            await WaitAsync(() => proxy.Connections == 0, "the tunnel to end");
+        }
+
+        proxy.Backends.Single().State.ShouldBe("up");
+    }
+
+    [Fact]
     public async Task BackendThatBreaksAnEstablishedTunnel_IsEjectedPassively()
     {
         await using var b1 = await TestBackend.StartAsync("b1");
