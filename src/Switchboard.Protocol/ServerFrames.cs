@@ -10,17 +10,19 @@ public static class ServerFrames
     // Frames go to WebSocket clients, never into HTML, so quotes and apostrophes need no escaping.
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    private static void WriteWelcomeHead(Utf8JsonWriter w, string connectionId, string userId, string nodeId, string session, bool resumed)
+    {
+        w.WriteString(WireNames.Fields.Type, WireNames.Types.Welcome);
+        w.WriteString(WireNames.Fields.ConnectionId, connectionId);
+        w.WriteString(WireNames.Fields.UserId, userId);
+        w.WriteString(WireNames.Fields.Node, nodeId);
+        w.WriteString(WireNames.Fields.Session, session);
+        w.WriteBoolean(WireNames.Fields.Resumed, resumed);
+    }
+
     /// <summary>The <c>welcome</c> frame sent once a connection is accepted.</summary>
     public static byte[] Welcome(string connectionId, string userId, string nodeId, string session, bool resumed) =>
-        Write(w =>
-        {
-            w.WriteString(WireNames.Fields.Type, WireNames.Types.Welcome);
-            w.WriteString(WireNames.Fields.ConnectionId, connectionId);
-            w.WriteString(WireNames.Fields.UserId, userId);
-            w.WriteString(WireNames.Fields.Node, nodeId);
-            w.WriteString(WireNames.Fields.Session, session);
-            w.WriteBoolean(WireNames.Fields.Resumed, resumed);
-        });
+        Write(w => WriteWelcomeHead(w, connectionId, userId, nodeId, session, resumed));
 
     /// <summary>
     /// The <c>welcome</c> that answers a <c>resume</c>: <c>resumed</c> is true when every missed message follows;
@@ -29,12 +31,7 @@ public static class ServerFrames
     public static byte[] ResumedWelcome(string connectionId, string userId, string nodeId, string session, int replayed, long? missedFrom, long? missedTo) =>
         Write(w =>
         {
-            w.WriteString(WireNames.Fields.Type, WireNames.Types.Welcome);
-            w.WriteString(WireNames.Fields.ConnectionId, connectionId);
-            w.WriteString(WireNames.Fields.UserId, userId);
-            w.WriteString(WireNames.Fields.Node, nodeId);
-            w.WriteString(WireNames.Fields.Session, session);
-            w.WriteBoolean(WireNames.Fields.Resumed, missedFrom is null);
+            WriteWelcomeHead(w, connectionId, userId, nodeId, session, resumed: missedFrom is null);
             w.WriteNumber(WireNames.Fields.Replayed, replayed);
             if (missedFrom is { } from)
             {

@@ -6,31 +6,16 @@ namespace Switchboard.Cli.Tests;
 
 /// <summary>
 /// The <c>process</c> autoscaler of <c>switchboard gateway --autoscale process</c>, with the gateway and its nodes as
-/// separate processes on RabbitMQ: load above the target starts a node, load gone drains one away.
+/// separate processes on RabbitMQ: load above the target starts a node, load gone drains one away. The cluster kills
+/// the gateway's whole process tree afterwards, so the nodes it started go with it.
 /// </summary>
-public sealed partial class AutoscaleProcessTests : IAsyncLifetime
+public sealed partial class AutoscaleProcessTests : ProcessClusterTests
 {
     private const string AdminKey = "autoscale-admin-key";
-    private readonly List<IAsyncDisposable> _cleanup = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        // The cluster kills the gateway's whole process tree, so the nodes it started go with it.
-        foreach (var item in Enumerable.Reverse(_cleanup))
-        {
-            await item.DisposeAsync().AsTask().WithTimeout("cleanup", TimeSpan.FromSeconds(60));
-        }
-    }
-
     [Fact]
     public async Task ProcessAutoscaler_StartsANodeWhenLoadRises_AndDrainsOneAwayWhenItFalls()
     {
-        var broker = await RabbitMqBroker.StartOrShareAsync();
-        _cleanup.Add(broker);
-        var cluster = new ProcessCluster(broker.Url);
-        _cleanup.Add(cluster);
+        var cluster = await NewClusterAsync();
         // Nodes of 20 connections at a target of 0.5: 15 connections want ceil(15 / 10) = 2 nodes, none want 1.
         foreach (var (key, value) in new Dictionary<string, string>
         {
@@ -75,10 +60,7 @@ public sealed partial class AutoscaleProcessTests : IAsyncLifetime
     [Fact]
     public async Task EmptyFarm_GetsItsMinimumNode_WhoseProcessEndsWithTheGateway()
     {
-        var broker = await RabbitMqBroker.StartOrShareAsync();
-        _cleanup.Add(broker);
-        var cluster = new ProcessCluster(broker.Url);
-        _cleanup.Add(cluster);
+        var cluster = await NewClusterAsync();
         cluster.ExtraEnvironment["SWITCHBOARD__Gateway__Autoscale__MinNodes"] = "1";
         cluster.ExtraEnvironment["SWITCHBOARD__Gateway__Autoscale__MaxNodes"] = "1";
         cluster.ExtraEnvironment["SWITCHBOARD__Gateway__Autoscale__Interval"] = "00:00:00.500";
@@ -97,10 +79,7 @@ public sealed partial class AutoscaleProcessTests : IAsyncLifetime
     [Fact]
     public async Task AutoscaleView_WithoutAdminKey_Is401()
     {
-        var broker = await RabbitMqBroker.StartOrShareAsync();
-        _cleanup.Add(broker);
-        var cluster = new ProcessCluster(broker.Url);
-        _cleanup.Add(cluster);
+        var cluster = await NewClusterAsync();
         cluster.ExtraEnvironment["SWITCHBOARD__Gateway__AdminKeys__0"] = AdminKey;
         var gateway = await cluster.StartGatewayAsync();
 

@@ -6,28 +6,13 @@ namespace Switchboard.Cli.Tests;
 /// Draining <c>switchboard node</c> processes on a real RabbitMQ broker: by SIGTERM and by <c>switchboard drain</c>. The
 /// session moves between processes over the backplane's requests, and what was sent meanwhile is replayed.
 /// </summary>
-public sealed class DrainProcessTests : IAsyncLifetime
+public sealed class DrainProcessTests : ProcessClusterTests
 {
     private const string AdminKey = "cli-admin-key";
-    private readonly List<IAsyncDisposable> _cleanup = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var item in Enumerable.Reverse(_cleanup))
-        {
-            await item.DisposeAsync().AsTask().WithTimeout("cleanup", TimeSpan.FromSeconds(60));
-        }
-    }
-
     [Fact]
     public async Task SigtermDrainsTheNode_TheClientResumesOnAnotherProcess_ThenSwitchboardDrainEmptiesTheLastOne()
     {
-        var broker = await RabbitMqBroker.StartOrShareAsync();
-        _cleanup.Add(broker);
-        var cluster = new ProcessCluster(broker.Url);
-        _cleanup.Add(cluster);
+        var cluster = await NewClusterAsync();
         cluster.ExtraEnvironment["SWITCHBOARD__Gateway__AdminKeys__0"] = AdminKey;
         cluster.ExtraEnvironment["SWITCHBOARD__Node__SessionGraceTime"] = "00:00:10";
         cluster.ExtraEnvironment["SWITCHBOARD__Node__ResumeForwardTime"] = "00:00:01";
@@ -35,7 +20,7 @@ public sealed class DrainProcessTests : IAsyncLifetime
         await Task.WhenAll(cluster.StartNodeAsync("n1"), cluster.StartNodeAsync("n2"), cluster.StartGatewayAsync());
         await cluster.WaitForGatewayNodesAsync("the gateway to see both nodes", null, "n1", "n2");
         var bob = await cluster.ConnectAsync("bob", "n1");
-        _cleanup.Add(bob);
+        Own(bob);
 
         cluster.NodeProcess("n1").Terminate();
 

@@ -13,28 +13,8 @@ namespace Switchboard.Cli.Tests;
 /// Nodes and a gateway as separate OS processes on a real RabbitMQ broker: delivery across processes, a node killed
 /// with SIGKILL, and the broker restarted under running nodes.
 /// </summary>
-public sealed class MultiProcessTests : IAsyncLifetime
+public sealed class MultiProcessTests : ProcessClusterTests
 {
-    private readonly List<IAsyncDisposable> _cleanup = [];
-
-    public Task InitializeAsync() => Task.CompletedTask;
-
-    public async Task DisposeAsync()
-    {
-        foreach (var item in Enumerable.Reverse(_cleanup))
-        {
-            await item.DisposeAsync().AsTask().WithTimeout("cleanup", TimeSpan.FromSeconds(60));
-        }
-    }
-
-    private async Task<T> Own<T>(Task<T> start)
-        where T : IAsyncDisposable
-    {
-        var item = await start;
-        _cleanup.Add(item);
-        return item;
-    }
-
     [Fact]
     public async Task DirectGroupAndApiMessages_CrossNodeProcesses_ArriveOnceInOrder()
     {
