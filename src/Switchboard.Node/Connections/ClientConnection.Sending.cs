@@ -72,7 +72,7 @@ public sealed partial class ClientConnection
         await Task.CompletedTask.ConfigureAwait(ConfigureAwaitOptions.ForceYielding);
         try
         {
-            // Frames gathered since the last socket write; 0 while uncorked.
+            var corked = false;
             var gathered = 0;
             while (true)
             {
@@ -95,16 +95,23 @@ public sealed partial class ClientConnection
                     more = _outbox.Count > 0;
                 }
                 // With more frames waiting, they go out together: one socket write for the batch, not one per frame.
-                if (more && gathered == 0 && _cork is not null)
+                if (more && !corked && _cork is not null)
                 {
                     _cork.Cork();
+                    corked = true;
                 }
                 await SendAsync(frame).ConfigureAwait(false);
-                if (_cork is not null && (more || gathered > 0) && (!more || ++gathered >= MaxGatheredFrames))
+                if (corked && (!more || ++gathered >= MaxGatheredFrames))
                 {
-                    await _cork.UncorkAsync().ConfigureAwait(false);
+                    await _cork!.UncorkAsync().ConfigureAwait(false);
+                    corked = false;
                     gathered = 0;
                 }
+            }
+            if (corked)
+            {
+                // A close without flush can stop a batch half way: what was gathered goes out, then the close frame.
+                await _cork!.UncorkAsync().ConfigureAwait(false);
             }
             if (_socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
