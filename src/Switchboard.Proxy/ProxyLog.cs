@@ -72,4 +72,7 @@ internal static partial class ProxyLog
 
     [LoggerMessage(23, LogLevel.Warning, "Failover mode without Proxy:GatewayKey: the proxy asks {Gateway} for resume tickets as a dev-mode client, which only a gateway with Gateway:DevMode=true accepts", EventName = "NoGatewayKey")]
     public static partial void NoGatewayKey(ILogger logger, string gateway);
+
+    [LoggerMessage(24, LogLevel.Error, "A relay failed on the reactor's thread; the reactor carries on", EventName = "ReactorFailed")]
+    public static partial void ReactorFailed(ILogger logger, Exception exception);
 }

@@ -43,7 +43,7 @@ internal static class FailoverHandler
         var buffer = ArrayPool<byte>.Shared.Rent(options.MaxHeadBytes);
         try
         {
-            var (headLength, _) = await HttpHead.ReadAsync(connection.Client, buffer.AsMemory(0, options.MaxHeadBytes), handshake.Token).ConfigureAwait(false);
+            var (headLength, _) = await HttpHead.ReadAsync((memory, token) => connection.Client.ReceiveAsync(memory, SocketFlags.None, token), buffer.AsMemory(0, options.MaxHeadBytes), handshake.Token).ConfigureAwait(false);
             if (headLength == 0)
             {
                 return null;

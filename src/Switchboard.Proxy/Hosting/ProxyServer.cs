@@ -11,6 +11,7 @@ using Switchboard.Proxy.Cluster;
 using Switchboard.Proxy.Failover;
 using Switchboard.Proxy.Health;
 using Switchboard.Proxy.Listening;
+using Switchboard.Proxy.Reactor;
 using Switchboard.Proxy.Tcp;
 using Switchboard.Proxy.Tunnel;
 
@@ -103,7 +104,9 @@ public sealed class ProxyServer : IAsyncDisposable
         // The idle timeout is read at each sweep, so a reload changes it; the sweep period is set here.
         var registry = new ConnectionRegistry(time, () => current?.Settings.Options.IdleTimeout ?? TimeSpan.Zero, SweepPeriod(options.IdleTimeout));
         var metrics = new ProxyMetrics(meterFactory, () => registry.Count, () => pool.All);
-        var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger);
+        // Failover mode terminates WebSocket on .NET's own sockets; tunnel and tcp mode relay on the reactor.
+        var reactor = options.Mode == ProxyModes.Failover ? null : new SocketReactor(e => ProxyLog.ReactorFailed(logger, e));
+        var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger, reactor);
         var server = new ProxyServer(listener, runtime, logger);
         try
         {
@@ -309,6 +312,7 @@ public sealed class ProxyServer : IAsyncDisposable
             await _health.DisposeAsync().ConfigureAwait(false);
         }
         _failover?.Dispose();
+        _runtime.Reactor?.Dispose();
         _runtime.Registry.Dispose();
         _runtime.Metrics.Dispose();
         _stopping.Dispose();

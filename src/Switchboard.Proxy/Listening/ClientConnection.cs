@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Switchboard.Proxy.Backends;
+using Switchboard.Proxy.Reactor;
 
 namespace Switchboard.Proxy.Listening;
 
@@ -9,6 +10,7 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
 {
     private long _lastActivity = now;
     private Socket? _upstream;
+    private ReactorRelay? _relay;
     private int _closed;
     private int _firstEnd;
 
@@ -61,9 +63,19 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
         }
     }
 
+    /// <summary>Hands the connection's bytes to <paramref name="relay"/>, which a <see cref="Close"/> then ends.</summary>
+    public void Attach(ReactorRelay relay)
+    {
+        Volatile.Write(ref _relay, relay);
+        if (Volatile.Read(ref _closed) == 1)
+        {
+            relay.Abort(); // closed while it was being set up
+        }
+    }
+
     public void Touch(long now) => Interlocked.Exchange(ref _lastActivity, now);
 
-    /// <summary>Closes both sockets at once, which ends both relay directions. Idempotent.</summary>
+    /// <summary>Closes both sockets at once, which ends the relay. Idempotent.</summary>
     public void Close(string? because = null)
     {
         if (Interlocked.Exchange(ref _closed, 1) == 1)
@@ -73,5 +85,7 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
         ClosedBecause ??= because;
         Client.Dispose();
         Volatile.Read(ref _upstream)?.Dispose();
+        // The sockets left the reactor's epoll as they closed; the relay must still hear of it.
+        Volatile.Read(ref _relay)?.Abort();
     }
 }

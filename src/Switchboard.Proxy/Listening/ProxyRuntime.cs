@@ -5,13 +5,14 @@ using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Health;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Proxy.Policies;
+using Switchboard.Proxy.Reactor;
 using Switchboard.Proxy.SourcePool;
 using Switchboard.Proxy.Tunnel;
 
 namespace Switchboard.Proxy.Listening;
 
 /// <summary>What every connection handler shares: the current settings (swapped whole on reload), the backends, health, metrics.</summary>
-internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, ProxyMetrics metrics, ConnectionRegistry registry, TimeProvider time, ILogger logger)
+internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, ProxyMetrics metrics, ConnectionRegistry registry, TimeProvider time, ILogger logger, SocketReactor? reactor)
 {
     private ProxySettings _settings = settings;
 
@@ -31,10 +32,13 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
 
     public ILogger Logger { get; } = logger;
 
+    /// <summary>Serves the sockets of tunnel and tcp mode (their handshakes, dials and relays); null in failover mode.</summary>
+    public SocketReactor? Reactor { get; } = reactor;
+
     public HealthMonitor Health { get; set; } = null!;
 
     /// <summary>
-    /// Picks a backend by policy and dials it; when a dial fails the backend is reported to passive health and the
+    /// Picks a backend by policy and dials it (a socket for <see cref="Reactor"/>); when a dial fails the backend is reported to passive health and the
     /// next pick (without it) is tried, up to <c>MaxDialAttempts</c>. The connection counts on the backend from here.
     /// </summary>
     public async Task<DialResult> DialAsync(ClientConnection connection, BalancingContext context, CancellationToken cancellationToken)
@@ -56,7 +60,7 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
             backend.AddConnection();
             try
             {
-                var socket = await UpstreamDialer.ConnectAsync(backend.Url, settings.SourcePool, settings.Options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                var socket = await UpstreamDialer.ConnectAsync(backend.Url, settings.SourcePool, settings.Options.ConnectTimeout, Reactor ?? throw new InvalidOperationException("failover mode dials through its own handler"), cancellationToken).ConfigureAwait(false);
                 Health.DialSucceeded(backend);
                 return new DialResult(backend, socket, null);
             }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Switchboard.Proxy.Reactor;
 
 namespace Switchboard.Proxy.SourcePool;
 
@@ -18,21 +19,24 @@ internal static class UpstreamDialer
         ConnectCallback = async (context, cancellationToken) =>
         {
             var (pool, timeout) = settings();
-            var socket = await ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, pool, timeout, cancellationToken).ConfigureAwait(false);
+            var socket = await ConnectAsync(context.DnsEndPoint.Host, context.DnsEndPoint.Port, pool, timeout, reactor: null, cancellationToken).ConfigureAwait(false);
             return new NetworkStream(socket, ownsSocket: true);
         },
     };
 
-    /// <summary>Connects to <paramref name="url"/>'s host and port within <paramref name="timeout"/>.</summary>
+    /// <summary>Connects to <paramref name="url"/>'s host and port within <paramref name="timeout"/>, through <paramref name="reactor"/> (a socket it will serve).</summary>
     /// <exception cref="SocketException">The backend refused or could not be reached.</exception>
     /// <exception cref="TimeoutException">The connection did not complete in time.</exception>
-    public static Task<Socket> ConnectAsync(Uri url, SourceAddressPool? pool, TimeSpan timeout, CancellationToken cancellationToken) =>
-        ConnectAsync(url.DnsSafeHost, url.Port, pool, timeout, cancellationToken);
+    public static Task<Socket> ConnectAsync(Uri url, SourceAddressPool? pool, TimeSpan timeout, SocketReactor reactor, CancellationToken cancellationToken) =>
+        ConnectAsync(url.DnsSafeHost, url.Port, pool, timeout, reactor, cancellationToken);
 
-    /// <summary>Connects to <paramref name="host"/>:<paramref name="port"/> within <paramref name="timeout"/>.</summary>
+    /// <summary>
+    /// Connects to <paramref name="host"/>:<paramref name="port"/> within <paramref name="timeout"/>: through
+    /// <paramref name="reactor"/> for a socket it will serve, else with .NET's own async connect.
+    /// </summary>
     /// <exception cref="SocketException">The backend refused or could not be reached.</exception>
     /// <exception cref="TimeoutException">The connection did not complete in time.</exception>
-    public static async Task<Socket> ConnectAsync(string host, int port, SourceAddressPool? pool, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task<Socket> ConnectAsync(string host, int port, SourceAddressPool? pool, TimeSpan timeout, SocketReactor? reactor, CancellationToken cancellationToken)
     {
         var address = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? literal
@@ -51,7 +55,14 @@ internal static class UpstreamDialer
             timeoutSource.CancelAfter(timeout);
             try
             {
-                await socket.ConnectAsync(new IPEndPoint(address, port), timeoutSource.Token).ConfigureAwait(false);
+                if (reactor is null)
+                {
+                    await socket.ConnectAsync(new IPEndPoint(address, port), timeoutSource.Token).ConfigureAwait(false);
+                }
+                else
+                {
+                    await reactor.ConnectAsync(socket, new IPEndPoint(address, port), timeoutSource.Token).ConfigureAwait(false);
+                }
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {

@@ -1,5 +1,6 @@
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Policies;
+using Switchboard.Proxy.Reactor;
 
 namespace Switchboard.Proxy.Tcp;
 
@@ -34,7 +35,7 @@ internal static class TcpHandler
                 runtime.Metrics.TunnelOpened();
                 ProxyLog.TunnelOpened(runtime.Logger, connection.Remote.ToString(), backend.Id);
                 connection.Touch(runtime.Time.GetTimestamp());
-                var backendFailed = await ByteRelay.RunAsync(connection, dial.Socket!, runtime.Time, options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
+                var backendFailed = await ReactorRelay.RunAsync(runtime.Reactor!, connection, dial.Socket!, runtime.Time, options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
                 if (backendFailed && connection.ClosedBecause is null)
                 {
                     runtime.Health.PassiveFailure(backend, "the backend reset an established connection", isDial: false);

@@ -41,16 +41,16 @@ internal sealed record ProxyRefusal(int Status, string Reason, string Message)
 internal static class HttpHead
 {
     /// <summary>
-    /// Reads from <paramref name="socket"/> into <paramref name="buffer"/> until a head ends (<c>CRLF CRLF</c>).
+    /// Reads with <paramref name="receive"/> into <paramref name="buffer"/> until a head ends (<c>CRLF CRLF</c>).
     /// Returns the head's length, and every byte read (Received) (bytes past the head belong to
     /// the next layer); -1 when the buffer filled first; 0 when the peer closed before a whole head.
     /// </summary>
-    public static async ValueTask<(int HeadLength, int Received)> ReadAsync(Socket socket, Memory<byte> buffer, CancellationToken cancellationToken)
+    public static async ValueTask<(int HeadLength, int Received)> ReadAsync(Func<Memory<byte>, CancellationToken, ValueTask<int>> receive, Memory<byte> buffer, CancellationToken cancellationToken)
     {
         var received = 0;
         while (received < buffer.Length)
         {
-            var read = await socket.ReceiveAsync(buffer[received..], SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            var read = await receive(buffer[received..], cancellationToken).ConfigureAwait(false);
             if (read == 0)
             {
                 return (0, received);

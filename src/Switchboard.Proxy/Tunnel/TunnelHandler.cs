@@ -4,6 +4,7 @@ using System.Text;
 using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Policies;
+using Switchboard.Proxy.Reactor;
 
 namespace Switchboard.Proxy.Tunnel;
 
@@ -28,7 +29,7 @@ internal static class TunnelHandler
             }
             try
             {
-                var backendFailed = await ByteRelay.RunAsync(connection, connection.Upstream!, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
+                var backendFailed = await ReactorRelay.RunAsync(runtime.Reactor!, connection, connection.Upstream!, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
                 if (backendFailed && connection.ClosedBecause is null)
                 {
                     runtime.Health.PassiveFailure(backend, "the backend reset an established tunnel", isDial: false);
@@ -63,10 +64,11 @@ internal static class TunnelHandler
         handshake.CancelAfter(options.HandshakeTimeout);
         try
         {
-            // Do a 0 byte read so that a client that connects and waits holds no buffer.
-            await connection.Client.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            // Wait for the first bytes before taking a buffer, so that a client that connects and waits holds none.
+            var reactor = runtime.Reactor!;
+            await reactor.WaitAsync(connection.Client, writable: false, handshake.Token).ConfigureAwait(false);
             requestBuffer = ArrayPool<byte>.Shared.Rent(options.MaxHeadBytes);
-            var (headLength, received) = await HttpHead.ReadAsync(connection.Client, requestBuffer.AsMemory(0, options.MaxHeadBytes), handshake.Token).ConfigureAwait(false);
+            var (headLength, received) = await HttpHead.ReadAsync((buffer, token) => reactor.ReceiveAsync(connection.Client, buffer, token), requestBuffer.AsMemory(0, options.MaxHeadBytes), handshake.Token).ConfigureAwait(false);
             if (headLength == 0)
             {
                 return null; // closed before sending a request: nothing to answer
@@ -96,17 +98,17 @@ internal static class TunnelHandler
 
             var target = TargetFor(request!, backend.Url);
             var head = request!.ToUpstreamHead(target, options.AddForwardedHeaders ? connection.Remote.Address.ToString() : null, "http");
-            await upstream.SendAsync(head, SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            await reactor.SendAsync(upstream, head, handshake.Token).ConfigureAwait(false);
             if (received > headLength)
             {
                 // Bytes the client sent right after its head (pipelined frames) belong to the backend.
-                await upstream.SendAsync(requestBuffer.AsMemory(headLength, received - headLength), SocketFlags.None, handshake.Token).ConfigureAwait(false);
+                await reactor.SendAsync(upstream, requestBuffer.AsMemory(headLength, received - headLength), handshake.Token).ConfigureAwait(false);
             }
             ArrayPool<byte>.Shared.Return(requestBuffer);
             requestBuffer = null;
 
             responseBuffer = ArrayPool<byte>.Shared.Rent(MaxResponseHeadBytes);
-            var (responseLength, responseReceived) = await HttpHead.ReadAsync(upstream, responseBuffer.AsMemory(0, MaxResponseHeadBytes), handshake.Token).ConfigureAwait(false);
+            var (responseLength, responseReceived) = await HttpHead.ReadAsync((buffer, token) => reactor.ReceiveAsync(upstream, buffer, token), responseBuffer.AsMemory(0, MaxResponseHeadBytes), handshake.Token).ConfigureAwait(false);
             var status = responseLength > 0 ? HttpHead.ParseStatus(responseBuffer.AsSpan(0, responseLength)) : -1;
             if (status < 0)
             {
@@ -119,10 +121,10 @@ internal static class TunnelHandler
             {
                 responseHead = WithSetCookie(responseBuffer.AsSpan(0, responseLength), cookie, backend.Id);
             }
-            await connection.Client.SendAsync(responseHead, SocketFlags.None, handshake.Token).ConfigureAwait(false);
+            await reactor.SendAsync(connection.Client, responseHead, handshake.Token).ConfigureAwait(false);
             if (responseReceived > responseLength)
             {
-                await connection.Client.SendAsync(responseBuffer.AsMemory(responseLength, responseReceived - responseLength), SocketFlags.None, handshake.Token).ConfigureAwait(false);
+                await reactor.SendAsync(connection.Client, responseBuffer.AsMemory(responseLength, responseReceived - responseLength), handshake.Token).ConfigureAwait(false);
             }
             if (status == 101)
             {

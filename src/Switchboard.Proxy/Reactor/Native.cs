@@ -1,0 +1,173 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace Switchboard.Proxy.Reactor;
+
+/// <summary>The few Linux calls the reactor makes itself: epoll, an eventfd to wake it, and non-blocking recv/send.</summary>
+/// <remarks>
+/// Sockets are passed as their <see cref="SafeSocketHandle"/>, so a socket disposed on another thread is never closed
+/// during a call, and a call after the dispose throws <see cref="ObjectDisposedException"/> rather than reaching a
+/// descriptor number the kernel has since given to another socket.
+/// </remarks>
+internal static unsafe partial class Native
+{
+    public const int EpollCtlAdd = 1;
+    public const int EpollCtlDel = 2;
+    public const int EpollCtlMod = 3;
+
+    public const uint EpollIn = 0x001;
+    public const uint EpollOut = 0x004;
+    public const uint EpollErr = 0x008;
+    public const uint EpollHup = 0x010;
+    public const uint EpollOneShot = 1u << 30;
+    public const uint EpollEdgeTriggered = 1u << 31;
+
+    public const int EAgain = 11;
+    public const int EIntr = 4;
+
+    private const int CloseOnExec = 0x80000; // EPOLL_CLOEXEC and EFD_CLOEXEC
+    private const int EventFdNonBlocking = 0x800;
+    private const int MsgDontWait = 0x40;
+    private const int MsgNoSignal = 0x4000;
+
+    /// <summary>
+    /// <c>struct epoll_event</c> is packed on x86-64 (12 bytes: events at 0, data at 4) and naturally aligned elsewhere
+    /// (16 bytes, data at 8).
+    /// </summary>
+    public static readonly int EventSize = RuntimeInformation.ProcessArchitecture == Architecture.X64 ? 12 : 16;
+
+    private static readonly int DataOffset = EventSize == 12 ? 4 : 8;
+
+    public static uint EventsAt(byte* events, int index) => *(uint*)(events + index * EventSize);
+
+    public static ulong DataAt(byte* events, int index) => *(ulong*)(events + index * EventSize + DataOffset);
+
+    public static int CreateEpoll() => Check(epoll_create1(CloseOnExec), "epoll_create1");
+
+    public static int CreateEventFd() => Check(eventfd(0, CloseOnExec | EventFdNonBlocking), "eventfd");
+
+    /// <summary>Adds, changes or removes <paramref name="socket"/> in <paramref name="epoll"/>; returns 0 or the errno.</summary>
+    public static int Control(int epoll, int operation, SafeSocketHandle socket, uint events, ulong data)
+    {
+        var buffer = stackalloc byte[16];
+        *(uint*)buffer = events;
+        *(ulong*)(buffer + DataOffset) = data;
+        return epoll_ctl(epoll, operation, socket, buffer) == 0 ? 0 : Marshal.GetLastPInvokeError();
+    }
+
+    public static void AddEventFd(int epoll, int eventFd, ulong data)
+    {
+        var buffer = stackalloc byte[16];
+        *(uint*)buffer = EpollIn;
+        *(ulong*)(buffer + DataOffset) = data;
+        Check(epoll_ctl(epoll, EpollCtlAdd, eventFd, buffer), "epoll_ctl");
+    }
+
+    /// <summary>Waits for events; returns their count, or 0 when interrupted.</summary>
+    public static int Wait(int epoll, byte* events, int capacity, int timeoutMilliseconds)
+    {
+        var count = epoll_wait(epoll, events, capacity, timeoutMilliseconds);
+        if (count >= 0)
+        {
+            return count;
+        }
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == EIntr ? 0 : throw new SocketException(errno);
+    }
+
+    public static void Signal(int eventFd)
+    {
+        ulong one = 1;
+        // A full counter (EAGAIN) is already a pending wake-up.
+        _ = write(eventFd, &one, sizeof(ulong));
+    }
+
+    public static void Drain(int eventFd)
+    {
+        ulong value;
+        _ = read(eventFd, &value, sizeof(ulong));
+    }
+
+    public static void CloseDescriptor(int fd) => _ = close(fd);
+
+    /// <summary>A non-blocking receive: the bytes read (0 at end of stream), or -1 with <paramref name="errno"/> set.</summary>
+    public static int Receive(SafeSocketHandle socket, Span<byte> buffer, out int errno)
+    {
+        fixed (byte* pointer = buffer)
+        {
+            while (true)
+            {
+                var read = recv(socket, pointer, buffer.Length, MsgDontWait);
+                errno = read < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EIntr)
+                {
+                    return (int)read;
+                }
+            }
+        }
+    }
+
+    /// <summary>A non-blocking send: the bytes the kernel took, or -1 with <paramref name="errno"/> set.</summary>
+    public static int Send(SafeSocketHandle socket, ReadOnlySpan<byte> buffer, out int errno)
+    {
+        fixed (byte* pointer = buffer)
+        {
+            while (true)
+            {
+                var sent = send(socket, pointer, buffer.Length, MsgDontWait | MsgNoSignal);
+                errno = sent < 0 ? Marshal.GetLastPInvokeError() : 0;
+                if (errno != EIntr)
+                {
+                    return (int)sent;
+                }
+            }
+        }
+    }
+
+    /// <summary>The <see cref="SocketException"/> for an errno of recv, send or connect.</summary>
+    public static SocketException ToException(int errno) => new((int)(errno switch
+    {
+        104 => SocketError.ConnectionReset,
+        111 => SocketError.ConnectionRefused,
+        110 => SocketError.TimedOut,
+        32 => SocketError.Shutdown,
+        113 => SocketError.HostUnreachable,
+        101 => SocketError.NetworkUnreachable,
+        103 => SocketError.ConnectionAborted,
+        107 => SocketError.NotConnected,
+        _ => SocketError.SocketError,
+    }));
+
+    private static int Check(int result, string call) =>
+        result >= 0 ? result : throw new SocketException(Marshal.GetLastPInvokeError(), $"{call} failed");
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_create1(int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, SafeSocketHandle fd, byte* @event);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_ctl(int epfd, int op, int fd, byte* @event);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int epoll_wait(int epfd, byte* events, int maxevents, int timeout);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int eventfd(uint initval, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint read(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint write(int fd, void* buf, nint count);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int close(int fd);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint recv(SafeSocketHandle sockfd, byte* buf, nint len, int flags);
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial nint send(SafeSocketHandle sockfd, byte* buf, nint len, int flags);
+}

@@ -1,0 +1,272 @@
+using System.Buffers;
+using System.Net.Sockets;
+using Switchboard.Proxy.Listening;
+
+namespace Switchboard.Proxy.Reactor;
+
+/// <summary>
+/// Copies bytes both ways between a client and its backend on the reactor's thread until either side closes. An idle
+/// tunnel holds this object and its two sockets, nothing else: no task per direction, no pending receive, no buffer.
+/// </summary>
+/// <remarks>
+/// Both sockets are registered edge-triggered for reading and writing. A read goes into the reactor's one buffer and
+/// is sent on at once; only what the destination does not take is copied into a pooled buffer, and that direction
+/// stops reading until it has gone (back-pressure). After one side closes cleanly its end is passed on as a half-close
+/// and the other direction may finish (a WebSocket close handshake) for the close grace; a failure ends both at once.
+/// </remarks>
+internal sealed class ReactorRelay : IReactorTarget
+{
+    private const int ClientTag = 0;
+    private const int UpstreamTag = 1;
+    /// <summary>A posted event (a bit epoll never reports): finish now, for a close from another thread or the close grace running out.</summary>
+    private const uint FinishEvent = 1u << 28;
+    /// <summary>Reads per turn before a busy direction lets other tunnels have the thread.</summary>
+    private const int ReadsPerTurn = 16;
+
+    private readonly TaskCompletionSource<bool> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SocketReactor _reactor;
+    private readonly ClientConnection _connection;
+    private readonly Socket _upstream;
+    private readonly TimeProvider _time;
+    private readonly TimeSpan _closeGrace;
+    private readonly Action<long, long> _countBytes;
+    private Flow _toUpstream;
+    private Flow _toClient;
+    private ulong _clientData;
+    private ulong _upstreamData;
+    private ITimer? _grace;
+    private int _finished;
+
+    /// <summary>One direction: what its destination has not taken yet, and whether its source has ended.</summary>
+    private struct Flow
+    {
+        public byte[]? Pending;
+        public int Offset;
+        public int Count;
+        public bool Ended;
+    }
+
+    private ReactorRelay(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes)
+    {
+        _reactor = reactor;
+        _connection = connection;
+        _upstream = upstream;
+        _time = time;
+        _closeGrace = closeGrace;
+        _countBytes = countBytes;
+    }
+
+    /// <summary>
+    /// Relays until both directions have ended, one has failed, or the connection is closed from outside; then closes
+    /// the connection. Returns true when the backend broke the tunnel first (a reset or error reading from or writing
+    /// to it before either side closed), for passive health.
+    /// </summary>
+    public static Task<bool> RunAsync(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes)
+    {
+        var relay = new ReactorRelay(reactor, connection, upstream, time, closeGrace, countBytes);
+        relay._clientData = reactor.Register(relay, ClientTag);
+        relay._upstreamData = reactor.Register(relay, UpstreamTag);
+        connection.Attach(relay);
+        const uint events = Native.EpollIn | Native.EpollOut | Native.EpollEdgeTriggered;
+        if (!reactor.Add(connection.Client, events, relay._clientData) || !reactor.Add(upstream, events, relay._upstreamData))
+        {
+            relay.Finish();
+        }
+        // The first edges may have come and gone before the sockets were added: look once, as for any turn.
+        reactor.Post(relay, Native.EpollIn, ClientTag);
+        reactor.Post(relay, Native.EpollIn, UpstreamTag);
+        return relay._done.Task;
+    }
+
+    public void OnEvents(uint events, int tag)
+    {
+        if (Volatile.Read(ref _finished) == 1)
+        {
+            return;
+        }
+        if ((events & FinishEvent) != 0)
+        {
+            Finish();
+            return;
+        }
+        var fromClient = tag == ClientTag;
+        if ((events & Native.EpollOut) != 0)
+        {
+            // This socket can take more: the direction into it may have bytes waiting.
+            Flush(toUpstream: !fromClient);
+        }
+        if ((events & (Native.EpollIn | Native.EpollHup | Native.EpollErr)) != 0)
+        {
+            Pump(toUpstream: fromClient);
+        }
+    }
+
+    /// <summary>Ends the relay from any thread.</summary>
+    public void Abort() => _reactor.Post(this, FinishEvent, 0);
+
+    private ref Flow FlowOf(bool toUpstream) => ref toUpstream ? ref _toUpstream : ref _toClient;
+
+    private void Pump(bool toUpstream)
+    {
+        ref var flow = ref FlowOf(toUpstream);
+        if (flow.Pending is not null || flow.Ended || Volatile.Read(ref _finished) == 1)
+        {
+            return;
+        }
+        var source = toUpstream ? _connection.Client : _upstream;
+        var destination = toUpstream ? _upstream : _connection.Client;
+        var buffer = _reactor.Buffer;
+        try
+        {
+            for (var reads = 0; reads < ReadsPerTurn; reads++)
+            {
+                var read = Native.Receive(source.SafeHandle, buffer, out var errno);
+                if (read < 0)
+                {
+                    if (errno != Native.EAgain)
+                    {
+                        Fail(sourceFailed: true, toUpstream);
+                    }
+                    return;
+                }
+                if (read == 0)
+                {
+                    // Either side may close first: in a WebSocket close handshake the server (the backend) does.
+                    flow.Ended = true;
+                    _connection.MarkEnd(ClientConnection.EndedCleanly);
+                    ShutdownSend(destination);
+                    DirectionEnded();
+                    return;
+                }
+                _connection.Touch(_time.GetTimestamp());
+                _countBytes(toUpstream ? read : 0, toUpstream ? 0 : read);
+                var sent = Native.Send(destination.SafeHandle, buffer.AsSpan(0, read), out errno);
+                if (sent < 0)
+                {
+                    if (errno != Native.EAgain)
+                    {
+                        Fail(sourceFailed: false, toUpstream);
+                        return;
+                    }
+                    sent = 0;
+                }
+                if (sent < read)
+                {
+                    // The destination is full: keep the rest, stop reading, and go on when it says it can take more.
+                    flow.Count = read - sent;
+                    flow.Offset = 0;
+                    flow.Pending = ArrayPool<byte>.Shared.Rent(flow.Count);
+                    buffer.AsSpan(sent, flow.Count).CopyTo(flow.Pending);
+                    return;
+                }
+            }
+            // Still more to read, but edge-triggered epoll will not say so again: take another turn after the others.
+            _reactor.Post(this, Native.EpollIn, toUpstream ? ClientTag : UpstreamTag);
+        }
+        catch (ObjectDisposedException)
+        {
+            Finish(); // closed from outside
+        }
+    }
+
+    private void Flush(bool toUpstream)
+    {
+        ref var flow = ref FlowOf(toUpstream);
+        if (flow.Pending is null)
+        {
+            return;
+        }
+        var destination = toUpstream ? _upstream : _connection.Client;
+        try
+        {
+            var sent = Native.Send(destination.SafeHandle, flow.Pending.AsSpan(flow.Offset, flow.Count), out var errno);
+            if (sent < 0)
+            {
+                if (errno != Native.EAgain)
+                {
+                    Fail(sourceFailed: false, toUpstream);
+                }
+                return;
+            }
+            flow.Offset += sent;
+            flow.Count -= sent;
+            if (flow.Count > 0)
+            {
+                return;
+            }
+            ArrayPool<byte>.Shared.Return(flow.Pending);
+            flow.Pending = null;
+        }
+        catch (ObjectDisposedException)
+        {
+            Finish();
+            return;
+        }
+        // Reading stopped while this waited, and the edges that came meanwhile are gone: read now.
+        Pump(toUpstream);
+    }
+
+    private void DirectionEnded()
+    {
+        if (_toUpstream.Ended && _toClient.Ended)
+        {
+            Finish();
+        }
+        else if (_grace is null && _closeGrace > TimeSpan.Zero)
+        {
+            // The other direction may still be finishing (a WebSocket close handshake), but not for ever.
+            _grace = _time.CreateTimer(static state => ((ReactorRelay)state!).Abort(), this, _closeGrace, Timeout.InfiniteTimeSpan);
+        }
+        else if (_grace is null)
+        {
+            Finish();
+        }
+    }
+
+    private void Fail(bool sourceFailed, bool toUpstream)
+    {
+        // Which side failed: the source of this direction, or its destination.
+        var clientFailed = sourceFailed == toUpstream;
+        _connection.MarkEnd(clientFailed ? ClientConnection.EndedFromClient : ClientConnection.EndedFromBackend);
+        Finish();
+    }
+
+    private void Finish()
+    {
+        if (Interlocked.Exchange(ref _finished, 1) == 1)
+        {
+            return;
+        }
+        _grace?.Dispose();
+        _reactor.Remove(_connection.Client);
+        _reactor.Remove(_upstream);
+        _reactor.Unregister(_clientData);
+        _reactor.Unregister(_upstreamData);
+        ReturnPending(ref _toUpstream);
+        ReturnPending(ref _toClient);
+        _connection.Close();
+        // Which side ended first is decided where the end was seen.
+        _done.TrySetResult(_connection.FirstEnd == ClientConnection.EndedFromBackend);
+    }
+
+    private static void ReturnPending(ref Flow flow)
+    {
+        if (flow.Pending is not null)
+        {
+            ArrayPool<byte>.Shared.Return(flow.Pending);
+            flow.Pending = null;
+        }
+    }
+
+    private static void ShutdownSend(Socket socket)
+    {
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Already gone: nothing to tell it.
+        }
+    }
+}

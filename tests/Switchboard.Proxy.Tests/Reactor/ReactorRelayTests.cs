@@ -1,0 +1,197 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text;
+using Switchboard.Proxy.Hosting;
+using static Switchboard.Proxy.Tests.ProxyTestHelpers;
+
+namespace Switchboard.Proxy.Tests.Reactor;
+
+/// <summary>The relay on the reactor's thread, in tcp mode so that the bytes are exactly what the test chooses.</summary>
+public sealed class ReactorRelayTests
+{
+    private static readonly TimeSpan BulkPatience = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task BulkBytesBothWays_ArriveIntact_WhenTheClientReadsOnlyAfterSendingEverything()
+    {
+        // 8 MiB each way is far more than the sockets' buffers: the backend → client direction must hold back (the
+        // relay stops reading the backend while the client does not read) and resume without losing a byte.
+        var toClient = RandomNumberGenerator.GetBytes(8 << 20);
+        var toBackend = RandomNumberGenerator.GetBytes(8 << 20);
+        byte[]? backendGot = null;
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            var receive = ReadToEndAsync(socket);
+            await socket.SendAsync(toClient, SocketFlags.None);
+            socket.Shutdown(SocketShutdown.Send);
+            backendGot = await receive;
+        });
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+
+        using var client = await DialAsync(proxy);
+        await client.SendAsync(toBackend, SocketFlags.None).WaitAsync(BulkPatience);
+        client.Shutdown(SocketShutdown.Send);
+        var clientGot = await ReadToEndAsync(client).WaitAsync(BulkPatience);
+
+        SHA256.HashData(clientGot).ShouldBe(SHA256.HashData(toClient));
+        await WaitAsync(() => backendGot is not null, "the backend read to the end");
+        SHA256.HashData(backendGot!).ShouldBe(SHA256.HashData(toBackend));
+    }
+
+    [Fact]
+    public async Task HalfClose_IsPassedOn_AndTheOtherDirectionStillFinishes()
+    {
+        var backendSaw = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            // Reading to the end proves the client's half-close reached the backend as a FIN.
+            var request = await ReadToEndAsync(socket);
+            backendSaw.SetResult(Encoding.ASCII.GetString(request));
+            await socket.SendAsync("bye"u8.ToArray(), SocketFlags.None);
+            socket.Shutdown(SocketShutdown.Send);
+        });
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+
+        using var client = await DialAsync(proxy);
+        await client.SendAsync("hello"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
+        client.Shutdown(SocketShutdown.Send);
+
+        (await backendSaw.Task.WaitAsync(Patience)).ShouldBe("hello");
+        Encoding.ASCII.GetString(await ReadToEndAsync(client).WaitAsync(Patience)).ShouldBe("bye");
+        await WaitAsync(() => proxy.Connections == 0, "the proxy let the finished tunnel go");
+    }
+
+    [Fact]
+    public async Task ManyTunnelsAtOnce_EachGetsExactlyItsOwnBytes()
+    {
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            var buffer = new byte[4096];
+            int read;
+            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+            {
+                await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
+            }
+            socket.Shutdown(SocketShutdown.Send);
+        });
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+
+        await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
+        {
+            using var client = await DialAsync(proxy);
+            var expected = new StringBuilder();
+            for (var message = 0; message < 20; message++)
+            {
+                var text = $"tunnel {i} message {message};";
+                expected.Append(text);
+                await client.SendAsync(Encoding.ASCII.GetBytes(text), SocketFlags.None);
+            }
+            client.Shutdown(SocketShutdown.Send);
+            Encoding.ASCII.GetString(await ReadToEndAsync(client)).ShouldBe(expected.ToString());
+        })).WaitAsync(BulkPatience);
+        await WaitAsync(() => proxy.Connections == 0, "every tunnel ended");
+    }
+
+    [Fact]
+    public async Task StoppingTheProxy_EndsEstablishedTunnels()
+    {
+        var backendEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            await ReadToEndAsync(socket);
+            backendEnded.SetResult();
+        });
+        var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+        using var client = await DialAsync(proxy);
+        await client.SendAsync("x"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
+        await WaitAsync(() => proxy.Connections == 1, "the tunnel is open");
+
+        await proxy.DisposeAsync().AsTask().WaitAsync(Patience);
+
+        await backendEnded.Task.WaitAsync(Patience);
+        (await ReadToEndAsync(client).WaitAsync(Patience)).ShouldBeEmpty();
+    }
+
+    private static ProxyOptions TcpOptions(RawBackend backend) => new()
+    {
+        Listen = "127.0.0.1:0",
+        Mode = ProxyModes.Tcp,
+        Backends = [$"tcp://{backend.EndPoint}"],
+    };
+
+    private static async Task<Socket> DialAsync(ProxyServer proxy)
+    {
+        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(proxy.ListenEndPoint).WaitAsync(Patience);
+        return client;
+    }
+
+    private static async Task<byte[]> ReadToEndAsync(Socket socket)
+    {
+        var all = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+        {
+            all.Write(buffer, 0, read);
+        }
+        return all.ToArray();
+    }
+
+    /// <summary>A TCP server that runs <c>serve</c> for each connection and then closes it.</summary>
+    private sealed class RawBackend : IAsyncDisposable
+    {
+        private readonly Socket _listener = new(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        private readonly CancellationTokenSource _stop = new();
+        private Task _accepting = Task.CompletedTask;
+
+        public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndPoint!;
+
+        public static RawBackend Start(Func<Socket, Task> serve)
+        {
+            var backend = new RawBackend();
+            backend._listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            backend._listener.Listen(512);
+            backend._accepting = backend.AcceptAsync(serve);
+            return backend;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync();
+            _listener.Dispose();
+            await _accepting.WaitAsync(Patience);
+        }
+
+        private async Task AcceptAsync(Func<Socket, Task> serve)
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                Socket socket;
+                try
+                {
+                    socket = await _listener.AcceptAsync(_stop.Token);
+                }
+                catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException or SocketException)
+                {
+                    return;
+                }
+                _ = Task.Run(async () =>
+                {
+                    using (socket)
+                    {
+                        try
+                        {
+                            await serve(socket).WaitAsync(BulkPatience);
+                        }
+                        catch (Exception e) when (e is SocketException or TimeoutException)
+                        {
+                            // The test that owns this connection says what went wrong.
+                        }
+                    }
+                });
+            }
+        }
+    }
+}
