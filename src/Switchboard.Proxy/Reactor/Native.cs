@@ -19,6 +19,7 @@ internal static unsafe partial class Native
     public const uint EpollOut = 0x004;
     public const uint EpollErr = 0x008;
     public const uint EpollHup = 0x010;
+    public const uint EpollRdHup = 0x2000;
     public const uint EpollOneShot = 1u << 30;
     public const uint EpollEdgeTriggered = 1u << 31;
 

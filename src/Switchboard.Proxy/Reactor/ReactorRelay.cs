@@ -20,6 +20,8 @@ internal sealed class ReactorRelay : IReactorTarget
     private const int UpstreamTag = 1;
     /// <summary>A posted event (a bit epoll never reports): finish now, for a close from another thread or the close grace running out.</summary>
     private const uint FinishEvent = 1u << 28;
+    /// <summary>Marks a read posted by the relay itself (a first look, another turn), which no edge told about: read to the end.</summary>
+    private const uint Posted = 1u << 27;
     /// <summary>Reads per turn before a busy direction lets other tunnels have the thread.</summary>
     private const int ReadsPerTurn = 16;
 
@@ -67,14 +69,14 @@ internal sealed class ReactorRelay : IReactorTarget
         relay._clientData = reactor.Register(relay, ClientTag);
         relay._upstreamData = reactor.Register(relay, UpstreamTag);
         connection.Attach(relay);
-        const uint events = Native.EpollIn | Native.EpollOut | Native.EpollEdgeTriggered;
+        const uint events = Native.EpollIn | Native.EpollOut | Native.EpollRdHup | Native.EpollEdgeTriggered;
         if (!reactor.Add(connection.Client, events, relay._clientData) || !reactor.Add(upstream, events, relay._upstreamData))
         {
             relay.Finish();
         }
         // The first edges may have come and gone before the sockets were added: look once, as for any turn.
-        reactor.Post(relay, Native.EpollIn, ClientTag);
-        reactor.Post(relay, Native.EpollIn, UpstreamTag);
+        reactor.Post(relay, Native.EpollIn | Posted, ClientTag);
+        reactor.Post(relay, Native.EpollIn | Posted, UpstreamTag);
         return relay._done.Task;
     }
 
@@ -95,9 +97,9 @@ internal sealed class ReactorRelay : IReactorTarget
             // This socket can take more: the direction into it may have bytes waiting.
             Flush(toUpstream: !fromClient);
         }
-        if ((events & (Native.EpollIn | Native.EpollHup | Native.EpollErr)) != 0)
+        if ((events & (Native.EpollIn | Native.EpollRdHup | Native.EpollHup | Native.EpollErr)) != 0)
         {
-            Pump(toUpstream: fromClient);
+            Pump(toUpstream: fromClient, stopAtShortRead: (events & (Native.EpollRdHup | Native.EpollHup | Native.EpollErr | Posted)) == 0);
         }
     }
 
@@ -106,7 +108,7 @@ internal sealed class ReactorRelay : IReactorTarget
 
     private ref Flow FlowOf(bool toUpstream) => ref toUpstream ? ref _toUpstream : ref _toClient;
 
-    private void Pump(bool toUpstream)
+    private void Pump(bool toUpstream, bool stopAtShortRead)
     {
         ref var flow = ref FlowOf(toUpstream);
         if (flow.Pending is not null || flow.Ended || Volatile.Read(ref _finished) == 1)
@@ -159,9 +161,15 @@ internal sealed class ReactorRelay : IReactorTarget
                     buffer.AsSpan(sent, flow.Count).CopyTo(flow.Pending);
                     return;
                 }
+                if (read < buffer.Length && stopAtShortRead)
+                {
+                    // A short read emptied the socket, and bytes that come later raise a new edge: no read to hear
+                    // EAGAIN. Not when the peer has closed too: its FIN came with the same edge and is still unread.
+                    return;
+                }
             }
             // Still more to read, but edge-triggered epoll will not say so again: take another turn after the others.
-            _reactor.Post(this, Native.EpollIn, toUpstream ? ClientTag : UpstreamTag);
+            _reactor.Post(this, Native.EpollIn | Posted, toUpstream ? ClientTag : UpstreamTag);
         }
         catch (ObjectDisposedException)
         {
@@ -202,8 +210,8 @@ internal sealed class ReactorRelay : IReactorTarget
             Finish();
             return;
         }
-        // Reading stopped while this waited, and the edges that came meanwhile are gone: read now.
-        Pump(toUpstream);
+        // Reading stopped while this waited, and the edges that came meanwhile are gone: read now, to the end.
+        Pump(toUpstream, stopAtShortRead: false);
     }
 
     private void DirectionEnded()
