@@ -94,6 +94,42 @@ public sealed class ReactorRelayTests
     }
 
     [Fact]
+    public async Task PingPong_NeverStalls_EveryAnswerComesWithoutMoreBytesBehindIt()
+    {
+        // Each side waits for the other's answer before it sends again, so no later byte would raise another edge: a
+        // read the relay skipped would stall the exchange for good, and the await below would time out.
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            var buffer = new byte[64];
+            int read;
+            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+            {
+                await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
+            }
+        });
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+
+        await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
+        {
+            using var client = await DialAsync(proxy);
+            var answer = new byte[64];
+            for (var round = 0; round < 300; round++)
+            {
+                var ping = Encoding.ASCII.GetBytes($"{i}:{round}");
+                await client.SendAsync(ping, SocketFlags.None);
+                var got = 0;
+                while (got < ping.Length)
+                {
+                    var read = await client.ReceiveAsync(answer.AsMemory(got), SocketFlags.None).AsTask().WaitAsync(Patience);
+                    read.ShouldBePositive();
+                    got += read;
+                }
+                answer.AsSpan(0, got).SequenceEqual(ping).ShouldBeTrue();
+            }
+        })).WaitAsync(BulkPatience);
+    }
+
+    [Fact]
     public async Task StoppingTheProxy_EndsEstablishedTunnels()
     {
         var backendEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
