@@ -7,7 +7,7 @@ namespace Switchboard.Proxy.Cluster;
 
 /// <summary>
 /// Backends from the cluster: every node that sends heartbeats over the backplane, at its public URL. A draining node
-/// stays known (its tunnels continue) but takes no new connections; a node that leaves or goes silent is dropped.
+/// stays known (its tunnels continue) but takes no new connections; a node that leaves, or stays silent for <see cref="MissedHeartbeatsBeforeRemoval"/> heartbeats, is dropped.
 /// </summary>
 internal sealed class ClusterBackends : IAsyncDisposable
 {
@@ -16,6 +16,9 @@ internal sealed class ClusterBackends : IAsyncDisposable
 
     /// <inheritdoc cref="ConnectionWeight"/>
     public const double CpuWeight = 0.3;
+
+    /// <summary>Heartbeat intervals without news after which a node that did not say it left is forgotten.</summary>
+    public const int MissedHeartbeatsBeforeRemoval = 10;
 
     private readonly ClusterView _view;
     private readonly BackendPool _pool;
@@ -31,7 +34,10 @@ internal sealed class ClusterBackends : IAsyncDisposable
 
     public static async Task<ClusterBackends> StartAsync(IBackplane backplane, BackendPool pool, TimeProvider time, ILogger logger, CancellationToken cancellationToken)
     {
-        var view = new ClusterView(new ClusterViewOptions(), time);
+        // Ten missed heartbeats, not the gateway's three: a heartbeat that is merely late (a node or broker under load)
+        // would otherwise drop a live node, and the tickets naming it would go to a node that refuses them (1008). A
+        // node that is really gone shows sooner in the proxy's own dials, which fail and eject it (passive health).
+        var view = new ClusterView(new ClusterViewOptions { MissedHeartbeatsBeforeEviction = MissedHeartbeatsBeforeRemoval }, time);
         var source = new ClusterBackends(view, pool, logger);
         view.HeartbeatReceived += source.OnHeartbeat;
         view.NodeRemoved += source.OnNodeRemoved;

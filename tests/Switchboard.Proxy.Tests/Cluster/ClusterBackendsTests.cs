@@ -1,6 +1,8 @@
 using Switchboard.Backplane;
 using Switchboard.Proxy.Hosting;
+using Switchboard.Proxy.Cluster;
 using Switchboard.Proxy.Policies;
+using Switchboard.Tests.Common;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 
 namespace Switchboard.Proxy.Tests.Cluster;
@@ -40,6 +42,28 @@ public sealed class ClusterBackendsTests
         refused.ShouldStartWith("HTTP/1.1 503");
     }
 
-    private static NodeHeartbeat Heartbeat(string id, TestBackend backend, int connections, bool draining) =>
-        new(id, backend.Spec + "/v1/ws", connections, 100, 0.1, 0, draining, 1, "test", DateTimeOffset.UtcNow);
+    [Fact]
+    public async Task ASilentNode_StaysABackendThroughLateHeartbeats_AndIsForgottenAfterTen()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var backplane = new InMemoryBackplane();
+        var time = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        await using var proxy = await ProxyServer.StartAsync(Options(), backplane, timeProvider: time);
+        await backplane.PublishHeartbeatAsync(Heartbeat("node-1", b1, connections: 0, draining: false, at: time.GetUtcNow()));
+        await WaitAsync(() => proxy.Backends.Count == 1, "node-1 to become a backend");
+
+        // Three missed heartbeats evict a node from the gateway's view; the proxy keeps it, so its tickets still reach it.
+        time.Advance(TimeSpan.FromSeconds(ClusterBackends.MissedHeartbeatsBeforeRemoval - 1));
+        proxy.Backends.Count.ShouldBe(1);
+        using (var socket = await ConnectAsync(proxy))
+        {
+            (await socket.WhoAmIAsync()).ShouldBe("b1");
+        }
+
+        time.Advance(TimeSpan.FromSeconds(2));
+        await WaitAsync(() => proxy.Backends.Count == 0, "node-1 to be forgotten after ten silent intervals");
+    }
+
+    private static NodeHeartbeat Heartbeat(string id, TestBackend backend, int connections, bool draining, DateTimeOffset? at = null) =>
+        new(id, backend.Spec + "/v1/ws", connections, 100, 0.1, 0, draining, 1, "test", at ?? DateTimeOffset.UtcNow);
 }
