@@ -3,11 +3,15 @@ using Switchboard.Bench.Targets;
 
 namespace Switchboard.Bench.Measurement;
 
-/// <summary>Samples the system under test's processes at the points a scenario marks: before, after connecting, and while busy.</summary>
+/// <summary>
+/// Samples the system under test's processes at the points a scenario marks: before, after connecting, while busy, and
+/// at the end of an idle hold.
+/// </summary>
 internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
 {
     private readonly Dictionary<int, ProcessSample?> _before = [];
     private readonly Dictionary<int, ProcessSample?> _after = [];
+    private readonly Dictionary<int, ProcessSample?> _end = [];
     private readonly Dictionary<int, long> _peak = [];
     private readonly Dictionary<int, ProcessSample?> _busyFrom = [];
     private readonly Dictionary<int, double> _busyCores = [];
@@ -28,6 +32,9 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
     }
 
     public void StartBusy() => Mark(_busyFrom);
+
+    /// <summary>The end of an idle hold: what the processes keep once the connections have sat idle for the whole hold.</summary>
+    public void MarkEnd() => Mark(_end);
 
     public void Sample()
     {
@@ -62,7 +69,8 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             _after.GetValueOrDefault(p.ProcessId)?.RssBytes ?? 0,
             _peak.GetValueOrDefault(p.ProcessId),
             _busyCores.GetValueOrDefault(p.ProcessId),
-            _openFiles.GetValueOrDefault(p.ProcessId, -1)))];
+            _openFiles.GetValueOrDefault(p.ProcessId, -1),
+            _end.GetValueOrDefault(p.ProcessId)?.RssBytes))];
 
     private void Mark(Dictionary<int, ProcessSample?> into)
     {
