@@ -16,6 +16,7 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
     private readonly Dictionary<int, ProcessSample?> _busyFrom = [];
     private readonly Dictionary<int, double> _busyCores = [];
     private readonly Dictionary<int, int> _openFiles = [];
+    private readonly Dictionary<int, (long Sum, int Count)> _sampled = [];
 
     /// <summary>CPU the processes used while busy, in cores (1.0 = one core busy); null when nothing is sampled.</summary>
     public double? BusyCores => _busyCores.Count == 0 ? null : _busyCores.Values.Sum();
@@ -43,6 +44,8 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             if (ProcessSampler.Read(p.ProcessId) is { } s)
             {
                 _peak[p.ProcessId] = Math.Max(_peak.GetValueOrDefault(p.ProcessId), s.RssBytes);
+                var (sum, count) = _sampled.GetValueOrDefault(p.ProcessId);
+                _sampled[p.ProcessId] = (sum + s.RssBytes, count + 1);
             }
         }
     }
@@ -58,6 +61,10 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             }
         }
     }
+
+    /// <summary>The mean of a process's RSS over the samples taken while busy (once a second), or null without any.</summary>
+    public double? MeanRssBytes(int processId) =>
+        _sampled.TryGetValue(processId, out var sampled) && sampled.Count > 0 ? (double)sampled.Sum / sampled.Count : null;
 
     /// <summary>One row per process; <paramref name="connections"/> says how many connections each one held.</summary>
     public List<ProcessFigures> Figures(Func<ClusterProcess, int> connections) =>

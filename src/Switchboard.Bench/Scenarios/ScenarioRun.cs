@@ -168,6 +168,12 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
                 // after the last connection opened, before anything the node does once it has settled.
                 Add("rss_per_connection_held", options.Proxy ? "RSS per connection at the end of the hold (nodes)" : "RSS per connection at the end of the hold (system under test)",
                     (double)holding.Sum(p => p.RssEndBytes!.Value - p.RssBeforeBytes) / held, "B");
+                // An idle node's RSS is a saw-tooth (garbage piles up until a collection), so one sample can land anywhere on it.
+                if (holding.All(p => sampler.MeanRssBytes(p.ProcessId) is not null))
+                {
+                    Add("rss_per_connection_held_mean", options.Proxy ? "RSS per connection, mean over the hold (nodes)" : "RSS per connection, mean over the hold (system under test)",
+                        holding.Sum(p => sampler.MeanRssBytes(p.ProcessId)!.Value - p.RssBeforeBytes) / held, "B");
+                }
             }
         }
         if (target.Entries is { Count: > 0 } entries)
