@@ -47,6 +47,15 @@ internal static partial class NodeLog
     [LoggerMessage(14, LogLevel.Information, "Node {NodeId} drained: {Left} connections and {Kept} sessions left", EventName = "DrainFinished")]
     public static partial void DrainFinished(ILogger logger, string nodeId, int left, int kept);
 
+    [LoggerMessage(15, LogLevel.Information,
+        "Node {NodeId} trimmed idle memory at {Connections} connections: RSS {RssBeforeMB} MB -> {RssAfterMB} MB ({CollectedMB} MB by the collection, {NativeMB} MB by malloc_trim), GC heap committed {CommittedBeforeMB} MB -> {CommittedAfterMB} MB, paused {PauseMs} ms",
+        EventName = "IdleTrimmed")]
+    public static partial void IdleTrimmed(ILogger logger, string nodeId, int connections, double rssBeforeMB, double rssAfterMB, double collectedMB, double nativeMB,
+        double committedBeforeMB, double committedAfterMB, double pauseMs);
+
+    [LoggerMessage(16, LogLevel.Warning, "Node {NodeId} could not trim idle memory", EventName = "IdleTrimFailed")]
+    public static partial void IdleTrimFailed(ILogger logger, string nodeId, Exception exception);
+
     [LoggerMessage(50, LogLevel.Warning, "The data-plane listener could not accept a connection: {Error}", EventName = "DataPlaneAcceptFailed")]
     public static partial void DataPlaneAcceptFailed(ILogger logger, System.Net.Sockets.SocketError error);
 }

@@ -13,6 +13,8 @@ public sealed class NodeMetrics
     private readonly Counter<long> _disconnects;
     private readonly Counter<long> _messagesDelivered;
     private readonly Counter<long> _connectionsRefused;
+    private readonly Counter<long> _idleTrims;
+    private readonly Counter<long> _idleTrimmedBytes;
 
     /// <summary>Creates the instruments from a meter factory (one meter per node process).</summary>
     public NodeMetrics(IMeterFactory meterFactory)
@@ -22,6 +24,8 @@ public sealed class NodeMetrics
         _disconnects = meter.CreateCounter<long>("switchboard.node.disconnects", "{connection}", "Connections ended, by reason");
         _messagesDelivered = meter.CreateCounter<long>("switchboard.node.messages.delivered", "{message}", "Message frames written to clients");
         _connectionsRefused = meter.CreateCounter<long>("switchboard.node.connections.refused", "{connection}", "Connections refused at the handshake, by reason");
+        _idleTrims = meter.CreateCounter<long>("switchboard.node.memory.trims", "{trim}", "Idle trims run (Node:IdleTrim)");
+        _idleTrimmedBytes = meter.CreateCounter<long>("switchboard.node.memory.trimmed", "By", "Resident memory the idle trims gave back");
     }
 
     internal void ConnectionOpened(string nodeId) => _connections.Add(1, new KeyValuePair<string, object?>("node", nodeId));
@@ -36,4 +40,12 @@ public sealed class NodeMetrics
 
     internal void ConnectionRefused(string nodeId, string reason) =>
         _connectionsRefused.Add(1, new KeyValuePair<string, object?>("node", nodeId), new KeyValuePair<string, object?>("reason", reason));
+
+    internal void IdleTrimmed(string nodeId, long rssGivenBack)
+    {
+        var node = new KeyValuePair<string, object?>("node", nodeId);
+        _idleTrims.Add(1, node);
+        // A counter only goes up: a trim that gave nothing back (or during which the process grew) adds nothing.
+        _idleTrimmedBytes.Add(Math.Max(0, rssGivenBack), node);
+    }
 }

@@ -100,6 +100,39 @@ public sealed class NodeOptions
     /// <summary>How long a drain may take; after it the node closes what is left (1012) and stops.</summary>
     public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Once a burst of connections has settled, collect the managed heap once, compacting it and giving its free regions
+    /// back to the operating system, and hand free native heap pages back too (glibc <c>malloc_trim</c>; skipped where
+    /// there is none). An idle node never collects again on its own, so the burst's garbage would otherwise stay committed.
+    /// Due when the connection count has moved by <see cref="IdleTrimMinConnectionChange"/> since the last trim and the node
+    /// has been quiet for <see cref="IdleTrimSettleTime"/>; at most once per <see cref="IdleTrimMinInterval"/>.
+    /// </summary>
+    public bool IdleTrim { get; set; } = true;
+
+    /// <summary>
+    /// How long the node must have been quiet before an idle trim: its connection count moved by at most a tenth of
+    /// <see cref="IdleTrimMinConnectionChange"/> and the process allocated at most <see cref="IdleTrimMaxAllocationRate"/>
+    /// on average over this time.
+    /// </summary>
+    public TimeSpan IdleTrimSettleTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// How far the connection count must have moved (up or down) since the last idle trim, or since the start, for the
+    /// next one to be due: one trim per burst, none while the node stays idle and unchanged.
+    /// </summary>
+    public int IdleTrimMinConnectionChange { get; set; } = 1000;
+
+    /// <summary>
+    /// The highest average allocation rate, in bytes per second, at which the node counts as quiet. An idle node still
+    /// allocates for its presence snapshots, ~120 bytes per user each (every <see cref="PresenceSnapshotEvery"/>
+    /// heartbeats: ~0.36 MB/s at 15,000 users with the defaults), so the default counts nodes of up to ~80,000 users as
+    /// quiet; raise it for larger ones.
+    /// </summary>
+    public long IdleTrimMaxAllocationRate { get; set; } = 2 * 1024 * 1024;
+
+    /// <summary>The least time between two idle trims (each is a blocking full collection).</summary>
+    public TimeSpan IdleTrimMinInterval { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Throws with the name of the first invalid setting.</summary>
     public void Validate()
     {
@@ -138,6 +171,16 @@ public sealed class NodeOptions
             throw new ArgumentException($"Node:DrainRatePerSecond must be positive (is {DrainRatePerSecond}).");
         }
         Positive(DrainTimeout, "Node:DrainTimeout");
+        Positive(IdleTrimSettleTime, "Node:IdleTrimSettleTime");
+        Positive(IdleTrimMinConnectionChange, "Node:IdleTrimMinConnectionChange");
+        if (IdleTrimMaxAllocationRate <= 0)
+        {
+            throw new ArgumentException($"Node:IdleTrimMaxAllocationRate must be positive (is {IdleTrimMaxAllocationRate}).");
+        }
+        if (IdleTrimMinInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Node:IdleTrimMinInterval must not be negative (is {IdleTrimMinInterval}).");
+        }
         if (DataPlanePort is < 0 or > 65535)
         {
             throw new ArgumentException($"Node:DataPlanePort must be between 0 and 65535 (is {DataPlanePort}).");

@@ -13,6 +13,7 @@ using Switchboard.Node.Drain;
 using Switchboard.Backplane.Control;
 using Switchboard.Node.Heartbeats;
 using Switchboard.Node.Hubs;
+using Switchboard.Node.Memory;
 using Switchboard.Node.Sessions;
 using Switchboard.Protocol;
 using Switchboard.Security.Tickets;
@@ -46,6 +47,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private IAsyncDisposable? _joined;
     private IAsyncDisposable? _observing;
     private HeartbeatPublisher? _heartbeats;
+    private IdleTrimmer? _idleTrimmer;
     private long _messagesSent;
     private long _lastMessagesSent;
     private long _lastSampleTimestamp;
@@ -180,6 +182,11 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _heartbeats = new HeartbeatPublisher(_backplane, SampleHeartbeat, _membership.PublishSnapshotAsync, _options.PresenceSnapshotEvery,
             _options.HeartbeatInterval, _time, _logger, NodeId);
         _heartbeats.Start();
+        if (_options.IdleTrim)
+        {
+            _idleTrimmer = IdleTrimmer.For(_options, () => Hub.Count, _time, _logger, _metrics);
+            _idleTrimmer.Start();
+        }
         _backplane.AnnounceRequested += OnAnnounceRequested;
         _started = true;
         NodeLog.NodeStarted(_logger, NodeId, Url, _options.MaxConnections);
@@ -202,6 +209,11 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     {
         _stopping = true;
         NodeLog.NodeStopping(_logger, NodeId, Hub.Count);
+        // Clients leaving all at once are no burst worth a trim: the process is about to end.
+        if (_idleTrimmer is not null)
+        {
+            await _idleTrimmer.DisposeAsync().ConfigureAwait(false);
+        }
         foreach (var connection in Hub.Connections)
         {
             connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);

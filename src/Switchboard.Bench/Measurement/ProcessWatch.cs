@@ -3,15 +3,20 @@ using Switchboard.Bench.Targets;
 
 namespace Switchboard.Bench.Measurement;
 
-/// <summary>Samples the system under test's processes at the points a scenario marks: before, after connecting, and while busy.</summary>
+/// <summary>
+/// Samples the system under test's processes at the points a scenario marks: before, after connecting, while busy, and
+/// at the end of an idle hold.
+/// </summary>
 internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
 {
     private readonly Dictionary<int, ProcessSample?> _before = [];
     private readonly Dictionary<int, ProcessSample?> _after = [];
+    private readonly Dictionary<int, ProcessSample?> _end = [];
     private readonly Dictionary<int, long> _peak = [];
     private readonly Dictionary<int, ProcessSample?> _busyFrom = [];
     private readonly Dictionary<int, double> _busyCores = [];
     private readonly Dictionary<int, int> _openFiles = [];
+    private readonly Dictionary<int, (long Sum, int Count)> _sampled = [];
 
     /// <summary>CPU the processes used while busy, in cores (1.0 = one core busy); null when nothing is sampled.</summary>
     public double? BusyCores => _busyCores.Count == 0 ? null : _busyCores.Values.Sum();
@@ -29,6 +34,9 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
 
     public void StartBusy() => Mark(_busyFrom);
 
+    /// <summary>The end of an idle hold: what the processes keep once the connections have sat idle for the whole hold.</summary>
+    public void MarkEnd() => Mark(_end);
+
     public void Sample()
     {
         foreach (var p in processes)
@@ -36,6 +44,8 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             if (ProcessSampler.Read(p.ProcessId) is { } s)
             {
                 _peak[p.ProcessId] = Math.Max(_peak.GetValueOrDefault(p.ProcessId), s.RssBytes);
+                var (sum, count) = _sampled.GetValueOrDefault(p.ProcessId);
+                _sampled[p.ProcessId] = (sum + s.RssBytes, count + 1);
             }
         }
     }
@@ -52,6 +62,10 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
         }
     }
 
+    /// <summary>The mean of a process's RSS over the samples taken while busy (once a second), or null without any.</summary>
+    public double? MeanRssBytes(int processId) =>
+        _sampled.TryGetValue(processId, out var sampled) && sampled.Count > 0 ? (double)sampled.Sum / sampled.Count : null;
+
     /// <summary>One row per process; <paramref name="connections"/> says how many connections each one held.</summary>
     public List<ProcessFigures> Figures(Func<ClusterProcess, int> connections) =>
         [.. processes.Select(p => new ProcessFigures(
@@ -62,7 +76,8 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             _after.GetValueOrDefault(p.ProcessId)?.RssBytes ?? 0,
             _peak.GetValueOrDefault(p.ProcessId),
             _busyCores.GetValueOrDefault(p.ProcessId),
-            _openFiles.GetValueOrDefault(p.ProcessId, -1)))];
+            _openFiles.GetValueOrDefault(p.ProcessId, -1),
+            _end.GetValueOrDefault(p.ProcessId)?.RssBytes))];
 
     private void Mark(Dictionary<int, ProcessSample?> into)
     {

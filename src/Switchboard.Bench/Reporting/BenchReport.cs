@@ -78,11 +78,18 @@ public sealed record ScenarioResult(
 /// <summary>A measured quantity: a stable key (for scripts), a label (for people) and its unit.</summary>
 public sealed record Figure(string Key, string Label, double? Value, string Unit);
 
-/// <summary>One process of the system under test: memory before and after the clients came, its peak and the CPU it used.</summary>
-public sealed record ProcessFigures(string Name, int ProcessId, int Connections, long RssBeforeBytes, long RssAfterBytes, long RssPeakBytes, double CpuCores, int OpenFiles)
+/// <summary>
+/// One process of the system under test: memory before and after the clients came, its peak, the CPU it used, and
+/// (idle scenario) its memory at the end of the hold.
+/// </summary>
+public sealed record ProcessFigures(string Name, int ProcessId, int Connections, long RssBeforeBytes, long RssAfterBytes, long RssPeakBytes, double CpuCores, int OpenFiles,
+    long? RssEndBytes = null)
 {
     /// <summary>Resident memory the connections added, per connection.</summary>
     public double? RssPerConnectionBytes => Connections > 0 ? (double)(RssAfterBytes - RssBeforeBytes) / Connections : null;
+
+    /// <summary>Resident memory the connections added, per connection, at the end of an idle hold.</summary>
+    public double? RssEndPerConnectionBytes => Connections > 0 && RssEndBytes is { } end ? (double)(end - RssBeforeBytes) / Connections : null;
 }
 
 /// <summary>The machine a run was measured on.</summary>

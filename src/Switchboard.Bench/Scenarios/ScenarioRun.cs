@@ -162,6 +162,19 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         if (held > 0)
         {
             Add("rss_per_connection", options.Proxy ? "RSS per connection (nodes)" : "RSS per connection (system under test)", (double)holding.Sum(p => p.RssAfterBytes - p.RssBeforeBytes) / held, "B");
+            if (holding.All(p => p.RssEndBytes is not null))
+            {
+                // What an idle node keeps, which is what a long-lived deployment pays; the figure above is taken a second
+                // after the last connection opened, before anything the node does once it has settled.
+                Add("rss_per_connection_held", options.Proxy ? "RSS per connection at the end of the hold (nodes)" : "RSS per connection at the end of the hold (system under test)",
+                    (double)holding.Sum(p => p.RssEndBytes!.Value - p.RssBeforeBytes) / held, "B");
+                // An idle node's RSS is a saw-tooth (garbage piles up until a collection), so one sample can land anywhere on it.
+                if (holding.All(p => sampler.MeanRssBytes(p.ProcessId) is not null))
+                {
+                    Add("rss_per_connection_held_mean", options.Proxy ? "RSS per connection, mean over the hold (nodes)" : "RSS per connection, mean over the hold (system under test)",
+                        holding.Sum(p => sampler.MeanRssBytes(p.ProcessId)!.Value - p.RssBeforeBytes) / held, "B");
+                }
+            }
         }
         if (target.Entries is { Count: > 0 } entries)
         {
@@ -227,6 +240,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             progress($"{target.Name}: holding {open:#,0} connections, {Stopwatch.GetElapsedTime(started).TotalSeconds:0}/{options.Duration.TotalSeconds:0} s");
         }
         sampler.EndBusy();
+        sampler.MarkEnd();
         _loadGenerator.EndBusy();
         Add("held_seconds", "held for", Stopwatch.GetElapsedTime(started).TotalSeconds, "s");
         Add("connections_dropped", "connections dropped while held", established - lowest, "");

@@ -192,20 +192,6 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     }
 }
 
-internal sealed class ScopedMeterFactory : IMeterFactory
-{
-    private readonly List<Meter> _meters = [];
-
-    public Meter Create(MeterOptions options)
-    {
-        var meter = new Meter(new MeterOptions(options.Name) { Version = options.Version, Scope = this });
-        _meters.Add(meter);
-        return meter;
-    }
-
-    public void Dispose() => _meters.ForEach(m => m.Dispose());
-}
-
 internal static class Utf8Extensions
 {
     public static byte[] ToUtf8(this string text) => Encoding.UTF8.GetBytes(text);
