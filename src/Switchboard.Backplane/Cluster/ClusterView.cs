@@ -16,6 +16,12 @@ public sealed class ClusterViewOptions
 
     /// <summary>Heartbeat intervals without news after which a node is forgotten.</summary>
     public int MissedHeartbeatsBeforeEviction { get; set; } = 3;
+
+    /// <summary>
+    /// Whether the view keeps the presence directory (who is on which node). An observer that routes by node only, such
+    /// as the proxy, turns it off and holds no entry per user of the cluster.
+    /// </summary>
+    public bool TrackPresence { get; set; } = true;
 }
 
 /// <summary>
@@ -29,18 +35,20 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     private readonly TimeProvider _time;
     private readonly TimeSpan _evictAfter;
     private readonly ITimer _evictionTimer;
+    private readonly bool _trackPresence;
 
     /// <summary>Creates a view that checks for silent nodes four times per heartbeat interval.</summary>
     public ClusterView(ClusterViewOptions options, TimeProvider? timeProvider = null)
     {
         _time = timeProvider ?? TimeProvider.System;
         _evictAfter = options.HeartbeatInterval * options.MissedHeartbeatsBeforeEviction;
+        _trackPresence = options.TrackPresence;
         // Checking only once per interval would let a dead node linger almost a whole extra interval.
         var check = options.HeartbeatInterval / 4;
         _evictionTimer = _time.CreateTimer(_ => EvictSilentNodes(), null, check, check);
     }
 
-    /// <summary>Who is where.</summary>
+    /// <summary>Who is where; empty of users when <see cref="ClusterViewOptions.TrackPresence"/> is off.</summary>
     public PresenceDirectory Directory { get; } = new();
 
     /// <summary>Raised after a node was forgotten, because it left or went silent.</summary>
@@ -65,7 +73,13 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     }
 
     /// <inheritdoc/>
-    public void OnPresence(PresenceDelta delta) => Directory.Apply(delta);
+    public void OnPresence(PresenceDelta delta)
+    {
+        if (_trackPresence)
+        {
+            Directory.Apply(delta);
+        }
+    }
 
     /// <inheritdoc/>
     public void OnNodeLeft(string nodeId, long epoch)

@@ -37,7 +37,8 @@ internal sealed class ClusterBackends : IAsyncDisposable
         // Ten missed heartbeats, not the gateway's three: a heartbeat that is merely late (a node or broker under load)
         // would otherwise drop a live node, and the tickets naming it would go to a node that refuses them (1008). A
         // node that is really gone shows sooner in the proxy's own dials, which fail and eject it (passive health).
-        var view = new ClusterView(new ClusterViewOptions { MissedHeartbeatsBeforeEviction = MissedHeartbeatsBeforeRemoval }, time);
+        // The proxy routes by node, never by user: it keeps no presence directory (an entry per user of the cluster).
+        var view = new ClusterView(new ClusterViewOptions { MissedHeartbeatsBeforeEviction = MissedHeartbeatsBeforeRemoval, TrackPresence = false }, time);
         var source = new ClusterBackends(view, pool, logger);
         view.HeartbeatReceived += source.OnHeartbeat;
         view.NodeRemoved += source.OnNodeRemoved;

@@ -34,6 +34,22 @@ public sealed class ClusterViewTests : IDisposable
     }
 
     [Fact]
+    public void WithoutPresenceTracking_NodesStillComeAndGo_ButNoUserIsKept()
+    {
+        using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, TrackPresence = false }, _time);
+        var removed = new List<string>();
+        view.NodeRemoved += removed.Add;
+
+        view.OnHeartbeat(TestData.Heartbeat("node-1", connections: 1));
+        view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+        view.OnNodeLeft("node-1", epoch: 1);
+
+        view.Directory.GetNodes("bob").ShouldBeEmpty();
+        removed.ShouldBe(["node-1"]);
+        view.Nodes.ShouldBeEmpty();
+    }
+
+    [Fact]
     public void Heartbeat_RaisesHeartbeatReceived()
     {
         var received = new List<NodeHeartbeat>();
