@@ -133,6 +133,9 @@ public sealed class NodeOptions
     /// <summary>The least time between two idle trims (each is a blocking full collection).</summary>
     public TimeSpan IdleTrimMinInterval { get; set; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>The idle trim's thresholds, from the <c>IdleTrim…</c> settings.</summary>
+    internal Switchboard.Memory.IdleTrimSettings IdleTrimSettings => new(IdleTrimSettleTime, IdleTrimMinConnectionChange, IdleTrimMaxAllocationRate, IdleTrimMinInterval);
+
     /// <summary>Throws with the name of the first invalid setting.</summary>
     public void Validate()
     {

@@ -13,6 +13,7 @@ using Switchboard.Node.Drain;
 using Switchboard.Backplane.Control;
 using Switchboard.Node.Heartbeats;
 using Switchboard.Node.Hubs;
+using Switchboard.Memory;
 using Switchboard.Node.Memory;
 using Switchboard.Node.Sessions;
 using Switchboard.Protocol;
@@ -184,7 +185,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _heartbeats.Start();
         if (_options.IdleTrim)
         {
-            _idleTrimmer = IdleTrimmer.For(_options, () => Hub.Count, _time, _logger, _metrics);
+            _idleTrimmer = NodeIdleTrim.For(_options, () => Hub.Count, _time, _logger, _metrics);
             _idleTrimmer.Start();
         }
         _backplane.AnnounceRequested += OnAnnounceRequested;

@@ -75,4 +75,12 @@ internal static partial class ProxyLog
 
     [LoggerMessage(24, LogLevel.Error, "A relay failed on the reactor's thread; the reactor carries on", EventName = "ReactorFailed")]
     public static partial void ReactorFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(25, LogLevel.Information,
+        "Proxy trimmed idle memory at {Connections} connections: RSS {RssBeforeMB} MB -> {RssAfterMB} MB, GC heap committed {CommittedBeforeMB} MB -> {CommittedAfterMB} MB, paused {PauseMs} ms",
+        EventName = "IdleTrimmed")]
+    public static partial void IdleTrimmed(ILogger logger, int connections, double rssBeforeMB, double rssAfterMB, double committedBeforeMB, double committedAfterMB, double pauseMs);
+
+    [LoggerMessage(26, LogLevel.Warning, "The proxy could not trim idle memory", EventName = "IdleTrimFailed")]
+    public static partial void IdleTrimFailed(ILogger logger, Exception exception);
 }

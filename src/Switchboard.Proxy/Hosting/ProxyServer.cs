@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Switchboard.Backplane;
+using Switchboard.Memory;
 using Switchboard.Proxy.Admin;
 using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Cluster;
@@ -35,6 +36,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private FailoverServices? _failover;
     private WebApplication? _admin;
     private Task _acceptLoop = Task.CompletedTask;
+    private IdleTrimmer? _idleTrimmer;
     private int _disposed;
 
     private ProxyServer(Socket listener, ProxyRuntime runtime, ILogger logger)
@@ -111,6 +113,14 @@ public sealed class ProxyServer : IAsyncDisposable
         try
         {
             server._health = runtime.Health = new HealthMonitor(pool, () => runtime.Settings, time, logger);
+            if (options.IdleTrim)
+            {
+                server._idleTrimmer = IdleTrimmer.For(IdleTrimSettings.Default, () => registry.Count, time,
+                    (held, outcome) => ProxyLog.IdleTrimmed(logger, held, IdleTrimmer.Megabytes(outcome.RssBefore), IdleTrimmer.Megabytes(outcome.RssAfter),
+                        IdleTrimmer.Megabytes(outcome.HeapCommittedBefore), IdleTrimmer.Megabytes(outcome.HeapCommittedAfter), outcome.Pause.TotalMilliseconds),
+                    e => ProxyLog.IdleTrimFailed(logger, e));
+                server._idleTrimmer.Start();
+            }
             if (backplane is not null)
             {
                 server._cluster = await ClusterBackends.StartAsync(backplane, pool, time, logger, cancellationToken).ConfigureAwait(false);
@@ -294,6 +304,11 @@ public sealed class ProxyServer : IAsyncDisposable
             return;
         }
         ProxyLog.ProxyStopping(_logger, _runtime.Registry.Count);
+        if (_idleTrimmer is not null)
+        {
+            // Clients leaving all at once are no burst worth a trim: the process is about to end.
+            await _idleTrimmer.DisposeAsync().ConfigureAwait(false);
+        }
         await _stopping.CancelAsync().ConfigureAwait(false);
         _listener.Dispose();
         await _acceptLoop.ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using System.Diagnostics.Metrics;
 using System.Runtime.InteropServices;
+using Switchboard.Memory;
 using Switchboard.Node.Memory;
 using Switchboard.Tests.Common;
 
@@ -19,7 +20,7 @@ public sealed class IdleTrimmerTests
         var counted = new Dictionary<string, long>();
         using var listener = Listen(meters, counted);
         int connections = 0, samples = 0, trims = 0;
-        var trimmer = new IdleTrimmer(new IdleTrimPolicy(new NodeOptions(), time),
+        var trimmer = NodeIdleTrim.For(new NodeOptions(),
             () =>
             {
                 Interlocked.Increment(ref samples);
@@ -31,7 +32,7 @@ public sealed class IdleTrimmerTests
                 Interlocked.Increment(ref trims);
                 return new TrimOutcome(100 * MB, 80 * MB, 70 * MB, 60 * MB, 40 * MB, TimeSpan.FromMilliseconds(20), NativeTrimmed: true);
             },
-            time, logger, new NodeMetrics(meters), "node-1");
+            time, logger, new NodeMetrics(meters));
         trimmer.Start();
         try
         {

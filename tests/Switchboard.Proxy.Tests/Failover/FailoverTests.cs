@@ -270,7 +270,9 @@ public sealed class FailoverTests : IAsyncLifetime
         await SendManyAsync(alice, "user:bob", 1, 1);
         (await bob.ReceiveAsync("message 1, on node-2")).GetProperty("seq").GetInt64().ShouldBe(1);
 
-        // Alice is connected straight from 127.0.0.1; bob's node connection comes from the next pool address.
+        // Alice is connected straight from 127.0.0.1; bob's node connection comes from the next pool address. Message 1
+        // may still have come through node-1's forwarding, before the proxy's move to node-2 completed: wait for it.
+        await WaitAsync(() => NodeSide.Peers(node2).Count == 2, "the proxy's connection to node-2");
         NodeSide.Peers(node2).Order().ShouldBe(["127.0.0.1", "127.0.0.3"]);
     }
 

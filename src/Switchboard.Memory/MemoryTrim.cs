@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Switchboard.Node.Memory;
+namespace Switchboard.Memory;
 
 /// <summary>What one trim gave back: resident memory before, after the collection and at the end, and the GC heap's commit.</summary>
 /// <param name="RssBefore">Resident memory of the process before the trim, in bytes.</param>
@@ -10,11 +10,11 @@ namespace Switchboard.Node.Memory;
 /// <param name="HeapCommittedAfter">Bytes the GC heap has committed after this collection.</param>
 /// <param name="Pause">How long the collection paused the process.</param>
 /// <param name="NativeTrimmed">Whether <c>malloc_trim</c> ran (glibc only).</param>
-internal readonly record struct TrimOutcome(
+public readonly record struct TrimOutcome(
     long RssBefore, long RssAfterCollection, long RssAfter, long HeapCommittedBefore, long HeapCommittedAfter, TimeSpan Pause, bool NativeTrimmed);
 
 /// <summary>Gives memory the process holds but does not use back to the operating system. Process-wide.</summary>
-internal static partial class MemoryTrim
+public static partial class MemoryTrim
 {
     private static volatile bool s_noMallocTrim = !OperatingSystem.IsLinux();
 
