@@ -355,7 +355,7 @@ internal sealed class BenchClient : IAsyncDisposable
                 }
                 _lastBySender[incoming.Sender] = incoming.Number;
                 Interlocked.Increment(ref _delivered);
-                _meters.OnDelivered();
+                _meters.OnDelivered(incoming.Sender);
                 return false;
             case FrameType.Reconnect:
                 return _followMoves;

@@ -64,11 +64,13 @@ internal sealed class BenchWorker : IBenchWorker
     {
         _meters.ResetLatency();
         // At least two messages in flight, however many recipients each has, so that sending and delivering overlap.
-        _meters.Window = order.RatePerSender == 0 && order.Window > 0 && order.LocalRecipients > 0
-            ? new FlowWindow(Math.Max(order.Window, 2L * order.LocalRecipients), order.LocalRecipients)
-            : null;
         _traffic = new CancellationTokenSource();
         var senders = order.Senders.Select(s => (Client: Client(s.Index), s.To)).Where(s => s.Client is not null).ToList();
+        // Each sender gets an even share of the window (at least two messages), so no receiver gets more than its share.
+        var window = Math.Max(order.Window, 2L * order.LocalRecipients);
+        _meters.Window = order.RatePerSender == 0 && order.Window > 0 && order.LocalRecipients > 0
+            ? new FlowWindow(window, order.LocalRecipients, Math.Max(2L * order.LocalRecipients, window / Math.Max(1, senders.Count)))
+            : null;
         _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _meters.Window, _traffic.Token), CancellationToken.None)));
         return Task.CompletedTask;
     }
@@ -195,8 +197,8 @@ internal sealed class BenchWorker : IBenchWorker
                 }
                 else if (window is not null)
                 {
-                    await window.WaitAsync(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-                    window.OnSent();
+                    await window.WaitAsync(client.Index, TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                    window.OnSent(client.Index);
                 }
                 // Sends to a socket with room complete synchronously: yield now and then, or back-to-back senders
                 // would hold every pool thread and starve the receive loops in this same process.

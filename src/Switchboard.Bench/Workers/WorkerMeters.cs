@@ -51,7 +51,7 @@ internal sealed class WorkerMeters
     public FlowWindow? Window { get; set; }
 
     /// <summary>A bench message arrived at one of this worker's clients.</summary>
-    public void OnDelivered() => Window?.OnDelivered();
+    public void OnDelivered(int sender) => Window?.OnDelivered(sender);
 
     public void CountFailure(string reason) => ConnectFailures.AddOrUpdate(reason, 1, (_, n) => n + 1);
 
