@@ -20,7 +20,7 @@ internal sealed class ReactorRelay : IReactorTarget
     private const int UpstreamTag = 1;
     /// <summary>A posted event (a bit epoll never reports): finish now, for a close from another thread or the close grace running out.</summary>
     private const uint FinishEvent = 1u << 28;
-    /// <summary>Marks a read posted by the relay itself (a first look, another turn), which no edge told about: read to the end.</summary>
+    /// <summary>Marks a read posted by the relay itself (another turn), which no edge told about: read to the end.</summary>
     private const uint Posted = 1u << 27;
     /// <summary>Reads per turn before a busy direction lets other tunnels have the thread.</summary>
     private const int ReadsPerTurn = 16;
@@ -74,9 +74,7 @@ internal sealed class ReactorRelay : IReactorTarget
         {
             relay.Finish();
         }
-        // The first edges may have come and gone before the sockets were added: look once, as for any turn.
-        reactor.Post(relay, Native.EpollIn | Posted, ClientTag);
-        reactor.Post(relay, Native.EpollIn | Posted, UpstreamTag);
+        // No first look needed: adding a socket that already has bytes (or a close) to read reports it at once.
         return relay._done.Task;
     }
 
