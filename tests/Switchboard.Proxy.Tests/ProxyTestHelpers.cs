@@ -68,19 +68,19 @@ internal static class ProxyTestHelpers
         return await ReadToEndAsync(client);
     }
 
-    public static async Task<string> ReadToEndAsync(Socket client)
+    public static async Task<string> ReadToEndAsync(Socket client) => Encoding.Latin1.GetString(await ReadAllBytesAsync(client));
+
+    /// <summary>Every byte <paramref name="socket"/> receives until its peer closes.</summary>
+    public static async Task<byte[]> ReadAllBytesAsync(Socket socket)
     {
-        var answer = new MemoryStream();
-        var buffer = new byte[4096];
-        while (true)
+        var all = new MemoryStream();
+        var buffer = new byte[16 * 1024];
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(Patience)) > 0)
         {
-            var read = await client.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(Patience);
-            if (read == 0)
-            {
-                return Encoding.Latin1.GetString(answer.ToArray());
-            }
-            answer.Write(buffer, 0, read);
+            all.Write(buffer, 0, read);
         }
+        return all.ToArray();
     }
 
     /// <summary>A minimal valid upgrade request head.</summary>

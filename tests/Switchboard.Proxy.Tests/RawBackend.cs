@@ -15,6 +15,18 @@ internal sealed class RawBackend : IAsyncDisposable
 
     public IPEndPoint EndPoint => (IPEndPoint)_listener.LocalEndPoint!;
 
+    /// <summary>Sends back every byte it receives; when the peer closes, closes too.</summary>
+    public static async Task EchoAsync(Socket socket)
+    {
+        var buffer = new byte[4096];
+        int read;
+        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
+        {
+            await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
+        }
+        socket.Shutdown(SocketShutdown.Send);
+    }
+
     public static RawBackend Start(Func<Socket, Task> serve)
     {
         var backend = new RawBackend();

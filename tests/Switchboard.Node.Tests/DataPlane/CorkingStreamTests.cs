@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
@@ -74,33 +73,6 @@ public sealed class CorkingStreamTests
         var result = await socket.ReceiveAsync(buffer, CancellationToken.None).WithTimeout("a frame");
         result.EndOfMessage.ShouldBeTrue();
         return Encoding.UTF8.GetString(buffer, 0, result.Count);
-    }
-
-    private sealed class SocketPair : IAsyncDisposable
-    {
-        private SocketPair(Socket server, Socket client) => (Server, Client) = (server, client);
-
-        public Socket Server { get; }
-
-        public Socket Client { get; }
-
-        public static async Task<SocketPair> OpenAsync()
-        {
-            using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            listener.Listen();
-            var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            var accepting = listener.AcceptAsync();
-            await client.ConnectAsync(listener.LocalEndPoint!).WithTimeout("connecting");
-            return new SocketPair(await accepting.WithTimeout("accepting"), client);
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            Server.Dispose();
-            Client.Dispose();
-            return ValueTask.CompletedTask;
-        }
     }
 
     /// <summary>Counts the writes that reach the socket.</summary>

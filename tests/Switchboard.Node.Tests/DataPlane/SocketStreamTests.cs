@@ -1,4 +1,3 @@
-using System.Net;
 using System.Net.Sockets;
 using Switchboard.Node.DataPlane;
 using Switchboard.Tests.Common;
@@ -11,9 +10,9 @@ public sealed class SocketStreamTests
     [Fact]
     public async Task AWriteLargerThanTheSocketTakes_WaitsForThePeer_AndArrivesWhole()
     {
-        var (server, client) = await ConnectedPairAsync();
-        await using var stream = new SocketStream(server);
-        using var peer = client;
+        var pair = await SocketPair.OpenAsync();
+        await using var stream = new SocketStream(pair.Server);
+        using var peer = pair.Client;
         // Far more than the kernel's send and receive buffers on loopback together hold.
         var payload = new byte[32 * 1024 * 1024];
         new Random(7).NextBytes(payload);
@@ -35,9 +34,9 @@ public sealed class SocketStreamTests
     [Fact]
     public async Task SmallWrites_AndReads_GoThroughInOrder()
     {
-        var (server, client) = await ConnectedPairAsync();
-        await using var stream = new SocketStream(server);
-        using var peer = client;
+        var pair = await SocketPair.OpenAsync();
+        await using var stream = new SocketStream(pair.Server);
+        using var peer = pair.Client;
 
         for (var i = 0; i < 100; i++)
         {
@@ -60,24 +59,13 @@ public sealed class SocketStreamTests
     [Fact]
     public async Task Disposing_EndsThePeersConnection()
     {
-        var (server, client) = await ConnectedPairAsync();
-        var stream = new SocketStream(server);
-        using var peer = client;
+        var pair = await SocketPair.OpenAsync();
+        var stream = new SocketStream(pair.Server);
+        using var peer = pair.Client;
 
         await stream.DisposeAsync();
 
         (await peer.ReceiveAsync(new byte[1].AsMemory(), SocketFlags.None).AsTask().WithTimeout("the peer to see the end")).ShouldBe(0);
         await Should.ThrowAsync<ObjectDisposedException>(() => stream.WriteAsync(new byte[1]).AsTask());
-    }
-
-    private static async Task<(Socket Server, Socket Client)> ConnectedPairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        var accept = listener.AcceptAsync();
-        await client.ConnectAsync(listener.LocalEndPoint!).WithTimeout("the connect");
-        return (await accept.WithTimeout("the accept"), client);
     }
 }

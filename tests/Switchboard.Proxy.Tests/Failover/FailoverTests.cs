@@ -299,20 +299,6 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 }
 
-/// <summary>Every logger of the proxy writes to one <see cref="RecordingLogger"/>.</summary>
-internal sealed class RecordingLoggerFactory(RecordingLogger logger) : Microsoft.Extensions.Logging.ILoggerFactory
-{
-    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => logger;
-
-    public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
-    {
-    }
-
-    public void Dispose()
-    {
-    }
-}
-
 /// <summary>The established TCP connections a local listening port holds, read from the kernel (<c>/proc/net/tcp</c>).</summary>
 internal static class NodeSide
 {

@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using Microsoft.Extensions.Logging;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Tests.Common;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
@@ -12,18 +11,11 @@ public sealed class IdleTrimTests
     [Fact]
     public async Task AfterABurstOfTunnelsSettles_TheProxyTrimsOnce()
     {
-        await using var backend = RawBackend.Start(async socket =>
-        {
-            var buffer = new byte[16];
-            while (await socket.ReceiveAsync(buffer, SocketFlags.None) > 0)
-            {
-            }
-        });
+        await using var backend = RawBackend.Start(RawBackend.EchoAsync);
         var logger = new RecordingLogger();
-        using var loggers = LoggerFactory.Create(builder => builder.AddProvider(new OneLoggerProvider(logger)));
         var options = new ProxyOptions { Listen = "127.0.0.1:0", Mode = ProxyModes.Tcp, Backends = [$"tcp://{backend.EndPoint}"] };
         options.IdleTrim.ShouldBeTrue("on by default");
-        await using var proxy = await ProxyServer.StartAsync(options, loggerFactory: loggers);
+        await using var proxy = await ProxyServer.StartAsync(options, loggerFactory: new RecordingLoggerFactory(logger));
 
         var clients = new List<Socket>();
         try
@@ -48,15 +40,6 @@ public sealed class IdleTrimTests
             {
                 client.Dispose();
             }
-        }
-    }
-
-    private sealed class OneLoggerProvider(ILogger logger) : ILoggerProvider
-    {
-        public ILogger CreateLogger(string categoryName) => logger;
-
-        public void Dispose()
-        {
         }
     }
 }

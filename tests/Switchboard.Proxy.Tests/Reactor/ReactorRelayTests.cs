@@ -22,7 +22,7 @@ public sealed class ReactorRelayTests
         byte[]? backendGot = null;
         await using var backend = RawBackend.Start(async socket =>
         {
-            var receive = ReadToEndAsync(socket);
+            var receive = ReadAllBytesAsync(socket);
             await socket.SendAsync(toClient, SocketFlags.None);
             socket.Shutdown(SocketShutdown.Send);
             backendGot = await receive;
@@ -32,7 +32,7 @@ public sealed class ReactorRelayTests
         using var client = await DialAsync(proxy);
         await client.SendAsync(toBackend, SocketFlags.None).WaitAsync(BulkPatience);
         client.Shutdown(SocketShutdown.Send);
-        var clientGot = await ReadToEndAsync(client).WaitAsync(BulkPatience);
+        var clientGot = await ReadAllBytesAsync(client).WaitAsync(BulkPatience);
 
         SHA256.HashData(clientGot).ShouldBe(SHA256.HashData(toClient));
         await WaitAsync(() => backendGot is not null, "the backend read to the end");
@@ -46,7 +46,7 @@ public sealed class ReactorRelayTests
         await using var backend = RawBackend.Start(async socket =>
         {
             // Reading to the end proves the client's half-close reached the backend as a FIN.
-            var request = await ReadToEndAsync(socket);
+            var request = await ReadAllBytesAsync(socket);
             backendSaw.SetResult(Encoding.ASCII.GetString(request));
             await socket.SendAsync("bye"u8.ToArray(), SocketFlags.None);
             socket.Shutdown(SocketShutdown.Send);
@@ -58,23 +58,14 @@ public sealed class ReactorRelayTests
         client.Shutdown(SocketShutdown.Send);
 
         (await backendSaw.Task.WaitAsync(Patience)).ShouldBe("hello");
-        Encoding.ASCII.GetString(await ReadToEndAsync(client).WaitAsync(Patience)).ShouldBe("bye");
+        Encoding.ASCII.GetString(await ReadAllBytesAsync(client).WaitAsync(Patience)).ShouldBe("bye");
         await WaitAsync(() => proxy.Connections == 0, "the proxy let the finished tunnel go");
     }
 
     [Fact]
     public async Task ManyTunnelsAtOnce_EachGetsExactlyItsOwnBytes()
     {
-        await using var backend = RawBackend.Start(async socket =>
-        {
-            var buffer = new byte[4096];
-            int read;
-            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
-            {
-                await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
-            }
-            socket.Shutdown(SocketShutdown.Send);
-        });
+        await using var backend = RawBackend.Start(RawBackend.EchoAsync);
         await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
 
         await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
@@ -88,7 +79,7 @@ public sealed class ReactorRelayTests
                 await client.SendAsync(Encoding.ASCII.GetBytes(text), SocketFlags.None);
             }
             client.Shutdown(SocketShutdown.Send);
-            Encoding.ASCII.GetString(await ReadToEndAsync(client)).ShouldBe(expected.ToString());
+            Encoding.ASCII.GetString(await ReadAllBytesAsync(client)).ShouldBe(expected.ToString());
         })).WaitAsync(BulkPatience);
         await WaitAsync(() => proxy.Connections == 0, "every tunnel ended");
     }
@@ -98,15 +89,7 @@ public sealed class ReactorRelayTests
     {
         // Each side waits for the other's answer before it sends again, so no later byte would raise another edge: a
         // read the relay skipped would stall the exchange for good, and the await below would time out.
-        await using var backend = RawBackend.Start(async socket =>
-        {
-            var buffer = new byte[64];
-            int read;
-            while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
-            {
-                await socket.SendAsync(buffer.AsMemory(0, read), SocketFlags.None);
-            }
-        });
+        await using var backend = RawBackend.Start(RawBackend.EchoAsync);
         await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
 
         await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
@@ -139,7 +122,7 @@ public sealed class ReactorRelayTests
             var one = new byte[1];
             (await socket.ReceiveAsync(one, SocketFlags.None)).ShouldBe(1);
             backendGotByte.SetResult();
-            await ReadToEndAsync(socket);
+            await ReadAllBytesAsync(socket);
             backendEnded.SetResult();
         });
         var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
@@ -151,7 +134,7 @@ public sealed class ReactorRelayTests
         await proxy.DisposeAsync().AsTask().WaitAsync(Patience);
 
         await backendEnded.Task.WaitAsync(Patience);
-        (await ReadToEndAsync(client).WaitAsync(Patience)).ShouldBeEmpty();
+        (await ReadAllBytesAsync(client).WaitAsync(Patience)).ShouldBeEmpty();
     }
 
     private static ProxyOptions TcpOptions(RawBackend backend) => new()
@@ -166,17 +149,5 @@ public sealed class ReactorRelayTests
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await client.ConnectAsync(proxy.ListenEndPoint).WaitAsync(Patience);
         return client;
-    }
-
-    private static async Task<byte[]> ReadToEndAsync(Socket socket)
-    {
-        var all = new MemoryStream();
-        var buffer = new byte[16 * 1024];
-        int read;
-        while ((read = await socket.ReceiveAsync(buffer, SocketFlags.None)) > 0)
-        {
-            all.Write(buffer, 0, read);
-        }
-        return all.ToArray();
     }
 }
