@@ -103,16 +103,31 @@ public static class ServerFrames
     }
 
     /// <summary>The most bytes <see cref="WriteMessageEnd"/> writes.</summary>
-    public const int MessageEndMaxLength = 32;
+    public const int MessageEndMaxLength = 64;
 
     private static ReadOnlySpan<byte> SeqField => ",\"seq\":"u8;
 
-    /// <summary>Writes <c>,"seq":N}</c>, which completes a frame started by <see cref="MessagePrefix"/>; returns the bytes written.</summary>
-    public static int WriteMessageEnd(Span<byte> destination, long seq)
+    private static ReadOnlySpan<byte> MessageIdField => ",\"mid\":\""u8;
+
+    /// <summary>
+    /// Writes <c>,"seq":N}</c> (with a <paramref name="messageId"/>, <c>,"mid":"M","seq":N}</c>), which completes a frame
+    /// started by <see cref="MessagePrefix"/>; returns the bytes written.
+    /// </summary>
+    public static int WriteMessageEnd(Span<byte> destination, long seq, long? messageId = null)
     {
-        SeqField.CopyTo(destination);
-        var written = SeqField.Length;
-        seq.TryFormat(destination[written..], out var digits);
+        var written = 0;
+        if (messageId is { } mid)
+        {
+            // A string: JavaScript numbers lose 64-bit integers.
+            MessageIdField.CopyTo(destination);
+            written = MessageIdField.Length;
+            mid.TryFormat(destination[written..], out var idDigits, provider: System.Globalization.CultureInfo.InvariantCulture);
+            written += idDigits;
+            destination[written++] = (byte)'"';
+        }
+        SeqField.CopyTo(destination[written..]);
+        written += SeqField.Length;
+        seq.TryFormat(destination[written..], out var digits, provider: System.Globalization.CultureInfo.InvariantCulture);
         written += digits;
         destination[written++] = (byte)'}';
         return written;

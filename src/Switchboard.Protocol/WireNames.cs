@@ -15,6 +15,18 @@ public static class WireNames
     /// <summary>The query parameter that carries the ticket (browsers cannot set headers on a WebSocket).</summary>
     public const string TokenQueryParameter = "token";
 
+    /// <summary>
+    /// The query parameter of the node's WebSocket URL that asks for each <c>message</c> frame to carry its
+    /// cluster-unique id in <c>mid</c> (<c>ids=1</c>): a failover proxy reading two copies of a stream uses it.
+    /// </summary>
+    public const string MessageIdsQueryParameter = "ids";
+
+    /// <summary>
+    /// The query parameter of the node's WebSocket URL that delays a <c>send</c>'s answer until the message has been
+    /// written to the backplane's broker (<c>confirm=1</c>): a failover proxy sends again what a lost node did not answer.
+    /// </summary>
+    public const string ConfirmSendsQueryParameter = "confirm";
+
     /// <summary>Frame types (the value of the <c>type</c> field).</summary>
     public static class Types
     {
@@ -57,6 +69,7 @@ public static class WireNames
         public const string MissedFrom = "missedFrom";
         public const string MissedTo = "missedTo";
         public const string Replayed = "replayed";
+        public const string MessageId = "mid";
     }
 
     /// <summary>Target prefixes of the <c>to</c> field.</summary>
@@ -70,6 +83,15 @@ public static class WireNames
 
     /// <summary>The query parameter of <c>/v1/connect</c> that asks for a ticket to resume a session.</summary>
     public const string SessionQueryParameter = "session";
+
+    /// <summary>The query parameter of <c>/v1/connect</c> that asks for a standby ticket: a new session standing by this live one.</summary>
+    public const string StandbyQueryParameter = "standby";
+
+    /// <summary>
+    /// The query parameter of <c>/v1/connect</c> that names a node to place elsewhere than when another can take the
+    /// connection (a failover proxy keeps a session and its standby apart).
+    /// </summary>
+    public const string AvoidQueryParameter = "avoid";
 
     /// <summary>The <c>reason</c> of a <c>reconnect</c> frame sent by a draining node.</summary>
     public const string DrainReason = "drain";

@@ -180,13 +180,23 @@ public class ServerFramesTests
     [InlineData(long.MinValue)]
     public void MessageEndMaxLength_SufficesForAnyLong(long seq)
     {
-        // A destination of exactly MessageEndMaxLength bytes must never overflow.
+        // A destination of exactly MessageEndMaxLength bytes must never overflow, with or without a message id.
         Span<byte> destination = stackalloc byte[ServerFrames.MessageEndMaxLength];
 
-        var written = ServerFrames.WriteMessageEnd(destination, seq);
+        var written = ServerFrames.WriteMessageEnd(destination, seq, messageId: long.MinValue);
 
         written.ShouldBeLessThanOrEqualTo(ServerFrames.MessageEndMaxLength);
         destination[written - 1].ShouldBe((byte)'}');
+    }
+
+    [Fact]
+    public void WriteMessageEnd_WithAMessageId_WritesItAsAStringBeforeSeq()
+    {
+        var destination = new byte[ServerFrames.MessageEndMaxLength];
+
+        var written = ServerFrames.WriteMessageEnd(destination, 7, messageId: -9223372036854775807);
+
+        Encoding.UTF8.GetString(destination, 0, written).ShouldBe(",\"mid\":\"-9223372036854775807\",\"seq\":7}");
     }
 
     [Fact]

@@ -15,7 +15,12 @@ namespace Switchboard.Security.Tickets;
 /// holds a proxy key rather than the user's credentials): when the first frame is not <c>resume</c>, or the resume
 /// fails, the node closes the connection instead of welcoming it as a new session.
 /// </param>
-public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt, string TicketId, bool Resume = false, bool ResumeOnly = false);
+/// <param name="StandbyOf">
+/// For a failover proxy's standby connection: the live session of the same user that this new session stands by. The
+/// node welcomes it only after the node holding that session confirms it is live and the user's.
+/// </param>
+public sealed record Ticket(string UserId, string NodeId, string SessionId, DateTimeOffset ExpiresAt, string TicketId, bool Resume = false, bool ResumeOnly = false,
+    string? StandbyOf = null);
 
 /// <summary>Why a node refused a ticket.</summary>
 public enum TicketFailure

@@ -11,4 +11,5 @@ internal static class TicketClaims
     public const string TicketId = "jti";
     public const string Resume = "rsm";
     public const string ResumeOnly = "rso";
+    public const string StandbyOf = "stb";
 }

@@ -24,9 +24,15 @@ public sealed class TicketIssuer
     /// <param name="lifetime">How long it is valid.</param>
     /// <param name="resume">True when the client continues <paramref name="sessionId"/> and will send <c>resume</c> first.</param>
     /// <param name="resumeOnly">True when the connection may only continue <paramref name="sessionId"/>, never start a new session (implies <paramref name="resume"/>).</param>
+    /// <param name="standbyOf">For a standby connection: the live session it stands by (never with <paramref name="resume"/>).</param>
     /// <returns>The signed token and the ticket it encodes.</returns>
-    public (string Token, Ticket Ticket) Issue(string userId, string nodeId, string sessionId, TimeSpan lifetime, bool resume = false, bool resumeOnly = false)
+    public (string Token, Ticket Ticket) Issue(string userId, string nodeId, string sessionId, TimeSpan lifetime, bool resume = false, bool resumeOnly = false,
+        string? standbyOf = null)
     {
+        if (standbyOf is not null && (resume || resumeOnly))
+        {
+            throw new ArgumentException("a standby ticket starts a new session; it cannot also resume one", nameof(standbyOf));
+        }
         resume |= resumeOnly;
         var now = _time.GetUtcNow();
         // JWT times have whole-second precision; round the expiry the same way so both agree.
@@ -54,7 +60,11 @@ public sealed class TicketIssuer
             // Only on the tickets that need it, so every other ticket keeps its size.
             descriptor.Claims[TicketClaims.ResumeOnly] = true;
         }
+        if (standbyOf is not null)
+        {
+            descriptor.Claims[TicketClaims.StandbyOf] = standbyOf;
+        }
         var token = _handler.CreateToken(descriptor);
-        return (token, new Ticket(userId, nodeId, sessionId, expires, ticketId, resume, resumeOnly));
+        return (token, new Ticket(userId, nodeId, sessionId, expires, ticketId, resume, resumeOnly, standbyOf));
     }
 }

@@ -74,6 +74,11 @@ public sealed class TicketValidator
         }
         var resume = jwt.TryGetPayloadValue<bool>(TicketClaims.Resume, out var wantsResume) && wantsResume;
         var resumeOnly = jwt.TryGetPayloadValue<bool>(TicketClaims.ResumeOnly, out var onlyResume) && onlyResume;
-        return new(new Ticket(user, node, session, expires, ticketId, resume || resumeOnly, resumeOnly), TicketFailure.None);
+        var standbyOf = jwt.TryGetPayloadValue<string>(TicketClaims.StandbyOf, out var standing) && !string.IsNullOrEmpty(standing) ? standing : null;
+        if (standbyOf is not null && (resume || resumeOnly))
+        {
+            return new(null, TicketFailure.Malformed);
+        }
+        return new(new Ticket(user, node, session, expires, ticketId, resume || resumeOnly, resumeOnly, standbyOf), TicketFailure.None);
     }
 }
