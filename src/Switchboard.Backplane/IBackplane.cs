@@ -67,6 +67,13 @@ public interface IBackplane : IAsyncDisposable
     /// <returns>The participation; disposing it leaves the election (and gives up the role).</returns>
     ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Completes when every message handed to the backplane before the call has left this process (written to the
+    /// broker's connection; at once in process). A node answers a failover proxy's <c>send</c> only then, so a node that
+    /// dies after answering has not taken the message with it.
+    /// </summary>
+    ValueTask FlushAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
+
     /// <summary>Messages dropped because their destination node was not joined, or the backplane was cut off from its broker.</summary>
     long UnroutableCount { get; }
 

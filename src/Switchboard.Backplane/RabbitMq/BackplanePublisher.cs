@@ -24,6 +24,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     private readonly Dictionary<(string Exchange, string Key), PendingBatch> _batches = new();
     private readonly Stack<ArrayBufferWriter<byte>> _buffers = new();
     private readonly PresenceMerger _presence = new();
+    private readonly List<TaskCompletionSource> _flushed = [];
     private readonly Task _loop;
     private long _framesPublished;
     private long _messagesPublished;
@@ -65,6 +66,14 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     public ValueTask EnqueueSingleAsync(string exchange, string key, bool mandatory, string type, byte[] body, CancellationToken cancellationToken) =>
         _queue.Writer.WriteAsync(new Outgoing(exchange, key, mandatory, null, type, body, null), cancellationToken);
 
+    /// <summary>Completes once everything queued before it has been written to the broker (or counted unroutable).</summary>
+    public async ValueTask FlushAsync(CancellationToken cancellationToken)
+    {
+        var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await _queue.Writer.WriteAsync(new Outgoing(string.Empty, string.Empty, false, null, null, null, null, flushed), cancellationToken).ConfigureAwait(false);
+        await flushed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Queues a presence delta for the control exchange (merged with its neighbours when coalescing).</summary>
     public ValueTask EnqueuePresenceAsync(PresenceDelta delta, CancellationToken cancellationToken) =>
         _queue.Writer.WriteAsync(new Outgoing(_controlExchange, string.Empty, false, null, RabbitMqNames.PresenceType, null, delta), cancellationToken);
@@ -89,6 +98,15 @@ internal sealed class BackplanePublisher : IAsyncDisposable
                 await DrainAsync(reader).ConfigureAwait(false);
             }
             await FlushAllAsync().ConfigureAwait(false);
+            foreach (var flushed in _flushed)
+            {
+                flushed.TrySetResult();
+            }
+            _flushed.Clear();
+        }
+        foreach (var flushed in _flushed)
+        {
+            flushed.TrySetResult();
         }
     }
 
@@ -102,6 +120,12 @@ internal sealed class BackplanePublisher : IAsyncDisposable
 
     private async Task AddAsync(Outgoing item)
     {
+        if (item.Flushed is { } flushed)
+        {
+            // Completed after this window's batches are written: everything queued before it is in them.
+            _flushed.Add(flushed);
+            return;
+        }
         if (item.Message is { } message)
         {
             var key = (item.Exchange, item.Key);
@@ -189,7 +213,8 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     }
 
     private readonly record struct Outgoing(
-        string Exchange, string Key, bool Mandatory, RoutedMessage? Message, string? Type, byte[]? Body, PresenceDelta? Presence);
+        string Exchange, string Key, bool Mandatory, RoutedMessage? Message, string? Type, byte[]? Body, PresenceDelta? Presence,
+        TaskCompletionSource? Flushed = null);
 
     private sealed class PendingBatch(ArrayBufferWriter<byte> buffer, bool mandatory)
     {

@@ -195,6 +195,9 @@ public sealed class RabbitMqBackplane : IBackplane
         _publisher.EnqueueFrameAsync(_names.GroupsExchange, RabbitMqNames.BroadcastKey, mandatory: false, message, cancellationToken);
 
     /// <inheritdoc/>
+    public ValueTask FlushAsync(CancellationToken cancellationToken = default) => _publisher.FlushAsync(cancellationToken);
+
+    /// <inheritdoc/>
     public async ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         if (_link.Current is null || _replyQueue is not { } replyQueue)

@@ -135,6 +135,26 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task Flush_CompletesOnlyOnceWhatWasQueuedBeforeItIsWrittenToTheBroker()
+    {
+        // A long coalescing window: without the flush, the frames would still be waiting for it.
+        var options = fixture.Options();
+        options.CoalesceDelay = TimeSpan.FromMilliseconds(300);
+        var backplane = await ConnectAsync(options);
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+
+        for (var i = 0; i < 10; i++)
+        {
+            await backplane.SendAsync("node-b", TestMessages.Create($"m{i}", "node-a")).AsTask().WithTimeout("send");
+        }
+        await backplane.FlushAsync().AsTask().WithTimeout("flush");
+
+        backplane.FramesPublished.ShouldBe(10, "every frame queued before the flush was written when it completed");
+        await inbox.WaitForCountAsync(10);
+    }
+
+    [Fact]
     public async Task WithoutCoalescing_EveryFrameIsItsOwnMessage()
     {
         var options = fixture.Options();
