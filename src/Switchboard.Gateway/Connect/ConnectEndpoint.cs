@@ -49,7 +49,15 @@ internal sealed class ConnectEndpoint(
                 "'session' must be 1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'").ConfigureAwait(false);
             return;
         }
-        var placement = placer.Place(new PlacementRequest(userId));
+        var standbyOf = context.Request.Query[WireNames.StandbyQueryParameter].FirstOrDefault();
+        if (standbyOf is not null && (!SessionIds.IsWellFormed(standbyOf) || resumeSession is not null))
+        {
+            await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.InvalidSession,
+                "'standby' must be a session id (1 to 64 characters of A-Z, a-z, 0-9, '-' and '_'), and not asked with 'session'").ConfigureAwait(false);
+            return;
+        }
+        var avoid = context.Request.Query[WireNames.AvoidQueryParameter].FirstOrDefault();
+        var placement = placer.Place(new PlacementRequest(userId, string.IsNullOrEmpty(avoid) ? null : avoid));
         if (placement.Node is not { } node)
         {
             logger.PlacementFailed(userId, placement.FailureCode!);
@@ -60,7 +68,8 @@ internal sealed class ConnectEndpoint(
             return;
         }
         var sessionId = resumeSession ?? SessionIds.New();
-        var (token, ticket) = issuer.Issue(userId, node.NodeId, sessionId, ticketLifetime, resume: resumeSession is not null, resumeOnly: authentication.ResumeOnly);
+        var (token, ticket) = issuer.Issue(userId, node.NodeId, sessionId, ticketLifetime, resume: resumeSession is not null, resumeOnly: authentication.ResumeOnly,
+            standbyOf: standbyOf);
         logger.Placed(userId, node.NodeId, sessionId, placer.PolicyName);
         // A ticket is a credential: never let a cache keep or replay it.
         context.Response.Headers[HeaderNames.CacheControl] = "no-store";

@@ -35,4 +35,5 @@ public sealed record NodeCandidate(NodeHeartbeat Heartbeat, int PendingPlacement
 
 /// <summary>What is being placed.</summary>
 /// <param name="UserId">The authenticated user (for policies that hash or stick on it).</param>
-public sealed record PlacementRequest(string UserId);
+/// <param name="AvoidNode">A node to place elsewhere than when another node can take the connection, or null.</param>
+public sealed record PlacementRequest(string UserId, string? AvoidNode = null);

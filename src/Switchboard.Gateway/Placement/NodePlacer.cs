@@ -24,6 +24,10 @@ internal sealed class NodePlacer(ClusterView view, PlacementTracker tracker, IPl
             return new(null, GatewayErrorCodes.NoNodes);
         }
         var candidates = nodes.Where(n => !n.Heartbeat.Draining && n.EstimatedConnections < n.Heartbeat.Capacity).ToArray();
+        if (request.AvoidNode is { } avoided && candidates.Any(n => n.NodeId != avoided))
+        {
+            candidates = [.. candidates.Where(n => n.NodeId != avoided)];
+        }
         if (candidates.Length == 0)
         {
             return new(null, GatewayErrorCodes.ClusterFull);

@@ -59,6 +59,42 @@ public sealed class ProxyKeyTests
     }
 
     [Fact]
+    public async Task ProxyKey_GetsAStandbyTicket_ForANewSession_OffTheAvoidedNode()
+    {
+        await using var host = await StartAsync();
+        await host.HeartbeatAsync("node-1");
+        await host.HeartbeatAsync("node-2");
+
+        for (var i = 0; i < 4; i++)
+        {
+            var response = await SendAsync(host, HttpMethod.Post, $"/v1/connect?standby={Session}&avoid=node-1");
+
+            response.StatusCode.ShouldBe(HttpStatusCode.OK);
+            var body = await response.JsonAsync();
+            body.GetProperty("node").GetString().ShouldBe("node-2");
+            var ticket = (await new TicketValidator(GatewayHost.ClusterSecret, "node-2").ValidateAsync(body.GetProperty("token").GetString())
+                .WithTimeout("ticket validation")).Ticket!;
+            ticket.UserId.ShouldBe("alice");
+            ticket.StandbyOf.ShouldBe(Session);
+            ticket.SessionId.ShouldNotBe(Session);
+            ticket.Resume.ShouldBeFalse();
+            ticket.ResumeOnly.ShouldBeFalse();
+        }
+    }
+
+    [Fact]
+    public async Task AvoidedNode_IsStillChosen_WhenNoOtherTakesConnections()
+    {
+        await using var host = await StartAsync();
+        await host.HeartbeatAsync("node-1");
+
+        var response = await SendAsync(host, HttpMethod.Post, $"/v1/connect?session={Session}&avoid=node-1");
+
+        response.StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await response.JsonAsync()).GetProperty("node").GetString().ShouldBe("node-1");
+    }
+
+    [Fact]
     public async Task UserResumeTicket_IsNotResumeOnly()
     {
         // The user's own resume ticket keeps its documented fallback (a new session when the resume fails).
@@ -111,6 +147,9 @@ public sealed class ProxyKeyTests
     [InlineData("GET", "/v1/connect?session=" + Session + "&userId=alice", 403, "proxy_resume_only")]
     [InlineData("POST", "/v1/connect?session=" + Session + "&redirect=true", 403, "proxy_resume_only")]
     [InlineData("POST", "/v1/connect?session=not%20a%20session", 400, "invalid_session")]
+    [InlineData("POST", "/v1/connect?standby=", 403, "proxy_resume_only")]
+    [InlineData("POST", "/v1/connect?standby=" + Session + "&session=" + Session, 403, "proxy_resume_only")]
+    [InlineData("POST", "/v1/connect?standby=not%20a%20session", 400, "invalid_session")]
     public async Task ProxyKey_AsksForAnythingButAResumeTicket_IsRefused(string method, string path, int status, string code)
     {
         await using var host = await StartAsync();
