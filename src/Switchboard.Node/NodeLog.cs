@@ -41,6 +41,9 @@ internal static partial class NodeLog
     [LoggerMessage(12, LogLevel.Debug, "Session {SessionId} could not be resumed: {Code}", EventName = "ResumeRefused")]
     public static partial void ResumeRefused(ILogger logger, string sessionId, string code);
 
+    [LoggerMessage(51, LogLevel.Information, "Standby connection of user {UserId} refused: session {SessionId} is not live on any node", EventName = "StandbyRefused")]
+    public static partial void StandbyRefused(ILogger logger, string userId, string sessionId);
+
     [LoggerMessage(13, LogLevel.Information, "Node {NodeId} draining {Connections} connections at {Rate}/s (deadline {Deadline})", EventName = "DrainStarted")]
     public static partial void DrainStarted(ILogger logger, string nodeId, int connections, double rate, TimeSpan deadline);
 

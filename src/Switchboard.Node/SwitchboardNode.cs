@@ -293,13 +293,15 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             return;
         }
         var ticket = await ValidateTicketAsync(context.Request.Query[WireNames.TokenQueryParameter].FirstOrDefault()).ConfigureAwait(false);
+        var messageIds = context.Request.Query[WireNames.MessageIdsQueryParameter].FirstOrDefault() == "1";
+        var confirmSends = context.Request.Query[WireNames.ConfirmSendsQueryParameter].FirstOrDefault() == "1";
         var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             SubProtocol = requested.Count > 0 ? WireNames.Subprotocol : null,
             KeepAliveInterval = _options.KeepAliveInterval,
         }).ConfigureAwait(false);
         ForgetRequestTarget(context);
-        await ServeAsync(socket, ticket).ConfigureAwait(false);
+        await ServeAsync(socket, ticket, messageIds, confirmSends).ConfigureAwait(false);
     }
 
     /// <summary>Checks a ticket, and that it was not used before.</summary>
@@ -313,9 +315,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     /// Runs an accepted WebSocket until it ends, or closes it with the reason it is refused (a bad ticket, a full or
     /// stopping node). Refusals happen after the handshake so that browsers, which hide HTTP errors, see the close code.
     /// </summary>
-    internal async Task ServeAsync(WebSocket socket, TicketValidation ticket)
+    internal async Task ServeAsync(WebSocket socket, TicketValidation ticket, bool messageIds = false, bool confirmSends = false)
     {
-        if (await AdmitAsync(socket, ticket).ConfigureAwait(false) is { } connection)
+        if (await AdmitAsync(socket, ticket, messageIds: messageIds, confirmSends: confirmSends).ConfigureAwait(false) is { } connection)
         {
             await connection.RunAsync().ConfigureAwait(false);
         }
@@ -329,16 +331,18 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     /// <param name="socket">The accepted WebSocket.</param>
     /// <param name="ticket">Its ticket, checked.</param>
     /// <param name="cork">The stream under the WebSocket, when it can gather a batch of frames into one write.</param>
-    internal async Task StartServingAsync(WebSocket socket, TicketValidation ticket, CorkingStream? cork = null)
+    /// <param name="messageIds">The URL asked for <c>ids=1</c>: message frames carry <c>mid</c>.</param>
+    /// <param name="confirmSends">The URL asked for <c>confirm=1</c>: a <c>send</c> is answered once the backplane wrote it out.</param>
+    internal async Task StartServingAsync(WebSocket socket, TicketValidation ticket, CorkingStream? cork = null, bool messageIds = false, bool confirmSends = false)
     {
-        if (await AdmitAsync(socket, ticket, cork).ConfigureAwait(false) is { } connection)
+        if (await AdmitAsync(socket, ticket, cork, messageIds, confirmSends).ConfigureAwait(false) is { } connection)
         {
             _ = connection.RunAsync();
         }
     }
 
     /// <summary>Refuses the WebSocket (null) or makes it a routable connection, ready to run.</summary>
-    private async Task<ClientConnection?> AdmitAsync(WebSocket socket, TicketValidation ticket, CorkingStream? cork = null)
+    private async Task<ClientConnection?> AdmitAsync(WebSocket socket, TicketValidation ticket, CorkingStream? cork = null, bool messageIds = false, bool confirmSends = false)
     {
         if (!ticket.IsValid)
         {
@@ -353,6 +357,13 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             await CloseRefusedAsync(socket, CloseCodes.ServiceRestart, "node is not taking connections: ask the gateway again").ConfigureAwait(false);
             return null;
         }
+        if (ticket.Ticket!.StandbyOf is { } standing && !await _sessions.IsHeldAsync(standing, ticket.Ticket.UserId).ConfigureAwait(false))
+        {
+            NodeLog.StandbyRefused(_logger, ticket.Ticket.UserId, standing);
+            _metrics.ConnectionRefused(NodeId, "standby");
+            await CloseRefusedAsync(socket, CloseCodes.PolicyViolation, "standby refused: the session it stands by is not live").ConfigureAwait(false);
+            return null;
+        }
         if (!Hub.TryReserve())
         {
             NodeLog.NodeFull(_logger, NodeId, _options.MaxConnections);
@@ -363,7 +374,8 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         try
         {
             var t = ticket.Ticket!;
-            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume, resumeOnly: t.ResumeOnly, cork: cork);
+            var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume, resumeOnly: t.ResumeOnly, cork: cork,
+                messageIds: messageIds, confirmSends: confirmSends);
             if (!t.Resume)
             {
                 // Queued before the connection is routable, so the welcome is always its first frame.
@@ -410,6 +422,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     ValueTask<byte[]> INodeInbox.OnRequestAsync(string kind, ReadOnlyMemory<byte> body, CancellationToken cancellationToken) => kind switch
     {
         SessionTakeMessages.Kind => ValueTask.FromResult(_sessions.AnswerTake(body)),
+        SessionTakeMessages.CheckKind => ValueTask.FromResult(_sessions.AnswerCheck(body)),
         NodeControlMessages.DrainKind => ValueTask.FromResult(AnswerDrain(body)),
         _ => throw new NotSupportedException($"node {NodeId} answers no '{kind}' requests"),
     };
@@ -449,7 +462,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             case ClientCommandType.Send:
                 var message = new RoutedMessage(command.Target, WireNames.Targets.UserPrefix + connection.UserId, command.Data.Span, NodeId);
-                if (!await RouteAsync(message).ConfigureAwait(false))
+                if (!await RouteAsync(message).ConfigureAwait(false) || (connection.ConfirmSends && !await FlushBackplaneAsync().ConfigureAwait(false)))
                 {
                     Answer(connection, command.Id, new ProtocolError(ErrorCodes.Unavailable, "the backplane is unreachable; the message reached this node's recipients only"));
                     return;
@@ -501,6 +514,20 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             Interlocked.Increment(ref _messagesSent);
             _metrics.MessageDelivered(NodeId);
+        }
+    }
+
+    /// <summary>Waits until the backplane has written out what was routed before; false when it could not.</summary>
+    private async ValueTask<bool> FlushBackplaneAsync()
+    {
+        try
+        {
+            await _backplane.FlushAsync().ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception e) when (e is System.Threading.Channels.ChannelClosedException or BackplaneUnavailableException)
+        {
+            return false;
         }
     }
 

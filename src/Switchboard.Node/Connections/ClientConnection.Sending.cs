@@ -148,7 +148,7 @@ public sealed partial class ClientConnection
         try
         {
             prefix.CopyTo(buffer, 0);
-            var length = prefix.Length + ServerFrames.WriteMessageEnd(buffer.AsSpan(prefix.Length), frame.Seq);
+            var length = prefix.Length + ServerFrames.WriteMessageEnd(buffer.AsSpan(prefix.Length), frame.Seq, MessageIds ? frame.Message.Id : null);
             await _socket.SendAsync(buffer.AsMemory(0, length), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
         }
         finally

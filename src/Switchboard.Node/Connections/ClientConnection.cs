@@ -41,11 +41,13 @@ public sealed partial class ClientConnection
     private int _commands;
 
     internal ClientConnection(string id, string userId, string sessionId, WebSocket socket, IConnectionOwner owner, NodeOptions options, TimeProvider time,
-        bool awaitingResume = false, bool resumeOnly = false, CorkingStream? cork = null)
+        bool awaitingResume = false, bool resumeOnly = false, CorkingStream? cork = null, bool messageIds = false, bool confirmSends = false)
     {
         Id = id;
         _cork = cork;
         ResumeOnly = resumeOnly;
+        MessageIds = messageIds;
+        ConfirmSends = confirmSends;
         UserId = userId;
         _sessionId = sessionId;
         _mode = awaitingResume ? SessionMode.AwaitingResume : SessionMode.Live;
@@ -70,6 +72,12 @@ public sealed partial class ClientConnection
 
     /// <summary>Opened with a resume-only ticket: it continues its ticket's session or is closed, never starts a new one.</summary>
     internal bool ResumeOnly { get; }
+
+    /// <summary>Opened with <c>ids=1</c>: each <c>message</c> frame carries the message's id in <c>mid</c>.</summary>
+    internal bool MessageIds { get; }
+
+    /// <summary>Opened with <c>confirm=1</c>: a <c>send</c> is answered once the backplane has written the message out.</summary>
+    internal bool ConfirmSends { get; }
 
     /// <summary>The session: from the ticket, or a new one when a resume found nothing to continue.</summary>
     public string SessionId => Volatile.Read(ref _sessionId);

@@ -36,13 +36,13 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         {
             // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in
             // this method's state for as long as the connection lasts.
-            var (webSocket, cork, ticket) = await HandshakeAsync(stream).ConfigureAwait(false);
+            var (webSocket, cork, ticket, request) = await HandshakeAsync(stream).ConfigureAwait(false);
             if (webSocket is not null)
             {
                 // Not awaited: nothing waits for this method, and leaving it lets its state go for the connection's
                 // lifetime. The node owns the WebSocket (and through it the stream) from here on, and keeps nothing
                 // parked for it but the connection's own receive loop.
-                _ = node.StartServingAsync(webSocket, ticket, cork);
+                _ = node.StartServingAsync(webSocket, ticket, cork, request!.MessageIds, request.ConfirmSends);
                 return;
             }
         }
@@ -53,7 +53,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
         await stream.DisposeAsync().ConfigureAwait(false);
     }
 
-    private async Task<(WebSocket?, CorkingStream?, TicketValidation)> HandshakeAsync(Stream stream)
+    private async Task<(WebSocket?, CorkingStream?, TicketValidation, UpgradeRequest?)> HandshakeAsync(Stream stream)
     {
         var (request, refusal, afterHead) = await ReadHandshakeAsync(stream).ConfigureAwait(false);
         if (request is null)
@@ -62,7 +62,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
             {
                 await WriteRefusalAsync(stream, refusal).ConfigureAwait(false);
             }
-            return (null, null, default);
+            return (null, null, default, null);
         }
         var ticket = await node.ValidateTicketAsync(request.Token).ConfigureAwait(false);
         await WriteSwitchingProtocolsAsync(stream, request).ConfigureAwait(false);
@@ -75,7 +75,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
             SubProtocol = request.OffersSubprotocol ? WireNames.Subprotocol : null,
             KeepAliveInterval = options.KeepAliveInterval,
         });
-        return (socket, cork, ticket);
+        return (socket, cork, ticket, request);
     }
 
     /// <summary>Reads until the end of the request head; returns it parsed (or refused) and the bytes that came after it.</summary>

@@ -8,7 +8,9 @@ namespace Switchboard.Node.DataPlane;
 /// <param name="Token">The <c>token</c> query parameter (the ticket), or null.</param>
 /// <param name="Key">The <c>Sec-WebSocket-Key</c>.</param>
 /// <param name="OffersSubprotocol">True when the client listed <see cref="WireNames.Subprotocol"/>.</param>
-internal sealed record UpgradeRequest(string? Token, string Key, bool OffersSubprotocol);
+/// <param name="MessageIds">True when the query has <c>ids=1</c> (<see cref="WireNames.MessageIdsQueryParameter"/>).</param>
+/// <param name="ConfirmSends">True when the query has <c>confirm=1</c> (<see cref="WireNames.ConfirmSendsQueryParameter"/>).</param>
+internal sealed record UpgradeRequest(string? Token, string Key, bool OffersSubprotocol, bool MessageIds = false, bool ConfirmSends = false);
 
 /// <summary>Why an upgrade request is refused, as an HTTP answer.</summary>
 /// <param name="Status">The HTTP status.</param>
@@ -142,10 +144,12 @@ internal static class UpgradeRequestParser
         {
             return (null, new UpgradeRefusal(400, "unsupported_subprotocol", $"this node speaks the subprotocol {WireNames.Subprotocol}"));
         }
-        return (new UpgradeRequest(TokenOf(target, queryStart), key, offers), null);
+        return (new UpgradeRequest(QueryValue(target, queryStart, WireNames.TokenQueryParameter), key, offers,
+            QueryValue(target, queryStart, WireNames.MessageIdsQueryParameter) == "1",
+            QueryValue(target, queryStart, WireNames.ConfirmSendsQueryParameter) == "1"), null);
     }
 
-    private static string? TokenOf(string target, int queryStart)
+    private static string? QueryValue(string target, int queryStart, string parameter)
     {
         if (queryStart < 0)
         {
@@ -155,7 +159,7 @@ internal static class UpgradeRequestParser
         {
             var equals = pair.IndexOf('=');
             var name = equals < 0 ? pair : pair[..equals];
-            if (name == WireNames.TokenQueryParameter)
+            if (name == parameter)
             {
                 return equals < 0 ? string.Empty : Uri.UnescapeDataString(pair[(equals + 1)..].Replace('+', ' '));
             }

@@ -174,13 +174,7 @@ internal sealed class SessionStore(
             // Reconnected to the same node: hand over without the backplane.
             return Outcome(Take(session, connection.UserId, lastSeq, message => connection.TryEnqueue(message)), nodeId);
         }
-        // A kept session keeps its user present on its node, so the directory names every candidate. A directory that
-        // lost the user (its node's heartbeats stalled, say) would make the session look gone: then every node is asked.
-        var candidates = directory.GetNodes(connection.UserId).Where(n => n != nodeId).ToArray();
-        if (candidates.Length == 0)
-        {
-            candidates = knownNodes().Where(n => n != nodeId).ToArray();
-        }
+        var candidates = Candidates(connection.UserId);
         var request = JsonSerializer.SerializeToUtf8Bytes(new SessionTakeRequest(session, connection.UserId, lastSeq, nodeId, connection.Id), SessionJsonContext.Default.SessionTakeRequest);
         var asks = candidates.Select(async candidate =>
         {
@@ -214,6 +208,55 @@ internal sealed class SessionStore(
             return (null, null, new ProtocolError(ErrorCodes.ResumeUnavailable, "the session's node could not be reached; the connection continues as a new session"));
         }
         return (null, null, new ProtocolError(ErrorCodes.UnknownSession, "no node holds this session any more; the connection continues as a new session"));
+    }
+
+    /// <summary>The other nodes that may hold a session of <paramref name="userId"/>.</summary>
+    private string[] Candidates(string userId)
+    {
+        // A kept session keeps its user present on its node, so the directory names every candidate. A directory that
+        // lost the user (its node's heartbeats stalled, say) would make the session look gone: then every node is asked.
+        var candidates = directory.GetNodes(userId).Where(n => n != nodeId).ToArray();
+        return candidates.Length > 0 ? candidates : knownNodes().Where(n => n != nodeId).ToArray();
+    }
+
+    /// <summary>Answers another node's <see cref="SessionTakeMessages.CheckKind"/> request.</summary>
+    public byte[] AnswerCheck(ReadOnlyMemory<byte> body)
+    {
+        var request = JsonSerializer.Deserialize(body.Span, SessionJsonContext.Default.SessionCheckRequest)
+            ?? throw new FormatException("empty session.check request");
+        return JsonSerializer.SerializeToUtf8Bytes(new SessionCheckResponse(Check(request.Session, request.UserId)), SessionJsonContext.Default.SessionCheckResponse);
+    }
+
+    private string Check(string session, string userId) =>
+        !_sessions.TryGetValue(session, out var held) ? SessionTakeMessages.Unknown
+        : string.Equals(held.UserId, userId, StringComparison.Ordinal) ? SessionTakeMessages.Live
+        : SessionTakeMessages.Forbidden;
+
+    /// <summary>
+    /// True when this node or another holds <paramref name="session"/> for <paramref name="userId"/>: the condition on
+    /// which a standby ticket opens a session. A standby ticket comes from a proxy key, which must not buy a session of
+    /// a user who has none.
+    /// </summary>
+    public async Task<bool> IsHeldAsync(string session, string userId)
+    {
+        if (_sessions.ContainsKey(session))
+        {
+            return Check(session, userId) == SessionTakeMessages.Live;
+        }
+        var request = JsonSerializer.SerializeToUtf8Bytes(new SessionCheckRequest(session, userId), SessionJsonContext.Default.SessionCheckRequest);
+        var answers = await Task.WhenAll(Candidates(userId).Select(async candidate =>
+        {
+            try
+            {
+                var answer = await backplane.RequestAsync(candidate, SessionTakeMessages.CheckKind, request, options.ResumeRequestTimeout).ConfigureAwait(false);
+                return JsonSerializer.Deserialize(answer, SessionJsonContext.Default.SessionCheckResponse)?.Status;
+            }
+            catch (Exception e) when (e is BackplaneRequestException or JsonException)
+            {
+                return null;
+            }
+        })).ConfigureAwait(false);
+        return answers.Contains(SessionTakeMessages.Live);
     }
 
     private static (SessionTakeResponse?, string?, ProtocolError?) Outcome(SessionTakeResponse response, string fromNode) => response.Status switch

@@ -16,15 +16,30 @@ internal sealed record SessionTakeResponse(string Status, long CurrentSeq, long?
 /// <summary>One message the client missed, with the seq it had in the session.</summary>
 internal sealed record ReplayedMessage(long Seq, long Id, string From, string? Origin, byte[] Frame);
 
+/// <summary>
+/// A node about to welcome a standby connection asks whether the session it stands by is live (backplane request
+/// <see cref="SessionTakeMessages.CheckKind"/>).
+/// </summary>
+/// <param name="Session">The session the standby stands by.</param>
+/// <param name="UserId">The standby's user; the session must be theirs.</param>
+internal sealed record SessionCheckRequest(string Session, string UserId);
+
+/// <summary>The answer: <see cref="SessionTakeMessages.Live"/>, <see cref="SessionTakeMessages.Unknown"/> or <see cref="SessionTakeMessages.Forbidden"/>.</summary>
+internal sealed record SessionCheckResponse(string Status);
+
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
 [JsonSerializable(typeof(SessionTakeRequest))]
 [JsonSerializable(typeof(SessionTakeResponse))]
+[JsonSerializable(typeof(SessionCheckRequest))]
+[JsonSerializable(typeof(SessionCheckResponse))]
 internal sealed partial class SessionJsonContext : JsonSerializerContext;
 
 /// <summary>Wire names of the hand-over, defined once.</summary>
 internal static class SessionTakeMessages
 {
     public const string Kind = "session.take";
+    public const string CheckKind = "session.check";
+    public const string Live = "live";
     public const string Taken = "taken";
     public const string Unknown = "unknown";
     public const string Forbidden = "forbidden";

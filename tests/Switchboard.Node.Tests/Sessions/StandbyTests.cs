@@ -1,0 +1,109 @@
+using Switchboard.Security.Tickets;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Node.Tests.Sessions;
+
+/// <summary>
+/// What a failover proxy's node connections rely on, over real sockets: a standby ticket opens a session only beside a
+/// live session of the same user; <c>ids=1</c> puts each message's id in its frame; <c>confirm=1</c> answers sends.
+/// </summary>
+public sealed class StandbyTests : IAsyncLifetime
+{
+    private TestCluster _cluster = null!;
+
+    public async Task InitializeAsync() => _cluster = await TestCluster.StartAsync(nodes: 3);
+
+    public async Task DisposeAsync() => await _cluster.DisposeAsync();
+
+    /// <summary>A standby ticket, as the gateway issues for <c>/v1/connect?standby=…</c>.</summary>
+    private Uri StandbyUrl(string userId, string nodeId, string standbyOf, string query = "")
+    {
+        var (token, _) = new TicketIssuer(TestCluster.Secret).Issue(userId, nodeId, "Standby" + Guid.NewGuid().ToString("N")[..12], TimeSpan.FromMinutes(1), standbyOf: standbyOf);
+        return new Uri($"{_cluster.Cluster.Node(nodeId).WebSocketUrl}?token={Uri.EscapeDataString(token)}{query}");
+    }
+
+    [Fact]
+    public async Task StandbyTicket_BesideALiveSessionOfTheSameUser_IsWelcomedAsASessionOfItsOwn()
+    {
+        await using var bob = await _cluster.ConnectAsync("bob", "node-1");
+
+        await using var standby = await RawClient.OpenAsync(StandbyUrl("bob", "node-2", bob.Session));
+        var welcome = await standby.ReceiveAsync("the standby's welcome");
+
+        welcome.GetProperty("type").GetString().ShouldBe("welcome");
+        welcome.GetProperty("node").GetString().ShouldBe("node-2");
+        welcome.GetProperty("session").GetString().ShouldNotBe(bob.Session);
+        // Both connections get bob's messages.
+        await using var alice = await _cluster.ConnectAsync("alice", "node-3");
+        (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":7,"id":"s1"}""", "s1")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await bob.ReceiveAsync("bob's copy")).GetProperty("data").GetInt32().ShouldBe(7);
+        (await standby.ReceiveAsync("the standby's copy")).GetProperty("data").GetInt32().ShouldBe(7);
+    }
+
+    [Theory]
+    [InlineData("bob", "NoSuchSession0123456789")]
+    [InlineData("mallory", null)]
+    public async Task StandbyTicket_ForNoLiveSessionOrAnotherUsers_IsClosedWith1008BeforeAnyWelcome(string userId, string? session)
+    {
+        await using var bob = await _cluster.ConnectAsync("bob", "node-1");
+
+        await using var standby = await RawClient.OpenAsync(StandbyUrl(userId, "node-2", session ?? bob.Session));
+
+        (await standby.ReceiveTextAsync("the refusal")).ShouldBeNull("no frame, not even a welcome, before the close");
+        ((int?)standby.Socket.CloseStatus).ShouldBe(1008);
+        standby.Socket.CloseStatusDescription.ShouldBe("standby refused: the session it stands by is not live");
+    }
+
+    [Fact]
+    public async Task StandbyTicket_IsRefusedOnceItsSessionIsGone()
+    {
+        var bob = await _cluster.ConnectAsync("bob", "node-1");
+        var session = bob.Session;
+        await bob.DisposeAsync(); // a clean close (1000) ends the session
+
+        await Eventually.TrueAsync(() => _cluster.Cluster.Node("node-1").Node.Hub.UserConnectionCount("bob") == 0, "node-1 to let bob's session go");
+
+        await using var standby = await RawClient.OpenAsync(StandbyUrl("bob", "node-2", session));
+        (await standby.ReceiveTextAsync("the refusal")).ShouldBeNull();
+        ((int?)standby.Socket.CloseStatus).ShouldBe(1008);
+    }
+
+    [Fact]
+    public async Task MessageIds_AreWrittenOnlyWhenAsked_AndAreTheSameInEveryCopy()
+    {
+        await using var plain = await _cluster.ConnectAsync("bob", "node-1");
+        await using var withIds = await RawClient.OpenAsync(new Uri(_cluster.TicketUrl("bob", "node-2") + "&ids=1"));
+        (await withIds.ReceiveAsync("welcome")).GetProperty("type").GetString().ShouldBe("welcome");
+        await using var withIds2 = await RawClient.OpenAsync(new Uri(_cluster.TicketUrl("bob", "node-3") + "&ids=1"));
+        (await withIds2.ReceiveAsync("welcome")).GetProperty("type").GetString().ShouldBe("welcome");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-3");
+
+        (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":1,"id":"s1"}""", "s1")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":2,"id":"s2"}""", "s2")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+
+        (await plain.ReceiveAsync("bob's plain copy")).TryGetProperty("mid", out _).ShouldBeFalse();
+        var first = await withIds.ReceiveAsync("a copy with its id");
+        var other = await withIds2.ReceiveAsync("a copy with its id on another node");
+        first.GetProperty("mid").GetString().ShouldBe(other.GetProperty("mid").GetString(), "one message, one id, on every node");
+        first.GetProperty("seq").GetInt64().ShouldBe(1);
+        var second = await withIds.ReceiveAsync("the second message");
+        second.GetProperty("mid").GetString().ShouldNotBe(first.GetProperty("mid").GetString());
+    }
+
+    [Fact]
+    public async Task ConfirmedSends_AreAnsweredAndDelivered()
+    {
+        await using var bob = await _cluster.ConnectAsync("bob", "node-1");
+        await using var alice = await RawClient.OpenAsync(new Uri(_cluster.TicketUrl("alice", "node-2") + "&confirm=1"));
+        (await alice.ReceiveAsync("welcome")).GetProperty("type").GetString().ShouldBe("welcome");
+
+        for (var n = 1; n <= 20; n++)
+        {
+            (await alice.CommandAsync($$"""{"type":"send","to":"user:bob","data":{{n}},"id":"s{{n}}"}""", $"s{n}")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        }
+        for (var n = 1; n <= 20; n++)
+        {
+            (await bob.ReceiveAsync($"message {n}")).GetProperty("data").GetInt32().ShouldBe(n);
+        }
+    }
+}
