@@ -61,6 +61,15 @@ internal static partial class ProxyLog
     [LoggerMessage(19, LogLevel.Warning, "Session {Session} could not be resumed (node {Node} opened a new session or refused the resume); the client is closed with 1012", EventName = "FailoverLost")]
     public static partial void FailoverLost(ILogger logger, string session, string node);
 
+    [LoggerMessage(27, LogLevel.Warning, "Session {Session} lost with node {Node}; its standby {Standby} on node {StandbyNode} carries on ({Pending} messages only the standby had)", EventName = "FailoverPromoted")]
+    public static partial void FailoverPromoted(ILogger logger, string session, string node, string standby, string standbyNode, int pending);
+
+    [LoggerMessage(28, LogLevel.Debug, "Standby for session {Session} not opened: {Message}", EventName = "StandbyFailed")]
+    public static partial void StandbyFailed(ILogger logger, string session, string message);
+
+    [LoggerMessage(29, LogLevel.Debug, "Standby {Standby} for session {Session} open on node {Node}", EventName = "StandbyOpened")]
+    public static partial void StandbyOpened(ILogger logger, string standby, string session, string node);
+
     [LoggerMessage(20, LogLevel.Debug, "Resuming session {Session}, attempt {Attempt} failed: {Message}", EventName = "FailoverAttemptFailed")]
     public static partial void FailoverAttemptFailed(ILogger logger, string session, int attempt, string message);
 

@@ -22,7 +22,7 @@ internal sealed class ProxyMetrics : IDisposable
     private long _bytesDownstream;
     private long _idleClosed;
     private long _acceptsDelayed;
-    private readonly long[] _failovers = new long[3];
+    private readonly long[] _failovers = new long[Enum.GetValues<Failover.FailoverResult>().Length];
 
     public ProxyMetrics(IMeterFactory? meterFactory, Func<int> openConnections, Func<Backend[]> backends)
     {
@@ -88,7 +88,7 @@ internal sealed class ProxyMetrics : IDisposable
         {
             Line(text, "switchboard_proxy_refused_total", $"status=\"{status}\"", count);
         }
-        Header(text, "switchboard_proxy_failovers_total", "Failover-mode sessions moved to another node, by result (resumed, gap, lost).", "counter");
+        Header(text, "switchboard_proxy_failovers_total", "Failover-mode sessions moved to another node, by result (resumed, gap, lost, promoted).", "counter");
         foreach (var result in Enum.GetValues<Failover.FailoverResult>())
         {
             Line(text, "switchboard_proxy_failovers_total", $"result=\"{result.ToString().ToLowerInvariant()}\"", FailoverCount(result));

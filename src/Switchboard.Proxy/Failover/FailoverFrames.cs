@@ -10,34 +10,62 @@ internal static class FailoverFrames
     public const string Welcome = "welcome";
     public const string Message = "message";
     public const string Reconnect = "reconnect";
+    public const string Join = "join";
+    public const string Leave = "leave";
+    public const string AckType = "ack";
+    public const string Send = "send";
+    public const string Reply = "reply";
+
+    /// <summary>
+    /// The query that asks a node to write each message's id (<c>mid</c>), which the standby's copies are matched by, and to
+    /// answer a <c>send</c> only once its backplane has written the message out (what a lost node answered is not lost).
+    /// </summary>
+    public const string NodeQuery = "ids=1&confirm=1";
+
+    /// <summary><paramref name="query"/> (empty or starting with <c>?</c>) with <see cref="NodeQuery"/> added.</summary>
+    public static string WithNodeQuery(string query) => string.IsNullOrEmpty(query) || query == "?" ? "?" + NodeQuery : query + "&" + NodeQuery;
 
     /// <summary>Close codes after which the node keeps the session for a resume: restart, abnormal, timeout.</summary>
     public static bool KeepsSession(int? closeStatus) => closeStatus is null or 1012 or 1006 or 3008;
 
-    /// <summary>The top-level <c>type</c> and <c>seq</c> of a server frame; nulls when absent or not JSON.</summary>
-    public static (string? Type, long? Seq) Scan(ReadOnlySpan<byte> frame)
+    /// <summary>What failover reads of a server frame (nulls when absent or not JSON).</summary>
+    /// <param name="Type">The top-level <c>type</c>.</param>
+    /// <param name="Seq">A message's <c>seq</c>.</param>
+    /// <param name="MessageId">A message's <c>mid</c>, which a node writes for <c>ids=1</c>.</param>
+    /// <param name="Id">A reply's <c>id</c>.</param>
+    public readonly record struct ServerFrameInfo(string? Type, long? Seq, long? MessageId, string? Id);
+
+    /// <summary>Reads the top-level <c>type</c>, <c>seq</c>, <c>mid</c> and <c>id</c> of a server frame.</summary>
+    public static ServerFrameInfo Scan(ReadOnlySpan<byte> frame)
     {
-        string? type = null;
-        long? seq = null;
+        string? type = null, id = null;
+        long? seq = null, messageId = null;
         try
         {
             var reader = new Utf8JsonReader(frame);
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
             {
-                return (null, null);
+                return default;
             }
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var isType = reader.ValueTextEquals("type"u8);
-                var isSeq = !isType && reader.ValueTextEquals("seq"u8);
+                var field = reader.ValueTextEquals("type"u8) ? 1 : reader.ValueTextEquals("seq"u8) ? 2 : reader.ValueTextEquals("mid"u8) ? 3 : reader.ValueTextEquals("id"u8) ? 4 : 0;
                 reader.Read();
-                if (isType && reader.TokenType == JsonTokenType.String)
+                if (field == 1 && reader.TokenType == JsonTokenType.String)
                 {
                     type = reader.GetString();
                 }
-                else if (isSeq && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
+                else if (field == 2 && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
                 {
                     seq = value;
+                }
+                else if (field == 3 && reader.TokenType == JsonTokenType.String && long.TryParse(reader.ValueSpan, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var mid))
+                {
+                    messageId = mid;
+                }
+                else if (field == 4 && reader.TokenType == JsonTokenType.String)
+                {
+                    id = reader.GetString();
                 }
                 else
                 {
@@ -48,11 +76,90 @@ internal static class FailoverFrames
         catch (JsonException)
         {
         }
-        return (type, seq);
+        return new ServerFrameInfo(type, seq, messageId, id);
     }
 
+    /// <summary>The top-level <c>type</c>, <c>group</c> and <c>id</c> of a client command; nulls when absent or not JSON.</summary>
+    public static (string? Type, string? Group, string? Id) ScanCommand(ReadOnlySpan<byte> frame)
+    {
+        string? type = null, group = null, id = null;
+        try
+        {
+            var reader = new Utf8JsonReader(frame);
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            {
+                return default;
+            }
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var field = reader.ValueTextEquals("type"u8) ? 1 : reader.ValueTextEquals("group"u8) ? 2 : reader.ValueTextEquals("id"u8) ? 3 : 0;
+                reader.Read();
+                if (field != 0 && reader.TokenType == JsonTokenType.String)
+                {
+                    var value = reader.GetString();
+                    (type, group, id) = field switch { 1 => (value, group, id), 2 => (type, value, id), _ => (type, group, value) };
+                }
+                else
+                {
+                    reader.Skip();
+                }
+            }
+        }
+        catch (JsonException)
+        {
+            return default;
+        }
+        return (type, group, id);
+    }
+
+    /// <summary>
+    /// The frame with its <c>seq</c> replaced: after a standby took over, the client's seqs continue where they were while
+    /// the node's are its own. A node writes <c>"seq":N</c> last, so the last occurrence is the field.
+    /// </summary>
+    public static byte[] WithSeq(byte[] frame, long seq)
+    {
+        var field = frame.AsSpan().LastIndexOf("\"seq\":"u8);
+        if (field < 0)
+        {
+            return frame;
+        }
+        var start = field + 6;
+        var end = start;
+        while (end < frame.Length && frame[end] is >= (byte)'0' and <= (byte)'9')
+        {
+            end++;
+        }
+        var digits = Encoding.ASCII.GetBytes(seq.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        return [.. frame.AsSpan(0, start), .. digits, .. frame.AsSpan(end)];
+    }
+
+    /// <summary>A <c>join</c> or <c>leave</c> without an id (the node answers only a failure), as the standby gets it.</summary>
+    public static byte[] Membership(string type, string group) =>
+        Encoding.UTF8.GetBytes($$"""{"type":{{JsonSerializer.Serialize(type)}},"group":{{JsonSerializer.Serialize(group)}}}""");
+
+    /// <summary>
+    /// The command with <c>"id":"<paramref name="id"/>"</c> added as its first field, so the node answers it; null when
+    /// the frame is not a JSON object.
+    /// </summary>
+    public static byte[]? WithId(byte[] command, string id)
+    {
+        var open = command.AsSpan().IndexOfAnyExcept(" \t\r\n"u8);
+        if (open < 0 || command[open] != (byte)'{')
+        {
+            return null;
+        }
+        var next = command.AsSpan(open + 1).IndexOfAnyExcept(" \t\r\n"u8);
+        var empty = next >= 0 && command[open + 1 + next] == (byte)'}';
+        var field = Encoding.UTF8.GetBytes($"\"id\":{JsonSerializer.Serialize(id)}{(empty ? "" : ",")}");
+        return [.. command.AsSpan(0, open + 1), .. field, .. command.AsSpan(open + 1)];
+    }
+
+    /// <summary>An <c>ack</c> of a node seq, keeping the client's id.</summary>
+    public static byte[] Ack(long seq, string? id) =>
+        Encoding.UTF8.GetBytes(id is null ? $$"""{"type":"ack","seq":{{seq}}}""" : $$"""{"type":"ack","seq":{{seq}},"id":{{JsonSerializer.Serialize(id)}}}""");
+
     /// <summary>What failover needs of a welcome.</summary>
-    public sealed record WelcomeInfo(string? Session, bool Resumed, long? MissedFrom, long? MissedTo);
+    public sealed record WelcomeInfo(string? Session, bool Resumed, long? MissedFrom, long? MissedTo, string? Node = null);
 
     public static WelcomeInfo ReadWelcome(ReadOnlySpan<byte> frame)
     {
@@ -64,7 +171,8 @@ internal static class FailoverFrames
                 root.TryGetProperty("session", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null,
                 root.TryGetProperty("resumed", out var r) && r.ValueKind == JsonValueKind.True,
                 root.TryGetProperty("missedFrom", out var f) && f.TryGetInt64(out var from) ? from : null,
-                root.TryGetProperty("missedTo", out var t) && t.TryGetInt64(out var to) ? to : null);
+                root.TryGetProperty("missedTo", out var t) && t.TryGetInt64(out var to) ? to : null,
+                root.TryGetProperty("node", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null);
         }
         catch (JsonException)
         {

@@ -64,7 +64,8 @@ internal static class FailoverHandler
                 await TunnelHandler.RefuseAsync(connection, runtime, refusal).ConfigureAwait(false);
                 return null;
             }
-            var dial = await DialAsync(runtime, nodes, new BalancingContext(connection.Remote, request), request!.QueryString, connection.Remote.Address.ToString(), handshake.Token).ConfigureAwait(false);
+            var query = FailoverFrames.WithNodeQuery(request!.QueryString);
+            var dial = await DialAsync(runtime, nodes, new BalancingContext(connection.Remote, request), query, connection.Remote.Address.ToString(), handshake.Token).ConfigureAwait(false);
             if (dial.Refusal is not null)
             {
                 await TunnelHandler.RefuseAsync(connection, runtime, dial.Refusal).ConfigureAwait(false);
@@ -151,6 +152,44 @@ internal sealed class NodeLink : IDisposable
 
     /// <summary>Completed when the relay stops using this link (the node went, or the session ended); the client→node pump then waits for the next.</summary>
     public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private Channel<FailoverFrame>? _received;
+
+    /// <summary>
+    /// Reads the node's messages into a queue from now on, so their reader can change between two messages without
+    /// losing one: a standby's frames are read by its mirror until it is promoted, then by the relay to the client.
+    /// </summary>
+    public void StartReading()
+    {
+        _received = Channel.CreateBounded<FailoverFrame>(new BoundedChannelOptions(256) { SingleReader = true, SingleWriter = true });
+        _ = ReadIntoQueueAsync(_received.Writer);
+    }
+
+    private async Task ReadIntoQueueAsync(ChannelWriter<FailoverFrame> queue)
+    {
+        try
+        {
+            while (await FrameReader.ReceiveAsync(Socket, CancellationToken.None).ConfigureAwait(false) is { } frame)
+            {
+                await queue.WriteAsync(frame).ConfigureAwait(false);
+            }
+            queue.TryComplete();
+        }
+        catch (Exception e)
+        {
+            queue.TryComplete(e);
+        }
+    }
+
+    /// <summary>The node's next whole message, or null on its close frame.</summary>
+    public async Task<FailoverFrame?> ReceiveAsync(CancellationToken token)
+    {
+        if (_received is null)
+        {
+            return await FrameReader.ReceiveAsync(Socket, token).ConfigureAwait(false);
+        }
+        return await _received.Reader.WaitToReadAsync(token).ConfigureAwait(false) && _received.Reader.TryRead(out var frame) ? frame : null;
+    }
 
     /// <exception cref="WebSocketException">The connect or upgrade failed.</exception>
     /// <exception cref="TimeoutException">No answer within the connect timeout.</exception>

@@ -13,21 +13,31 @@ namespace Switchboard.Proxy.Failover;
 /// </summary>
 internal sealed class FailoverSession : IAsyncDisposable
 {
-    /// <summary>Largest frame relayed either way; a larger one closes the client with 1009.</summary>
-    public const int MaxFrameBytes = 1024 * 1024;
+    /// <summary>Message ids remembered, and standby copies held, per client (see <see cref="MirrorWindow"/>).</summary>
+    public const int MirrorCapacity = 4096;
 
     private readonly ClientConnection _connection;
     private readonly ProxyRuntime _runtime;
     private readonly FailoverServices _services;
     private readonly CancellationTokenSource _done;
-    private readonly Channel<Frame> _toNode;
+    private readonly Channel<FailoverFrame> _toNode;
     private readonly WebSocket _client;
     private readonly string? _userId;
     private NodeLink _link;
     private Task<NodeLink> _currentLink;
     private string? _session;
+    private string? _sessionNode;
     private long _lastSeq;
+    private long _clientSeq;
+    private volatile bool _rewriting;
     private volatile bool _clientClosed;
+    // With a standby (Proxy:Standby): the two streams' matcher, the standby, the groups it must join too, and what
+    // keeps it open (cancelled when it is promoted or the session ends).
+    private readonly MirrorWindow? _window;
+    private readonly InFlightCommands _inFlight = new();
+    private StandbyLink? _standby;
+    private readonly HashSet<string> _groups = new(StringComparer.Ordinal);
+    private CancellationTokenSource? _standbyKeeper;
 
     public FailoverSession(ClientConnection connection, ProxyRuntime runtime, FailoverServices services, UpgradeRequest request, NodeLink first, CancellationToken stopping)
     {
@@ -35,7 +45,7 @@ internal sealed class FailoverSession : IAsyncDisposable
         _runtime = runtime;
         _services = services;
         _done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
-        _toNode = Channel.CreateBounded<Frame>(new BoundedChannelOptions(runtime.Settings.Options.FailoverQueueFrames) { SingleReader = true, SingleWriter = true });
+        _toNode = Channel.CreateBounded<FailoverFrame>(new BoundedChannelOptions(runtime.Settings.Options.FailoverQueueFrames) { SingleReader = true, SingleWriter = true });
         _client = WebSocket.CreateFromStream(new NetworkStream(connection.Client, ownsSocket: false), new WebSocketCreationOptions
         {
             IsServer = true,
@@ -45,9 +55,8 @@ internal sealed class FailoverSession : IAsyncDisposable
         _userId = request.QueryParameter(TicketPolicy.TokenParameter) is { } token ? TicketPolicy.ReadClaim(token, TicketPolicy.SubjectClaim) : null;
         _link = first;
         _currentLink = Task.FromResult(first);
+        _window = runtime.Settings.Options.Standby && _userId is not null ? new MirrorWindow(MirrorCapacity) : null;
     }
-
-    private readonly record struct Frame(byte[] Data, WebSocketMessageType Type);
 
     public async Task RunAsync()
     {
@@ -61,6 +70,14 @@ internal sealed class FailoverSession : IAsyncDisposable
         {
             await _done.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(clientToQueue, queueToNode).ConfigureAwait(false);
+            if (_standbyKeeper is { } keeper)
+            {
+                await keeper.CancelAsync().ConfigureAwait(false);
+            }
+            if (Interlocked.Exchange(ref _standby, null) is { } standby)
+            {
+                await standby.CloseAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -71,7 +88,7 @@ internal sealed class FailoverSession : IAsyncDisposable
         {
             while (true)
             {
-                var frame = await ReceiveAsync(_client, token).ConfigureAwait(false);
+                var frame = await FrameReader.ReceiveAsync(_client, token).ConfigureAwait(false);
                 if (frame is null)
                 {
                     // The client closes: answer it, pass its close to the node (1000 ends the session there), and end.
@@ -82,8 +99,9 @@ internal sealed class FailoverSession : IAsyncDisposable
                     break;
                 }
                 _connection.Touch(_runtime.Time.GetTimestamp());
+                var forward = _window is null || frame.Value.Type != WebSocketMessageType.Text ? frame.Value : await MirrorCommandAsync(frame.Value).ConfigureAwait(false);
                 // Waits while the queue is full: the client is back-pressured during a long move.
-                await _toNode.Writer.WriteAsync(frame.Value, token).ConfigureAwait(false);
+                await _toNode.Writer.WriteAsync(forward, token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or FrameTooLargeException)
@@ -102,6 +120,38 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// With a standby: a <c>join</c> or <c>leave</c> goes to the standby too (and is remembered for the next standby); after
+    /// a promotion, an <c>ack</c> of the client's seqs becomes one of the node's (the last it relayed).
+    /// </summary>
+    private async Task<FailoverFrame> MirrorCommandAsync(FailoverFrame frame)
+    {
+        var (type, group, id) = FailoverFrames.ScanCommand(frame.Data);
+        if (type is FailoverFrames.Join or FailoverFrames.Leave && group is not null)
+        {
+            lock (_groups)
+            {
+                if (type == FailoverFrames.Join)
+                {
+                    _groups.Add(group);
+                }
+                else
+                {
+                    _groups.Remove(group);
+                }
+            }
+            if (Volatile.Read(ref _standby) is { } standby)
+            {
+                await standby.MirrorAsync(FailoverFrames.Membership(type, group)).ConfigureAwait(false);
+            }
+        }
+        else if (type == FailoverFrames.AckType && _rewriting)
+        {
+            return frame with { Data = FailoverFrames.Ack(Interlocked.Read(ref _lastSeq), id) };
+        }
+        return frame;
+    }
+
     private async Task QueueToNodeAsync()
     {
         var token = _done.Token;
@@ -109,39 +159,92 @@ internal sealed class FailoverSession : IAsyncDisposable
         try
         {
             var link = await Volatile.Read(ref _currentLink).WaitAsync(token).ConfigureAwait(false);
-            Frame? pending = null;
+            // The next client frame to send, and whether it waits for an answer (then it is also among the unanswered).
+            FailoverFrame? pending = null;
+            var pendingTracked = false;
+            // After a move: the commands the last node did not answer, sent again first.
+            List<FailoverFrame>? again = null;
+            var againSent = 0;
+            Task<bool>? waiting = null;
             while (true)
             {
-                if (pending is null)
+                FailoverFrame frame;
+                if (again is not null && againSent < again.Count)
                 {
-                    if (!await reader.WaitToReadAsync(token).ConfigureAwait(false) || !reader.TryRead(out var next))
+                    frame = again[againSent];
+                }
+                else
+                {
+                    again = null;
+                    if (pending is null)
                     {
-                        return;
+                        // A node lost while the client is quiet must still get the commands it did not answer: wait for
+                        // the client or for the link to end, whichever comes first.
+                        waiting ??= reader.WaitToReadAsync(token).AsTask();
+                        if (!waiting.IsCompleted)
+                        {
+                            await Task.WhenAny(waiting, link.Ended.Task).ConfigureAwait(false);
+                            if (!waiting.IsCompleted)
+                            {
+                                (link, again, againSent, pending) = await NextLinkAsync(link, null, false, token).ConfigureAwait(false);
+                                continue;
+                            }
+                        }
+                        var more = await waiting.ConfigureAwait(false);
+                        waiting = null;
+                        if (!more)
+                        {
+                            return;
+                        }
+                        if (!reader.TryRead(out var next))
+                        {
+                            continue;
+                        }
+                        var (type, _, id) = next.Type == WebSocketMessageType.Text ? FailoverFrames.ScanCommand(next.Data) : default;
+                        (var tracked, pendingTracked) = _inFlight.Track(next, type, id);
+                        pending = tracked;
                     }
-                    pending = next;
+                    frame = pending.Value;
                 }
                 if (link.Ended.Task.IsCompleted)
                 {
-                    link = await NextLinkAsync(link, token).ConfigureAwait(false);
+                    (link, again, againSent, pending) = await NextLinkAsync(link, pending, pendingTracked, token).ConfigureAwait(false);
                     continue;
                 }
                 try
                 {
-                    await link.Socket.SendAsync(pending.Value.Data, pending.Value.Type, true, token).ConfigureAwait(false);
-                    pending = null;
+                    await link.Socket.SendAsync(frame.Data, frame.Type, true, token).ConfigureAwait(false);
+                    if (again is not null)
+                    {
+                        againSent++;
+                    }
+                    else
+                    {
+                        pending = null;
+                    }
                 }
                 catch (Exception e) when (e is WebSocketException or InvalidOperationException or ObjectDisposedException or IOException or OperationCanceledException
                                           && !token.IsCancellationRequested)
                 {
-                    // The node is going (an aborted send may also say "cancelled"); the frame waits for the next one. (One the old node read before it went may
-                    // arrive twice: commands in flight at a move are at least once.)
-                    link = await NextLinkAsync(link, token).ConfigureAwait(false);
+                    // The node is going (an aborted send may also say "cancelled"); the frame waits for the next one.
+                    (link, again, againSent, pending) = await NextLinkAsync(link, pending, pendingTracked, token).ConfigureAwait(false);
                 }
             }
         }
         catch (OperationCanceledException)
         {
         }
+    }
+
+    /// <summary>
+    /// Waits for the next node, and gives what it must get first: every command the old node did not answer (it may have
+    /// read them and died). A pending command is among them; anything else pending stays pending.
+    /// </summary>
+    private async Task<(NodeLink Link, List<FailoverFrame> Again, int AgainSent, FailoverFrame? Pending)> NextLinkAsync(
+        NodeLink old, FailoverFrame? pending, bool pendingTracked, CancellationToken token)
+    {
+        var link = await NextLinkAsync(old, token).ConfigureAwait(false);
+        return (link, _inFlight.Unanswered(), 0, pendingTracked ? null : pending);
     }
 
     private async Task<NodeLink> NextLinkAsync(NodeLink old, CancellationToken token)
@@ -160,12 +263,13 @@ internal sealed class FailoverSession : IAsyncDisposable
             var reconnect = false;
             try
             {
-                while (await ReceiveAsync(link.Socket, token).ConfigureAwait(false) is { } frame)
+                while (await link.ReceiveAsync(token).ConfigureAwait(false) is { } received)
                 {
+                    var frame = received;
                     _connection.Touch(_runtime.Time.GetTimestamp());
                     if (frame.Type == WebSocketMessageType.Text)
                     {
-                        var (type, seq) = FailoverFrames.Scan(frame.Data);
+                        var (type, seq, messageId, replyId) = FailoverFrames.Scan(frame.Data);
                         if (type == FailoverFrames.Reconnect)
                         {
                             // The node drains or sheds load: close as a client would (1000 keeps the session after
@@ -174,9 +278,16 @@ internal sealed class FailoverSession : IAsyncDisposable
                             await CloseQuietlyAsync(link.Socket, WebSocketCloseStatus.NormalClosure, "reconnect").ConfigureAwait(false);
                             continue;
                         }
+                        if (type == FailoverFrames.Reply && replyId is not null && _inFlight.Answered(replyId))
+                        {
+                            continue; // the answer to an id the proxy gave
+                        }
                         if (type == FailoverFrames.Welcome && _session is null)
                         {
-                            _session = FailoverFrames.ReadWelcome(frame.Data).Session;
+                            var welcome = FailoverFrames.ReadWelcome(frame.Data);
+                            _session = welcome.Session;
+                            _sessionNode = welcome.Node;
+                            KeepStandby();
                         }
                         else if (type == FailoverFrames.Message && seq is { } s)
                         {
@@ -184,7 +295,12 @@ internal sealed class FailoverSession : IAsyncDisposable
                             {
                                 continue; // a copy of one the client has
                             }
-                            _lastSeq = s;
+                            Interlocked.Exchange(ref _lastSeq, s);
+                            if (messageId is { } id && _window?.Deliver(id) == false)
+                            {
+                                continue; // the standby's copy reached the client first (it was promoted)
+                            }
+                            frame = NextClientSeq(frame, s);
                         }
                     }
                     await _client.SendAsync(frame.Data, frame.Type, true, token).ConfigureAwait(false);
@@ -198,6 +314,10 @@ internal sealed class FailoverSession : IAsyncDisposable
             {
                 await CloseClientAsync(WebSocketCloseStatus.InternalServerError, "the node sent a frame too large for the proxy").ConfigureAwait(false);
                 return;
+            }
+            catch (System.Threading.Channels.ChannelClosedException)
+            {
+                // A promoted standby's queue ended with its node: as a dropped connection.
             }
             catch (Exception e) when (e is OperationCanceledException or WebSocketException or ObjectDisposedException)
             {
@@ -221,10 +341,16 @@ internal sealed class FailoverSession : IAsyncDisposable
                 return;
             }
             ProxyLog.FailoverStarted(_runtime.Logger, _session, link.Backend?.Id ?? link.Url.Authority, status ?? 1006, reconnect);
-            if (await MoveAsync(link, token).ConfigureAwait(false) is not { } next)
+            var nextSource = new TaskCompletionSource<NodeLink>(TaskCreationOptions.RunContinuationsAsynchronously);
+            Volatile.Write(ref _currentLink, nextSource.Task);
+            link.Dispose(); // ends it for the queue → node loop, which now waits for nextSource
+            var next = await MoveAsync(nextSource, token).ConfigureAwait(false) ?? await PromoteAsync(nextSource, link, token).ConfigureAwait(false);
+            if (next is null)
             {
                 if (!token.IsCancellationRequested)
                 {
+                    _runtime.Metrics.Failover(FailoverResult.Lost);
+                    ProxyLog.FailoverLost(_runtime.Logger, _session, link.Backend?.Id ?? link.Url.Authority);
                     await CloseClientAsync((WebSocketCloseStatus)1012, "the session could not be resumed on another node: ask the gateway again").ConfigureAwait(false);
                 }
                 return;
@@ -233,12 +359,139 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
     }
 
-    /// <summary>Resumes the session on another node. Returns the new link (already current), or null when the session is lost or time ran out.</summary>
-    private async Task<NodeLink?> MoveAsync(NodeLink old, CancellationToken token)
+    /// <summary>
+    /// The session could not be resumed (its node died without keeping it): the standby becomes the client's node. What
+    /// only the standby received goes to the client first, then its stream; the client's seqs continue where they were.
+    /// Null without a live standby.
+    /// </summary>
+    private async Task<NodeLink?> PromoteAsync(TaskCompletionSource<NodeLink> nextSource, NodeLink lost, CancellationToken token)
     {
-        var nextSource = new TaskCompletionSource<NodeLink>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Volatile.Write(ref _currentLink, nextSource.Task);
-        old.Dispose(); // ends it for the queue → node loop, which now waits for nextSource
+        if (token.IsCancellationRequested || Interlocked.Exchange(ref _standby, null) is not { } standby)
+        {
+            return null;
+        }
+        if (_standbyKeeper is { } keeper)
+        {
+            await keeper.CancelAsync().ConfigureAwait(false);
+        }
+        if (await standby.PromoteAsync().ConfigureAwait(false) is not { } link)
+        {
+            standby.Dispose();
+            return null;
+        }
+        var pending = _window!.TakePending();
+        _rewriting = true;
+        try
+        {
+            foreach (var data in pending)
+            {
+                await _client.SendAsync(FailoverFrames.WithSeq(data, ++_clientSeq), WebSocketMessageType.Text, true, token).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            standby.Dispose();
+            return null; // the client went meanwhile
+        }
+        _runtime.Metrics.Failover(FailoverResult.Promoted);
+        ProxyLog.FailoverPromoted(_runtime.Logger, _session!, lost.Backend?.Id ?? lost.Url.Authority, standby.Session, standby.Node, pending.Count);
+        Interlocked.Exchange(ref _lastSeq, standby.LastSeq);
+        _session = standby.Session;
+        _sessionNode = standby.Node;
+        _link = link;
+        nextSource.SetResult(link);
+        KeepStandby();
+        return link;
+    }
+
+    /// <summary>
+    /// Keeps a standby open for the current session (on another node than the session's) until the session ends or the
+    /// standby is promoted: opened now, and again whenever it is lost, with backoff while the gateway has no other node.
+    /// </summary>
+    private void KeepStandby()
+    {
+        if (_window is null || _session is not { } session || _sessionNode is null)
+        {
+            return;
+        }
+        // The keeper this replaces was cancelled by the promotion; it is not disposed while its loop may still be ending.
+        var keeper = CancellationTokenSource.CreateLinkedTokenSource(_done.Token);
+        Volatile.Write(ref _standbyKeeper, keeper);
+        _ = KeepStandbyAsync(session, keeper.Token);
+    }
+
+    private async Task KeepStandbyAsync(string session, CancellationToken token)
+    {
+        var options = _runtime.Settings.Options;
+        var delay = TimeSpan.FromMilliseconds(200);
+        while (!token.IsCancellationRequested)
+        {
+            try
+            {
+                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
+                attempt.CancelAfter(options.HandshakeTimeout);
+                // The session's node changes when it moves (drain); the session itself only with a promotion, which starts a new keeper.
+                var node = _sessionNode!;
+                var standby = await StandbyLink.OpenAsync(_runtime, _services, _userId!, session, node, _connection.Remote.Address.ToString(), Groups, _window!, attempt.Token).ConfigureAwait(false);
+                if (token.IsCancellationRequested)
+                {
+                    await standby.CloseAsync().ConfigureAwait(false);
+                    return;
+                }
+                Volatile.Write(ref _standby, standby);
+                ProxyLog.StandbyOpened(_runtime.Logger, standby.Session, session, standby.Node);
+                delay = TimeSpan.FromMilliseconds(200);
+                await standby.Gone.WaitAsync(token).ConfigureAwait(false);
+                // Lost (its node went or drains): replaced, unless it was promoted meanwhile.
+                Interlocked.CompareExchange(ref _standby, null, standby);
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (GatewayRefusedException e)
+            {
+                _services.Gateway.ReportRefusal(e);
+            }
+            catch (Exception e) when (e is HttpRequestException or WebSocketException or TimeoutException or IOException or OperationCanceledException
+                                      or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException or FrameTooLargeException)
+            {
+                ProxyLog.StandbyFailed(_runtime.Logger, session, e.Message);
+            }
+            try
+            {
+                await Task.Delay(delay, _runtime.Time, token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
+        }
+    }
+
+    private IReadOnlyCollection<string> Groups()
+    {
+        lock (_groups)
+        {
+            return [.. _groups];
+        }
+    }
+
+    /// <summary>The frame as the client gets it: the node's seq until a standby was promoted, the client's own count after.</summary>
+    private FailoverFrame NextClientSeq(FailoverFrame frame, long nodeSeq)
+    {
+        if (!_rewriting)
+        {
+            _clientSeq = nodeSeq;
+            return frame;
+        }
+        return frame with { Data = FailoverFrames.WithSeq(frame.Data, ++_clientSeq) };
+    }
+
+    /// <summary>Resumes the session on another node. Returns the new link (already current), or null when the session is lost or time ran out.</summary>
+    private async Task<NodeLink?> MoveAsync(TaskCompletionSource<NodeLink> nextSource, CancellationToken token)
+    {
         var options = _runtime.Settings.Options;
         var deadline = _runtime.Time.GetTimestamp() + (long)(options.FailoverTimeout.TotalSeconds * _runtime.Time.TimestampFrequency);
         var delay = TimeSpan.FromMilliseconds(50);
@@ -249,25 +502,24 @@ internal sealed class FailoverSession : IAsyncDisposable
             {
                 using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(token);
                 attemptTimeout.CancelAfter(options.HandshakeTimeout);
-                var placement = await _services.Gateway.ResumeAsync(_userId!, _session!, attemptTimeout.Token).ConfigureAwait(false);
+                // Not onto the standby's node while another will do: one node's loss must not take both.
+                var placement = await _services.Gateway.ResumeAsync(_userId!, _session!, Volatile.Read(ref _standby)?.Node, attemptTimeout.Token).ConfigureAwait(false);
                 var backend = _runtime.Pool.Find(placement.Node);
-                var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}");
+                var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}&{FailoverFrames.NodeQuery}");
                 link = await NodeLink.OpenAsync(_services.Nodes, backend, url, _connection.Remote.Address.ToString(), options.ConnectTimeout, attemptTimeout.Token).ConfigureAwait(false);
                 await link.Socket.SendAsync(FailoverFrames.Resume(_session!, _lastSeq), WebSocketMessageType.Text, true, attemptTimeout.Token).ConfigureAwait(false);
-                var answer = await ReceiveAsync(link.Socket, attemptTimeout.Token).ConfigureAwait(false);
+                var answer = await FrameReader.ReceiveAsync(link.Socket, attemptTimeout.Token).ConfigureAwait(false);
                 if (answer is null && link.Socket.CloseStatus != WebSocketCloseStatus.PolicyViolation)
                 {
                     throw new WebSocketException($"node {placement.Node} closed before answering resume ({(int?)link.Socket.CloseStatus} {link.Socket.CloseStatusDescription})");
                 }
-                var (type, _) = answer is null ? default : FailoverFrames.Scan(answer.Value.Data);
+                var type = answer is null ? null : FailoverFrames.Scan(answer.Value.Data).Type;
                 var welcome = type == FailoverFrames.Welcome ? FailoverFrames.ReadWelcome(answer!.Value.Data) : null;
                 // 1008 in answer to resume: a resume-only ticket (the proxy key's) whose session the node could not
                 // continue; a new session instead (a dev-mode gateway's ticket) says the same.
                 if (welcome is null || welcome.Session != _session)
                 {
-                    // A new session instead: the old one is gone (its node did not keep it). The client must know.
-                    _runtime.Metrics.Failover(FailoverResult.Lost);
-                    ProxyLog.FailoverLost(_runtime.Logger, _session!, placement.Node);
+                    // A new session instead: the old one is gone (its node did not keep it). The standby carries on, or the client must know.
                     link.Dispose();
                     return null;
                 }
@@ -282,15 +534,20 @@ internal sealed class FailoverSession : IAsyncDisposable
                     _runtime.Metrics.Failover(FailoverResult.Resumed);
                     ProxyLog.FailoverResumed(_runtime.Logger, _session!, placement.Node, _lastSeq, attempt);
                 }
+                _sessionNode = placement.Node;
                 _link = link;
                 nextSource.SetResult(link);
+                if (Volatile.Read(ref _standby) is { } standby && standby.Node == placement.Node)
+                {
+                    // No other node took the session: the standby moves off its node (its keeper opens the next).
+                    _ = standby.CloseAsync();
+                }
                 return link;
             }
             catch (GatewayRefusedException e) when (!token.IsCancellationRequested)
             {
                 // The gateway refuses the proxy itself (a wrong or missing key): no retry can help this session.
                 link?.Dispose();
-                _runtime.Metrics.Failover(FailoverResult.Lost);
                 _services.Gateway.ReportRefusal(e);
                 return null;
             }
@@ -302,7 +559,6 @@ internal sealed class FailoverSession : IAsyncDisposable
             }
             if (_runtime.Time.GetTimestamp() + (long)(delay.TotalSeconds * _runtime.Time.TimestampFrequency) > deadline)
             {
-                _runtime.Metrics.Failover(FailoverResult.Lost);
                 return null;
             }
             try
@@ -340,44 +596,15 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
     }
 
-    /// <summary>One whole message, or null on a close frame.</summary>
-    private static async Task<Frame?> ReceiveAsync(WebSocket socket, CancellationToken token)
-    {
-        var buffer = new byte[4096];
-        var length = 0;
-        while (true)
-        {
-            if (length == buffer.Length)
-            {
-                if (buffer.Length >= MaxFrameBytes)
-                {
-                    throw new FrameTooLargeException();
-                }
-                Array.Resize(ref buffer, Math.Min(buffer.Length * 2, MaxFrameBytes));
-            }
-            var result = await socket.ReceiveAsync(buffer.AsMemory(length), token).ConfigureAwait(false);
-            if (result.MessageType == WebSocketMessageType.Close)
-            {
-                return null;
-            }
-            length += result.Count;
-            if (result.EndOfMessage)
-            {
-                return new Frame(buffer.AsSpan(0, length).ToArray(), result.MessageType);
-            }
-        }
-    }
-
     public ValueTask DisposeAsync()
     {
         _link.Dispose();
         _client.Dispose();
         _done.Dispose();
+        _standbyKeeper?.Dispose();
         return ValueTask.CompletedTask;
     }
-
-    private sealed class FrameTooLargeException() : Exception("frame larger than " + MaxFrameBytes + " bytes");
 }
 
-/// <summary>How a failover ended, as the metrics tag it.</summary>
-internal enum FailoverResult { Resumed, Gap, Lost }
+/// <summary>How a failover ended, as the metrics tag it: resumed, resumed with a gap, lost, or carried on by the standby.</summary>
+internal enum FailoverResult { Resumed, Gap, Lost, Promoted }

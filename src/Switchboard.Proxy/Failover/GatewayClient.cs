@@ -23,9 +23,22 @@ internal sealed class GatewayClient(Uri gateway, string? key, TimeSpan timeout, 
 
     /// <exception cref="GatewayRefusedException">The gateway refused the proxy's credentials or request (401, 403).</exception>
     /// <exception cref="HttpRequestException">The gateway could not be reached or failed otherwise (worth a retry).</exception>
-    public async Task<ResumePlacement> ResumeAsync(string userId, string session, CancellationToken cancellationToken)
+    public Task<ResumePlacement> ResumeAsync(string userId, string session, string? avoidNode, CancellationToken cancellationToken) =>
+        AskAsync(userId, $"session={Uri.EscapeDataString(session)}", avoidNode, cancellationToken);
+
+    /// <summary>Asks for a standby ticket: a new session of <paramref name="userId"/> standing by <paramref name="session"/>, placed off <paramref name="avoidNode"/> when another node can take it.</summary>
+    /// <exception cref="GatewayRefusedException">The gateway refused the proxy's credentials or request (401, 403).</exception>
+    /// <exception cref="HttpRequestException">The gateway could not be reached, or has no node (503).</exception>
+    public Task<ResumePlacement> StandbyAsync(string userId, string session, string avoidNode, CancellationToken cancellationToken) =>
+        AskAsync(userId, $"standby={Uri.EscapeDataString(session)}", avoidNode, cancellationToken);
+
+    private async Task<ResumePlacement> AskAsync(string userId, string query, string? avoidNode, CancellationToken cancellationToken)
     {
-        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(gateway, $"/v1/connect?session={Uri.EscapeDataString(session)}"))
+        if (avoidNode is not null)
+        {
+            query += $"&avoid={Uri.EscapeDataString(avoidNode)}";
+        }
+        using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(gateway, $"/v1/connect?{query}"))
         {
             Content = JsonContent.Create(new Dictionary<string, string> { ["userId"] = userId }),
         };

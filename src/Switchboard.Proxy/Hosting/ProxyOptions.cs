@@ -101,6 +101,13 @@ public sealed class ProxyOptions
     /// <summary>Failover mode: client frames held per connection while its session moves; past it the client is back-pressured.</summary>
     public int FailoverQueueFrames { get; set; } = 256;
 
+    /// <summary>
+    /// Failover mode: keep a standby connection for each client on a second node (same user, a session of its own), so a
+    /// node that dies without a drain (a crash, SIGKILL) loses the client nothing: the standby already has every message
+    /// the dead node had not delivered. Costs a second node connection and a second copy of each message per client.
+    /// </summary>
+    public bool Standby { get; set; } = true;
+
     /// <summary>After one side of a tunnel closes, how long the other may still finish (a WebSocket close handshake).</summary>
     public TimeSpan CloseGrace { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.WebSockets;
+using System.Text;
 using System.Text.Json;
 using Switchboard.Client;
 using Switchboard.Proxy.Failover;
@@ -28,10 +29,10 @@ public sealed class FailoverTests : IAsyncLifetime
 
     public Task InitializeAsync() => Task.CompletedTask;
 
-    /// <summary>Two nodes, a gateway (dev mode, or production with a proxy key) and the failover proxy in front.</summary>
-    private async Task StartAsync(bool devGateway = true, string? gatewayKey = ProxyKey, Action<ProxyOptions>? configure = null)
+    /// <summary>Two nodes (or <paramref name="nodes"/>), a gateway (dev mode, or production with a proxy key) and the failover proxy in front.</summary>
+    private async Task StartAsync(bool devGateway = true, string? gatewayKey = ProxyKey, Action<ProxyOptions>? configure = null, int nodes = 2)
     {
-        _clusterOrNull = await TestCluster.StartAsync(nodes: 2, o =>
+        _clusterOrNull = await TestCluster.StartAsync(nodes, o =>
         {
             var gateway = o.ConfigureGateway;
             o.ConfigureGateway = g =>
@@ -54,7 +55,7 @@ public sealed class FailoverTests : IAsyncLifetime
         };
         configure?.Invoke(options);
         _proxyOrNull = await ProxyServer.StartAsync(options, _cluster.Cluster.Backplane, new RecordingLoggerFactory(_log));
-        await WaitAsync(() => _proxy.Backends.Count == 2, "both nodes' heartbeats");
+        await WaitAsync(() => _proxy.Backends.Count == nodes, "every node's heartbeats");
     }
 
     public async Task DisposeAsync()
@@ -81,11 +82,11 @@ public sealed class FailoverTests : IAsyncLifetime
         response.IsSuccessStatusCode.ShouldBeTrue($"drain answered {(int)response.StatusCode}");
     }
 
-    private static async Task SendManyAsync(RawClient from, string to, int first, int last)
+    private static async Task SendManyAsync(RawClient from, string to, int first, int last, List<JsonElement>? skipped = null)
     {
         for (var n = first; n <= last; n++)
         {
-            var reply = await from.CommandAsync($$"""{"type":"send","to":"{{to}}","data":{"n":{{n}}},"id":"s{{n}}"}""", $"s{n}");
+            var reply = await from.CommandAsync($$"""{"type":"send","to":"{{to}}","data":{"n":{{n}}},"id":"s{{n}}"}""", $"s{n}", skipped);
             reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
         }
     }
@@ -131,7 +132,8 @@ public sealed class FailoverTests : IAsyncLifetime
         numbers.ShouldBe(Enumerable.Range(1, 25).Select(n => (long)n));
         seqs.ShouldBe(Enumerable.Range(1, 25).Select(n => (long)n));
         bob.Socket.State.ShouldBe(WebSocketState.Open);
-        _proxy.Backends.Single(b => b.Backend == "node-2").Connections.ShouldBe(1);
+        // Node-2 is the only node left: bob's standby, which was there, gives way to his session.
+        await WaitAsync(() => _proxy.Backends.Single(b => b.Backend == "node-2").Connections == 1, "one proxy connection on node-2: bob's session");
         var metrics = await _http.GetStringAsync(new Uri($"http://{_proxy.AdminEndPoint}/metrics")).WithTimeout("the metrics");
         metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"resumed\"} 1\n");
         metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"gap\"} 0\n");
@@ -143,8 +145,10 @@ public sealed class FailoverTests : IAsyncLifetime
         (await bob.ReceiveAsync("message 26")).GetProperty("seq").GetInt64().ShouldBe(26);
     }
 
-    [Fact]
-    public async Task DotNetSdkThroughTheProxy_NodeDrainsUnderIt_SeesNoClose_AndGetsEveryMessageOnceInOrder()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task DotNetSdkThroughTheProxy_NodeDrainsOrStopsUnderIt_SeesNoClose_AndGetsEveryMessageOnceInOrder(bool stopWithoutKeepingSessions)
     {
         await StartAsync();
         var events = new ConcurrentQueue<string>();
@@ -162,8 +166,10 @@ public sealed class FailoverTests : IAsyncLifetime
         _proxy.Backends.Single(b => b.Backend == home).Connections.ShouldBe(1, "the proxy took carol to the node of her ticket");
         await using var alice = await _cluster.ConnectAsync("alice", home == "node-1" ? "node-2" : "node-1");
 
+        await WaitAsync(() => NodesHolding("carol").Count == 2, "carol's standby on the other node");
         await SendManyAsync(alice, "user:carol", 1, 10);
-        await DrainAsync(home);
+        // A stop keeps no session: the proxy's resume fails, and carol's standby carries on.
+        await (stopWithoutKeepingSessions ? _cluster.Cluster.StopNodeAsync(home) : DrainAsync(home));
         await SendManyAsync(alice, "user:carol", 11, 25);
 
         var numbers = new List<int>();
@@ -177,7 +183,7 @@ public sealed class FailoverTests : IAsyncLifetime
             }
         }
         numbers.ShouldBe(Enumerable.Range(1, 25));
-        await WaitAsync(() => _cluster.Cluster.Node(home).ConnectionCount == 0, "the drained node to let carol's session go");
+        await WaitAsync(() => !_cluster.Cluster.Node(home).IsRunning || _cluster.Cluster.Node(home).ConnectionCount == 0, "the drained node to let carol's session go");
         events.ToArray().ShouldBe(["connected"], "the SDK saw no close, no reconnect and no gap");
         carol.State.ShouldBe(SwitchboardClientState.Connected);
         await carol.PingAsync().WithTimeout("a ping on the moved session");
@@ -186,11 +192,77 @@ public sealed class FailoverTests : IAsyncLifetime
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
-    public async Task NodeStopsWithoutDraining_SessionIsLost_AndTheClientIsToldWith1012(bool devGateway)
+    public async Task NodeStopsWithoutKeepingTheSession_TheStandbyCarriesOn_ClientSeesNoClose_AndLosesNothing(bool devGateway)
+    {
+        await StartAsync(devGateway, nodes: 3);
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        (await bob.ReceiveAsync("bob's welcome")).GetProperty("node").GetString().ShouldBe("node-1");
+        await WaitAsync(() => NodesHolding("bob").Count == 2, "bob's standby on another node");
+        var standbyNode = NodesHolding("bob").Single(n => n != "node-1");
+        (await bob.CommandAsync("""{"type":"join","group":"room","id":"j1"}""", "j1")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        var aliceNode = standbyNode == "node-2" ? "node-3" : "node-2";
+        await using var alice = await _cluster.ConnectAsync("alice", aliceNode);
+        await SendManyAsync(alice, "user:bob", 1, 10);
+
+        // Alice keeps sending while node-1 stops without keeping sessions; bob sends too, while his node goes.
+        var aliceGot = new List<JsonElement>();
+        var aliceSends = SendManyAsync(alice, "user:bob", 11, 40, aliceGot);
+        for (var n = 1; n <= 5; n++)
+        {
+            await bob.SendAsync($$"""{"type":"send","to":"user:alice","data":{"b":{{n}}},"id":"b{{n}}"}""");
+        }
+        await _cluster.Cluster.StopNodeAsync("node-1");
+        await aliceSends;
+        await alice.SendAsync("""{"type":"send","to":"group:room","data":{"n":41}}""");
+
+        var numbers = new List<long>();
+        var seqs = new List<long>();
+        while (numbers.Count < 41)
+        {
+            var frame = await bob.ReceiveAsync($"message {numbers.Count + 1} (a close would fail here)");
+            if (frame.GetProperty("type").GetString() == "message")
+            {
+                numbers.Add(frame.GetProperty("data").GetProperty("n").GetInt64());
+                seqs.Add(frame.GetProperty("seq").GetInt64());
+            }
+        }
+        numbers.ShouldBe(Enumerable.Range(1, 41).Select(n => (long)n), "every message once, in order, the group's through the standby's membership");
+        seqs.ShouldBe(Enumerable.Range(1, 41).Select(n => (long)n), "the client's seqs run on across the promotion");
+        bob.Socket.State.ShouldBe(WebSocketState.Open);
+        // Bob's sends in flight when his node went reach alice at least once.
+        var fromBob = aliceGot.Where(f => f.GetProperty("type").GetString() == "message").Select(f => f.GetProperty("data").GetProperty("b").GetInt64()).ToHashSet();
+        while (fromBob.Count < 5)
+        {
+            var frame = await alice.ReceiveAsync($"bob's message {fromBob.Count + 1}");
+            if (frame.GetProperty("type").GetString() == "message")
+            {
+                fromBob.Add(frame.GetProperty("data").GetProperty("b").GetInt64());
+            }
+        }
+        var metrics = await _http.GetStringAsync(new Uri($"http://{_proxy.AdminEndPoint}/metrics")).WithTimeout("the metrics");
+        metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"promoted\"} 1\n");
+        metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"lost\"} 0\n");
+        _log.Entries.Single(e => e.EventName == "FailoverPromoted").Message.ShouldContain($"lost with node node-1; its standby");
+
+        // The promoted session gets a standby of its own, on the node left, and works both ways.
+        await WaitAsync(() => NodesHolding("bob").Order().SequenceEqual(new[] { "node-2", "node-3" }), "a new standby for bob, on the node left");
+        (await bob.CommandAsync("""{"type":"ping","id":"p1"}""", "p1")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        await SendManyAsync(alice, "user:bob", 42, 42);
+        (await bob.ReceiveAsync("message 42")).GetProperty("seq").GetInt64().ShouldBe(42);
+    }
+
+    /// <summary>The running nodes that hold a connection of <paramref name="userId"/> (through the proxy: the session's and the standby's).</summary>
+    private List<string> NodesHolding(string userId) =>
+        [.. _cluster.Cluster.Nodes.Where(n => n.IsRunning && n.Node.Hub.UserConnectionCount(userId) > 0).Select(n => n.NodeId)];
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task WithoutStandby_NodeStopsWithoutDraining_SessionIsLost_AndTheClientIsToldWith1012(bool devGateway)
     {
         // With a proxy key the new node gets a resume-only ticket and closes it with 1008 instead of opening a new
         // session: the outcome for the client is the same.
-        await StartAsync(devGateway);
+        await StartAsync(devGateway, configure: o => o.Standby = false);
         // A stop (not a drain) does not keep the session: the resume answers a new session, which the proxy must not
         // pass off as the old one.
         await using var bob = await OpenThroughProxyAsync("bob", "node-1");
@@ -226,7 +298,12 @@ public sealed class FailoverTests : IAsyncLifetime
     public async Task WrongGatewayKey_GatewayRefuses_AndTheClientIsClosedWith1012AtOnce()
     {
         // A long failover timeout: a 1012 well within it shows the proxy gave up on the 401 rather than retrying.
-        await StartAsync(devGateway: false, gatewayKey: "not-the-gateways-proxy-key", configure: o => o.FailoverTimeout = TimeSpan.FromMinutes(2));
+        // Without a standby, whose requests would be refused the same way.
+        await StartAsync(devGateway: false, gatewayKey: "not-the-gateways-proxy-key", configure: o =>
+        {
+            o.FailoverTimeout = TimeSpan.FromMinutes(2);
+            o.Standby = false;
+        });
         await using var bob = await OpenThroughProxyAsync("bob", "node-1");
         (await bob.ReceiveAsync("bob's welcome")).GetProperty("node").GetString().ShouldBe("node-1");
         await using var carol = await OpenThroughProxyAsync("carol", "node-1");
@@ -257,7 +334,12 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task NodeConnections_ComeFromTheSourcePool_BeforeAndAfterAMove()
     {
-        await StartAsync(configure: o => o.SourceAddresses = ["127.0.0.2-127.0.0.3"]);
+        // Without a standby, which would hold a connection of its own.
+        await StartAsync(configure: o =>
+        {
+            o.SourceAddresses = ["127.0.0.2-127.0.0.3"];
+            o.Standby = false;
+        });
         var node1 = _cluster.Cluster.Node("node-1").WebSocketUrl.Port;
         var node2 = _cluster.Cluster.Node("node-2").WebSocketUrl.Port;
         await using var bob = await OpenThroughProxyAsync("bob", "node-1");
@@ -288,14 +370,58 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
-    public void Frames_AreScannedForTypeAndSeq()
+    public void Frames_AreScannedForTypeSeqAndMessageId()
     {
-        FailoverFrames.Scan("""{"type":"message","from":"user:a","data":{"seq":99,"type":"x"},"seq":7}"""u8).ShouldBe(("message", 7L));
-        FailoverFrames.Scan("""{"type":"reconnect","reason":"drain"}"""u8).ShouldBe(("reconnect", (long?)null));
-        FailoverFrames.Scan("not json"u8).ShouldBe(((string?)null, (long?)null));
-        var welcome = FailoverFrames.ReadWelcome("""{"type":"welcome","session":"S1","resumed":false,"missedFrom":3,"missedTo":5}"""u8);
-        welcome.ShouldBe(new FailoverFrames.WelcomeInfo("S1", false, 3, 5));
+        FailoverFrames.Scan("""{"type":"message","from":"user:a","data":{"seq":99,"type":"x","mid":"1"},"mid":"-42","seq":7}"""u8).ShouldBe(new("message", 7L, -42L, null));
+        FailoverFrames.Scan("""{"type":"message","from":"user:a","data":{},"seq":7}"""u8).ShouldBe(new("message", 7L, null, null));
+        FailoverFrames.Scan("""{"type":"reply","id":"~sb1","ok":true}"""u8).ShouldBe(new("reply", null, null, "~sb1"));
+        FailoverFrames.Scan("""{"type":"reconnect","reason":"drain"}"""u8).ShouldBe(new("reconnect", null, null, null));
+        FailoverFrames.Scan("not json"u8).ShouldBe(default);
+        Encoding.UTF8.GetString(FailoverFrames.WithId(""" {"type":"send","to":"user:b","data":1}"""u8.ToArray(), "~sb1")!)
+            .ShouldBe(""" {"id":"~sb1","type":"send","to":"user:b","data":1}""");
+        Encoding.UTF8.GetString(FailoverFrames.WithId("{ }"u8.ToArray(), "x")!).ShouldBe("""{"id":"x" }""");
+        FailoverFrames.WithId("[1]"u8.ToArray(), "x").ShouldBeNull();
+        FailoverFrames.ScanCommand("""{"type":"join","id":"j1","group":"room"}"""u8).ShouldBe(("join", "room", "j1"));
+        FailoverFrames.ScanCommand("""{"type":"send","to":"user:b","data":{"group":"x"}}"""u8).ShouldBe(("send", (string?)null, (string?)null));
+        var welcome = FailoverFrames.ReadWelcome("""{"type":"welcome","session":"S1","node":"node-2","resumed":false,"missedFrom":3,"missedTo":5}"""u8);
+        welcome.ShouldBe(new FailoverFrames.WelcomeInfo("S1", false, 3, 5, "node-2"));
         JsonDocument.Parse(FailoverFrames.Resume("S\"1", 17)).RootElement.GetProperty("session").GetString().ShouldBe("S\"1");
+        FailoverFrames.WithNodeQuery("").ShouldBe("?ids=1&confirm=1");
+        FailoverFrames.WithNodeQuery("?token=t").ShouldBe("?token=t&ids=1&confirm=1");
+    }
+
+    [Fact]
+    public void SeqIsRewritten_OnlyInTheSeqField()
+    {
+        var frame = """{"type":"message","from":"user:a","data":{"seq":99},"mid":"5","seq":7}"""u8.ToArray();
+        var rewritten = JsonDocument.Parse(FailoverFrames.WithSeq(frame, 1234)).RootElement;
+        rewritten.GetProperty("seq").GetInt64().ShouldBe(1234);
+        rewritten.GetProperty("data").GetProperty("seq").GetInt64().ShouldBe(99);
+        rewritten.GetProperty("mid").GetString().ShouldBe("5");
+    }
+
+    [Fact]
+    public void MirrorWindow_HoldsWhatOnlyTheStandbyHas_InOrder_AndDropsSecondCopies()
+    {
+        var window = new MirrorWindow(capacity: 4);
+        window.Deliver(1).ShouldBeTrue();
+        window.Standby(1, [1]); // the primary delivered it first
+        window.Standby(2, [2]);
+        window.Standby(3, [3]);
+        window.Deliver(2).ShouldBeTrue(); // the standby's copy of 2 is no longer needed
+        window.PendingCount.ShouldBe(1);
+        window.Standby(4, [4]);
+        window.TakePending().Select(f => f[0]).ShouldBe([(byte)3, (byte)4]);
+        window.Deliver(3).ShouldBeFalse(); // the old primary's late copy, or the promoted stream's
+        window.Deliver(1).ShouldBeFalse();
+        // Bounded: the oldest ids are forgotten, the oldest held copies dropped.
+        window.Deliver(5).ShouldBeTrue();
+        window.Deliver(1).ShouldBeTrue();
+        foreach (var id in new long[] { 10, 11, 12, 13, 14 })
+        {
+            window.Standby(id, [(byte)id]);
+        }
+        window.TakePending().Select(f => f[0]).ShouldBe([(byte)11, (byte)12, (byte)13, (byte)14]);
     }
 }
 

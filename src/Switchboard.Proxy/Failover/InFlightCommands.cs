@@ -1,0 +1,83 @@
+namespace Switchboard.Proxy.Failover;
+
+/// <summary>
+/// The commands (<c>send</c>, <c>join</c>, <c>leave</c>) a failover client's node has been sent and not yet answered.
+/// Each goes with an id, the proxy's own when the client gave none, so the node answers every one; when the node is
+/// lost, the unanswered ones go to the next node before anything newer. A node that carried a command out but died
+/// before answering gets it again: commands in flight when a node is lost are at least once.
+/// </summary>
+internal sealed class InFlightCommands
+{
+    /// <summary>Ids the proxy gives start with this; their replies are the proxy's, not the client's.</summary>
+    public const string IdPrefix = "~sb";
+
+    private readonly Lock _lock = new();
+    private readonly LinkedList<(string Id, FailoverFrame Frame)> _waiting = new();
+    private long _lastId;
+
+    /// <summary>Unanswered commands now.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _waiting.Count;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Records a client frame about to go to the node when it is a command that is answered; returns the frame to send
+    /// (with the proxy's id added when it had none) and whether it was recorded.
+    /// </summary>
+    public (FailoverFrame Frame, bool Tracked) Track(FailoverFrame frame, string? type, string? clientId)
+    {
+        if (type is not (FailoverFrames.Send or FailoverFrames.Join or FailoverFrames.Leave))
+        {
+            return (frame, false);
+        }
+        var id = clientId;
+        if (id is null)
+        {
+            id = IdPrefix + Interlocked.Increment(ref _lastId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (FailoverFrames.WithId(frame.Data, id) is not { } withId)
+            {
+                return (frame, false); // not a JSON object: the node refuses it anyway
+            }
+            frame = frame with { Data = withId };
+        }
+        lock (_lock)
+        {
+            _waiting.AddLast((id, frame));
+        }
+        return (frame, true);
+    }
+
+    /// <summary>A reply with <paramref name="id"/> came: that command is done. True when the id is the proxy's (the client must not see the reply).</summary>
+    public bool Answered(string id)
+    {
+        lock (_lock)
+        {
+            // Answers come in command order, so the match is almost always the first.
+            for (var node = _waiting.First; node is not null; node = node.Next)
+            {
+                if (node.Value.Id == id)
+                {
+                    _waiting.Remove(node);
+                    break;
+                }
+            }
+        }
+        return id.StartsWith(IdPrefix, StringComparison.Ordinal);
+    }
+
+    /// <summary>The unanswered commands, oldest first: what the next node gets before anything newer.</summary>
+    public List<FailoverFrame> Unanswered()
+    {
+        lock (_lock)
+        {
+            return [.. _waiting.Select(w => w.Frame)];
+        }
+    }
+}
