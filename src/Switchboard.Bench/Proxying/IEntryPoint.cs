@@ -18,5 +18,8 @@ internal interface IEntryPoint : IAsyncDisposable
     Task<EntryCounts?> CountsAsync(CancellationToken cancellationToken);
 }
 
-/// <summary>What a proxy process counted: client connections open now and accepted since it started.</summary>
-internal sealed record EntryCounts(long Open, long Total);
+/// <summary>
+/// What a proxy process counted: client connections open now and accepted since it started, and (failover mode) sessions
+/// it carried onto another node without the client seeing it.
+/// </summary>
+internal sealed record EntryCounts(long Open, long Total, long CarriedOn = 0);

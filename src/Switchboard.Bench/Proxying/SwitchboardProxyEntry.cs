@@ -92,8 +92,9 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
         try
         {
             var text = await _http.GetStringAsync(new Uri(_admin, "/metrics"), cancellationToken).ConfigureAwait(false);
+            var carriedOn = new[] { "resumed", "gap", "promoted" }.Sum(result => Metric(text, $"switchboard_proxy_failovers_total{{result=\"{result}\"}}") ?? 0);
             return Metric(text, "switchboard_proxy_connections") is { } open && Metric(text, "switchboard_proxy_accepted_total") is { } total
-                ? new EntryCounts(open, total)
+                ? new EntryCounts(open, total, carriedOn)
                 : null;
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
@@ -133,7 +134,7 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
         }
     }
 
-    /// <summary>An unlabelled metric's value in Prometheus text.</summary>
+    /// <summary>A metric's value in Prometheus text, by its name with labels as written.</summary>
     private static long? Metric(string text, string name)
     {
         foreach (var line in text.Split('\n'))

@@ -5,10 +5,14 @@ namespace Switchboard.Bench.Scenarios;
 
 /// <summary>
 /// The drain and failover scenarios' stopwatch: after a warm-up it picks the node holding the most clients, has it
-/// drained (or killed), and follows the clients until every one of them is open again on another node.
+/// drained (or killed), and follows the clients until every one of them is open again on another node — or, behind a
+/// failover-mode proxy, until the proxies have carried every one of their sessions on (<paramref name="carriedOn"/>: the
+/// proxies' count of such moves), since those clients never see a move.
 /// </summary>
-internal sealed class MoveWatch(TimeSpan warmUp, Func<string, Task> trigger)
+internal sealed class MoveWatch(TimeSpan warmUp, Func<string, Task> trigger, Func<Task<long>>? carriedOn = null)
 {
+    private long _carriedBefore;
+
     private readonly Queue<(long At, long Moves)> _recent = new();
     private long _triggeredAt;
     private long _movesBefore;
@@ -31,6 +35,9 @@ internal sealed class MoveWatch(TimeSpan warmUp, Func<string, Task> trigger)
     /// <summary>Moves completed since the trigger.</summary>
     public long Moves { get; private set; }
 
+    /// <summary>Sessions the proxies carried onto another node since the trigger (failover mode), or null without such proxies.</summary>
+    public long? CarriedOn { get; private set; }
+
     /// <summary>Called about four times a second while traffic runs.</summary>
     public async Task TickAsync(WorkerProgress now, TimeSpan elapsed)
     {
@@ -45,6 +52,7 @@ internal sealed class MoveWatch(TimeSpan warmUp, Func<string, Task> trigger)
             VictimClients = count;
             _movesBefore = now.Moves;
             _openBefore = now.Open;
+            _carriedBefore = carriedOn is null ? 0 : await carriedOn().ConfigureAwait(false);
             _triggeredAt = Stopwatch.GetTimestamp();
             await trigger(node).ConfigureAwait(false);
             return;
@@ -57,7 +65,14 @@ internal sealed class MoveWatch(TimeSpan warmUp, Func<string, Task> trigger)
             _recent.Dequeue();
         }
         PeakMovesPerSecond = Math.Max(PeakMovesPerSecond, now.Moves - _recent.Peek().Moves);
-        if (RehomedAfter is null && (now.ByNode?.GetValueOrDefault(Victim!) ?? 0) == 0 && now.Open >= _openBefore)
+        if (carriedOn is not null)
+        {
+            CarriedOn = await carriedOn().ConfigureAwait(false) - _carriedBefore;
+        }
+        var back = CarriedOn is { } carried
+            ? carried >= VictimClients
+            : (now.ByNode?.GetValueOrDefault(Victim!) ?? 0) == 0;
+        if (RehomedAfter is null && back && now.Open >= _openBefore)
         {
             RehomedAfter = Stopwatch.GetElapsedTime(_triggeredAt).TotalSeconds;
         }

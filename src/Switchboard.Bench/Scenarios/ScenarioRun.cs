@@ -113,11 +113,17 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
                 {
                     throw new ArgumentException($"--scenario {options.Scenario} needs {(options.Scenario == BenchScenarios.Drain ? "a gateway with --admin-key, or --cluster local:N" : "--cluster local:N --backplane rabbitmq (a process per node to kill)")}.");
                 }
-                var watch = new MoveWatch(WarmUp, node => target.Move(options.Scenario, node, cancellationToken));
+                // Behind failover-mode proxies the clients never see the move: the proxies count it.
+                var watch = new MoveWatch(WarmUp, node => target.Move(options.Scenario, node, cancellationToken),
+                    options.ProxyMode == "failover" && target.Entries is { Count: > 0 } proxies ? () => CarriedOnAsync(proxies, cancellationToken) : null);
                 await TrafficAsync(sampler, Pair(clients), recipientsPerMessage: 1, watch, cancellationToken).ConfigureAwait(false);
                 Add("moved_node", "clients on the node " + (options.Scenario == BenchScenarios.Drain ? "drained" : "killed") + $" ({watch.Victim})", watch.VictimClients, "");
                 Add("rehome_seconds", "time until all were open on other nodes", watch.RehomedAfter, "s");
                 Add("moves", "clients that moved (reconnected and welcomed)", watch.Moves, "");
+                if (watch.CarriedOn is { } carried)
+                {
+                    Add("carried_on", "sessions the proxies carried onto another node (the client saw no move)", carried, "");
+                }
                 Add("peak_move_rate", "peak moves per second", watch.PeakMovesPerSecond, "conn/s");
                 var final = await ProgressAsync(cancellationToken).ConfigureAwait(false);
                 Add("resumed", "moves that resumed their session whole", final.Resumed, "");
@@ -195,6 +201,9 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         return new ScenarioResult(target.Name, target.Description, _figures,
             Sum(results.Select(r => r.ConnectFailures)), Sum(results.Select(r => r.Errors)), Sum(results.Select(r => r.Closes)), processes, _notes);
     }
+
+    private static async Task<long> CarriedOnAsync(IReadOnlyList<IEntryPoint> proxies, CancellationToken cancellationToken) =>
+        (await Task.WhenAll(proxies.Select(p => p.CountsAsync(cancellationToken))).ConfigureAwait(false)).Sum(c => c?.CarriedOn ?? 0);
 
     /// <summary>
     /// What the proxies in front of the nodes count as open once the clients are in (each proxy's own metrics or

@@ -65,6 +65,48 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
         p99.Ratios.Keys.ShouldBe(["proxy/direct", "haproxy/direct", "proxy/haproxy"]);
     }
 
+    [Fact]
+    public async Task Failover_ANodeProcessKilledWithSigkill_UnderFailoverModeProxies_LosesTheClientsNothing()
+    {
+        await using var broker = await RabbitMqBroker.StartOrShareAsync();
+
+        // The same run straight at the nodes and through a failover-mode proxy, each on its own fresh cluster of node
+        // processes: after 2 s the node holding the most clients is killed with SIGKILL.
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Failover,
+            LocalNodes = 3,
+            Backplane = broker.Url.ToString(),
+            Proxy = true,
+            ProxyMode = "failover",
+            ProxyPathNames = [ProxyPaths.Direct, ProxyPaths.Proxy],
+            Clients = 90,
+            Rate = 450,
+            Duration = TimeSpan.FromSeconds(5),
+            WarmUp = TimeSpan.FromMilliseconds(500),
+            Workers = 0,
+        }, output.WriteLine).WaitAsync(TimeSpan.FromSeconds(240));
+
+        var direct = report.Paths.ShouldNotBeNull()[0];
+        var proxy = report.Paths[1];
+        // Straight at the nodes, the killed node's sessions die with it: every client there reconnects to a new session.
+        direct["moved_node"]!.Value.ShouldBeGreaterThan(0);
+        direct["not_resumed"].ShouldBe(direct["moved_node"]);
+
+        // Through the proxy, no client sees anything: the proxy carries every session of the killed node on (its standby
+        // takes over), nothing is lost or duplicated, and no client is closed or told of an error.
+        var killed = proxy["moved_node"]!.Value;
+        killed.ShouldBeGreaterThan(0);
+        proxy["carried_on"].ShouldBe(killed);
+        proxy["moves"].ShouldBe(0);
+        proxy["rehome_seconds"].ShouldNotBeNull();
+        proxy["sent"]!.Value.ShouldBeGreaterThan(1000);
+        proxy["lost"].ShouldBe(0);
+        proxy["duplicates"].ShouldBe(0);
+        proxy.Closes.ShouldBeEmpty();
+        proxy.Errors.ShouldBeEmpty();
+    }
+
     private static void AssertTrafficMatchesTheNodes(ScenarioResult path)
     {
         path["connections"].ShouldBe(Clients, path.Target);
