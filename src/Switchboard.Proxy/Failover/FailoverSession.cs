@@ -344,7 +344,13 @@ internal sealed class FailoverSession : IAsyncDisposable
             var nextSource = new TaskCompletionSource<NodeLink>(TaskCreationOptions.RunContinuationsAsynchronously);
             Volatile.Write(ref _currentLink, nextSource.Task);
             link.Dispose(); // ends it for the queue → node loop, which now waits for nextSource
-            var next = await MoveAsync(nextSource, token).ConfigureAwait(false) ?? await PromoteAsync(nextSource, link, token).ConfigureAwait(false);
+            // A connection that dropped without a close (1006) is a node that died, or one cut off: the standby already has
+            // everything, and promoting it costs no round trip, where a resume would cost a gateway request and a dial per
+            // client, all at once, for a session that is most likely gone.
+            var abrupt = status is null && !reconnect && Volatile.Read(ref _standby) is not null;
+            var next = (abrupt ? null : await MoveAsync(nextSource, token).ConfigureAwait(false))
+                ?? await PromoteAsync(nextSource, link, token).ConfigureAwait(false)
+                ?? (abrupt ? await MoveAsync(nextSource, token).ConfigureAwait(false) : null);
             if (next is null)
             {
                 if (!token.IsCancellationRequested)
@@ -417,10 +423,10 @@ internal sealed class FailoverSession : IAsyncDisposable
         // The keeper this replaces was cancelled by the promotion; it is not disposed while its loop may still be ending.
         var keeper = CancellationTokenSource.CreateLinkedTokenSource(_done.Token);
         Volatile.Write(ref _standbyKeeper, keeper);
-        _ = KeepStandbyAsync(session, keeper.Token);
+        _ = KeepStandbyAsync(session, spread: _rewriting, keeper.Token);
     }
 
-    private async Task KeepStandbyAsync(string session, CancellationToken token)
+    private async Task KeepStandbyAsync(string session, bool spread, CancellationToken token)
     {
         var options = _runtime.Settings.Options;
         var delay = TimeSpan.FromMilliseconds(200);
@@ -428,6 +434,13 @@ internal sealed class FailoverSession : IAsyncDisposable
         {
             try
             {
+                if (spread)
+                {
+                    // A replacement is not urgent (the session's own node is up), and a node's loss makes every client
+                    // with a standby there ask at once: spread them out.
+                    await Task.Delay(options.StandbySpread * Random.Shared.NextDouble(), _runtime.Time, token).ConfigureAwait(false);
+                }
+                spread = true;
                 using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
                 attempt.CancelAfter(options.HandshakeTimeout);
                 // The session's node changes when it moves (drain); the session itself only with a promotion, which starts a new keeper.

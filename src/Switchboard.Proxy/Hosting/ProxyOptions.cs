@@ -108,6 +108,12 @@ public sealed class ProxyOptions
     /// </summary>
     public bool Standby { get; set; } = true;
 
+    /// <summary>
+    /// Failover mode: a standby that replaces a lost or promoted one is opened at a random moment within this, so the
+    /// clients of a lost node (whose sessions or standbys were there) do not all ask the gateway and the nodes at once.
+    /// </summary>
+    public TimeSpan StandbySpread { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>After one side of a tunnel closes, how long the other may still finish (a WebSocket close handshake).</summary>
     public TimeSpan CloseGrace { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -43,6 +43,10 @@ internal sealed record ProxySettings(
             }
             AtLeast(options.FailoverQueueFrames, 1, "Proxy:FailoverQueueFrames");
             Positive(options.FailoverTimeout, "Proxy:FailoverTimeout");
+            if (options.StandbySpread < TimeSpan.Zero)
+            {
+                throw new ArgumentException($"Proxy:StandbySpread must not be negative (is {options.StandbySpread}).");
+            }
         }
         var listen = ParseEndPoint(options.Listen, "Proxy:Listen (--listen)");
         var admin = string.IsNullOrWhiteSpace(options.Admin) ? null : ParseEndPoint(options.Admin, "Proxy:Admin (--admin)");

@@ -51,7 +51,7 @@ public sealed class FailoverTests : IAsyncLifetime
         var options = new ProxyOptions
         {
             Listen = "127.0.0.1:0", Admin = "127.0.0.1:0", Mode = ProxyModes.Failover, Gateway = _cluster.Gateway.ToString(),
-            GatewayKey = devGateway ? null : gatewayKey,
+            GatewayKey = devGateway ? null : gatewayKey, StandbySpread = TimeSpan.FromMilliseconds(300),
         };
         configure?.Invoke(options);
         _proxyOrNull = await ProxyServer.StartAsync(options, _cluster.Cluster.Backplane, new RecordingLoggerFactory(_log));
