@@ -116,6 +116,12 @@ public interface IClusterObserver
     /// <summary>Users joined or left a node.</summary>
     void OnPresence(PresenceDelta delta);
 
+    /// <summary>
+    /// False when this observer has no use for <paramref name="nodeId"/>'s presence (a node's own, say): a backplane may
+    /// then skip decoding it, which matters for the periodic full snapshots.
+    /// </summary>
+    bool WantsPresenceOf(string nodeId) => true;
+
     /// <summary>A node left the cluster on purpose.</summary>
     void OnNodeLeft(string nodeId, long epoch);
 }

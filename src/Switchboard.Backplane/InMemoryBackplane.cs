@@ -221,7 +221,10 @@ public sealed class InMemoryBackplane : IBackplane
     {
         foreach (var observer in Volatile.Read(ref _observers))
         {
-            Notify(observer, static (o, a) => o.OnPresence(a), delta);
+            if (observer.WantsPresenceOf(delta.NodeId))
+            {
+                Notify(observer, static (o, a) => o.OnPresence(a), delta);
+            }
         }
         return ValueTask.CompletedTask;
     }

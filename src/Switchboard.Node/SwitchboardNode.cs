@@ -72,7 +72,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _tickets = new TicketValidator(options.ClusterSecret, options.NodeId, options.TicketClockSkew, _time);
         _usedTickets = new TicketReplayGuard(options.TicketClockSkew, _time);
         Hub = new Hub(options.MaxConnections);
-        Cluster = new ClusterView(new ClusterViewOptions { HeartbeatInterval = options.HeartbeatInterval }, _time);
+        Cluster = new ClusterView(new ClusterViewOptions { HeartbeatInterval = options.HeartbeatInterval, OwnNodeId = options.NodeId }, _time);
         _router = new ClusterRouter(backplane, Cluster);
         _cpu = new CpuMeter(_time);
         _lastSampleTimestamp = _time.GetTimestamp();

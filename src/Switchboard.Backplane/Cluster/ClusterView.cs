@@ -22,6 +22,13 @@ public sealed class ClusterViewOptions
     /// as the proxy, turns it off and holds no entry per user of the cluster.
     /// </summary>
     public bool TrackPresence { get; set; } = true;
+
+    /// <summary>
+    /// The id of the node that observes, when the observer is a node: its own presence is not kept. A node delivers to
+    /// its own users itself and routes only to the others, so the entry per local user, and the work of reading back
+    /// its own periodic snapshots, would buy nothing.
+    /// </summary>
+    public string? OwnNodeId { get; set; }
 }
 
 /// <summary>
@@ -36,6 +43,7 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     private readonly TimeSpan _evictAfter;
     private readonly ITimer _evictionTimer;
     private readonly bool _trackPresence;
+    private readonly string? _ownNodeId;
 
     /// <summary>Creates a view that checks for silent nodes four times per heartbeat interval.</summary>
     public ClusterView(ClusterViewOptions options, TimeProvider? timeProvider = null)
@@ -43,6 +51,7 @@ public sealed class ClusterView : IClusterObserver, IDisposable
         _time = timeProvider ?? TimeProvider.System;
         _evictAfter = options.HeartbeatInterval * options.MissedHeartbeatsBeforeEviction;
         _trackPresence = options.TrackPresence;
+        _ownNodeId = options.OwnNodeId;
         // Checking only once per interval would let a dead node linger almost a whole extra interval.
         var check = options.HeartbeatInterval / 4;
         _evictionTimer = _time.CreateTimer(_ => EvictSilentNodes(), null, check, check);
@@ -75,11 +84,14 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     /// <inheritdoc/>
     public void OnPresence(PresenceDelta delta)
     {
-        if (_trackPresence)
+        if (WantsPresenceOf(delta.NodeId))
         {
             Directory.Apply(delta);
         }
     }
+
+    /// <inheritdoc/>
+    public bool WantsPresenceOf(string nodeId) => _trackPresence && !string.Equals(nodeId, _ownNodeId, StringComparison.Ordinal);
 
     /// <inheritdoc/>
     public void OnNodeLeft(string nodeId, long epoch)

@@ -25,6 +25,9 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     private readonly Stack<ArrayBufferWriter<byte>> _buffers = new();
     private readonly PresenceMerger _presence = new();
     private readonly List<TaskCompletionSource> _flushed = [];
+    // Presence bodies are written here and published from it: a node's periodic snapshot is a large body, which would
+    // otherwise be a fresh large-object allocation every few seconds.
+    private readonly ArrayBufferWriter<byte> _presenceBody = new(4096);
     private readonly Task _loop;
     private long _framesPublished;
     private long _messagesPublished;
@@ -157,7 +160,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         }
         // Control messages keep their order among themselves: pending presence goes out first.
         await FlushPresenceAsync().ConfigureAwait(false);
-        var body = item.Body ?? ControlMessages.Encode(item.Presence!);
+        var body = item.Body is { } given ? given : ControlMessages.Encode(item.Presence!, Reset(_presenceBody));
         await PublishAsync(item.Exchange, item.Key, item.Mandatory, item.Type!, body, frames: 0).ConfigureAwait(false);
     }
 
@@ -165,7 +168,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     {
         if (!_presence.IsEmpty)
         {
-            await PublishAsync(_controlExchange, string.Empty, false, RabbitMqNames.PresenceType, ControlMessages.Encode(_presence.Take()), frames: 0).ConfigureAwait(false);
+            await PublishAsync(_controlExchange, string.Empty, false, RabbitMqNames.PresenceType, ControlMessages.Encode(_presence.Take(), Reset(_presenceBody)), frames: 0).ConfigureAwait(false);
         }
     }
 
@@ -177,6 +180,12 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         }
         _batches.Clear();
         await FlushPresenceAsync().ConfigureAwait(false);
+    }
+
+    private static ArrayBufferWriter<byte> Reset(ArrayBufferWriter<byte> buffer)
+    {
+        buffer.ResetWrittenCount();
+        return buffer;
     }
 
     private async Task PublishBatchAsync(string exchange, string key, PendingBatch batch)

@@ -30,6 +30,16 @@ internal static class ControlMessages
 
     public static byte[] Encode(PresenceDelta delta) => JsonSerializer.SerializeToUtf8Bytes(delta, ControlJsonContext.Default.PresenceDelta);
 
+    /// <summary>Writes a presence body into <paramref name="buffer"/> and returns it (valid until the buffer is written again).</summary>
+    public static ReadOnlyMemory<byte> Encode(PresenceDelta delta, System.Buffers.ArrayBufferWriter<byte> buffer)
+    {
+        using (var writer = new Utf8JsonWriter(buffer))
+        {
+            JsonSerializer.Serialize(writer, delta, ControlJsonContext.Default.PresenceDelta);
+        }
+        return buffer.WrittenMemory;
+    }
+
     public static byte[] Encode(NodeLeftNotice notice) => JsonSerializer.SerializeToUtf8Bytes(notice, ControlJsonContext.Default.NodeLeftNotice);
 
     public static byte[] Encode(NodeRequestEnvelope request) => JsonSerializer.SerializeToUtf8Bytes(request, ControlJsonContext.Default.NodeRequestEnvelope);
@@ -47,6 +57,26 @@ internal static class ControlMessages
         catch (JsonException e)
         {
             throw new FormatException($"bad control message: {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// The <c>nodeId</c> of a presence body without decoding its user lists (the encoder writes it first); null when it
+    /// is not there first, in which case the body is decoded (and checked) whole.
+    /// </summary>
+    public static string? PeekNodeId(ReadOnlySpan<byte> body)
+    {
+        try
+        {
+            var reader = new Utf8JsonReader(body);
+            return reader.Read() && reader.TokenType == JsonTokenType.StartObject && reader.Read() && reader.TokenType == JsonTokenType.PropertyName
+                && reader.ValueTextEquals("nodeId"u8) && reader.Read() && reader.TokenType == JsonTokenType.String
+                ? reader.GetString()
+                : null;
+        }
+        catch (JsonException)
+        {
+            return null;
         }
     }
 

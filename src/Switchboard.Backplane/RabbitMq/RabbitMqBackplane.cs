@@ -709,6 +709,11 @@ public sealed class RabbitMqBackplane : IBackplane
                     Notify(static (o, h) => o.OnHeartbeat(h), heartbeat);
                     break;
                 case RabbitMqNames.PresenceType:
+                    // A node's own snapshots come back to it: a user list it has no use for, not worth decoding.
+                    if (ControlMessages.PeekNodeId(body) is { } from && !Volatile.Read(ref _observers).Any(o => o.WantsPresenceOf(from)))
+                    {
+                        break;
+                    }
                     var delta = ControlMessages.Decode(body, ControlJsonContext.Default.PresenceDelta);
                     ControlMessages.Validate(delta);
                     Notify(static (o, d) => o.OnPresence(d), delta);

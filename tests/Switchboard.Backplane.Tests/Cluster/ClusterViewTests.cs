@@ -70,6 +70,18 @@ public sealed class ClusterViewTests : IDisposable
     }
 
     [Fact]
+    public void ANodesView_KeepsNoPresenceOfItsOwn()
+    {
+        using var view = new ClusterView(new ClusterViewOptions { OwnNodeId = "node-1" }, new ManualTimeProvider());
+
+        view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+        view.OnPresence(TestData.Joined("node-2", 1, "bob"));
+
+        view.Directory.GetNodes("bob").ShouldBe(["node-2"]);
+        view.Directory.CountUsers("node-1").ShouldBe(0);
+    }
+
+    [Fact]
     public void SilentNode_IsEvictedAfterThreeIntervals_WithItsDirectoryEntries()
     {
         _view.OnHeartbeat(TestData.Heartbeat("node-1"));

@@ -114,4 +114,20 @@ public sealed class WireFormatTests
         merger.CanMerge(new PresenceDelta("m", 1, ["b"], [])).ShouldBeFalse();
         merger.CanMerge(new PresenceDelta("n", 1, ["b"], [], IsSnapshot: true)).ShouldBeFalse();
     }
+
+    [Fact]
+    public void PresenceBody_NamesItsNodeFirst_SoAReceiverCanSkipItsOwnSnapshotUndecoded()
+    {
+        var delta = new PresenceDelta("node-7", 3, [.. Enumerable.Range(0, 1000).Select(i => $"user-{i}")], ["gone"], IsSnapshot: true);
+        var buffer = new ArrayBufferWriter<byte>();
+
+        var body = ControlMessages.Encode(delta, buffer);
+
+        body.ToArray().ShouldBe(ControlMessages.Encode(delta), "the reused buffer writes what the allocating encoder does");
+        ControlMessages.PeekNodeId(body.Span).ShouldBe("node-7");
+        var decoded = ControlMessages.Decode(body.Span, ControlJsonContext.Default.PresenceDelta);
+        decoded.Joined.Count.ShouldBe(1000);
+        ControlMessages.PeekNodeId("""{"epoch":1,"nodeId":"n"}"""u8).ShouldBeNull("not first: the body is decoded whole");
+        ControlMessages.PeekNodeId("not json"u8).ShouldBeNull();
+    }
 }
