@@ -13,12 +13,16 @@ public static class ProcessSampler
     {
         try
         {
-            long rssKb = 0;
+            long rssKb = 0, anonKb = 0;
             foreach (var line in File.ReadLines($"/proc/{pid}/status"))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
                 {
-                    rssKb = long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
+                    rssKb = Kilobytes(line, "VmRSS:");
+                }
+                else if (line.StartsWith("RssAnon:", StringComparison.Ordinal))
+                {
+                    anonKb = Kilobytes(line, "RssAnon:");
                     break;
                 }
             }
@@ -26,13 +30,16 @@ public static class ProcessSampler
             // The command name (field 2) may hold spaces and parentheses: count fields after its closing parenthesis.
             var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
             var cpuTicks = long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture);
-            return new ProcessSample(rssKb * 1024, TimeSpan.FromSeconds(cpuTicks / TicksPerSecond), DateTimeOffset.UtcNow);
+            return new ProcessSample(rssKb * 1024, TimeSpan.FromSeconds(cpuTicks / TicksPerSecond), DateTimeOffset.UtcNow, anonKb * 1024);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException)
         {
             return null;
         }
     }
+
+    private static long Kilobytes(string line, string field) =>
+        long.Parse(line.AsSpan(field.Length).Trim().TrimEnd("kB").Trim(), CultureInfo.InvariantCulture);
 
     /// <summary>Open file descriptors of a process, or -1 when it cannot be read.</summary>
     public static int OpenFiles(int pid)
@@ -55,5 +62,8 @@ public static class ProcessSampler
     }
 }
 
-/// <summary>A process's resident set size, CPU time used so far and when they were read.</summary>
-public sealed record ProcessSample(long RssBytes, TimeSpan CpuTime, DateTimeOffset At);
+/// <summary>
+/// A process's resident set size, CPU time used so far and when they were read; <see cref="AnonBytes"/> is the anonymous
+/// part of the RSS (heap and native allocations, without the code and files mapped from disk or the JIT's shared mappings).
+/// </summary>
+public sealed record ProcessSample(long RssBytes, TimeSpan CpuTime, DateTimeOffset At, long AnonBytes = 0);

@@ -77,7 +77,9 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             _peak.GetValueOrDefault(p.ProcessId),
             _busyCores.GetValueOrDefault(p.ProcessId),
             _openFiles.GetValueOrDefault(p.ProcessId, -1),
-            _end.GetValueOrDefault(p.ProcessId)?.RssBytes))];
+            _end.GetValueOrDefault(p.ProcessId)?.RssBytes,
+            _before.GetValueOrDefault(p.ProcessId)?.AnonBytes,
+            _end.GetValueOrDefault(p.ProcessId)?.AnonBytes))];
 
     private void Mark(Dictionary<int, ProcessSample?> into)
     {

@@ -80,10 +80,10 @@ public sealed record Figure(string Key, string Label, double? Value, string Unit
 
 /// <summary>
 /// One process of the system under test: memory before and after the clients came, its peak, the CPU it used, and
-/// (idle scenario) its memory at the end of the hold.
+/// (idle scenario) its memory at the end of the hold, in all and its anonymous part (before and at the end).
 /// </summary>
 public sealed record ProcessFigures(string Name, int ProcessId, int Connections, long RssBeforeBytes, long RssAfterBytes, long RssPeakBytes, double CpuCores, int OpenFiles,
-    long? RssEndBytes = null)
+    long? RssEndBytes = null, long? AnonBeforeBytes = null, long? AnonEndBytes = null)
 {
     /// <summary>Resident memory the connections added, per connection.</summary>
     public double? RssPerConnectionBytes => Connections > 0 ? (double)(RssAfterBytes - RssBeforeBytes) / Connections : null;

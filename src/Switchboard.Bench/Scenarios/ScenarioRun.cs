@@ -174,6 +174,14 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
                 // after the last connection opened, before anything the node does once it has settled.
                 Add("rss_per_connection_held", options.Proxy ? "RSS per connection at the end of the hold (nodes)" : "RSS per connection at the end of the hold (system under test)",
                     (double)holding.Sum(p => p.RssEndBytes!.Value - p.RssBeforeBytes) / held, "B");
+                // RSS also grows by code: the pages of the runtime's and the project's libraries the connect path touched
+                // for the first time, and the code the JIT compiled for it (mapped shared), a one-time cost that does not
+                // grow with more connections. The anonymous part is what the connections themselves hold.
+                if (holding.All(p => p.AnonEndBytes is > 0 && p.AnonBeforeBytes is > 0))
+                {
+                    Add("anon_per_connection_held", options.Proxy ? "anonymous RSS per connection at the end of the hold (nodes; without code and mapped files)" : "anonymous RSS per connection at the end of the hold (without code and mapped files)",
+                        (double)holding.Sum(p => p.AnonEndBytes!.Value - p.AnonBeforeBytes!.Value) / held, "B");
+                }
                 // An idle node's RSS is a saw-tooth (garbage piles up until a collection), so one sample can land anywhere on it.
                 if (holding.All(p => sampler.MeanRssBytes(p.ProcessId) is not null))
                 {
