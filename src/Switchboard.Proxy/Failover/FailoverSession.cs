@@ -31,13 +31,9 @@ internal sealed class FailoverSession : IAsyncDisposable
     private long _clientSeq;
     private volatile bool _rewriting;
     private volatile bool _clientClosed;
-    // With a standby (Proxy:Standby): the two streams' matcher, the standby, the groups it must join too, and what
-    // keeps it open (cancelled when it is promoted or the session ends).
-    private readonly MirrorWindow? _window;
+    // With a standby (Proxy:Standby): what keeps it, and the two streams' matcher.
+    private readonly StandbyKeeper? _standbys;
     private readonly InFlightCommands _inFlight = new();
-    private StandbyLink? _standby;
-    private readonly HashSet<string> _groups = new(StringComparer.Ordinal);
-    private CancellationTokenSource? _standbyKeeper;
 
     public FailoverSession(ClientConnection connection, ProxyRuntime runtime, FailoverServices services, UpgradeRequest request, NodeLink first, CancellationToken stopping)
     {
@@ -55,7 +51,9 @@ internal sealed class FailoverSession : IAsyncDisposable
         _userId = request.QueryParameter(TicketPolicy.TokenParameter) is { } token ? TicketPolicy.ReadClaim(token, TicketPolicy.SubjectClaim) : null;
         _link = first;
         _currentLink = Task.FromResult(first);
-        _window = runtime.Settings.Options.Standby && _userId is not null ? new MirrorWindow(MirrorCapacity) : null;
+        _standbys = runtime.Settings.Options.Standby && _userId is not null
+            ? new StandbyKeeper(runtime, services, _userId, connection.Remote.Address.ToString(), new MirrorWindow(MirrorCapacity), _done.Token)
+            : null;
     }
 
     public async Task RunAsync()
@@ -70,13 +68,9 @@ internal sealed class FailoverSession : IAsyncDisposable
         {
             await _done.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(clientToQueue, queueToNode).ConfigureAwait(false);
-            if (_standbyKeeper is { } keeper)
+            if (_standbys is not null)
             {
-                await keeper.CancelAsync().ConfigureAwait(false);
-            }
-            if (Interlocked.Exchange(ref _standby, null) is { } standby)
-            {
-                await standby.CloseAsync().ConfigureAwait(false);
+                await _standbys.CloseAsync().ConfigureAwait(false);
             }
         }
     }
@@ -99,7 +93,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                     break;
                 }
                 _connection.Touch(_runtime.Time.GetTimestamp());
-                var forward = _window is null || frame.Value.Type != WebSocketMessageType.Text ? frame.Value : await MirrorCommandAsync(frame.Value).ConfigureAwait(false);
+                var forward = _standbys is null || frame.Value.Type != WebSocketMessageType.Text ? frame.Value : await MirrorCommandAsync(frame.Value).ConfigureAwait(false);
                 // Waits while the queue is full: the client is back-pressured during a long move.
                 await _toNode.Writer.WriteAsync(forward, token).ConfigureAwait(false);
             }
@@ -129,21 +123,7 @@ internal sealed class FailoverSession : IAsyncDisposable
         var (type, group, id) = FailoverFrames.ScanCommand(frame.Data);
         if (type is FailoverFrames.Join or FailoverFrames.Leave && group is not null)
         {
-            lock (_groups)
-            {
-                if (type == FailoverFrames.Join)
-                {
-                    _groups.Add(group);
-                }
-                else
-                {
-                    _groups.Remove(group);
-                }
-            }
-            if (Volatile.Read(ref _standby) is { } standby)
-            {
-                await standby.MirrorAsync(FailoverFrames.Membership(type, group)).ConfigureAwait(false);
-            }
+            await _standbys!.MirrorAsync(type, group).ConfigureAwait(false);
         }
         else if (type == FailoverFrames.AckType && _rewriting)
         {
@@ -296,7 +276,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                                 continue; // a copy of one the client has
                             }
                             Interlocked.Exchange(ref _lastSeq, s);
-                            if (messageId is { } id && _window?.Deliver(id) == false)
+                            if (messageId is { } id && _standbys?.Window.Deliver(id) == false)
                             {
                                 continue; // the standby's copy reached the client first (it was promoted)
                             }
@@ -347,7 +327,7 @@ internal sealed class FailoverSession : IAsyncDisposable
             // A connection that dropped without a close (1006) is a node that died, or one cut off: the standby already has
             // everything, and promoting it costs no round trip, where a resume would cost a gateway request and a dial per
             // client, all at once, for a session that is most likely gone.
-            var abrupt = status is null && !reconnect && Volatile.Read(ref _standby) is not null;
+            var abrupt = status is null && !reconnect && _standbys?.Current is not null;
             var next = (abrupt ? null : await MoveAsync(nextSource, token).ConfigureAwait(false))
                 ?? await PromoteAsync(nextSource, link, token).ConfigureAwait(false)
                 ?? (abrupt ? await MoveAsync(nextSource, token).ConfigureAwait(false) : null);
@@ -372,20 +352,16 @@ internal sealed class FailoverSession : IAsyncDisposable
     /// </summary>
     private async Task<NodeLink?> PromoteAsync(TaskCompletionSource<NodeLink> nextSource, NodeLink lost, CancellationToken token)
     {
-        if (token.IsCancellationRequested || Interlocked.Exchange(ref _standby, null) is not { } standby)
+        if (token.IsCancellationRequested || _standbys is null || await _standbys.TakeAsync().ConfigureAwait(false) is not { } standby)
         {
             return null;
-        }
-        if (_standbyKeeper is { } keeper)
-        {
-            await keeper.CancelAsync().ConfigureAwait(false);
         }
         if (await standby.PromoteAsync().ConfigureAwait(false) is not { } link)
         {
             standby.Dispose();
             return null;
         }
-        var pending = _window!.TakePending();
+        var pending = _standbys.Window.TakePending();
         _rewriting = true;
         try
         {
@@ -410,84 +386,12 @@ internal sealed class FailoverSession : IAsyncDisposable
         return link;
     }
 
-    /// <summary>
-    /// Keeps a standby open for the current session (on another node than the session's) until the session ends or the
-    /// standby is promoted: opened now, and again whenever it is lost, with backoff while the gateway has no other node.
-    /// </summary>
+    /// <summary>Keeps a standby for the current session; a replacement (after a promotion) is spread out, the first is not.</summary>
     private void KeepStandby()
     {
-        if (_window is null || _session is not { } session || _sessionNode is null)
+        if (_standbys is not null && _session is { } session && _sessionNode is not null)
         {
-            return;
-        }
-        // The keeper this replaces was cancelled by the promotion; it is not disposed while its loop may still be ending.
-        var keeper = CancellationTokenSource.CreateLinkedTokenSource(_done.Token);
-        Volatile.Write(ref _standbyKeeper, keeper);
-        _ = KeepStandbyAsync(session, spread: _rewriting, keeper.Token);
-    }
-
-    private async Task KeepStandbyAsync(string session, bool spread, CancellationToken token)
-    {
-        var options = _runtime.Settings.Options;
-        var delay = TimeSpan.FromMilliseconds(200);
-        while (!token.IsCancellationRequested)
-        {
-            try
-            {
-                if (spread)
-                {
-                    // A replacement is not urgent (the session's own node is up), and a node's loss makes every client
-                    // with a standby there ask at once: spread them out.
-                    await Task.Delay(options.StandbySpread * Random.Shared.NextDouble(), _runtime.Time, token).ConfigureAwait(false);
-                }
-                spread = true;
-                using var attempt = CancellationTokenSource.CreateLinkedTokenSource(token);
-                attempt.CancelAfter(options.HandshakeTimeout);
-                // The session's node changes when it moves (drain); the session itself only with a promotion, which starts a new keeper.
-                var node = _sessionNode!;
-                var standby = await StandbyLink.OpenAsync(_runtime, _services, _userId!, session, node, _connection.Remote.Address.ToString(), Groups, _window!, attempt.Token).ConfigureAwait(false);
-                if (token.IsCancellationRequested)
-                {
-                    await standby.CloseAsync().ConfigureAwait(false);
-                    return;
-                }
-                Volatile.Write(ref _standby, standby);
-                ProxyLog.StandbyOpened(_runtime.Logger, standby.Session, session, standby.Node);
-                delay = TimeSpan.FromMilliseconds(200);
-                await standby.Gone.WaitAsync(token).ConfigureAwait(false);
-                // Lost (its node went or drains): replaced, unless it was promoted meanwhile.
-                Interlocked.CompareExchange(ref _standby, null, standby);
-            }
-            catch (OperationCanceledException) when (token.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (GatewayRefusedException e)
-            {
-                _services.Gateway.ReportRefusal(e);
-            }
-            catch (Exception e) when (e is HttpRequestException or WebSocketException or TimeoutException or IOException or OperationCanceledException
-                                      or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException or FrameTooLargeException)
-            {
-                ProxyLog.StandbyFailed(_runtime.Logger, session, e.Message);
-            }
-            try
-            {
-                await Task.Delay(delay, _runtime.Time, token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
-        }
-    }
-
-    private IReadOnlyCollection<string> Groups()
-    {
-        lock (_groups)
-        {
-            return [.. _groups];
+            _standbys.Keep(session, () => _sessionNode, spread: _rewriting);
         }
     }
 
@@ -516,7 +420,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                 using var attemptTimeout = CancellationTokenSource.CreateLinkedTokenSource(token);
                 attemptTimeout.CancelAfter(options.HandshakeTimeout);
                 // Not onto the standby's node while another will do: one node's loss must not take both.
-                var placement = await _services.Gateway.ResumeAsync(_userId!, _session!, Volatile.Read(ref _standby)?.Node, attemptTimeout.Token).ConfigureAwait(false);
+                var placement = await _services.Gateway.ResumeAsync(_userId!, _session!, _standbys?.Current?.Node, attemptTimeout.Token).ConfigureAwait(false);
                 var backend = _runtime.Pool.Find(placement.Node);
                 var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}&{FailoverFrames.NodeQuery}");
                 link = await NodeLink.OpenAsync(_services.Nodes, backend, url, _connection.Remote.Address.ToString(), options.ConnectTimeout, attemptTimeout.Token).ConfigureAwait(false);
@@ -550,11 +454,8 @@ internal sealed class FailoverSession : IAsyncDisposable
                 _sessionNode = placement.Node;
                 _link = link;
                 nextSource.SetResult(link);
-                if (Volatile.Read(ref _standby) is { } standby && standby.Node == placement.Node)
-                {
-                    // No other node took the session: the standby moves off its node (its keeper opens the next).
-                    _ = standby.CloseAsync();
-                }
+                // No other node took the session: the standby moves off its node.
+                _standbys?.GiveWay(placement.Node);
                 return link;
             }
             catch (GatewayRefusedException e) when (!token.IsCancellationRequested)
@@ -614,7 +515,6 @@ internal sealed class FailoverSession : IAsyncDisposable
         _link.Dispose();
         _client.Dispose();
         _done.Dispose();
-        _standbyKeeper?.Dispose();
         return ValueTask.CompletedTask;
     }
 }
