@@ -251,6 +251,42 @@ public sealed class FailoverTests : IAsyncLifetime
         (await bob.ReceiveAsync("message 42")).GetProperty("seq").GetInt64().ShouldBe(42);
     }
 
+    [Fact]
+    public async Task StandbysNodeStops_ItIsReplaced_ThenThePrimarysNodeStops_AndTheClientStillLosesNothing()
+    {
+        await StartAsync(nodes: 3);
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        (await bob.ReceiveAsync("bob's welcome")).GetProperty("node").GetString().ShouldBe("node-1");
+        await WaitAsync(() => NodesHolding("bob").Count == 2, "bob's standby");
+        var firstStandby = NodesHolding("bob").Single(n => n != "node-1");
+        var lastNode = firstStandby == "node-2" ? "node-3" : "node-2";
+        await using var alice = await _cluster.ConnectAsync("alice", lastNode);
+        await SendManyAsync(alice, "user:bob", 1, 5);
+
+        // The standby's node goes: bob sees nothing, and a new standby opens on the node left.
+        await _cluster.Cluster.StopNodeAsync(firstStandby);
+        await SendManyAsync(alice, "user:bob", 6, 10);
+        await WaitAsync(() => NodesHolding("bob").Order().SequenceEqual(new[] { "node-1", lastNode }), "bob's new standby on " + lastNode);
+
+        // Then his own node goes: the new standby carries him on.
+        await SendManyAsync(alice, "user:bob", 11, 15);
+        await _cluster.Cluster.StopNodeAsync("node-1");
+        await SendManyAsync(alice, "user:bob", 16, 20);
+
+        var numbers = new List<long>();
+        while (numbers.Count < 20)
+        {
+            var frame = await bob.ReceiveAsync($"message {numbers.Count + 1} (a close would fail here)");
+            frame.GetProperty("type").GetString().ShouldBe("message");
+            numbers.Add(frame.GetProperty("data").GetProperty("n").GetInt64());
+            frame.GetProperty("seq").GetInt64().ShouldBe(numbers.Count);
+        }
+        numbers.ShouldBe(Enumerable.Range(1, 20).Select(n => (long)n));
+        bob.Socket.State.ShouldBe(WebSocketState.Open);
+        var metrics = await _http.GetStringAsync(new Uri($"http://{_proxy.AdminEndPoint}/metrics")).WithTimeout("the metrics");
+        metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"promoted\"} 1\n");
+    }
+
     /// <summary>The running nodes that hold a connection of <paramref name="userId"/> (through the proxy: the session's and the standby's).</summary>
     private List<string> NodesHolding(string userId) =>
         [.. _cluster.Cluster.Nodes.Where(n => n.IsRunning && n.Node.Hub.UserConnectionCount(userId) > 0).Select(n => n.NodeId)];
