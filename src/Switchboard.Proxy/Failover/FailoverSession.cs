@@ -93,9 +93,8 @@ internal sealed class FailoverSession : IAsyncDisposable
                     break;
                 }
                 _connection.Touch(_runtime.Time.GetTimestamp());
-                var forward = _standbys is null || frame.Value.Type != WebSocketMessageType.Text ? frame.Value : await MirrorCommandAsync(frame.Value).ConfigureAwait(false);
                 // Waits while the queue is full: the client is back-pressured during a long move.
-                await _toNode.Writer.WriteAsync(forward, token).ConfigureAwait(false);
+                await _toNode.Writer.WriteAsync(frame.Value, token).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or FrameTooLargeException)
@@ -118,12 +117,15 @@ internal sealed class FailoverSession : IAsyncDisposable
     /// With a standby: a <c>join</c> or <c>leave</c> goes to the standby too (and is remembered for the next standby); after
     /// a promotion, an <c>ack</c> of the client's seqs becomes one of the node's (the last it relayed).
     /// </summary>
-    private async Task<FailoverFrame> MirrorCommandAsync(FailoverFrame frame)
+    private async Task<FailoverFrame> MirrorCommandAsync(FailoverFrame frame, string? type, string? group, string? id)
     {
-        var (type, group, id) = FailoverFrames.ScanCommand(frame.Data);
+        if (_standbys is null)
+        {
+            return frame;
+        }
         if (type is FailoverFrames.Join or FailoverFrames.Leave && group is not null)
         {
-            await _standbys!.MirrorAsync(type, group).ConfigureAwait(false);
+            await _standbys.MirrorAsync(type, group).ConfigureAwait(false);
         }
         else if (type == FailoverFrames.AckType && _rewriting)
         {
@@ -180,7 +182,9 @@ internal sealed class FailoverSession : IAsyncDisposable
                         {
                             continue;
                         }
-                        var (type, _, id) = next.Type == WebSocketMessageType.Text ? FailoverFrames.ScanCommand(next.Data) : default;
+                        // Read once, when the frame first leaves the queue: mirrored, rewritten and tracked from that one scan.
+                        var (type, group, id) = next.Type == WebSocketMessageType.Text ? FailoverFrames.ScanCommand(next.Data) : default;
+                        next = await MirrorCommandAsync(next, type, group, id).ConfigureAwait(false);
                         (var tracked, pendingTracked) = _inFlight.Track(next, type, id);
                         pending = tracked;
                     }
