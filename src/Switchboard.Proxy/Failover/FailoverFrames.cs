@@ -28,17 +28,18 @@ internal static class FailoverFrames
     /// <summary>Close codes after which the node keeps the session for a resume: restart, abnormal, timeout.</summary>
     public static bool KeepsSession(int? closeStatus) => closeStatus is null or 1012 or 1006 or 3008;
 
-    /// <summary>What failover reads of a server frame (nulls when absent or not JSON).</summary>
+    /// <summary>What failover reads of a frame, either way (nulls when absent; all null when the frame is not JSON).</summary>
     /// <param name="Type">The top-level <c>type</c>.</param>
     /// <param name="Seq">A message's <c>seq</c>.</param>
     /// <param name="MessageId">A message's <c>mid</c>, which a node writes for <c>ids=1</c>.</param>
-    /// <param name="Id">A reply's <c>id</c>.</param>
-    public readonly record struct ServerFrameInfo(string? Type, long? Seq, long? MessageId, string? Id);
+    /// <param name="Id">A reply's or a command's <c>id</c>.</param>
+    /// <param name="Group">A <c>join</c>'s or <c>leave</c>'s <c>group</c>.</param>
+    public readonly record struct FrameFields(string? Type, long? Seq, long? MessageId, string? Id, string? Group = null);
 
-    /// <summary>Reads the top-level <c>type</c>, <c>seq</c>, <c>mid</c> and <c>id</c> of a server frame.</summary>
-    public static ServerFrameInfo Scan(ReadOnlySpan<byte> frame)
+    /// <summary>Reads the top-level <c>type</c>, <c>seq</c>, <c>mid</c>, <c>id</c> and <c>group</c> of a frame.</summary>
+    public static FrameFields Scan(ReadOnlySpan<byte> frame)
     {
-        string? type = null, id = null;
+        string? type = null, id = null, group = null;
         long? seq = null, messageId = null;
         try
         {
@@ -49,11 +50,13 @@ internal static class FailoverFrames
             }
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                var field = reader.ValueTextEquals("type"u8) ? 1 : reader.ValueTextEquals("seq"u8) ? 2 : reader.ValueTextEquals("mid"u8) ? 3 : reader.ValueTextEquals("id"u8) ? 4 : 0;
+                var field = reader.ValueTextEquals("type"u8) ? 1 : reader.ValueTextEquals("seq"u8) ? 2 : reader.ValueTextEquals("mid"u8) ? 3
+                    : reader.ValueTextEquals("id"u8) ? 4 : reader.ValueTextEquals("group"u8) ? 5 : 0;
                 reader.Read();
-                if (field == 1 && reader.TokenType == JsonTokenType.String)
+                if (field is 1 or 4 or 5 && reader.TokenType == JsonTokenType.String)
                 {
-                    type = reader.GetString();
+                    var value = reader.GetString();
+                    (type, id, group) = field switch { 1 => (value, id, group), 4 => (type, value, group), _ => (type, id, value) };
                 }
                 else if (field == 2 && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
                 {
@@ -62,42 +65,6 @@ internal static class FailoverFrames
                 else if (field == 3 && reader.TokenType == JsonTokenType.String && long.TryParse(reader.ValueSpan, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out var mid))
                 {
                     messageId = mid;
-                }
-                else if (field == 4 && reader.TokenType == JsonTokenType.String)
-                {
-                    id = reader.GetString();
-                }
-                else
-                {
-                    reader.Skip();
-                }
-            }
-        }
-        catch (JsonException)
-        {
-        }
-        return new ServerFrameInfo(type, seq, messageId, id);
-    }
-
-    /// <summary>The top-level <c>type</c>, <c>group</c> and <c>id</c> of a client command; nulls when absent or not JSON.</summary>
-    public static (string? Type, string? Group, string? Id) ScanCommand(ReadOnlySpan<byte> frame)
-    {
-        string? type = null, group = null, id = null;
-        try
-        {
-            var reader = new Utf8JsonReader(frame);
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
-            {
-                return default;
-            }
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var field = reader.ValueTextEquals("type"u8) ? 1 : reader.ValueTextEquals("group"u8) ? 2 : reader.ValueTextEquals("id"u8) ? 3 : 0;
-                reader.Read();
-                if (field != 0 && reader.TokenType == JsonTokenType.String)
-                {
-                    var value = reader.GetString();
-                    (type, group, id) = field switch { 1 => (value, group, id), 2 => (type, value, id), _ => (type, group, value) };
                 }
                 else
                 {
@@ -109,7 +76,14 @@ internal static class FailoverFrames
         {
             return default;
         }
-        return (type, group, id);
+        return new FrameFields(type, seq, messageId, id, group);
+    }
+
+    /// <summary>The top-level <c>type</c>, <c>group</c> and <c>id</c> of a client command (see <see cref="Scan"/>).</summary>
+    public static (string? Type, string? Group, string? Id) ScanCommand(ReadOnlySpan<byte> frame)
+    {
+        var fields = Scan(frame);
+        return (fields.Type, fields.Group, fields.Id);
     }
 
     /// <summary>

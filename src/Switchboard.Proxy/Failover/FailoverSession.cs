@@ -253,7 +253,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                     _connection.Touch(_runtime.Time.GetTimestamp());
                     if (frame.Type == WebSocketMessageType.Text)
                     {
-                        var (type, seq, messageId, replyId) = FailoverFrames.Scan(frame.Data);
+                        var (type, seq, messageId, replyId, _) = FailoverFrames.Scan(frame.Data);
                         if (type == FailoverFrames.Reconnect)
                         {
                             // The node drains or sheds load: close as a client would (1000 keeps the session after
