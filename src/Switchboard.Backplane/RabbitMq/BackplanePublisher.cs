@@ -101,16 +101,19 @@ internal sealed class BackplanePublisher : IAsyncDisposable
                 await DrainAsync(reader).ConfigureAwait(false);
             }
             await FlushAllAsync().ConfigureAwait(false);
-            foreach (var flushed in _flushed)
-            {
-                flushed.TrySetResult();
-            }
-            _flushed.Clear();
+            CompleteFlushes();
         }
+        CompleteFlushes();
+    }
+
+    /// <summary>Completes the <see cref="FlushAsync"/> calls read so far: what was queued before them has been written.</summary>
+    private void CompleteFlushes()
+    {
         foreach (var flushed in _flushed)
         {
             flushed.TrySetResult();
         }
+        _flushed.Clear();
     }
 
     private async Task DrainAsync(ChannelReader<Outgoing> reader)
