@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
 using Switchboard.Backplane.Presence;
@@ -174,21 +175,8 @@ internal sealed class SessionStore(
             // Reconnected to the same node: hand over without the backplane.
             return Outcome(Take(session, connection.UserId, lastSeq, message => connection.TryEnqueue(message)), nodeId);
         }
-        var candidates = Candidates(connection.UserId);
         var request = JsonSerializer.SerializeToUtf8Bytes(new SessionTakeRequest(session, connection.UserId, lastSeq, nodeId, connection.Id), SessionJsonContext.Default.SessionTakeRequest);
-        var asks = candidates.Select(async candidate =>
-        {
-            try
-            {
-                var answer = await backplane.RequestAsync(candidate, SessionTakeMessages.Kind, request, options.ResumeRequestTimeout).ConfigureAwait(false);
-                return (Candidate: candidate, Response: JsonSerializer.Deserialize(answer, SessionJsonContext.Default.SessionTakeResponse), Failed: false);
-            }
-            catch (Exception e) when (e is BackplaneRequestException or JsonException)
-            {
-                return (Candidate: candidate, Response: (SessionTakeResponse?)null, Failed: e is not BackplaneRequestException { Failure: BackplaneRequestFailure.NoSuchNode });
-            }
-        }).ToList();
-        var answers = await Task.WhenAll(asks).ConfigureAwait(false);
+        var answers = await AskCandidatesAsync(connection.UserId, SessionTakeMessages.Kind, request, SessionJsonContext.Default.SessionTakeResponse).ConfigureAwait(false);
         foreach (var (candidate, response, _) in answers)
         {
             if (response?.Status == SessionTakeMessages.Taken)
@@ -244,20 +232,29 @@ internal sealed class SessionStore(
             return Check(session, userId) == SessionTakeMessages.Live;
         }
         var request = JsonSerializer.SerializeToUtf8Bytes(new SessionCheckRequest(session, userId), SessionJsonContext.Default.SessionCheckRequest);
-        var answers = await Task.WhenAll(Candidates(userId).Select(async candidate =>
+        var answers = await AskCandidatesAsync(userId, SessionTakeMessages.CheckKind, request, SessionJsonContext.Default.SessionCheckResponse).ConfigureAwait(false);
+        return answers.Any(a => a.Response?.Status == SessionTakeMessages.Live);
+    }
+
+    /// <summary>
+    /// Sends <paramref name="request"/> to every other node that may hold a session of <paramref name="userId"/>, at once.
+    /// Each answer comes back decoded, or null with <c>Failed</c> when the node exists but did not answer usably (a node
+    /// that is not there at all is no failure: it holds nothing).
+    /// </summary>
+    private async Task<(string Candidate, T? Response, bool Failed)[]> AskCandidatesAsync<T>(string userId, string kind, byte[] request, JsonTypeInfo<T> answer)
+        where T : class =>
+        await Task.WhenAll(Candidates(userId).Select(async candidate =>
         {
             try
             {
-                var answer = await backplane.RequestAsync(candidate, SessionTakeMessages.CheckKind, request, options.ResumeRequestTimeout).ConfigureAwait(false);
-                return JsonSerializer.Deserialize(answer, SessionJsonContext.Default.SessionCheckResponse)?.Status;
+                var body = await backplane.RequestAsync(candidate, kind, request, options.ResumeRequestTimeout).ConfigureAwait(false);
+                return (candidate, JsonSerializer.Deserialize(body, answer), false);
             }
             catch (Exception e) when (e is BackplaneRequestException or JsonException)
             {
-                return null;
+                return (candidate, (T?)null, e is not BackplaneRequestException { Failure: BackplaneRequestFailure.NoSuchNode });
             }
         })).ConfigureAwait(false);
-        return answers.Contains(SessionTakeMessages.Live);
-    }
 
     private static (SessionTakeResponse?, string?, ProtocolError?) Outcome(SessionTakeResponse response, string fromNode) => response.Status switch
     {
