@@ -15,18 +15,6 @@ internal sealed class InFlightCommands
     private readonly LinkedList<(string Id, FailoverFrame Frame)> _waiting = new();
     private long _lastId;
 
-    /// <summary>Unanswered commands now.</summary>
-    public int Count
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _waiting.Count;
-            }
-        }
-    }
-
     /// <summary>
     /// Records a client frame about to go to the node when it is a command that is answered; returns the frame to send
     /// (with the proxy's id added when it had none) and whether it was recorded.
