@@ -8,7 +8,14 @@ namespace Switchboard.Bench.Reporting;
 /// <param name="Settings">The settings that shape the figures, for people.</param>
 /// <param name="Switchboard">The run against Switchboard (with <c>--proxy</c>: the first path).</param>
 /// <param name="Baseline">The baseline run, when one was asked for.</param>
-/// <param name="Paths">With <c>--proxy</c>: one run per path (direct, proxy, haproxy), the same scenario each; null otherwise.</param>
+/// <param name="Paths">
+/// With <c>--proxy</c>: one run per path (direct, proxy, haproxy), the same scenario each (with <c>--rounds</c>: the
+/// first round's); null otherwise.
+/// </param>
+/// <param name="Rounds">
+/// With <c>--proxy --rounds N</c> (N &gt; 1): every run, per path in the order of <paramref name="Paths"/>; null with one
+/// round, whose runs are <paramref name="Paths"/>.
+/// </param>
 public sealed record BenchReport(
     string Scenario,
     string Command,
@@ -17,30 +24,67 @@ public sealed record BenchReport(
     IReadOnlyDictionary<string, string> Settings,
     ScenarioResult Switchboard,
     ScenarioResult? Baseline,
-    IReadOnlyList<ScenarioResult>? Paths = null)
+    IReadOnlyList<ScenarioResult>? Paths = null,
+    IReadOnlyList<PathRounds>? Rounds = null)
 {
     /// <summary>
     /// With <see cref="Paths"/>: each figure on every path, and its ratios <c>proxy/direct</c>, <c>haproxy/direct</c> and
-    /// <c>proxy/haproxy</c> (named by the paths' names) where both sides have it; null otherwise.
+    /// <c>proxy/haproxy</c> (named by the paths' names) where both sides have it; null otherwise. Over several
+    /// <see cref="Rounds"/>, a value is the path's median over the rounds and a ratio the median of its ratios within each
+    /// round (each round's paths ran back to back, so they shared that round's machine).
     /// </summary>
-    public IReadOnlyList<PathComparison>? PathComparisons => Paths is null ? null :
-        [.. Paths.SelectMany(p => p.Figures).DistinctBy(f => f.Key).Select(f =>
+    public IReadOnlyList<PathComparison>? PathComparisons
+    {
+        get
         {
-            var values = Paths.ToDictionary(p => p.Target, p => p[f.Key]);
-            var ratios = new Dictionary<string, double?>();
-            for (var i = 1; i < Paths.Count; i++)
+            if (Paths is null)
             {
-                ratios[$"{Paths[i].Target}/{Paths[0].Target}"] = Ratio(values[Paths[i].Target], values[Paths[0].Target]);
+                return null;
             }
-            for (var i = 1; i < Paths.Count; i++)
+            var runs = RunsByPath(Paths, Rounds);
+            var names = Paths.Select(p => p.Target).ToList();
+            var pairs = RatioPairs(names.Count);
+            return [.. runs.SelectMany(r => r).SelectMany(r => r.Figures).DistinctBy(f => f.Key).Select(f =>
             {
-                for (var j = i + 1; j < Paths.Count; j++)
-                {
-                    ratios[$"{Paths[i].Target}/{Paths[j].Target}"] = Ratio(values[Paths[i].Target], values[Paths[j].Target]);
-                }
+                var rounds = runs.Select(r => (IReadOnlyList<double?>)[.. r.Select(run => run[f.Key])]).ToList();
+                var values = names.Select((name, i) => (Name: name, Median: RoundStatistics.Median(rounds[i]))).ToDictionary(v => v.Name, v => v.Median);
+                var perRound = pairs.ToDictionary(p => $"{names[p.Path]}/{names[p.Over]}", p => RoundStatistics.RatiosPerRound(rounds[p.Path], rounds[p.Over]));
+                return new PathComparison(f.Key, f.Label, f.Unit, values, perRound.ToDictionary(r => r.Key, r => RoundStatistics.Median(r.Value)),
+                    Rounds is null ? null : perRound);
+            })];
+        }
+    }
+
+    /// <summary>Each later path over the first, then each later path over those after it: proxy/direct, haproxy/direct, proxy/haproxy.</summary>
+    private static List<(int Path, int Over)> RatioPairs(int paths)
+    {
+        var pairs = new List<(int Path, int Over)>();
+        for (var i = 1; i < paths; i++)
+        {
+            pairs.Add((i, 0));
+        }
+        for (var i = 1; i < paths; i++)
+        {
+            for (var j = i + 1; j < paths; j++)
+            {
+                pairs.Add((i, j));
             }
-            return new PathComparison(f.Key, f.Label, f.Unit, values, ratios);
-        })];
+        }
+        return pairs;
+    }
+
+    private static IReadOnlyList<IReadOnlyList<ScenarioResult>> RunsByPath(IReadOnlyList<ScenarioResult> paths, IReadOnlyList<PathRounds>? rounds)
+    {
+        if (rounds is null)
+        {
+            return [.. paths.Select(p => (IReadOnlyList<ScenarioResult>)[p])];
+        }
+        if (!rounds.Select(r => r.Target).SequenceEqual(paths.Select(p => p.Target)) || rounds.Any(r => r.Runs.Count != rounds[0].Runs.Count))
+        {
+            throw new InvalidOperationException("Rounds must hold the paths of Paths, in their order, with a run in every round each.");
+        }
+        return [.. rounds.Select(r => r.Runs)];
+    }
 
     /// <summary>Each Switchboard figure beside the baseline's, with their ratio (Switchboard ÷ baseline).</summary>
     public IReadOnlyList<Comparison> Comparisons =>
@@ -50,12 +94,17 @@ public sealed record BenchReport(
             double? ratio = other is { Value: > 0 } && f.Value is not null ? f.Value / other.Value : null;
             return new Comparison(f.Key, f.Label, f.Unit, f.Value, other?.Value, ratio);
         })];
-
-    private static double? Ratio(double? value, double? over) => value is not null && over is > 0 ? value / over : null;
 }
 
-/// <summary>One figure on every path of a <c>--proxy</c> run: values by path name, ratios by <c>path/path</c>.</summary>
-public sealed record PathComparison(string Key, string Label, string Unit, IReadOnlyDictionary<string, double?> Values, IReadOnlyDictionary<string, double?> Ratios);
+/// <summary>
+/// One figure on every path of a <c>--proxy</c> run: values by path name, ratios by <c>path/path</c>; over several rounds
+/// the medians, and each ratio in every round (round 1 first) in <paramref name="RoundRatios"/>.
+/// </summary>
+public sealed record PathComparison(string Key, string Label, string Unit, IReadOnlyDictionary<string, double?> Values, IReadOnlyDictionary<string, double?> Ratios,
+    IReadOnlyDictionary<string, IReadOnlyList<double?>>? RoundRatios = null);
+
+/// <summary>One path of a <c>--proxy --rounds N</c> run: its run in each round, round 1 first.</summary>
+public sealed record PathRounds(string Target, IReadOnlyList<ScenarioResult> Runs);
 
 /// <summary>One figure of both runs.</summary>
 public sealed record Comparison(string Key, string Label, string Unit, double? Switchboard, double? Baseline, double? Ratio);

@@ -54,6 +54,12 @@ public static class ReportWriter
         md.AppendLine();
         if (report.PathComparisons is { } rows)
         {
+            if (report.Rounds is { Count: > 0 } rounds)
+            {
+                md.AppendLine(CultureInfo.InvariantCulture,
+                    $"Each value is the path's median over {rounds[0].Runs.Count} rounds; each ratio is the median of that ratio within each round, not a ratio of medians.");
+                md.AppendLine();
+            }
             var ratioNames = rows.Count == 0 ? [] : rows[0].Ratios.Keys.ToList();
             md.AppendLine($"| figure | {string.Join(" | ", report.Paths!.Select(p => p.Target).Concat(ratioNames))} |");
             md.AppendLine($"| --- |{string.Concat(Enumerable.Repeat(" ---: |", report.Paths!.Count + ratioNames.Count))}");
@@ -62,6 +68,7 @@ public static class ReportWriter
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {row.Label} | {string.Join(" | ", row.Values.Values.Select(v => Format(v, row.Unit)).Concat(row.Ratios.Values.Select(Ratio)))} |");
             }
+            RoundRatioTable.AppendMarkdown(md, rows);
         }
         else if (report.Baseline is null)
         {
@@ -81,14 +88,10 @@ public static class ReportWriter
                 md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Label} | {Format(c.Switchboard, c.Unit)} | {Format(c.Baseline, c.Unit)} | {(c.Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} |");
             }
         }
-        foreach (var result in report.Paths ?? new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>().ToList())
+        foreach (var (name, result) in Runs(report))
         {
-            if (result is null)
-            {
-                continue;
-            }
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"## {result.Target}: processes");
+            md.AppendLine(CultureInfo.InvariantCulture, $"## {name}: processes");
             md.AppendLine();
             md.AppendLine("| process | pid | connections | RSS before | RSS after | RSS peak | RSS per connection | CPU (cores) | open files |");
             md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -97,9 +100,9 @@ public static class ReportWriter
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {p.Name} | {p.ProcessId} | {p.Connections} | {Bytes(p.RssBeforeBytes)} | {Bytes(p.RssAfterBytes)} | {Bytes(p.RssPeakBytes)} | {(p.RssPerConnectionBytes is { } b ? Bytes((long)b) : "—")} | {p.CpuCores:0.00} | {p.OpenFiles} |");
             }
-            Counts(md, $"{result.Target}: connections that failed, by reason", result.ConnectFailures);
-            Counts(md, $"{result.Target}: refused commands and errors, by code", result.Errors);
-            Counts(md, $"{result.Target}: connections closed by the server, by close code", result.Closes);
+            Counts(md, $"{name}: connections that failed, by reason", result.ConnectFailures);
+            Counts(md, $"{name}: refused commands and errors, by code", result.Errors);
+            Counts(md, $"{name}: connections closed by the server, by close code", result.Closes);
             if (result.Notes.Count > 0)
             {
                 md.AppendLine();
@@ -111,6 +114,11 @@ public static class ReportWriter
         }
         return md.ToString();
     }
+
+    /// <summary>Every run with its name for headings: the path and, over several rounds, the round.</summary>
+    private static IEnumerable<(string Name, ScenarioResult Result)> Runs(BenchReport report) =>
+        report.Rounds is { } rounds ? rounds.SelectMany(path => path.Runs.Select((run, i) => ($"{path.Target}, round {i + 1}", run)))
+        : (report.Paths ?? new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>().ToList()).Select(r => (r.Target, r));
 
     /// <summary>A value with its unit, readable: 12,345 msg/s, 1.2 ms, 5.5 KB.</summary>
     public static string Format(double? value, string unit) => value switch
