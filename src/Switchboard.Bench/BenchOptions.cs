@@ -121,6 +121,12 @@ public sealed record BenchOptions
     /// <summary>Source addresses for the proxies' upstream sockets (ours: <c>Proxy:SourceAddresses</c>; HAProxy: one per process, in turn).</summary>
     public IReadOnlyList<string> ProxySources { get; init; } = [];
 
+    /// <summary>
+    /// How many times a <see cref="Proxy"/> run takes its paths, in alternating order (given, reversed, given…); the report
+    /// gives each figure's median over the rounds and the median of each ratio within a round (<c>--rounds</c>).
+    /// </summary>
+    public int Rounds { get; init; } = 1;
+
     /// <summary>The command line, for the report.</summary>
     public string Command { get; init; } = "switchboard bench";
 
@@ -197,11 +203,15 @@ public sealed record BenchOptions
 
     private void ValidateProxy()
     {
+        if (Rounds is < 1 or > 20)
+        {
+            throw new ArgumentException($"--rounds must be between 1 and 20 (got {Rounds}).");
+        }
         if (!Proxy)
         {
-            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All))
+            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1)
             {
-                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes and --proxy-sources only go with --proxy.");
+                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources and --rounds only go with --proxy.");
             }
             return;
         }

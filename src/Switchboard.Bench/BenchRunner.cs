@@ -42,25 +42,27 @@ public static class BenchRunner
     };
 
     /// <summary>
-    /// <c>--proxy</c>: the same scenario once per path, each against a fresh local cluster so that no path inherits
-    /// another's warm caches or leftover memory. A path that cannot run here (HAProxy not installed) is reported as such.
+    /// <c>--proxy</c>: the same scenario once per path and round (<see cref="ProxyRounds"/>), each against a fresh local
+    /// cluster so that no path inherits another's warm caches or leftover memory. A path that cannot run here (HAProxy not
+    /// installed) is reported as such. Returns each path's runs, in the given order of paths.
     /// </summary>
-    private static async Task<List<ScenarioResult>> RunPathsAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken)
+    private static async Task<List<PathRounds>> RunPathsAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken)
     {
-        var results = new List<ScenarioResult>();
-        foreach (var path in options.ProxyPathNames)
+        var runs = options.ProxyPathNames.ToDictionary(p => p, _ => new List<ScenarioResult>());
+        foreach (var (round, path) in ProxyRounds.Schedule(options.ProxyPathNames, options.Rounds))
         {
+            var say = options.Rounds == 1 ? progress : line => progress($"round {round}/{options.Rounds} · {line}");
             if (path == ProxyPaths.HaProxy && HaProxyEntry.Executable() is null)
             {
                 const string Missing = "Not run: haproxy is not installed (Debian: apt-get install haproxy).";
-                progress($"{path}: {Missing}");
-                results.Add(new ScenarioResult(path, "HAProxy in front of the same nodes", [], new Dictionary<string, long>(), new Dictionary<string, long>(),
+                say($"{path}: {Missing}");
+                runs[path].Add(new ScenarioResult(path, "HAProxy in front of the same nodes", [], new Dictionary<string, long>(), new Dictionary<string, long>(),
                     new Dictionary<string, long>(), [], [Missing]));
                 continue;
             }
-            results.Add(await RunPathAsync(options, path, progress, cancellationToken).ConfigureAwait(false));
+            runs[path].Add(await RunPathAsync(options, path, say, cancellationToken).ConfigureAwait(false));
         }
-        return results;
+        return [.. options.ProxyPathNames.Select(p => new PathRounds(p, runs[p]))];
     }
 
     private static async Task<ScenarioResult> RunPathAsync(BenchOptions options, string path, Action<string> progress, CancellationToken cancellationToken)
@@ -133,9 +135,11 @@ public static class BenchRunner
         var loadAtStart = LoadAverage();
         ScenarioResult switchboard;
         List<ScenarioResult>? paths = null;
+        List<PathRounds>? rounds = null;
         if (options.Proxy)
         {
-            paths = await RunPathsAsync(options, progress, cancellationToken).ConfigureAwait(false);
+            rounds = await RunPathsAsync(options, progress, cancellationToken).ConfigureAwait(false);
+            paths = [.. rounds.Select(r => r.Runs[0])];
             switchboard = paths[0];
         }
         else if (options.LocalNodes > 0)
@@ -191,8 +195,12 @@ public static class BenchRunner
         {
             settings["proxy paths"] = string.Join(", ", options.ProxyPathNames);
             settings["proxy mode"] = options.ProxyMode;
+            if (options.Rounds > 1)
+            {
+                settings["rounds"] = $"{options.Rounds}, each a run per path on a fresh cluster; odd rounds in the order above, even rounds in reverse";
+            }
         }
-        var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline, paths);
+        var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline, paths, options.Rounds > 1 ? rounds : null);
         if (options.Out is not null)
         {
             var (json, markdown) = await ReportWriter.WriteAsync(report, options.Out, cancellationToken).ConfigureAwait(false);

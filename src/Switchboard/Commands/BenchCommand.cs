@@ -53,11 +53,12 @@ internal static class BenchCommand
         var proxyMode = new Option<string>("--proxy-mode") { Description = "Mode of the switchboard proxy processes: tunnel or failover", DefaultValueFactory = _ => "tunnel" };
         var proxyPaths = new Option<string>("--proxy-paths") { Description = $"Which paths --proxy takes, a comma list of {string.Join(", ", ProxyPaths.All)}", DefaultValueFactory = _ => string.Join(',', ProxyPaths.All) };
         var proxyProcesses = new Option<int>("--proxy-processes") { Description = $"Proxy processes per proxied path, clients spread over them (0: one per 9,000 connections; each holds {ProxyPaths.ConnectionsPerProcess:#,0} at most)" };
+        var rounds = new Option<int>("--rounds") { Description = "With --proxy: take the paths N times (1 to 20), in alternating order, and report medians over the rounds and the median of each ratio within a round (a noisy machine moves one run's ratios a lot)", DefaultValueFactory = _ => 1 };
         var proxySources = new Option<string>("--proxy-sources") { Description = "Source addresses of the proxies' upstream sockets: a range 127.0.2.1-127.0.2.8, a comma list, or none", DefaultValueFactory = _ => "none" };
         var command = new Command("bench", "Measure Switchboard: idle, connect, direct and fanout scenarios, with an optional Kestrel baseline or proxies in front")
         {
             scenario, gateway, node, nodeId, secret, adminKey, cluster, backplane, noDataPlane, clients, duration, warmUp, rate, window, size, workers, perWorker,
-            concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting, proxy, proxyMode, proxyPaths, proxyProcesses, proxySources,
+            concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting, proxy, proxyMode, proxyPaths, proxyProcesses, proxySources, rounds,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -95,6 +96,7 @@ internal static class BenchCommand
                     ProxyPathNames = [.. parse.GetValue(proxyPaths)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)],
                     ProxyProcesses = parse.GetValue(proxyProcesses),
                     ProxySources = Addresses(parse.GetValue(proxySources)!, "--proxy-sources"),
+                    Rounds = parse.GetValue(rounds),
                     Command = "switchboard " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                 };
                 if (options.Backplane is not ("memory" or "rabbitmq") && !options.Backplane.StartsWith("amqp", StringComparison.Ordinal))
@@ -211,10 +213,11 @@ internal static class BenchCommand
         PrintProcesses([.. new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>()]);
     }
 
-    /// <summary>The <c>--proxy</c> summary: each figure on every path, then the ratios between paths.</summary>
+    /// <summary>The <c>--proxy</c> summary: each figure on every path, then the ratios between paths; with rounds, medians and each round's ratios.</summary>
     private static void PrintPaths(BenchReport report, IReadOnlyList<PathComparison> rows)
     {
-        var table = new Table().Title($"switchboard bench: {report.Scenario}, direct and through proxies").AddColumn("figure");
+        var count = report.Rounds is { Count: > 0 } r ? r[0].Runs.Count : 1;
+        var table = new Table().Title($"switchboard bench: {report.Scenario}, direct and through proxies{(count > 1 ? $", medians of {count} rounds" : "")}").AddColumn("figure");
         foreach (var path in report.Paths!)
         {
             table.AddColumn(new TableColumn(path.Target).RightAligned());
@@ -232,7 +235,31 @@ internal static class BenchCommand
             table.AddRow(cells.Select(Markup.Escape).ToArray());
         }
         AnsiConsole.Write(table);
-        PrintProcesses(report.Paths!);
+        PrintRoundRatios(rows, count);
+        PrintProcesses(report.Rounds is { } rounds
+            ? [.. rounds.SelectMany(p => p.Runs.Select((run, i) => run with { Target = $"{p.Target}, round {i + 1}" }))]
+            : report.Paths!);
+    }
+
+    /// <summary>With rounds: the latency and throughput ratios within each round, so that the spread behind the medians shows.</summary>
+    private static void PrintRoundRatios(IReadOnlyList<PathComparison> rows, int count)
+    {
+        var spread = RoundRatioTable.Rows(rows);
+        if (spread.Count == 0)
+        {
+            return;
+        }
+        var table = new Table().Title("ratios within each round").AddColumn("figure").AddColumn("ratio");
+        for (var round = 1; round <= count; round++)
+        {
+            table.AddColumn(new TableColumn($"round {round}").RightAligned());
+        }
+        table.AddColumn(new TableColumn("median").RightAligned());
+        foreach (var row in spread)
+        {
+            table.AddRow([.. new[] { row.Label, row.Ratio }.Concat(row.Rounds.Select(ReportWriter.Ratio)).Append(ReportWriter.Ratio(row.Median)).Select(Markup.Escape)]);
+        }
+        AnsiConsole.Write(table);
     }
 
     private static void PrintProcesses(IReadOnlyList<ScenarioResult> results)
