@@ -15,6 +15,7 @@ using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Reactor;
 using Switchboard.Proxy.Tcp;
 using Switchboard.Proxy.Tunnel;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.Hosting;
 
@@ -107,7 +108,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var registry = new ConnectionRegistry(time, () => current?.Settings.Options.IdleTimeout ?? TimeSpan.Zero, SweepPeriod(options.IdleTimeout));
         var metrics = new ProxyMetrics(meterFactory, () => registry.Count, () => pool.All);
         // Failover mode terminates WebSocket on .NET's own sockets; tunnel and tcp mode relay on the reactor.
-        var reactor = options.Mode == ProxyModes.Failover ? null : new SocketReactor(e => ProxyLog.ReactorFailed(logger, e));
+        var reactor = options.Mode == ProxyModes.Failover ? null : new SocketReactor("switchboard proxy reactor", e => ProxyLog.ReactorFailed(logger, e));
         var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger, reactor);
         var server = new ProxyServer(listener, runtime, logger);
         try

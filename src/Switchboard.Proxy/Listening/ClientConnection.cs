@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Reactor;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.Listening;
 

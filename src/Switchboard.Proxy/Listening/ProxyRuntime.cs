@@ -8,6 +8,7 @@ using Switchboard.Proxy.Policies;
 using Switchboard.Proxy.Reactor;
 using Switchboard.Proxy.SourcePool;
 using Switchboard.Proxy.Tunnel;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.Listening;
 

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Net.Sockets;
 using Switchboard.Proxy.Listening;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.Reactor;
 

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.Reactor;
 

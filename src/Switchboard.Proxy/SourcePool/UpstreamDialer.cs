@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Switchboard.Proxy.Reactor;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.SourcePool;
 

@@ -1,6 +1,7 @@
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Policies;
 using Switchboard.Proxy.Reactor;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.Tcp;
 

@@ -5,6 +5,7 @@ using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Policies;
 using Switchboard.Proxy.Reactor;
+using Switchboard.Reactor;
 
 namespace Switchboard.Proxy.Tunnel;
 

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Switchboard.Proxy.Reactor;
+namespace Switchboard.Reactor;
 
 /// <summary>Something registered with a <see cref="SocketReactor"/>; its events arrive on the reactor's thread.</summary>
 internal interface IReactorTarget
@@ -15,8 +15,9 @@ internal interface IReactorTarget
 }
 
 /// <summary>
-/// One epoll instance and the thread that serves it: tunnels relay their bytes here, with no task, buffer or socket
-/// state of .NET's per socket, and handshakes wait here for readiness (see docs/proxy.md, "Relay").
+/// One epoll instance and the thread that serves it, with no task, buffer or socket state of .NET's per socket: the
+/// proxy's tunnels relay their bytes here and its handshakes wait here for readiness (docs/proxy.md, "Relay"); the
+/// node's data-plane connections wait here for their next bytes (docs/architecture.md).
 /// </summary>
 /// <remarks>
 /// A socket served here must never be used with .NET's own async socket methods: those register it with .NET's epoll
@@ -50,20 +51,25 @@ internal sealed unsafe class SocketReactor : IDisposable
         public uint Generation;
     }
 
+    /// <param name="name">The name of the reactor's thread.</param>
     /// <param name="onError">Told about an exception a target let escape (a bug); the reactor carries on.</param>
-    public SocketReactor(Action<Exception> onError)
+    /// <exception cref="PlatformNotSupportedException">Not on Linux (see <see cref="IsSupported"/>).</exception>
+    public SocketReactor(string name, Action<Exception> onError)
     {
-        if (!OperatingSystem.IsLinux())
+        if (!IsSupported)
         {
-            throw new PlatformNotSupportedException("the proxy's tunnel and tcp modes need Linux (epoll)");
+            throw new PlatformNotSupportedException("the socket reactor needs Linux (epoll)");
         }
         _onError = onError;
         _epoll = Native.CreateEpoll();
         _wake = Native.CreateEventFd();
         Native.AddEventFd(_epoll, _wake, WakeData);
-        _thread = new Thread(Run) { IsBackground = true, Name = "switchboard proxy reactor" };
+        _thread = new Thread(Run) { IsBackground = true, Name = name };
         _thread.Start();
     }
+
+    /// <summary>Whether this platform has what the reactor needs (epoll: Linux).</summary>
+    public static bool IsSupported => OperatingSystem.IsLinux();
 
     /// <summary>The buffer relays read into; use it only on the reactor's thread.</summary>
     public byte[] Buffer { get; } = new byte[BufferSize];

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
-namespace Switchboard.Proxy.Reactor;
+namespace Switchboard.Reactor;
 
 /// <summary>The few Linux calls the reactor makes itself: epoll, an eventfd to wake it, and non-blocking recv/send.</summary>
 /// <remarks>

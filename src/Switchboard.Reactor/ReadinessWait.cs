@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 
-namespace Switchboard.Proxy.Reactor;
+namespace Switchboard.Reactor;
 
 /// <summary>One wait for a socket to become readable or writable: a one-shot epoll registration and a task.</summary>
 internal sealed class ReadinessWait : IReactorTarget
