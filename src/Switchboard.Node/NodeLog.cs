@@ -61,4 +61,7 @@ internal static partial class NodeLog
 
     [LoggerMessage(50, LogLevel.Warning, "The data-plane listener could not accept a connection: {Error}", EventName = "DataPlaneAcceptFailed")]
     public static partial void DataPlaneAcceptFailed(ILogger logger, System.Net.Sockets.SocketError error);
+
+    [LoggerMessage(52, LogLevel.Error, "A data-plane connection's readiness handler failed on the reactor's thread; the reactor carries on", EventName = "ReactorFailed")]
+    public static partial void ReactorFailed(ILogger logger, Exception exception);
 }

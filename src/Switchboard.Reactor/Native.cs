@@ -28,6 +28,7 @@ internal static unsafe partial class Native
 
     private const int CloseOnExec = 0x80000; // EPOLL_CLOEXEC and EFD_CLOEXEC
     private const int EventFdNonBlocking = 0x800;
+    private const int MsgPeek = 0x2;
     private const int MsgDontWait = 0x40;
     private const int MsgNoSignal = 0x4000;
 
@@ -104,6 +105,24 @@ internal static unsafe partial class Native
                 {
                     return (int)read;
                 }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Whether bytes are waiting without taking them (a zero-byte read): 1 when some are, 0 at end of stream, or -1 with
+    /// <paramref name="errno"/> set (<see cref="EAgain"/>: none yet).
+    /// </summary>
+    public static int Peek(SafeSocketHandle socket, out int errno)
+    {
+        byte one;
+        while (true)
+        {
+            var read = recv(socket, &one, 1, MsgPeek | MsgDontWait);
+            errno = read < 0 ? Marshal.GetLastPInvokeError() : 0;
+            if (errno != EIntr)
+            {
+                return (int)read;
             }
         }
     }

@@ -17,7 +17,7 @@ internal interface IReactorTarget
 /// <summary>
 /// One epoll instance and the thread that serves it, with no task, buffer or socket state of .NET's per socket: the
 /// proxy's tunnels relay their bytes here and its handshakes wait here for readiness (docs/proxy.md, "Relay"); the
-/// node's data-plane connections wait here for their next bytes (docs/architecture.md).
+/// node's data-plane connections wait here for their next bytes (docs/configuration.md, <c>Node:SocketReactor</c>).
 /// </summary>
 /// <remarks>
 /// A socket served here must never be used with .NET's own async socket methods: those register it with .NET's epoll

@@ -17,7 +17,7 @@ namespace Switchboard.Node.DataPlane;
 /// connection several times cheaper than through the full HTTP server (no request, headers, URL copies, transport
 /// pipes or HTTP pipeline kept per connection).
 /// </summary>
-internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions options)
+internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions options, DataPlaneReactor reactor)
 {
     /// <summary>How long a client may take to send its handshake.</summary>
     public static readonly TimeSpan HandshakeTimeout = TimeSpan.FromSeconds(10);
@@ -31,7 +31,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
     public async Task AcceptAsync(Socket socket)
     {
         socket.NoDelay = true;
-        var stream = new SocketStream(socket);
+        var stream = new SocketStream(socket, reactor.Reactor);
         try
         {
             // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in

@@ -1,10 +1,12 @@
 using System.Net.Sockets;
+using Switchboard.Reactor;
 
 namespace Switchboard.Node.DataPlane;
 
 /// <summary>
-/// An accepted socket as the stream its WebSocket runs over. Reads are the socket's own asynchronous receives, as in
-/// <see cref="NetworkStream"/>. A write first offers its bytes to the socket without waiting (the socket is
+/// An accepted socket as the stream its WebSocket runs over. With the node's reactor (<see
+/// cref="NodeOptions.SocketReactor"/>), a read that finds no bytes waits on the reactor (<see cref="ReactorWaits"/>);
+/// without it, reads are the socket's own asynchronous receives, as in <see cref="NetworkStream"/>. A write first offers its bytes to the socket without waiting (the socket is
 /// non-blocking), which takes a whole frame unless the client's receive window is full; only what the socket cannot
 /// take at once waits, through the socket's asynchronous send. <see cref="NetworkStream"/> sends every write
 /// asynchronously, so the socket creates and keeps its send state (~0.36 KB) with a connection's very first write,
@@ -13,14 +15,19 @@ namespace Switchboard.Node.DataPlane;
 internal sealed class SocketStream : Stream
 {
     private readonly Socket _socket;
+    private readonly ReactorWaits? _waits;
 
-    /// <summary>Wraps <paramref name="socket"/>, which it owns from now on, and makes it non-blocking.</summary>
-    public SocketStream(Socket socket)
+    /// <summary>
+    /// Wraps <paramref name="socket"/>, which it owns from now on, and makes it non-blocking; with <paramref
+    /// name="reactor"/>, its waits are the reactor's.
+    /// </summary>
+    public SocketStream(Socket socket, SocketReactor? reactor = null)
     {
         _socket = socket;
         // Synchronous sends then try once and report WouldBlock instead of waiting; asynchronous receives and sends
         // behave as before.
         socket.Blocking = false;
+        _waits = reactor is null ? null : ReactorWaits.Start(socket, reactor);
     }
 
     /// <inheritdoc/>
@@ -40,7 +47,7 @@ internal sealed class SocketStream : Stream
 
     /// <inheritdoc/>
     public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) =>
-        _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
+        _waits is not null ? _waits.ReceiveAsync(buffer, cancellationToken) : _socket.ReceiveAsync(buffer, SocketFlags.None, cancellationToken);
 
     /// <inheritdoc/>
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
@@ -78,9 +85,26 @@ internal sealed class SocketStream : Stream
 
     private async ValueTask SendRestAsync(ReadOnlyMemory<byte> rest, CancellationToken cancellationToken)
     {
+        if (_waits is null)
+        {
+            while (!rest.IsEmpty)
+            {
+                rest = rest[await _socket.SendAsync(rest, SocketFlags.None, cancellationToken).ConfigureAwait(false)..];
+            }
+            return;
+        }
         while (!rest.IsEmpty)
         {
-            rest = rest[await _socket.SendAsync(rest, SocketFlags.None, cancellationToken).ConfigureAwait(false)..];
+            await _waits.WritableAsync(cancellationToken).ConfigureAwait(false);
+            var count = _socket.Send(rest.Span, SocketFlags.None, out var error);
+            if (error == SocketError.Success)
+            {
+                rest = rest[count..];
+            }
+            else if (error != SocketError.WouldBlock)
+            {
+                throw new IOException($"Unable to write data to the transport connection: {error}.", new SocketException((int)error));
+            }
         }
     }
 
@@ -119,6 +143,8 @@ internal sealed class SocketStream : Stream
             {
                 // Already reset or closed: nothing left to shut down.
             }
+            // Before the socket goes: a pending receive reads the end of stream the shutdown left.
+            _waits?.Close();
             _socket.Dispose();
         }
         base.Dispose(disposing);

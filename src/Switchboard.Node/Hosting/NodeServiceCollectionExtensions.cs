@@ -30,6 +30,7 @@ public static class NodeServiceCollectionExtensions
         if (options.DataPlanePort is not null)
         {
             services.AddSingleton<DataPlaneBinding>();
+            services.AddSingleton<DataPlaneReactor>();
             services.AddSingleton<DataPlaneAcceptor>();
             // Registered after the node's hosted service: it binds before the node starts (which advertises its port)
             // and stops accepting after the node has begun to stop.

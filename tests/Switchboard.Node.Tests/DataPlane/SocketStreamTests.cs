@@ -1,17 +1,28 @@
 using System.Net.Sockets;
 using Switchboard.Node.DataPlane;
+using Switchboard.Reactor;
 using Switchboard.Tests.Common;
 
 namespace Switchboard.Node.Tests.DataPlane;
 
-/// <summary>The data plane's stream: writes that the socket takes at once and writes that must wait for the peer.</summary>
-public sealed class SocketStreamTests
+/// <summary>
+/// The data plane's stream, with its waits on the node's reactor and with .NET's own socket receives: writes that the
+/// socket takes at once and writes that must wait for the peer, reads that wait for bytes.
+/// </summary>
+public sealed class SocketStreamTests : IDisposable
 {
-    [Fact]
-    public async Task AWriteLargerThanTheSocketTakes_WaitsForThePeer_AndArrivesWhole()
+    private readonly SocketReactor _reactor = new("test reactor", e => throw new InvalidOperationException("a wait failed on the reactor", e));
+
+    public void Dispose() => _reactor.Dispose();
+
+    private SocketStream Over(Socket socket, bool reactor) => new(socket, reactor ? _reactor : null);
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AWriteLargerThanTheSocketTakes_WaitsForThePeer_AndArrivesWhole(bool reactor)
     {
         var pair = await SocketPair.OpenAsync();
-        await using var stream = new SocketStream(pair.Server);
+        await using var stream = Over(pair.Server, reactor);
         using var peer = pair.Client;
         // Far more than the kernel's send and receive buffers on loopback together hold.
         var payload = new byte[32 * 1024 * 1024];
@@ -31,11 +42,13 @@ public sealed class SocketStreamTests
         received.ShouldBe(payload);
     }
 
-    [Fact]
-    public async Task SmallWrites_AndReads_GoThroughInOrder()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task SmallWrites_AndReads_GoThroughInOrder(bool reactor)
     {
         var pair = await SocketPair.OpenAsync();
-        await using var stream = new SocketStream(pair.Server);
+        await using var stream = Over(pair.Server, reactor);
         using var peer = pair.Client;
 
         for (var i = 0; i < 100; i++)
@@ -56,16 +69,131 @@ public sealed class SocketStreamTests
         buffer.AsSpan(0, count).ToArray().ShouldBe("hello"u8.ToArray());
     }
 
-    [Fact]
-    public async Task Disposing_EndsThePeersConnection()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task Disposing_EndsThePeersConnection(bool reactor)
     {
         var pair = await SocketPair.OpenAsync();
-        var stream = new SocketStream(pair.Server);
+        var stream = Over(pair.Server, reactor);
         using var peer = pair.Client;
 
         await stream.DisposeAsync();
 
         (await peer.ReceiveAsync(new byte[1].AsMemory(), SocketFlags.None).AsTask().WithTimeout("the peer to see the end")).ShouldBe(0);
         await Should.ThrowAsync<ObjectDisposedException>(() => stream.WriteAsync(new byte[1]).AsTask());
+    }
+
+    [Fact]
+    public async Task AReadWaitingOnTheReactor_EndsWhenBytesCome()
+    {
+        var pair = await SocketPair.OpenAsync();
+        await using var stream = Over(pair.Server, reactor: true);
+        using var peer = pair.Client;
+        var buffer = new byte[16];
+
+        var read = stream.ReadAsync(buffer).AsTask();
+        read.IsCompleted.ShouldBeFalse();
+        await peer.SendAsync("ping"u8.ToArray(), SocketFlags.None);
+
+        var count = await read.WithTimeout("the waiting read");
+        buffer.AsSpan(0, count).ToArray().ShouldBe("ping"u8.ToArray());
+    }
+
+    [Fact]
+    public async Task AZeroByteRead_WaitsForBytes_AndLeavesThemForTheNextRead()
+    {
+        var pair = await SocketPair.OpenAsync();
+        await using var stream = Over(pair.Server, reactor: true);
+        using var peer = pair.Client;
+
+        var wait = stream.ReadAsync(Memory<byte>.Empty).AsTask();
+        wait.IsCompleted.ShouldBeFalse();
+        await peer.SendAsync("abc"u8.ToArray(), SocketFlags.None);
+        (await wait.WithTimeout("the zero-byte read")).ShouldBe(0);
+
+        var buffer = new byte[16];
+        var count = await stream.ReadAsync(buffer).AsTask().WithTimeout("the read after it");
+        buffer.AsSpan(0, count).ToArray().ShouldBe("abc"u8.ToArray());
+    }
+
+    [Fact]
+    public async Task AWaitingRead_IsCancelled_AndTheNextReadStillGetsTheBytes()
+    {
+        var pair = await SocketPair.OpenAsync();
+        await using var stream = Over(pair.Server, reactor: true);
+        using var peer = pair.Client;
+        using var cancel = new CancellationTokenSource();
+        var buffer = new byte[16];
+
+        var read = stream.ReadAsync(buffer, cancel.Token).AsTask();
+        read.IsCompleted.ShouldBeFalse();
+        await cancel.CancelAsync();
+        await Should.ThrowAsync<OperationCanceledException>(() => read.WithTimeout("the cancelled read"));
+
+        await peer.SendAsync("later"u8.ToArray(), SocketFlags.None);
+        var count = await stream.ReadAsync(buffer).AsTask().WithTimeout("the next read");
+        buffer.AsSpan(0, count).ToArray().ShouldBe("later"u8.ToArray());
+    }
+
+    [Fact]
+    public async Task AWaitingRead_SeesTheEnd_WhenThePeerCloses_OrTheStreamIsDisposed()
+    {
+        var closedByPeer = await SocketPair.OpenAsync();
+        await using var first = Over(closedByPeer.Server, reactor: true);
+        var read = first.ReadAsync(new byte[16]).AsTask();
+        closedByPeer.Client.Dispose();
+        (await read.WithTimeout("the read to see the peer's close")).ShouldBe(0);
+
+        var disposed = await SocketPair.OpenAsync();
+        using var peer = disposed.Client;
+        var second = Over(disposed.Server, reactor: true);
+        var pending = second.ReadAsync(new byte[16]).AsTask();
+        pending.IsCompleted.ShouldBeFalse();
+        await second.DisposeAsync();
+        (await pending.WithTimeout("the read to end with the dispose")).ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task ManyStreamsWaitingOnOneReactor_EachGetsItsOwnBytes()
+    {
+        var pairs = new List<SocketPair>();
+        var streams = new List<SocketStream>();
+        try
+        {
+            for (var i = 0; i < 200; i++)
+            {
+                var pair = await SocketPair.OpenAsync();
+                pairs.Add(pair);
+                streams.Add(Over(pair.Server, reactor: true));
+            }
+            var buffers = streams.Select(_ => new byte[8]).ToList();
+            var reads = streams.Select((s, i) => s.ReadAsync(buffers[i]).AsTask()).ToList();
+            reads.ShouldAllBe(r => !r.IsCompleted);
+
+            // In reverse order, so that no stream gets its bytes by being first.
+            for (var i = pairs.Count - 1; i >= 0; i--)
+            {
+                await pairs[i].Client.SendAsync(BitConverter.GetBytes(i), SocketFlags.None);
+            }
+
+            var counts = await Task.WhenAll(reads).WithTimeout("every waiting read");
+            for (var i = 0; i < counts.Length; i++)
+            {
+                counts[i].ShouldBe(sizeof(int));
+                BitConverter.ToInt32(buffers[i]).ShouldBe(i);
+            }
+        }
+        finally
+        {
+            foreach (var stream in streams)
+            {
+                await stream.DisposeAsync();
+            }
+            foreach (var pair in pairs)
+            {
+                await pair.DisposeAsync();
+            }
+        }
     }
 }
