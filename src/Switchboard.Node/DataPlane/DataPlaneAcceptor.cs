@@ -31,7 +31,7 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
     public async Task AcceptAsync(Socket socket)
     {
         socket.NoDelay = true;
-        var stream = new SocketStream(socket, reactor.Reactor);
+        var stream = new SocketStream(socket, reactor.Reactor, reactor.Dispatcher);
         try
         {
             // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in

@@ -16,6 +16,9 @@ internal sealed class DataPlaneReactor(NodeOptions options, ILogger<DataPlaneRea
     /// <summary>The reactor, started on first use; null when connections use .NET's own socket receives.</summary>
     public SocketReactor? Reactor => _reactor.Value;
 
+    /// <summary>Finishes the receives the reactor found ready.</summary>
+    public ReceiveDispatcher Dispatcher { get; } = new();
+
     public void Dispose()
     {
         if (_reactor.IsValueCreated)

@@ -5,8 +5,9 @@ using Switchboard.Reactor;
 namespace Switchboard.Node.DataPlane;
 
 /// <summary>
-/// A data-plane socket's waits on the node's <see cref="SocketReactor"/>: the receive that found no bytes (finished on
-/// the reactor's thread once bytes come, with the caller's buffer) and the send that found the socket's buffer full.
+/// A data-plane socket's waits on the node's <see cref="SocketReactor"/>: the receive that found no bytes (finished
+/// once bytes come, with the caller's buffer, by the <see cref="ReceiveDispatcher"/>) and the send that found the
+/// socket's buffer full.
 /// The socket stays registered edge-triggered for its whole life, so a connection waiting for bytes holds this object
 /// and its registration, not .NET's per-socket receive state (its async context, cached event args and operation).
 /// </summary>
@@ -26,8 +27,9 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
 
     private readonly Socket _socket;
     private readonly SocketReactor _reactor;
+    private readonly ReceiveDispatcher _dispatcher;
     private readonly ulong _data;
-    private ManualResetValueTaskSourceCore<int> _receive = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<int> _receive;
     private Memory<byte> _buffer;
     private CancellationToken _receiveToken;
     private CancellationTokenRegistration _receiveCancellation;
@@ -36,17 +38,21 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     private int _sendState;
     private volatile bool _closed;
 
-    private ReactorWaits(Socket socket, SocketReactor reactor)
+    private ReactorWaits(Socket socket, SocketReactor reactor, ReceiveDispatcher dispatcher)
     {
         _socket = socket;
         _reactor = reactor;
+        _dispatcher = dispatcher;
         _data = reactor.Register(this, 0);
     }
 
-    /// <summary>Registers <paramref name="socket"/> (non-blocking) with <paramref name="reactor"/>; null when it cannot be added.</summary>
-    public static ReactorWaits? Start(Socket socket, SocketReactor reactor)
+    /// <summary>
+    /// Registers <paramref name="socket"/> (non-blocking) with <paramref name="reactor"/>, its ready receives to be
+    /// finished by <paramref name="dispatcher"/>; null when it cannot be added.
+    /// </summary>
+    public static ReactorWaits? Start(Socket socket, SocketReactor reactor, ReceiveDispatcher dispatcher)
     {
-        var waits = new ReactorWaits(socket, reactor);
+        var waits = new ReactorWaits(socket, reactor, dispatcher);
         if (reactor.Add(socket, Readable | Writable | Native.EpollEdgeTriggered, waits._data))
         {
             return waits;
@@ -135,7 +141,7 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
         _reactor.Unregister(_data);
         if (Interlocked.CompareExchange(ref _receiveState, Idle, Waiting) == Waiting)
         {
-            FinishReceive();
+            FinishReceive(inline: false);
         }
         if (Interlocked.CompareExchange(ref _sendState, Idle, Waiting) == Waiting)
         {
@@ -148,7 +154,7 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     {
         if ((events & Readable) != 0 && Signal(ref _receiveState))
         {
-            FinishReceive();
+            _dispatcher.Enqueue(this);
         }
         if ((events & Writable) != 0 && Signal(ref _sendState))
         {
@@ -171,36 +177,47 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
 
     private static bool TryConsumeReady(ref int state) => Interlocked.CompareExchange(ref state, Idle, Ready) == Ready;
 
-    /// <summary>Runs where the receive left <see cref="Waiting"/> (so nobody else touches it): takes the bytes, or waits on.</summary>
-    private void FinishReceive()
+    /// <summary>
+    /// Runs where the receive left <see cref="Waiting"/> (so nobody else touches it): takes the bytes, or waits on.
+    /// <paramref name="inline"/>: the reader resumes on this thread (a dispatcher's work item); otherwise it is queued,
+    /// since the caller (a dispose, a cancellation) may hold locks of its own.
+    /// </summary>
+    public void FinishReceive(bool inline = true)
     {
-        int read;
-        int errno;
-        try
+        while (true)
         {
-            read = TryReceive(_buffer.Span, out errno);
-        }
-        catch (ObjectDisposedException e)
-        {
-            CompleteReceive(0, e);
-            return;
-        }
-        if (read >= 0)
-        {
-            CompleteReceive(read, null);
-        }
-        else if (errno != Native.EAgain)
-        {
-            CompleteReceive(0, Failure(errno));
-        }
-        else
-        {
-            // A spurious edge: wait on. Only the reactor's thread marks a direction ready, so nothing was missed.
-            Volatile.Write(ref _receiveState, Waiting);
+            int read;
+            int errno;
+            try
+            {
+                read = TryReceive(_buffer.Span, out errno);
+            }
+            catch (ObjectDisposedException e)
+            {
+                CompleteReceive(0, e, inline);
+                return;
+            }
+            if (read >= 0)
+            {
+                CompleteReceive(read, null, inline);
+                return;
+            }
+            if (errno != Native.EAgain)
+            {
+                CompleteReceive(0, Failure(errno), inline);
+                return;
+            }
+            // A spurious edge: wait on, unless another edge came since the try.
+            if (TryConsumeReady(ref _receiveState) || Interlocked.CompareExchange(ref _receiveState, Waiting, Idle) != Idle)
+            {
+                Volatile.Write(ref _receiveState, Idle);
+                continue;
+            }
             if (_receiveToken.IsCancellationRequested || _closed)
             {
                 CancelReceive(_receiveToken);
             }
+            return;
         }
     }
 
@@ -208,7 +225,7 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     {
         if (token == _receiveToken && Interlocked.CompareExchange(ref _receiveState, Idle, Waiting) == Waiting)
         {
-            CompleteReceive(0, token.IsCancellationRequested ? new OperationCanceledException(token) : new ObjectDisposedException(nameof(Socket)));
+            CompleteReceive(0, token.IsCancellationRequested ? new OperationCanceledException(token) : new ObjectDisposedException(nameof(Socket)), inline: false);
         }
     }
 
@@ -220,10 +237,11 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
         }
     }
 
-    private void CompleteReceive(int read, Exception? error)
+    private void CompleteReceive(int read, Exception? error, bool inline)
     {
         _receiveCancellation.Unregister();
         _buffer = default;
+        _receive.RunContinuationsAsynchronously = !inline;
         if (error is null)
         {
             _receive.SetResult(read);

@@ -19,15 +19,15 @@ internal sealed class SocketStream : Stream
 
     /// <summary>
     /// Wraps <paramref name="socket"/>, which it owns from now on, and makes it non-blocking; with <paramref
-    /// name="reactor"/>, its waits are the reactor's.
+    /// name="reactor"/>, its waits are the reactor's and its ready receives are finished by <paramref name="dispatcher"/>.
     /// </summary>
-    public SocketStream(Socket socket, SocketReactor? reactor = null)
+    public SocketStream(Socket socket, SocketReactor? reactor = null, ReceiveDispatcher? dispatcher = null)
     {
         _socket = socket;
         // Synchronous sends then try once and report WouldBlock instead of waiting; asynchronous receives and sends
         // behave as before.
         socket.Blocking = false;
-        _waits = reactor is null ? null : ReactorWaits.Start(socket, reactor);
+        _waits = reactor is null ? null : ReactorWaits.Start(socket, reactor, dispatcher ?? new ReceiveDispatcher());
     }
 
     /// <inheritdoc/>
