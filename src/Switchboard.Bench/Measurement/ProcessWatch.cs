@@ -62,6 +62,14 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
         }
     }
 
+    /// <summary>
+    /// CPU time each process used from <see cref="MarkBefore"/> to <see cref="MarkAfter"/> (the connect phase), by
+    /// process name; processes not read at both marks are left out.
+    /// </summary>
+    public IReadOnlyList<(string Name, TimeSpan Cpu)> CpuBeforeToAfter() =>
+        [.. processes.Where(p => _before.GetValueOrDefault(p.ProcessId) is not null && _after.GetValueOrDefault(p.ProcessId) is not null)
+            .Select(p => (p.Name, _after[p.ProcessId]!.CpuTime - _before[p.ProcessId]!.CpuTime))];
+
     /// <summary>The mean of a process's RSS over the samples taken while busy (once a second), or null without any.</summary>
     public double? MeanRssBytes(int processId) =>
         _sampled.TryGetValue(processId, out var sampled) && sampled.Count > 0 ? (double)sampled.Sum / sampled.Count : null;

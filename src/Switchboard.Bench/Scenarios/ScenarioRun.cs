@@ -63,6 +63,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             .. _workers.OfType<WorkerProcess>().Select((w, i) => new ClusterProcess($"bench worker {i}", w.ProcessId, [], HoldsConnections: false))]);
         await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
         sampler.MarkBefore();
+        _loadGenerator.MarkBefore();
 
         // Connect.
         progress($"{target.Name}: opening {total:#,0} connections with {_workers.Count} worker(s)…");
@@ -99,6 +100,8 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         var entryOpen = await EntryConnectionsAsync(clients.Count, cancellationToken).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         sampler.MarkAfter();
+        _loadGenerator.MarkAfter();
+        AddConnectCpu(sampler, clients.Count);
 
         switch (options.Scenario)
         {
@@ -449,6 +452,28 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         }
         return new WorkerProgress(all.Sum(p => p.Open), all.Sum(p => p.Sent), all.Sum(p => p.Delivered), all.Sum(p => p.Duplicates), all.Sum(p => p.Errors), all.Sum(p => p.Closed),
             all.Sum(p => p.Moves), all.Sum(p => p.Resumed), all.Sum(p => p.NotResumed), all.Sum(p => p.Missed), byNode);
+    }
+
+    /// <summary>
+    /// What opening the connections cost in CPU, the system under test apart from the load generator (whose clients
+    /// dial on the same cores), so that a connect rate says what limits it.
+    /// </summary>
+    private void AddConnectCpu(ProcessWatch sampler, int connected)
+    {
+        if (connected == 0)
+        {
+            return;
+        }
+        var system = sampler.CpuBeforeToAfter();
+        var bench = _loadGenerator.CpuBeforeToAfter();
+        double PerConnection(IEnumerable<(string Name, TimeSpan Cpu)> processes) => processes.Sum(p => p.Cpu.TotalSeconds) / connected * 1_000_000;
+        Add("connect_cpu_per_connection", "CPU per connection opened (system under test, connect phase)", system.Count == 0 ? null : PerConnection(system), "µs");
+        Add("connect_cpu_bench_per_connection", "CPU per connection opened (load generator, connect phase)", bench.Count == 0 ? null : PerConnection(bench), "µs");
+        if (system.Count > 0)
+        {
+            _notes.Add("CPU per connection opened, by process (connect phase): "
+                + string.Join(", ", system.Select(p => $"{p.Name} {PerConnection([p]):0} µs")) + $", load generator {PerConnection(bench):0} µs.");
+        }
     }
 
     private void Add(string key, string label, double? value, string unit) => _figures.Add(new Figure(key, label, value, unit));

@@ -1,4 +1,6 @@
+using System.Diagnostics;
 using Switchboard.Bench.Measurement;
+using Switchboard.Bench.Targets;
 
 namespace Switchboard.Bench.Tests.Measurement;
 
@@ -26,4 +28,25 @@ public sealed class ProcessSamplerTests
 
     [Fact]
     public void AProcessThatIsNotThere_ReadsAsNull() => ProcessSampler.Read(int.MaxValue).ShouldBeNull();
+
+    [Fact]
+    public void TheCpuBetweenTheBeforeAndAfterMarks_IsWhatTheProcessSpentInBetween()
+    {
+        var watch = new ProcessWatch([new ClusterProcess("test", Environment.ProcessId, [])]);
+        var self = Process.GetCurrentProcess();
+        watch.MarkBefore();
+        var from = self.TotalProcessorTime;
+        // Busy until the kernel has counted 300 ms of this process's CPU (its other threads may add to it).
+        while (self.TotalProcessorTime - from < TimeSpan.FromMilliseconds(300))
+        {
+            self.Refresh();
+            Thread.SpinWait(10_000);
+        }
+        watch.MarkAfter();
+
+        var (name, cpu) = watch.CpuBeforeToAfter().ShouldHaveSingleItem();
+        name.ShouldBe("test");
+        // /proc counts in 10 ms ticks.
+        cpu.ShouldBeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(280));
+    }
 }
