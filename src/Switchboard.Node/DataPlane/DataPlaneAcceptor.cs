@@ -30,8 +30,18 @@ internal sealed class DataPlaneAcceptor(SwitchboardNode node, NodeOptions option
     /// </summary>
     public async Task AcceptAsync(Socket socket)
     {
-        socket.NoDelay = true;
-        var stream = new SocketStream(socket, reactor.Reactor, reactor.Dispatcher);
+        SocketStream stream;
+        try
+        {
+            socket.NoDelay = true;
+            stream = new SocketStream(socket, reactor.Reactor, reactor.Dispatcher);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Reset before it was served.
+            socket.Dispose();
+            return;
+        }
         try
         {
             // The handshake runs in its own method: what it read (the ticket's text above all) must not stay alive in

@@ -5,25 +5,18 @@ namespace Switchboard.Node.DataPlane;
 
 /// <summary>
 /// The node's one epoll reactor that data-plane connections wait on for their next bytes (<see
-/// cref="NodeOptions.SocketReactor"/>), or none where it is off or the platform has no epoll.
+/// cref="NodeOptions.SocketReactor"/>), or none where it is off or the platform has no epoll. Started with the data
+/// plane, so that a node that cannot make one fails to start rather than failing its connections later.
 /// </summary>
 internal sealed class DataPlaneReactor(NodeOptions options, ILogger<DataPlaneReactor> logger) : IDisposable
 {
-    private readonly Lazy<SocketReactor?> _reactor = new(() => options.SocketReactor && SocketReactor.IsSupported
+    /// <summary>The reactor; null when connections use .NET's own socket receives.</summary>
+    public SocketReactor? Reactor { get; } = options.SocketReactor && SocketReactor.IsSupported
         ? new SocketReactor("switchboard node reactor", e => NodeLog.ReactorFailed(logger, e))
-        : null);
-
-    /// <summary>The reactor, started on first use; null when connections use .NET's own socket receives.</summary>
-    public SocketReactor? Reactor => _reactor.Value;
+        : null;
 
     /// <summary>Finishes the receives the reactor found ready.</summary>
     public ReceiveDispatcher Dispatcher { get; } = new();
 
-    public void Dispose()
-    {
-        if (_reactor.IsValueCreated)
-        {
-            _reactor.Value?.Dispose();
-        }
-    }
+    public void Dispose() => Reactor?.Dispose();
 }

@@ -12,16 +12,11 @@ namespace Switchboard.Node.DataPlane;
 /// and its registration, not .NET's per-socket receive state (its async context, cached event args and operation).
 /// </summary>
 /// <remarks>
-/// Each direction is <see cref="Idle"/>, <see cref="Ready"/> (an edge came while nobody waited: try again before
-/// waiting) or <see cref="Waiting"/>. Whoever moves a direction out of <see cref="Waiting"/> (the reactor, a
-/// cancellation, the dispose) finishes its wait, so every wait finishes exactly once.
+/// Each direction's state is a <see cref="WaitState"/> word. Whoever ends a wait (the reactor, a cancellation, the
+/// close) finishes it, so every wait finishes exactly once.
 /// </remarks>
 internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
 {
-    private const int Idle = 0;
-    private const int Ready = 1;
-    private const int Waiting = 2;
-
     private const uint Readable = Native.EpollIn | Native.EpollRdHup | Native.EpollHup | Native.EpollErr;
     private const uint Writable = Native.EpollOut | Native.EpollHup | Native.EpollErr;
 
@@ -34,6 +29,7 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     private CancellationToken _receiveToken;
     private CancellationTokenRegistration _receiveCancellation;
     private int _receiveState;
+    private int _receiveWait;
     private SendWait? _send;
     private int _sendState;
     private volatile bool _closed;
@@ -62,6 +58,7 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     }
 
     /// <summary>Receives into <paramref name="buffer"/>, waiting on the reactor when no bytes are there yet.</summary>
+    /// <exception cref="InvalidOperationException">Another receive is still waiting.</exception>
     public ValueTask<int> ReceiveAsync(Memory<byte> buffer, CancellationToken cancellationToken)
     {
         if (cancellationToken.IsCancellationRequested)
@@ -88,48 +85,52 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
             {
                 return ValueTask.FromException<int>(Failure(errno));
             }
-            if (TryConsumeReady(ref _receiveState))
+            if (!TryIdle(ref _receiveState, out var idle))
             {
                 continue;
             }
+            var waiting = WaitState.NextWait(idle);
             _receive.Reset();
             _buffer = buffer;
             _receiveToken = cancellationToken;
-            // Registered before the wait is published: a cancellation can then only find this wait, never a later one.
-            _receiveCancellation = cancellationToken.UnsafeRegister(static (state, token) => ((ReactorWaits)state!).CancelReceive(token), this);
-            if (Interlocked.CompareExchange(ref _receiveState, Waiting, Idle) != Idle)
+            _receiveWait = waiting;
+            // Registered before the wait is published, and for this wait's number only: a late callback finds nothing.
+            _receiveCancellation = Register(cancellationToken, waiting, receive: true);
+            if (Interlocked.CompareExchange(ref _receiveState, waiting, idle) != idle)
             {
                 // An edge came since the try: try again.
                 _receiveCancellation.Unregister();
-                Volatile.Write(ref _receiveState, Idle);
                 continue;
             }
             if (cancellationToken.IsCancellationRequested || _closed)
             {
-                CancelReceive(cancellationToken);
+                CancelReceive(waiting, cancellationToken);
             }
             return new ValueTask<int>(this, _receive.Version);
         }
     }
 
     /// <summary>Completes when the socket can take more bytes (or has failed, or was closed).</summary>
+    /// <exception cref="InvalidOperationException">Another send is still waiting.</exception>
     public ValueTask WritableAsync(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        if (TryConsumeReady(ref _sendState))
+        if (!TryIdle(ref _sendState, out var idle))
         {
+            // An edge came since the caller's try: it tries again.
             return ValueTask.CompletedTask;
         }
+        var waiting = WaitState.NextWait(idle);
         var send = _send ??= new SendWait();
-        var wait = send.Prepare(this, cancellationToken);
-        if (Interlocked.CompareExchange(ref _sendState, Waiting, Idle) != Idle)
+        var wait = send.Prepare(Register(cancellationToken, waiting, receive: false));
+        if (Interlocked.CompareExchange(ref _sendState, waiting, idle) != idle)
         {
-            Volatile.Write(ref _sendState, Idle);
+            // An edge came since the caller's try: it tries again.
             send.Finish(null);
         }
         else if (cancellationToken.IsCancellationRequested || _closed)
         {
-            CancelSend(cancellationToken);
+            CancelSend(waiting, cancellationToken);
         }
         return wait;
     }
@@ -138,12 +139,13 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     public void Close()
     {
         _closed = true;
+        // Events the reactor fetched before this may still arrive: the state words let only one party end each wait.
         _reactor.Unregister(_data);
-        if (Interlocked.CompareExchange(ref _receiveState, Idle, Waiting) == Waiting)
+        if (WaitState.TryEndAny(ref _receiveState, out _))
         {
             FinishReceive(inline: false);
         }
-        if (Interlocked.CompareExchange(ref _sendState, Idle, Waiting) == Waiting)
+        if (WaitState.TryEndAny(ref _sendState, out _))
         {
             _send!.Finish(null);
         }
@@ -152,35 +154,20 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     /// <inheritdoc/>
     public void OnEvents(uint events, int tag)
     {
-        if ((events & Readable) != 0 && Signal(ref _receiveState))
+        if ((events & Readable) != 0 && WaitState.Signal(ref _receiveState))
         {
             _dispatcher.Enqueue(this);
         }
-        if ((events & Writable) != 0 && Signal(ref _sendState))
+        if ((events & Writable) != 0 && WaitState.Signal(ref _sendState))
         {
             _send!.Finish(null);
         }
     }
 
-    /// <summary>An edge: true when it ends a wait (which the caller then finishes), else the direction is marked ready.</summary>
-    private static bool Signal(ref int state)
-    {
-        while (true)
-        {
-            var current = Volatile.Read(ref state);
-            if (current == Ready || Interlocked.CompareExchange(ref state, current == Waiting ? Idle : Ready, current) == current)
-            {
-                return current == Waiting;
-            }
-        }
-    }
-
-    private static bool TryConsumeReady(ref int state) => Interlocked.CompareExchange(ref state, Idle, Ready) == Ready;
-
     /// <summary>
-    /// Runs where the receive left <see cref="Waiting"/> (so nobody else touches it): takes the bytes, or waits on.
+    /// Runs where the receive left its wait (so nobody else touches it): takes the bytes, or waits on.
     /// <paramref name="inline"/>: the reader resumes on this thread (a dispatcher's work item); otherwise it is queued,
-    /// since the caller (a dispose, a cancellation) may hold locks of its own.
+    /// since the caller (a dispose) may hold locks of its own.
     /// </summary>
     public void FinishReceive(bool inline = true)
     {
@@ -194,7 +181,9 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
             }
             catch (ObjectDisposedException e)
             {
-                CompleteReceive(0, e, inline);
+                // Closed by this side while the wait was being finished (the shutdown's own edge can end it): the end
+                // of the stream, as for a wait that the close itself ends.
+                CompleteReceive(0, _closed ? null : e, inline);
                 return;
             }
             if (read >= 0)
@@ -207,31 +196,57 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
                 CompleteReceive(0, Failure(errno), inline);
                 return;
             }
-            // A spurious edge: wait on, unless another edge came since the try.
-            if (TryConsumeReady(ref _receiveState) || Interlocked.CompareExchange(ref _receiveState, Waiting, Idle) != Idle)
+            // A spurious edge: the same wait goes on, unless another edge came since the try. Read before it is
+            // published, since from then on another thread may end it.
+            var waiting = _receiveWait;
+            var token = _receiveToken;
+            if (Interlocked.CompareExchange(ref _receiveState, waiting, WaitState.Idled(waiting)) != WaitState.Idled(waiting))
             {
-                Volatile.Write(ref _receiveState, Idle);
+                WaitState.TryConsumeReady(ref _receiveState);
                 continue;
             }
-            if (_receiveToken.IsCancellationRequested || _closed)
+            if (token.IsCancellationRequested || _closed)
             {
-                CancelReceive(_receiveToken);
+                CancelReceive(waiting, token);
             }
             return;
         }
     }
 
-    private void CancelReceive(CancellationToken token)
+    /// <summary>
+    /// Whether the direction is idle (<paramref name="idle"/> its word); false after taking an edge that came while
+    /// nobody waited, to be tried again.
+    /// </summary>
+    private static bool TryIdle(ref int state, out int idle)
     {
-        if (token == _receiveToken && Interlocked.CompareExchange(ref _receiveState, Idle, Waiting) == Waiting)
+        idle = Volatile.Read(ref state);
+        switch (WaitState.Phase(idle))
+        {
+            case WaitState.Idle:
+                return true;
+            case WaitState.Ready:
+                WaitState.TryConsumeReady(ref state);
+                return false;
+            default:
+                throw new InvalidOperationException("A socket takes one receive and one send at a time.");
+        }
+    }
+
+    private CancellationTokenRegistration Register(CancellationToken token, int waiting, bool receive) => token.CanBeCanceled
+        ? token.UnsafeRegister(static (state, token) => ((CancelTarget)state!).Cancel(token), new CancelTarget(this, waiting, receive))
+        : default;
+
+    private void CancelReceive(int waiting, CancellationToken token)
+    {
+        if (WaitState.TryEnd(ref _receiveState, waiting))
         {
             CompleteReceive(0, token.IsCancellationRequested ? new OperationCanceledException(token) : new ObjectDisposedException(nameof(Socket)), inline: false);
         }
     }
 
-    private void CancelSend(CancellationToken token)
+    private void CancelSend(int waiting, CancellationToken token)
     {
-        if (Interlocked.CompareExchange(ref _sendState, Idle, Waiting) == Waiting)
+        if (WaitState.TryEnd(ref _sendState, waiting))
         {
             _send!.Finish(token.IsCancellationRequested ? new OperationCanceledException(token) : null);
         }
@@ -273,16 +288,32 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _receive.OnCompleted(continuation, state, token, flags);
 
+    /// <summary>A cancellation's way back to the one wait it was registered for.</summary>
+    private sealed record CancelTarget(ReactorWaits Owner, int Waiting, bool Receive)
+    {
+        public void Cancel(CancellationToken token)
+        {
+            if (Receive)
+            {
+                Owner.CancelReceive(Waiting, token);
+            }
+            else
+            {
+                Owner.CancelSend(Waiting, token);
+            }
+        }
+    }
+
     /// <summary>The send side's wait, made only when a connection first fills its socket's buffer.</summary>
     private sealed class SendWait : IValueTaskSource
     {
         private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
         private CancellationTokenRegistration _cancellation;
 
-        public ValueTask Prepare(ReactorWaits owner, CancellationToken cancellationToken)
+        public ValueTask Prepare(CancellationTokenRegistration cancellation)
         {
             _core.Reset();
-            _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((ReactorWaits)state!).CancelSend(token), owner);
+            _cancellation = cancellation;
             return new ValueTask(this, _core.Version);
         }
 

@@ -101,6 +101,22 @@ public sealed class SocketStreamTests : IDisposable
     }
 
     [Fact]
+    public async Task ASecondReadWhileOneWaits_IsRefused_AndTheFirstStillGetsTheBytes()
+    {
+        var pair = await SocketPair.OpenAsync();
+        await using var stream = Over(pair.Server, reactor: true);
+        using var peer = pair.Client;
+        var buffer = new byte[16];
+
+        var first = stream.ReadAsync(buffer).AsTask();
+        Should.Throw<InvalidOperationException>(() => stream.ReadAsync(new byte[16]));
+        await peer.SendAsync("one"u8.ToArray(), SocketFlags.None);
+
+        var count = await first.WithTimeout("the first read");
+        buffer.AsSpan(0, count).ToArray().ShouldBe("one"u8.ToArray());
+    }
+
+    [Fact]
     public async Task AZeroByteRead_WaitsForBytes_AndLeavesThemForTheNextRead()
     {
         var pair = await SocketPair.OpenAsync();
