@@ -87,7 +87,8 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             _openFiles.GetValueOrDefault(p.ProcessId, -1),
             _end.GetValueOrDefault(p.ProcessId)?.RssBytes,
             _before.GetValueOrDefault(p.ProcessId)?.AnonBytes,
-            _end.GetValueOrDefault(p.ProcessId)?.AnonBytes))];
+            _end.GetValueOrDefault(p.ProcessId)?.AnonBytes,
+            _before.GetValueOrDefault(p.ProcessId) is { } before && _after.GetValueOrDefault(p.ProcessId) is { } after ? after.CpuTime - before.CpuTime : null))];
 
     private void Mark(Dictionary<int, ProcessSample?> into)
     {

@@ -132,7 +132,7 @@ public sealed record Figure(string Key, string Label, double? Value, string Unit
 /// (idle scenario) its memory at the end of the hold, in all and its anonymous part (before and at the end).
 /// </summary>
 public sealed record ProcessFigures(string Name, int ProcessId, int Connections, long RssBeforeBytes, long RssAfterBytes, long RssPeakBytes, double CpuCores, int OpenFiles,
-    long? RssEndBytes = null, long? AnonBeforeBytes = null, long? AnonEndBytes = null)
+    long? RssEndBytes = null, long? AnonBeforeBytes = null, long? AnonEndBytes = null, TimeSpan? ConnectCpu = null)
 {
     /// <summary>Resident memory the connections added, per connection.</summary>
     public double? RssPerConnectionBytes => Connections > 0 ? (double)(RssAfterBytes - RssBeforeBytes) / Connections : null;

@@ -93,12 +93,12 @@ public static class ReportWriter
             md.AppendLine();
             md.AppendLine(CultureInfo.InvariantCulture, $"## {name}: processes");
             md.AppendLine();
-            md.AppendLine("| process | pid | connections | RSS before | RSS after | RSS peak | RSS per connection | CPU (cores) | open files |");
-            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+            md.AppendLine("| process | pid | connections | RSS before | RSS after | RSS peak | RSS per connection | CPU (cores) | CPU while connecting | open files |");
+            md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
             foreach (var p in result.Processes)
             {
                 md.AppendLine(CultureInfo.InvariantCulture,
-                    $"| {p.Name} | {p.ProcessId} | {p.Connections} | {Bytes(p.RssBeforeBytes)} | {Bytes(p.RssAfterBytes)} | {Bytes(p.RssPeakBytes)} | {(p.RssPerConnectionBytes is { } b ? Bytes((long)b) : "—")} | {p.CpuCores:0.00} | {p.OpenFiles} |");
+                    $"| {p.Name} | {p.ProcessId} | {p.Connections} | {Bytes(p.RssBeforeBytes)} | {Bytes(p.RssAfterBytes)} | {Bytes(p.RssPeakBytes)} | {(p.RssPerConnectionBytes is { } b ? Bytes((long)b) : "—")} | {p.CpuCores:0.00} | {(p.ConnectCpu is { } connect ? $"{connect.TotalSeconds:0.00} s" : "—")} | {p.OpenFiles} |");
             }
             Counts(md, $"{name}: connections that failed, by reason", result.ConnectFailures);
             Counts(md, $"{name}: refused commands and errors, by code", result.Errors);

@@ -268,7 +268,7 @@ internal static class BenchCommand
         {
             foreach (var p in result.Processes)
             {
-                Console.WriteLine($"  {result.Target} {p.Name} (pid {p.ProcessId}): {p.Connections:#,0} connections, RSS {ReportWriter.Bytes(p.RssBeforeBytes)} → {ReportWriter.Bytes(p.RssAfterBytes)} (peak {ReportWriter.Bytes(p.RssPeakBytes)}), {(p.RssPerConnectionBytes is { } b ? ReportWriter.Bytes((long)b) : "—")} per connection, {(p.RssEndBytes is { } end ? $"{ReportWriter.Bytes(end)} at the end of the hold ({(p.RssEndPerConnectionBytes is { } e ? ReportWriter.Bytes((long)e) : "—")} per connection), " : "")}CPU {p.CpuCores:0.00} cores, {p.OpenFiles} open files");
+                Console.WriteLine($"  {result.Target} {p.Name} (pid {p.ProcessId}): {p.Connections:#,0} connections, RSS {ReportWriter.Bytes(p.RssBeforeBytes)} → {ReportWriter.Bytes(p.RssAfterBytes)} (peak {ReportWriter.Bytes(p.RssPeakBytes)}), {(p.RssPerConnectionBytes is { } b ? ReportWriter.Bytes((long)b) : "—")} per connection, {(p.RssEndBytes is { } end ? $"{ReportWriter.Bytes(end)} at the end of the hold ({(p.RssEndPerConnectionBytes is { } e ? ReportWriter.Bytes((long)e) : "—")} per connection), " : "")}CPU {p.CpuCores:0.00} cores{(p.ConnectCpu is { } connect ? $" ({connect.TotalSeconds:0.00} s while connecting)" : "")}, {p.OpenFiles} open files");
             }
             foreach (var (title, counts) in new[] { ("failed connections", result.ConnectFailures), ("errors", result.Errors), ("server closes", result.Closes) })
             {
