@@ -14,7 +14,7 @@ public sealed class ReportWriterTests
         new ScenarioResult("switchboard", "2 node processes over RabbitMQ",
             [new Figure("delivered_rate", "deliveries per second", 50_000, "msg/s"), new Figure("latency_p99", "latency p99", 2_500, "µs"), new Figure("connections_reported", "connections the nodes report", 200, "")],
             new Dictionary<string, long> { ["http_503"] = 2 }, new Dictionary<string, long>(), new Dictionary<string, long> { ["3008"] = 1 },
-            [new ProcessFigures("node-1", 42, 100, 50L << 20, 51L << 20, 60L << 20, 0.5, 130)],
+            [new ProcessFigures("node-1", 42, 100, 50L << 20, 51L << 20, 60L << 20, 0.5, 130, ConnectCpu: TimeSpan.FromMilliseconds(1250))],
             ["a note"]),
         withBaseline
             ? new ScenarioResult("baseline", "bare Kestrel", [new Figure("delivered_rate", "deliveries per second", 100_000, "msg/s"), new Figure("latency_p99", "latency p99", 1_000, "µs")],
@@ -55,7 +55,7 @@ public sealed class ReportWriterTests
         markdown.ShouldContain("| figure | Switchboard | baseline | ratio |");
         markdown.ShouldContain("| deliveries per second | 50,000 msg/s | 100,000 msg/s | 0.50× |");
         markdown.ShouldContain("| latency p99 | 2.50 ms | 1.00 ms | 2.50× |");
-        markdown.ShouldContain("| node-1 | 42 | 100 | 50.0 MB | 51.0 MB | 60.0 MB | 10.2 KB | 0.50 | 130 |");
+        markdown.ShouldContain("| node-1 | 42 | 100 | 50.0 MB | 51.0 MB | 60.0 MB | 10.2 KB | 0.50 | 1.25 s | 130 |");
         markdown.ShouldContain("http_503 × 2");
         markdown.ShouldContain("3008 × 1");
         markdown.ShouldContain("- a note");
