@@ -267,6 +267,9 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
         }
     }
 
+    /// <summary>A send that does not wait: the bytes the socket took, or -1 with <paramref name="errno"/> set.</summary>
+    public int TrySend(ReadOnlySpan<byte> bytes, out int errno) => Native.Send(_socket.SafeHandle, bytes, out errno);
+
     /// <summary>A receive that does not wait; a zero-byte one reports whether bytes are there without taking them.</summary>
     private int TryReceive(Span<byte> buffer, out int errno)
     {

@@ -4,13 +4,17 @@ using Switchboard.Reactor;
 namespace Switchboard.Node.DataPlane;
 
 /// <summary>
-/// An accepted socket as the stream its WebSocket runs over. With the node's reactor (<see
-/// cref="NodeOptions.SocketReactor"/>), a read that finds no bytes waits on the reactor (<see cref="ReactorWaits"/>);
-/// without it, reads are the socket's own asynchronous receives, as in <see cref="NetworkStream"/>. A write first offers its bytes to the socket without waiting (the socket is
-/// non-blocking), which takes a whole frame unless the client's receive window is full; only what the socket cannot
-/// take at once waits, through the socket's asynchronous send. <see cref="NetworkStream"/> sends every write
-/// asynchronously, so the socket creates and keeps its send state (~0.36 KB) with a connection's very first write,
-/// the handshake's answer: here an idle connection that never filled its window holds none.
+/// An accepted socket as the stream its WebSocket runs over. A write first offers its bytes to the socket without
+/// waiting, which takes a whole frame unless the client's receive window is full; only what the socket cannot take at
+/// once waits. <see cref="NetworkStream"/> sends every write asynchronously, so the socket creates and keeps its send
+/// state (~0.36 KB) with a connection's very first write, the handshake's answer: here an idle connection that never
+/// filled its window holds none.
+/// <para>
+/// With the node's reactor (<see cref="NodeOptions.SocketReactor"/>), sends and receives are the reactor's non-blocking
+/// calls and whatever has to wait waits on the reactor (<see cref="ReactorWaits"/>), so the socket never creates .NET's
+/// per-socket async state at all. Without it, reads are the socket's own asynchronous receives, as in <see
+/// cref="NetworkStream"/>, and a send that has to wait is the socket's asynchronous send.
+/// </para>
 /// </summary>
 internal sealed class SocketStream : Stream
 {
@@ -18,16 +22,20 @@ internal sealed class SocketStream : Stream
     private readonly ReactorWaits? _waits;
 
     /// <summary>
-    /// Wraps <paramref name="socket"/>, which it owns from now on, and makes it non-blocking; with <paramref
-    /// name="reactor"/>, its waits are the reactor's and its ready receives are finished by <paramref name="dispatcher"/>.
+    /// Wraps <paramref name="socket"/>, which it owns from now on; with <paramref name="reactor"/>, its waits are the
+    /// reactor's and its ready receives are finished by <paramref name="dispatcher"/>.
     /// </summary>
     public SocketStream(Socket socket, SocketReactor? reactor = null, ReceiveDispatcher? dispatcher = null)
     {
         _socket = socket;
-        // Synchronous sends then try once and report WouldBlock instead of waiting; asynchronous receives and sends
-        // behave as before.
-        socket.Blocking = false;
         _waits = reactor is null ? null : ReactorWaits.Start(socket, reactor, dispatcher ?? new ReceiveDispatcher());
+        if (_waits is null)
+        {
+            // Synchronous sends then try once and report WouldBlock instead of waiting; asynchronous receives and
+            // sends behave as before. (On Linux this creates the socket's async context, which the reactor's own
+            // non-blocking calls do without.)
+            socket.Blocking = false;
+        }
     }
 
     /// <inheritdoc/>
@@ -64,7 +72,7 @@ internal sealed class SocketStream : Stream
         {
             while (sent < buffer.Length)
             {
-                var count = _socket.Send(buffer.Span[sent..], SocketFlags.None, out var error);
+                var error = TrySend(buffer.Span[sent..], out var count);
                 if (error == SocketError.WouldBlock)
                 {
                     return SendRestAsync(buffer[sent..], cancellationToken);
@@ -83,6 +91,18 @@ internal sealed class SocketStream : Stream
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>A send that does not wait: what the socket took, or WouldBlock when it took nothing.</summary>
+    private SocketError TrySend(ReadOnlySpan<byte> bytes, out int count)
+    {
+        if (_waits is null)
+        {
+            count = _socket.Send(bytes, SocketFlags.None, out var error);
+            return error;
+        }
+        count = _waits.TrySend(bytes, out var errno);
+        return count >= 0 ? SocketError.Success : errno == Native.EAgain ? SocketError.WouldBlock : Native.ToException(errno).SocketErrorCode;
+    }
+
     private async ValueTask SendRestAsync(ReadOnlyMemory<byte> rest, CancellationToken cancellationToken)
     {
         if (_waits is null)
@@ -96,7 +116,7 @@ internal sealed class SocketStream : Stream
         while (!rest.IsEmpty)
         {
             await _waits.WritableAsync(cancellationToken).ConfigureAwait(false);
-            var count = _socket.Send(rest.Span, SocketFlags.None, out var error);
+            var error = TrySend(rest.Span, out var count);
             if (error == SocketError.Success)
             {
                 rest = rest[count..];
