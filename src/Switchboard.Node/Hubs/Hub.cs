@@ -29,8 +29,30 @@ public sealed class Hub
     /// <summary>Distinct users held now.</summary>
     public int UserCount => _users.Count;
 
-    /// <summary>The distinct users held now.</summary>
-    public IEnumerable<string> UserIds => _users.Keys;
+    /// <summary>
+    /// The distinct users held now, in one array. Enumerated rather than through the dictionary's <c>Keys</c>, which
+    /// takes every lock and copies the keys into a list first: at 15,000 users that is a second large-object array per
+    /// presence snapshot, garbage only a full collection sweeps.
+    /// </summary>
+    public string[] UserIds()
+    {
+        var ids = new string[_users.Count];
+        var count = 0;
+        foreach (var user in _users)
+        {
+            if (count == ids.Length)
+            {
+                // Users came during the walk (callers that change the hub under a lock never see this).
+                Array.Resize(ref ids, Math.Max(4, ids.Length * 2));
+            }
+            ids[count++] = user.Key;
+        }
+        if (count != ids.Length)
+        {
+            Array.Resize(ref ids, count);
+        }
+        return ids;
+    }
 
     /// <summary>Local members of a group.</summary>
     public int GroupMemberCount(string group) => _groups.TryGetValue(group, out var set) ? set.Count : 0;

@@ -41,7 +41,7 @@ internal sealed class HubMembership(Hub hub, IBackplane backplane, string nodeId
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await backplane.PublishPresenceAsync(new PresenceDelta(nodeId, epoch, hub.UserIds.ToArray(), [], IsSnapshot: true), cancellationToken).ConfigureAwait(false);
+            await backplane.PublishPresenceAsync(new PresenceDelta(nodeId, epoch, hub.UserIds(), [], IsSnapshot: true), cancellationToken).ConfigureAwait(false);
         }
         finally
         {
