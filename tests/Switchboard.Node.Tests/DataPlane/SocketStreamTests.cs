@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using System.Reflection;
 using Switchboard.Node.DataPlane;
 using Switchboard.Reactor;
 using Switchboard.Tests.Common;
@@ -211,5 +212,29 @@ public sealed class SocketStreamTests : IDisposable
                 await pair.DisposeAsync();
             }
         }
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task OnTheReactor_TheSocketNeverMakesDotNetsAsyncState(bool reactor)
+    {
+        var pair = await SocketPair.OpenAsync();
+        await using var stream = Over(pair.Server, reactor);
+        using var peer = pair.Client;
+        var buffer = new byte[16];
+
+        // A read that waits, a write, and a read that finds bytes at once: all an idle connection ever does.
+        var waiting = stream.ReadAsync(buffer).AsTask();
+        await peer.SendAsync("one"u8.ToArray(), SocketFlags.None);
+        await waiting.WithTimeout("the waiting read");
+        await stream.WriteAsync("two"u8.ToArray()).AsTask().WithTimeout("the write");
+        await peer.SendAsync("three"u8.ToArray(), SocketFlags.None);
+        await stream.ReadAsync(buffer).AsTask().WithTimeout("the read");
+
+        // What the reactor saves per connection is this object and what hangs off it (see bench/README.md, idle memory).
+        var field = typeof(SafeSocketHandle).GetField("_asyncContext", BindingFlags.NonPublic | BindingFlags.Instance)
+            ?? throw new InvalidOperationException("SafeSocketHandle._asyncContext is gone from this runtime: find what holds a socket's async state now");
+        (field.GetValue(pair.Server.SafeHandle) is not null).ShouldBe(!reactor);
     }
 }
