@@ -67,23 +67,9 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
         }
         while (true)
         {
-            int read;
-            int errno;
-            try
+            if (TryTake(buffer.Span, out var read, out var error))
             {
-                read = TryReceive(buffer.Span, out errno);
-            }
-            catch (ObjectDisposedException e)
-            {
-                return ValueTask.FromException<int>(e);
-            }
-            if (read >= 0)
-            {
-                return ValueTask.FromResult(read);
-            }
-            if (errno != Native.EAgain)
-            {
-                return ValueTask.FromException<int>(Failure(errno));
+                return error is null ? ValueTask.FromResult(read) : ValueTask.FromException<int>(error);
             }
             if (!TryIdle(ref _receiveState, out var idle))
             {
@@ -173,27 +159,11 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
     {
         while (true)
         {
-            int read;
-            int errno;
-            try
-            {
-                read = TryReceive(_buffer.Span, out errno);
-            }
-            catch (ObjectDisposedException e)
+            if (TryTake(_buffer.Span, out var read, out var error))
             {
                 // Closed by this side while the wait was being finished (the shutdown's own edge can end it): the end
                 // of the stream, as for a wait that the close itself ends.
-                CompleteReceive(0, _closed ? null : e, inline);
-                return;
-            }
-            if (read >= 0)
-            {
-                CompleteReceive(read, null, inline);
-                return;
-            }
-            if (errno != Native.EAgain)
-            {
-                CompleteReceive(0, Failure(errno), inline);
+                CompleteReceive(read, error is ObjectDisposedException && _closed ? null : error, inline);
                 return;
             }
             // A spurious edge: the same wait goes on, unless another edge came since the try. Read before it is
@@ -269,6 +239,36 @@ internal sealed class ReactorWaits : IReactorTarget, IValueTaskSource<int>
 
     /// <summary>A send that does not wait: the bytes the socket took, or -1 with <paramref name="errno"/> set.</summary>
     public int TrySend(ReadOnlySpan<byte> bytes, out int errno) => Native.Send(_socket.SafeHandle, bytes, out errno);
+
+    /// <summary>
+    /// A receive that does not wait: true when it is over, with the bytes read (0 at the end of the stream) or the error
+    /// that ended it; false when no bytes are there yet.
+    /// </summary>
+    private bool TryTake(Span<byte> buffer, out int read, out Exception? error)
+    {
+        error = null;
+        int errno;
+        try
+        {
+            read = TryReceive(buffer, out errno);
+        }
+        catch (ObjectDisposedException e)
+        {
+            (read, error) = (0, e);
+            return true;
+        }
+        if (read >= 0)
+        {
+            return true;
+        }
+        read = 0;
+        if (errno == Native.EAgain)
+        {
+            return false;
+        }
+        error = Failure(errno);
+        return true;
+    }
 
     /// <summary>A receive that does not wait; a zero-byte one reports whether bytes are there without taking them.</summary>
     private int TryReceive(Span<byte> buffer, out int errno)

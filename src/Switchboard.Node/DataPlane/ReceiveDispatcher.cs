@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+
 namespace Switchboard.Node.DataPlane;
 
 /// <summary>
@@ -7,7 +9,7 @@ namespace Switchboard.Node.DataPlane;
 /// </summary>
 internal sealed class ReceiveDispatcher : IThreadPoolWorkItem
 {
-    private readonly System.Collections.Concurrent.ConcurrentQueue<ReactorWaits> _ready = new();
+    private readonly ConcurrentQueue<ReactorWaits> _ready = new();
     private int _scheduled;
 
     /// <summary>Queues <paramref name="waits"/>, whose receive left its wait, to be finished on the thread pool.</summary>
