@@ -67,8 +67,10 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
     /// process name; processes not read at both marks are left out.
     /// </summary>
     public IReadOnlyList<(string Name, TimeSpan Cpu)> CpuBeforeToAfter() =>
-        [.. processes.Where(p => _before.GetValueOrDefault(p.ProcessId) is not null && _after.GetValueOrDefault(p.ProcessId) is not null)
-            .Select(p => (p.Name, _after[p.ProcessId]!.CpuTime - _before[p.ProcessId]!.CpuTime))];
+        [.. processes.Select(p => (p.Name, Cpu: CpuBeforeToAfter(p.ProcessId))).Where(p => p.Cpu is not null).Select(p => (p.Name, p.Cpu!.Value))];
+
+    private TimeSpan? CpuBeforeToAfter(int processId) =>
+        _before.GetValueOrDefault(processId) is { } before && _after.GetValueOrDefault(processId) is { } after ? after.CpuTime - before.CpuTime : null;
 
     /// <summary>The mean of a process's RSS over the samples taken while busy (once a second), or null without any.</summary>
     public double? MeanRssBytes(int processId) =>
@@ -88,7 +90,7 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
             _end.GetValueOrDefault(p.ProcessId)?.RssBytes,
             _before.GetValueOrDefault(p.ProcessId)?.AnonBytes,
             _end.GetValueOrDefault(p.ProcessId)?.AnonBytes,
-            _before.GetValueOrDefault(p.ProcessId) is { } before && _after.GetValueOrDefault(p.ProcessId) is { } after ? after.CpuTime - before.CpuTime : null))];
+            CpuBeforeToAfter(p.ProcessId)))];
 
     private void Mark(Dictionary<int, ProcessSample?> into)
     {

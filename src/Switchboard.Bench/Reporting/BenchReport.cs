@@ -91,9 +91,16 @@ public sealed record BenchReport(
         [.. Switchboard.Figures.Select(f =>
         {
             var other = Baseline?.Figures.FirstOrDefault(b => b.Key == f.Key);
-            double? ratio = other is { Value: > 0 } && f.Value is not null ? f.Value / other.Value : null;
-            return new Comparison(f.Key, f.Label, f.Unit, f.Value, other?.Value, ratio);
+            return new Comparison(f.Key, f.Label, f.Unit, f.Value, other?.Value, RoundStatistics.Ratio(f.Value, other?.Value));
         })];
+
+    /// <summary>
+    /// Every run of the report, named for headings (a method, so that the JSON does not hold the runs twice): each path's run in every round ("proxy, round 2") over several
+    /// rounds, else the paths, else Switchboard and the baseline.
+    /// </summary>
+    public IReadOnlyList<ScenarioResult> NamedRuns() =>
+        Rounds is { } rounds ? [.. rounds.SelectMany(path => path.Runs.Select((run, i) => run with { Target = $"{path.Target}, round {i + 1}" }))]
+        : Paths ?? [.. new[] { Switchboard, Baseline }.OfType<ScenarioResult>()];
 }
 
 /// <summary>

@@ -85,13 +85,13 @@ public static class ReportWriter
             md.AppendLine("| --- | ---: | ---: | ---: |");
             foreach (var c in report.Comparisons)
             {
-                md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Label} | {Format(c.Switchboard, c.Unit)} | {Format(c.Baseline, c.Unit)} | {(c.Ratio is { } r ? r.ToString("0.00", CultureInfo.InvariantCulture) + "×" : "—")} |");
+                md.AppendLine(CultureInfo.InvariantCulture, $"| {c.Label} | {Format(c.Switchboard, c.Unit)} | {Format(c.Baseline, c.Unit)} | {Ratio(c.Ratio)} |");
             }
         }
-        foreach (var (name, result) in Runs(report))
+        foreach (var result in report.NamedRuns())
         {
             md.AppendLine();
-            md.AppendLine(CultureInfo.InvariantCulture, $"## {name}: processes");
+            md.AppendLine(CultureInfo.InvariantCulture, $"## {result.Target}: processes");
             md.AppendLine();
             md.AppendLine("| process | pid | connections | RSS before | RSS after | RSS peak | RSS per connection | CPU (cores) | CPU while connecting | open files |");
             md.AppendLine("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
@@ -100,9 +100,9 @@ public static class ReportWriter
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {p.Name} | {p.ProcessId} | {p.Connections} | {Bytes(p.RssBeforeBytes)} | {Bytes(p.RssAfterBytes)} | {Bytes(p.RssPeakBytes)} | {(p.RssPerConnectionBytes is { } b ? Bytes((long)b) : "—")} | {p.CpuCores:0.00} | {(p.ConnectCpu is { } connect ? $"{connect.TotalSeconds:0.00} s" : "—")} | {p.OpenFiles} |");
             }
-            Counts(md, $"{name}: connections that failed, by reason", result.ConnectFailures);
-            Counts(md, $"{name}: refused commands and errors, by code", result.Errors);
-            Counts(md, $"{name}: connections closed by the server, by close code", result.Closes);
+            Counts(md, $"{result.Target}: connections that failed, by reason", result.ConnectFailures);
+            Counts(md, $"{result.Target}: refused commands and errors, by code", result.Errors);
+            Counts(md, $"{result.Target}: connections closed by the server, by close code", result.Closes);
             if (result.Notes.Count > 0)
             {
                 md.AppendLine();
@@ -114,11 +114,6 @@ public static class ReportWriter
         }
         return md.ToString();
     }
-
-    /// <summary>Every run with its name for headings: the path and, over several rounds, the round.</summary>
-    private static IEnumerable<(string Name, ScenarioResult Result)> Runs(BenchReport report) =>
-        report.Rounds is { } rounds ? rounds.SelectMany(path => path.Runs.Select((run, i) => ($"{path.Target}, round {i + 1}", run)))
-        : (report.Paths ?? new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>().ToList()).Select(r => (r.Target, r));
 
     /// <summary>A value with its unit, readable: 12,345 msg/s, 1.2 ms, 5.5 KB.</summary>
     public static string Format(double? value, string unit) => value switch

@@ -210,7 +210,7 @@ internal static class BenchCommand
             table.AddRow(cells.Select(Markup.Escape).ToArray());
         }
         AnsiConsole.Write(table);
-        PrintProcesses([.. new[] { report.Switchboard, report.Baseline }.OfType<ScenarioResult>()]);
+        PrintProcesses(report.NamedRuns());
     }
 
     /// <summary>The <c>--proxy</c> summary: each figure on every path, then the ratios between paths; with rounds, medians and each round's ratios.</summary>
@@ -236,9 +236,7 @@ internal static class BenchCommand
         }
         AnsiConsole.Write(table);
         PrintRoundRatios(rows, count);
-        PrintProcesses(report.Rounds is { } rounds
-            ? [.. rounds.SelectMany(p => p.Runs.Select((run, i) => run with { Target = $"{p.Target}, round {i + 1}" }))]
-            : report.Paths!);
+        PrintProcesses(report.NamedRuns());
     }
 
     /// <summary>With rounds: the latency and throughput ratios within each round, so that the spread behind the medians shows.</summary>
