@@ -14,6 +14,7 @@ internal static class FailoverFrames
     public const string Leave = "leave";
     public const string AckType = "ack";
     public const string Send = "send";
+    public const string Ping = "ping";
     public const string Reply = "reply";
 
     /// <summary>

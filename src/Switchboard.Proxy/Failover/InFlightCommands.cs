@@ -1,9 +1,9 @@
 namespace Switchboard.Proxy.Failover;
 
 /// <summary>
-/// The commands (<c>send</c>, <c>join</c>, <c>leave</c>) a failover client's node has been sent and not yet answered.
-/// Each goes with an id, the proxy's own when the client gave none, so the node answers every one; when the node is
-/// lost, the unanswered ones go to the next node before anything newer. A node that carried a command out but died
+/// The commands (<c>send</c>, <c>join</c>, <c>leave</c>, and a <c>ping</c> with an id) a failover client's node has been
+/// sent and not yet answered. Each goes with an id, the proxy's own when the client gave none, so the node answers every
+/// one; when the node is lost, the unanswered ones go to the next node before anything newer. A node that carried a command out but died
 /// before answering gets it again: commands in flight when a node is lost are at least once.
 /// </summary>
 internal sealed class InFlightCommands
@@ -21,7 +21,9 @@ internal sealed class InFlightCommands
     /// </summary>
     public (FailoverFrame Frame, bool Tracked) Track(FailoverFrame frame, string? type, string? clientId)
     {
-        if (type is not (FailoverFrames.Send or FailoverFrames.Join or FailoverFrames.Leave))
+        // A ping without an id gets no answer (and wants none), so there is nothing to wait for; one with an id is
+        // answered, and a ping carried out twice does no harm.
+        if (type is not (FailoverFrames.Send or FailoverFrames.Join or FailoverFrames.Leave) && (type != FailoverFrames.Ping || clientId is null))
         {
             return (frame, false);
         }
