@@ -231,9 +231,9 @@ public sealed record BenchOptions
         {
             throw new ArgumentException($"--proxy-mode must be tunnel or failover (got '{ProxyMode}'): tcp mode does not read the request, so it cannot route a ticket to its node.");
         }
-        if (ProxyPathNames.Count == 0 || ProxyPathNames.Any(p => !Proxying.ProxyPaths.All.Contains(p)) || ProxyPathNames.Distinct().Count() != ProxyPathNames.Count)
+        if (ProxyPathNames.Count == 0 || ProxyPathNames.Any(p => !Proxying.ProxyPaths.Known.Contains(p)) || ProxyPathNames.Distinct().Count() != ProxyPathNames.Count)
         {
-            throw new ArgumentException($"--proxy-paths takes some of {string.Join(", ", Proxying.ProxyPaths.All)}, each once (got '{string.Join(",", ProxyPathNames)}').");
+            throw new ArgumentException($"--proxy-paths takes some of {string.Join(", ", Proxying.ProxyPaths.Known)}, each once (got '{string.Join(",", ProxyPathNames)}').");
         }
         var connections = Clients + (Scenario == BenchScenarios.Fanout ? 1 : 0);
         var processes = ProxyProcesses == 0 ? Proxying.ProxyPaths.ProcessesFor(connections) : ProxyProcesses;

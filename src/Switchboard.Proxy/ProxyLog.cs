@@ -90,6 +90,15 @@ internal static partial class ProxyLog
         EventName = "IdleTrimmed")]
     public static partial void IdleTrimmed(ILogger logger, int connections, double rssBeforeMB, double rssAfterMB, double committedBeforeMB, double committedAfterMB, double pauseMs);
 
+    [LoggerMessage(27, LogLevel.Information, "Kernel relay on: established tunnels are relayed by the kernel (eBPF sockmap)", EventName = "KernelRelayOn")]
+    public static partial void KernelRelayOn(ILogger logger);
+
+    [LoggerMessage(28, LogLevel.Warning, "Kernel relay not available, relaying on the reactor thread instead: {Reason}", EventName = "KernelRelayUnavailable")]
+    public static partial void KernelRelayUnavailable(ILogger logger, string reason);
+
+    [LoggerMessage(29, LogLevel.Warning, "Client {Client}: the kernel relay took only half the tunnel, closing it: {Reason}", EventName = "KernelRelayHalfJoined")]
+    public static partial void KernelRelayHalfJoined(ILogger logger, string client, string reason);
+
     [LoggerMessage(26, LogLevel.Warning, "The proxy could not trim idle memory", EventName = "IdleTrimFailed")]
     public static partial void IdleTrimFailed(ILogger logger, Exception exception);
 }

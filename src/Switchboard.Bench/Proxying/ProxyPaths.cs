@@ -9,11 +9,23 @@ public static class ProxyPaths
     /// <summary>Through <c>switchboard proxy</c> processes, which route each ticket to its node.</summary>
     public const string Proxy = "proxy";
 
+    /// <summary>
+    /// Through <c>switchboard proxy</c> processes with <c>--kernel-relay false</c>: the proxy relays the bytes on its
+    /// reactor thread, as where the kernel relay is not available. Only when <c>--proxy-paths</c> names it.
+    /// </summary>
+    public const string ProxyReactor = "proxy-reactor";
+
     /// <summary>Through HAProxy processes the bench configures itself (when <c>haproxy</c> is on the PATH).</summary>
     public const string HaProxy = "haproxy";
 
-    /// <summary>Every path, in the order a run takes them.</summary>
+    /// <summary>The paths a run takes when <c>--proxy-paths</c> is not given, in order.</summary>
     public static readonly IReadOnlyList<string> All = [Direct, Proxy, HaProxy];
+
+    /// <summary>Every path <c>--proxy-paths</c> may name.</summary>
+    public static readonly IReadOnlyList<string> Known = [Direct, Proxy, ProxyReactor, HaProxy];
+
+    /// <summary>Whether <paramref name="path"/> goes through <c>switchboard proxy</c> processes.</summary>
+    public static bool IsSwitchboardProxy(string path) => path is Proxy or ProxyReactor;
 
     /// <summary>
     /// Open client connections one entry process takes: each holds a client socket and an upstream socket, and a

@@ -37,14 +37,15 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
     /// <param name="mode"><c>tunnel</c> or <c>failover</c>.</param>
     /// <param name="maxConnections">Client connections at most.</param>
     /// <param name="sources">Source addresses for its upstream sockets (<c>Proxy:SourceAddresses</c>); empty for the system's choice.</param>
+    /// <param name="kernelRelay">Whether it may hand established tunnels to the kernel relay (<c>--kernel-relay</c>).</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     public static async Task<SwitchboardProxyEntry> StartAsync(string name, LocalCluster cluster, string mode, int maxConnections, IReadOnlyList<string> sources,
-        CancellationToken cancellationToken)
+        bool kernelRelay, CancellationToken cancellationToken)
     {
         var arguments = new List<string>
         {
             "proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--backplane", cluster.Broker!.ToString(), "--mode", mode,
-            "--max-connections", maxConnections.ToString(CultureInfo.InvariantCulture),
+            "--max-connections", maxConnections.ToString(CultureInfo.InvariantCulture), "--kernel-relay", kernelRelay ? "true" : "false",
         };
         if (mode == "failover")
         {

@@ -18,6 +18,7 @@ internal sealed class ProxyMetrics : IDisposable
     private readonly ConcurrentDictionary<int, long> _refused = new();
     private long _accepted;
     private long _tunnels;
+    private long _kernelRelayed;
     private long _bytesUpstream;
     private long _bytesDownstream;
     private long _idleClosed;
@@ -32,6 +33,7 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableUpDownCounter("switchboard.proxy.connections", () => OpenConnections(), "{connection}", "Open client connections");
         _meter.CreateObservableCounter("switchboard.proxy.accepted", () => Interlocked.Read(ref _accepted), "{connection}", "Client connections accepted");
         _meter.CreateObservableCounter("switchboard.proxy.tunnels", () => Interlocked.Read(ref _tunnels), "{connection}", "Connections relayed to a backend");
+        _meter.CreateObservableCounter("switchboard.proxy.kernel_relayed", () => Interlocked.Read(ref _kernelRelayed), "{connection}", "Tunnels whose bytes the kernel relayed");
         _meter.CreateObservableCounter("switchboard.proxy.bytes", () => new[]
         {
             new Measurement<long>(Interlocked.Read(ref _bytesUpstream), new KeyValuePair<string, object?>("direction", "upstream")),
@@ -46,6 +48,12 @@ internal sealed class ProxyMetrics : IDisposable
     public void Accepted() => Interlocked.Increment(ref _accepted);
 
     public void TunnelOpened() => Interlocked.Increment(ref _tunnels);
+
+    /// <summary>A tunnel was handed to the kernel relay.</summary>
+    public void KernelRelayed() => Interlocked.Increment(ref _kernelRelayed);
+
+    /// <summary>Tunnels handed to the kernel relay so far.</summary>
+    public long KernelRelayedCount => Interlocked.Read(ref _kernelRelayed);
 
     public void Refused(int status) => _refused.AddOrUpdate(status, 1, (_, n) => n + 1);
 
@@ -72,6 +80,9 @@ internal sealed class ProxyMetrics : IDisposable
 
     public long RefusedCount(int status) => _refused.GetValueOrDefault(status);
 
+    /// <summary>Bytes relayed from clients to backends, and from backends to clients.</summary>
+    public (long Upstream, long Downstream) BytesRelayed => (Interlocked.Read(ref _bytesUpstream), Interlocked.Read(ref _bytesDownstream));
+
     /// <summary>Everything in the Prometheus text exposition format (version 0.0.4).</summary>
     public string ToPrometheusText()
     {
@@ -79,6 +90,7 @@ internal sealed class ProxyMetrics : IDisposable
         Gauge(text, "switchboard_proxy_connections", "Open client connections.", OpenConnections());
         Counter(text, "switchboard_proxy_accepted_total", "Client connections accepted.", Interlocked.Read(ref _accepted));
         Counter(text, "switchboard_proxy_tunnels_total", "Connections relayed to a backend.", Interlocked.Read(ref _tunnels));
+        Counter(text, "switchboard_proxy_kernel_relayed_total", "Tunnels whose bytes the kernel relayed (Proxy:KernelRelay).", Interlocked.Read(ref _kernelRelayed));
         Counter(text, "switchboard_proxy_idle_closed_total", "Connections closed by the idle timeout.", Interlocked.Read(ref _idleClosed));
         Counter(text, "switchboard_proxy_accepts_delayed_total", "Accepts held back by the accept-rate limit.", Interlocked.Read(ref _acceptsDelayed));
         Gauge(text, "switchboard_proxy_gc_heap_bytes", "Managed heap size after the last garbage collection.", GC.GetGCMemoryInfo().HeapSizeBytes);

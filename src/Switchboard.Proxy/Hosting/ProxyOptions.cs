@@ -68,6 +68,14 @@ public sealed class ProxyOptions
     /// <summary>Without active checks, how long a passively ejected backend waits before it is tried again.</summary>
     public TimeSpan PassiveEjectionTime { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Tunnel and tcp mode: once a tunnel is set up, let the Linux kernel relay its bytes (an eBPF sockmap program
+    /// redirects what arrives on either socket into the other), so that relayed bytes never wake the proxy. Needs
+    /// Linux, IPv4 and the right to use bpf (root, or CAP_BPF with CAP_NET_ADMIN); where it is not available the
+    /// proxy says so at start and relays on its reactor thread as with false. Read at start.
+    /// </summary>
+    public bool KernelRelay { get; set; } = true;
+
     /// <summary>Add <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> to relayed upgrades.</summary>
     public bool AddForwardedHeaders { get; set; } = true;
 

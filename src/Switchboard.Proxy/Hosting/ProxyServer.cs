@@ -16,6 +16,7 @@ using Switchboard.Proxy.Reactor;
 using Switchboard.Proxy.Tcp;
 using Switchboard.Proxy.Tunnel;
 using Switchboard.Reactor;
+using Switchboard.Reactor.Kernel;
 
 namespace Switchboard.Proxy.Hosting;
 
@@ -63,6 +64,11 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Open client connections.</summary>
     public int Connections => _runtime.Registry.Count;
 
+    /// <summary>Whether established tunnels are relayed by the kernel: <c>Proxy:KernelRelay</c> is on and this machine allows it.</summary>
+    public bool KernelRelayOn => _runtime.Kernel is not null;
+
+    internal ProxyMetrics Metrics => _runtime.Metrics;
+
     /// <summary>Every backend and its state, as <c>/admin/backends</c> shows them.</summary>
     public IReadOnlyList<BackendStatus> Backends => _runtime.Pool.All.Select(BackendStatus.Of).ToArray();
 
@@ -109,7 +115,7 @@ public sealed class ProxyServer : IAsyncDisposable
         var metrics = new ProxyMetrics(meterFactory, () => registry.Count, () => pool.All);
         // Failover mode terminates WebSocket on .NET's own sockets; tunnel and tcp mode relay on the reactor.
         var reactor = options.Mode == ProxyModes.Failover ? null : new SocketReactor("switchboard proxy reactor", e => ProxyLog.ReactorFailed(logger, e));
-        var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger, reactor);
+        var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger, reactor) { Kernel = StartKernelRelay(options, logger) };
         var server = new ProxyServer(listener, runtime, logger);
         try
         {
@@ -297,6 +303,25 @@ public sealed class ProxyServer : IAsyncDisposable
         }
     }
 
+    private static KernelRelay? StartKernelRelay(ProxyOptions options, ILogger logger)
+    {
+        if (options.Mode == ProxyModes.Failover || !options.KernelRelay)
+        {
+            return null;
+        }
+        // Each tunnel takes two entries per map; room for far more than the connection cap, which a reload may raise.
+        var kernel = KernelRelay.TryCreate(Math.Max(65_536, options.MaxConnections * 2), out var unavailable);
+        if (kernel is null)
+        {
+            ProxyLog.KernelRelayUnavailable(logger, unavailable!);
+        }
+        else
+        {
+            ProxyLog.KernelRelayOn(logger);
+        }
+        return kernel;
+    }
+
     /// <summary>Stops accepting, closes every connection and the admin port.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -329,6 +354,7 @@ public sealed class ProxyServer : IAsyncDisposable
         }
         _failover?.Dispose();
         _runtime.Reactor?.Dispose();
+        _runtime.Kernel?.Dispose();
         _runtime.Registry.Dispose();
         _runtime.Metrics.Dispose();
         _stopping.Dispose();

@@ -76,6 +76,9 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
 
     public void Touch(long now) => Interlocked.Exchange(ref _lastActivity, now);
 
+    /// <summary>Brings <see cref="LastActivity"/> up to date for bytes the kernel relayed, which the proxy never sees.</summary>
+    public void NoteKernelTraffic(long now) => Volatile.Read(ref _relay)?.NoteKernelTraffic(now);
+
     /// <summary>Closes both sockets at once, which ends the relay. Idempotent.</summary>
     public void Close(string? because = null)
     {

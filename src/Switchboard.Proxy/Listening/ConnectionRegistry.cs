@@ -54,8 +54,10 @@ internal sealed class ConnectionRegistry : IDisposable
             return 0;
         }
         var closed = 0;
+        var now = _time.GetTimestamp();
         foreach (var connection in _open.Keys)
         {
+            connection.NoteKernelTraffic(now);
             if (_time.GetElapsedTime(connection.LastActivity) > idle)
             {
                 connection.Close("idle timeout");

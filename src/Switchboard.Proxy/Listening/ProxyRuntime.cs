@@ -9,6 +9,7 @@ using Switchboard.Proxy.Reactor;
 using Switchboard.Proxy.SourcePool;
 using Switchboard.Proxy.Tunnel;
 using Switchboard.Reactor;
+using Switchboard.Reactor.Kernel;
 
 namespace Switchboard.Proxy.Listening;
 
@@ -35,6 +36,9 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
 
     /// <summary>Serves the sockets of tunnel and tcp mode (their handshakes, dials and relays); null in failover mode.</summary>
     public SocketReactor? Reactor { get; } = reactor;
+
+    /// <summary>Relays established tunnels inside the kernel; null when off or not available here.</summary>
+    public KernelRelay? Kernel { get; init; }
 
     public HealthMonitor Health { get; set; } = null!;
 

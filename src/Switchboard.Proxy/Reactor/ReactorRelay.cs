@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Net.Sockets;
 using Switchboard.Proxy.Listening;
 using Switchboard.Reactor;
+using Switchboard.Reactor.Kernel;
 
 namespace Switchboard.Proxy.Reactor;
 
@@ -14,6 +15,8 @@ namespace Switchboard.Proxy.Reactor;
 /// is sent on at once; only what the destination does not take is copied into a pooled buffer, and that direction
 /// stops reading until it has gone (back-pressure). After one side closes cleanly its end is passed on as a half-close
 /// and the other direction may finish (a WebSocket close handshake) for the close grace; a failure ends both at once.
+/// With the kernel relay (<see cref="KernelRelay"/>) the kernel moves the bytes and this only watches for each side's
+/// end: once the kernel has passed on a closed side's last byte, the end is passed on as above.
 /// </remarks>
 internal sealed class ReactorRelay : IReactorTarget
 {
@@ -23,8 +26,13 @@ internal sealed class ReactorRelay : IReactorTarget
     private const uint FinishEvent = 1u << 28;
     /// <summary>Marks a read posted by the relay itself (another turn), which no edge told about: read to the end.</summary>
     private const uint Posted = 1u << 27;
+    private const int EPipe = 32;
+    /// <summary>A posted event: look again whether the kernel has passed on all a closed side sent.</summary>
+    private const uint DrainEvent = 1u << 26;
     /// <summary>Reads per turn before a busy direction lets other tunnels have the thread.</summary>
     private const int ReadsPerTurn = 16;
+    /// <summary>The longest wait between looks at a closed side's last bytes still in the kernel's hands.</summary>
+    private static readonly TimeSpan LongestDrainWait = TimeSpan.FromMilliseconds(100);
 
     private readonly TaskCompletionSource<bool> _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SocketReactor _reactor;
@@ -33,6 +41,7 @@ internal sealed class ReactorRelay : IReactorTarget
     private readonly TimeProvider _time;
     private readonly TimeSpan _closeGrace;
     private readonly Action<long, long> _countBytes;
+    private readonly KernelSplice? _splice;
     private Flow _toUpstream;
     private Flow _toClient;
     private ulong _clientData;
@@ -47,10 +56,16 @@ internal sealed class ReactorRelay : IReactorTarget
         public int Offset;
         public int Count;
         public bool Ended;
+        /// <summary>Kernel relay: the source's FIN has been read, and its last bytes may still be on their way.</summary>
+        public bool SourceClosed;
+        /// <summary>Kernel relay: the next look at those bytes.</summary>
+        public ITimer? Drain;
+        public int DrainWaits;
     }
 
-    private ReactorRelay(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes)
+    private ReactorRelay(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes, KernelSplice? splice)
     {
+        _splice = splice;
         _reactor = reactor;
         _connection = connection;
         _upstream = upstream;
@@ -62,21 +77,59 @@ internal sealed class ReactorRelay : IReactorTarget
     /// <summary>
     /// Relays until both directions have ended, one has failed, or the connection is closed from outside; then closes
     /// the connection. Returns true when the backend broke the tunnel first (a reset or error reading from or writing
-    /// to it before either side closed), for passive health.
+    /// to it before either side closed), for passive health. With <paramref name="splice"/> the kernel already relays
+    /// the pair.
     /// </summary>
-    public static Task<bool> RunAsync(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes)
+    public static Task<bool> RunAsync(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes, KernelSplice? splice)
     {
-        var relay = new ReactorRelay(reactor, connection, upstream, time, closeGrace, countBytes);
+        var relay = new ReactorRelay(reactor, connection, upstream, time, closeGrace, countBytes, splice);
         relay._clientData = reactor.Register(relay, ClientTag);
         relay._upstreamData = reactor.Register(relay, UpstreamTag);
         connection.Attach(relay);
-        const uint events = Native.EpollIn | Native.EpollOut | Native.EpollRdHup | Native.EpollEdgeTriggered;
+        // Spliced, only a side's end matters here: asking for no EPOLLIN keeps each relayed byte from waking the reactor.
+        var events = splice is null
+            ? Native.EpollIn | Native.EpollOut | Native.EpollRdHup | Native.EpollEdgeTriggered
+            : Native.EpollRdHup | Native.EpollEdgeTriggered;
         if (!reactor.Add(connection.Client, events, relay._clientData) || !reactor.Add(upstream, events, relay._upstreamData))
         {
             relay.Finish();
         }
         // No first look needed: adding a socket that already has bytes (or a close) to read reports it at once.
         return relay._done.Task;
+    }
+
+    /// <summary>
+    /// Relays an established tunnel as <see cref="RunAsync(SocketReactor, ClientConnection, Socket, TimeProvider, TimeSpan, Action{long, long}, KernelSplice?)"/>
+    /// does, handing its bytes to the kernel when the runtime has a kernel relay and the pair suits it.
+    /// <paramref name="readFromClient"/> and <paramref name="readFromUpstream"/> are the bytes the handshake read from
+    /// each socket; all it wrote has been written.
+    /// </summary>
+    public static Task<bool> RunAsync(ProxyRuntime runtime, ClientConnection connection, Socket upstream, long readFromClient, long readFromUpstream)
+    {
+        KernelSplice? splice = null;
+        if (runtime.Kernel is { } kernel)
+        {
+            try
+            {
+                splice = KernelSplice.TryStart(kernel, connection.Client, upstream, readFromClient, readFromUpstream);
+            }
+            catch (BpfException e)
+            {
+                ProxyLog.KernelRelayHalfJoined(runtime.Logger, connection.Remote.ToString(), e.Message);
+                connection.MarkEnd(ClientConnection.EndedFromClient);
+                connection.Close();
+                return Task.FromResult(false);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // A side left before the hand-over: the relay sees the end at once.
+            }
+            if (splice is not null)
+            {
+                runtime.Metrics.KernelRelayed();
+            }
+        }
+        return RunAsync(runtime.Reactor!, connection, upstream, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes, splice);
     }
 
     public void OnEvents(uint events, int tag)
@@ -91,6 +144,14 @@ internal sealed class ReactorRelay : IReactorTarget
             return;
         }
         var fromClient = tag == ClientTag;
+        if (_splice is not null)
+        {
+            if ((events & (Native.EpollRdHup | Native.EpollHup | Native.EpollErr | DrainEvent)) != 0)
+            {
+                WatchEnd(toUpstream: fromClient);
+            }
+            return;
+        }
         if ((events & Native.EpollOut) != 0)
         {
             // This socket can take more: the direction into it may have bytes waiting.
@@ -104,6 +165,22 @@ internal sealed class ReactorRelay : IReactorTarget
 
     /// <summary>Ends the relay from any thread.</summary>
     public void Abort() => _reactor.Post(this, FinishEvent, 0);
+
+    /// <summary>For the idle sweep: marks the connection active when the kernel relay moved bytes since the last call.</summary>
+    public void NoteKernelTraffic(long now)
+    {
+        try
+        {
+            if (_splice is not null && Volatile.Read(ref _finished) == 0 && _splice.MovedSinceLastLook(_connection.Client, _upstream))
+            {
+                _connection.Touch(now);
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Closing: the relay ends by itself.
+        }
+    }
 
     private ref Flow FlowOf(bool toUpstream) => ref toUpstream ? ref _toUpstream : ref _toClient;
 
@@ -176,6 +253,82 @@ internal sealed class ReactorRelay : IReactorTarget
         }
     }
 
+    /// <summary>
+    /// Kernel relay: a side of this direction's source has ended or failed. Reads its FIN (forwarding whatever bytes
+    /// the kernel left to the proxy), then passes the end on once the kernel has put the last byte into the
+    /// destination, looking again on a timer until it has.
+    /// </summary>
+    private void WatchEnd(bool toUpstream)
+    {
+        ref var flow = ref FlowOf(toUpstream);
+        if (flow.Ended || Volatile.Read(ref _finished) == 1)
+        {
+            return;
+        }
+        var source = toUpstream ? _connection.Client : _upstream;
+        var destination = toUpstream ? _upstream : _connection.Client;
+        try
+        {
+            while (!flow.SourceClosed)
+            {
+                var read = Native.Receive(source.SafeHandle, _reactor.Buffer, out var errno);
+                if (read == 0)
+                {
+                    flow.SourceClosed = true;
+                }
+                else if (read > 0)
+                {
+                    // The kernel keeps bytes for the proxy only when the partner was not in its map: pass them on here.
+                    var sent = Native.Send(destination.SafeHandle, _reactor.Buffer.AsSpan(0, read), out errno);
+                    _splice!.MovedByProxy(toUpstream, read, Math.Max(sent, 0));
+                    _countBytes(toUpstream ? read : 0, toUpstream ? 0 : read);
+                    if (sent != read)
+                    {
+                        Fail(sourceFailed: false, toUpstream);
+                        return;
+                    }
+                }
+                else if (errno is Native.EAgain or EPipe)
+                {
+                    // Not the end yet. EPIPE is the kernel's own doing: when it passes the other side's FIN on (a
+                    // redirect of no bytes) it reports a broken pipe on this socket, which has not failed.
+                    return;
+                }
+                else
+                {
+                    Fail(sourceFailed: true, toUpstream);
+                    return;
+                }
+            }
+            if (_splice!.Unrelayed(toUpstream, _connection.Client, _upstream) > 0)
+            {
+                // The kernel hands redirected bytes to the destination from a worker: give it a moment.
+                flow.Drain?.Dispose();
+                var wait = TimeSpan.FromMilliseconds(Math.Min(LongestDrainWait.TotalMilliseconds, 1 << Math.Min(flow.DrainWaits++, 10)));
+                flow.Drain = _time.CreateTimer(toUpstream ? PostClientDrain : PostUpstreamDrain, this, wait, Timeout.InfiniteTimeSpan);
+                return;
+            }
+        }
+        catch (SocketException)
+        {
+            Fail(sourceFailed: false, toUpstream);
+            return;
+        }
+        catch (ObjectDisposedException)
+        {
+            Finish(); // closed from outside
+            return;
+        }
+        flow.Ended = true;
+        _connection.MarkEnd(ClientConnection.EndedCleanly);
+        ShutdownSend(destination);
+        DirectionEnded();
+    }
+
+    private static void PostClientDrain(object? state) => ((ReactorRelay)state!)._reactor.Post((ReactorRelay)state, DrainEvent, ClientTag);
+
+    private static void PostUpstreamDrain(object? state) => ((ReactorRelay)state!)._reactor.Post((ReactorRelay)state, DrainEvent, UpstreamTag);
+
     private void Flush(bool toUpstream)
     {
         ref var flow = ref FlowOf(toUpstream);
@@ -245,6 +398,9 @@ internal sealed class ReactorRelay : IReactorTarget
             return;
         }
         _grace?.Dispose();
+        _toUpstream.Drain?.Dispose();
+        _toClient.Drain?.Dispose();
+        CountKernelBytes();
         _reactor.Remove(_connection.Client);
         _reactor.Remove(_upstream);
         _reactor.Unregister(_clientData);
@@ -254,6 +410,23 @@ internal sealed class ReactorRelay : IReactorTarget
         _connection.Close();
         // Which side ended first is decided where the end was seen.
         _done.TrySetResult(_connection.FirstEnd == ClientConnection.EndedFromBackend);
+    }
+
+    private void CountKernelBytes()
+    {
+        if (_splice is null)
+        {
+            return;
+        }
+        try
+        {
+            var (toUpstream, toClient) = _splice.KernelMoved(_connection.Client, _upstream, upstreamEnded: _toUpstream.Ended, clientEnded: _toClient.Ended);
+            _countBytes(Math.Max(0, toUpstream), Math.Max(0, toClient));
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Closed from outside before the count: the bytes go uncounted.
+        }
     }
 
     private static void ReturnPending(ref Flow flow)

@@ -36,7 +36,7 @@ internal static class TcpHandler
                 runtime.Metrics.TunnelOpened();
                 ProxyLog.TunnelOpened(runtime.Logger, connection.Remote.ToString(), backend.Id);
                 connection.Touch(runtime.Time.GetTimestamp());
-                var backendFailed = await ReactorRelay.RunAsync(runtime.Reactor!, connection, dial.Socket!, runtime.Time, options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
+                var backendFailed = await ReactorRelay.RunAsync(runtime, connection, dial.Socket!, readFromClient: 0, readFromUpstream: 0).ConfigureAwait(false);
                 if (backendFailed && connection.ClosedBecause is null)
                 {
                     runtime.Health.PassiveFailure(backend, "the backend reset an established connection", isDial: false);

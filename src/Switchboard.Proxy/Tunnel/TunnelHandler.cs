@@ -23,14 +23,14 @@ internal static class TunnelHandler
         try
         {
             // The handshake's locals (buffers, the parsed request, its timer) die with it; an idle tunnel keeps only the relay.
-            var backend = await HandshakeAsync(connection, runtime, stopping).ConfigureAwait(false);
-            if (backend is null)
+            if (await HandshakeAsync(connection, runtime, stopping).ConfigureAwait(false) is not { } handshake)
             {
                 return;
             }
+            var backend = handshake.Backend;
             try
             {
-                var backendFailed = await ReactorRelay.RunAsync(runtime.Reactor!, connection, connection.Upstream!, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes).ConfigureAwait(false);
+                var backendFailed = await ReactorRelay.RunAsync(runtime, connection, connection.Upstream!, handshake.ReadFromClient, handshake.ReadFromUpstream).ConfigureAwait(false);
                 if (backendFailed && connection.ClosedBecause is null)
                 {
                     runtime.Health.PassiveFailure(backend, "the backend reset an established tunnel", isDial: false);
@@ -48,12 +48,15 @@ internal static class TunnelHandler
         }
     }
 
+    /// <summary>A finished handshake: the backend, and the bytes it read from each side (all it wrote has been written).</summary>
+    private readonly record struct Handshake(Backend Backend, long ReadFromClient, long ReadFromUpstream);
+
     /// <summary>
     /// Reads the client's request, dials a backend, relays the request and the backend's answer. Returns the backend
     /// (counted, with <see cref="ClientConnection.Upstream"/> set) when bytes are to be relayed, or null when the
     /// client was answered (or left) and the connection is done.
     /// </summary>
-    private static async Task<Backend?> HandshakeAsync(ClientConnection connection, ProxyRuntime runtime, CancellationToken stopping)
+    private static async Task<Handshake?> HandshakeAsync(ClientConnection connection, ProxyRuntime runtime, CancellationToken stopping)
     {
         var settings = runtime.Settings;
         var options = settings.Options;
@@ -135,7 +138,7 @@ internal static class TunnelHandler
             // Whatever the answer, the rest is the backend's to say: a refusal's body reaches the client as sent.
             connection.Touch(runtime.Time.GetTimestamp());
             relaying = true;
-            return backend;
+            return new Handshake(backend, received, responseReceived);
         }
         catch (OperationCanceledException) when (handshake.IsCancellationRequested && !stopping.IsCancellationRequested)
         {

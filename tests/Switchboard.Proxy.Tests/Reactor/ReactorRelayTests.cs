@@ -7,13 +7,18 @@ using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 
 namespace Switchboard.Proxy.Tests.Reactor;
 
-/// <summary>The relay on the reactor's thread, in tcp mode so that the bytes are exactly what the test chooses.</summary>
+/// <summary>
+/// The relay, in tcp mode so that the bytes are exactly what the test chooses: each test runs with the kernel relaying
+/// the bytes (<c>Proxy:KernelRelay</c>) and with the proxy relaying them on its reactor thread.
+/// </summary>
 public sealed class ReactorRelayTests
 {
     private static readonly TimeSpan BulkPatience = TimeSpan.FromSeconds(60);
 
-    [Fact]
-    public async Task BulkBytesBothWays_ArriveIntact_WhenTheClientReadsOnlyAfterSendingEverything()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task BulkBytesBothWays_ArriveIntact_WhenTheClientReadsOnlyAfterSendingEverything(bool kernelRelay)
     {
         // 8 MiB each way is far more than the sockets' buffers: the backend → client direction must hold back (the
         // relay stops reading the backend while the client does not read) and resume without losing a byte.
@@ -27,7 +32,7 @@ public sealed class ReactorRelayTests
             socket.Shutdown(SocketShutdown.Send);
             backendGot = await receive;
         });
-        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay));
 
         using var client = await DialAsync(proxy);
         await client.SendAsync(toBackend, SocketFlags.None).WaitAsync(BulkPatience);
@@ -39,8 +44,10 @@ public sealed class ReactorRelayTests
         SHA256.HashData(backendGot!).ShouldBe(SHA256.HashData(toBackend));
     }
 
-    [Fact]
-    public async Task HalfClose_IsPassedOn_AndTheOtherDirectionStillFinishes()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task HalfClose_IsPassedOn_AndTheOtherDirectionStillFinishes(bool kernelRelay)
     {
         var backendSaw = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var backend = RawBackend.Start(async socket =>
@@ -51,7 +58,7 @@ public sealed class ReactorRelayTests
             await socket.SendAsync("bye"u8.ToArray(), SocketFlags.None);
             socket.Shutdown(SocketShutdown.Send);
         });
-        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay));
 
         using var client = await DialAsync(proxy);
         await client.SendAsync("hello"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
@@ -62,11 +69,13 @@ public sealed class ReactorRelayTests
         await WaitAsync(() => proxy.Connections == 0, "the proxy let the finished tunnel go");
     }
 
-    [Fact]
-    public async Task ManyTunnelsAtOnce_EachGetsExactlyItsOwnBytes()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ManyTunnelsAtOnce_EachGetsExactlyItsOwnBytes(bool kernelRelay)
     {
         await using var backend = RawBackend.Start(RawBackend.EchoAsync);
-        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay));
 
         await Task.WhenAll(Enumerable.Range(0, 100).Select(async i =>
         {
@@ -84,13 +93,15 @@ public sealed class ReactorRelayTests
         await WaitAsync(() => proxy.Connections == 0, "every tunnel ended");
     }
 
-    [Fact]
-    public async Task PingPong_NeverStalls_EveryAnswerComesWithoutMoreBytesBehindIt()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task PingPong_NeverStalls_EveryAnswerComesWithoutMoreBytesBehindIt(bool kernelRelay)
     {
         // Each side waits for the other's answer before it sends again, so no later byte would raise another edge: a
         // read the relay skipped would stall the exchange for good, and the await below would time out.
         await using var backend = RawBackend.Start(RawBackend.EchoAsync);
-        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay));
 
         await Task.WhenAll(Enumerable.Range(0, 20).Select(async i =>
         {
@@ -112,8 +123,10 @@ public sealed class ReactorRelayTests
         })).WaitAsync(BulkPatience);
     }
 
-    [Fact]
-    public async Task StoppingTheProxy_EndsEstablishedTunnels()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task StoppingTheProxy_EndsEstablishedTunnels(bool kernelRelay)
     {
         var backendGotByte = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var backendEnded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -125,7 +138,7 @@ public sealed class ReactorRelayTests
             await ReadAllBytesAsync(socket);
             backendEnded.SetResult();
         });
-        var proxy = await ProxyServer.StartAsync(TcpOptions(backend));
+        var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay));
         using var client = await DialAsync(proxy);
         await client.SendAsync("x"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
         // Relayed, so the proxy holds no unread byte of the client's: closing then sends a FIN, not a reset.
@@ -137,14 +150,15 @@ public sealed class ReactorRelayTests
         (await ReadAllBytesAsync(client).WaitAsync(Patience)).ShouldBeEmpty();
     }
 
-    private static ProxyOptions TcpOptions(RawBackend backend) => new()
+    internal static ProxyOptions TcpOptions(RawBackend backend, bool kernelRelay) => new()
     {
         Listen = "127.0.0.1:0",
         Mode = ProxyModes.Tcp,
         Backends = [$"tcp://{backend.EndPoint}"],
+        KernelRelay = kernelRelay,
     };
 
-    private static async Task<Socket> DialAsync(ProxyServer proxy)
+    internal static async Task<Socket> DialAsync(ProxyServer proxy)
     {
         var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         await client.ConnectAsync(proxy.ListenEndPoint).WaitAsync(Patience);

@@ -1,0 +1,117 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using Switchboard.Proxy.Hosting;
+using Switchboard.Reactor.Kernel;
+using static Switchboard.Proxy.Tests.ProxyTestHelpers;
+using static Switchboard.Proxy.Tests.Reactor.ReactorRelayTests;
+
+namespace Switchboard.Proxy.Tests.Reactor;
+
+/// <summary>
+/// What is particular to the kernel relay (<c>Proxy:KernelRelay</c>): tunnels are handed to it, the bytes it moved are
+/// counted, and the idle sweep sees traffic the proxy itself never reads. <see cref="ReactorRelayTests"/> checks the
+/// bytes themselves, with the kernel relay and without.
+/// </summary>
+public sealed class KernelRelayTests
+{
+    [Fact]
+    public async Task ATunnel_IsHandedToTheKernel_AndTheBytesItMovedAreCountedWhenItEnds()
+    {
+        if (!KernelRelayAvailable())
+        {
+            return;
+        }
+        var toClient = RandomNumberGenerator.GetBytes(1 << 20);
+        var toBackend = RandomNumberGenerator.GetBytes(256 << 10);
+        byte[]? backendGot = null;
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            backendGot = await ReadAllBytesAsync(socket);
+            await socket.SendAsync(toClient, SocketFlags.None);
+            socket.Shutdown(SocketShutdown.Send);
+        });
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay: true));
+        proxy.KernelRelayOn.ShouldBeTrue();
+
+        using var client = await DialAsync(proxy);
+        await client.SendAsync(toBackend, SocketFlags.None).WaitAsync(Patience);
+        client.Shutdown(SocketShutdown.Send);
+        var clientGot = await ReadAllBytesAsync(client).WaitAsync(Patience);
+
+        SHA256.HashData(clientGot).ShouldBe(SHA256.HashData(toClient));
+        SHA256.HashData(backendGot!).ShouldBe(SHA256.HashData(toBackend));
+        await WaitAsync(() => proxy.Connections == 0, "the finished tunnel to be let go");
+        proxy.Metrics.KernelRelayedCount.ShouldBe(1);
+        proxy.Metrics.BytesRelayed.ShouldBe((toBackend.Length, toClient.Length));
+    }
+
+    [Fact]
+    public async Task TheIdleSweep_SeesTrafficOnlyTheKernelRelayed_AndClosesOnlyTheTunnelWithoutAny()
+    {
+        if (!KernelRelayAvailable())
+        {
+            return;
+        }
+        await using var backend = RawBackend.Start(RawBackend.EchoAsync);
+        var options = TcpOptions(backend, kernelRelay: true);
+        options.IdleTimeout = TimeSpan.FromMilliseconds(500);
+        await using var proxy = await ProxyServer.StartAsync(options);
+        using var active = await DialAsync(proxy);
+        using var idle = await DialAsync(proxy);
+        var idleEnded = ReadAllBytesAsync(idle);
+
+        // Four idle timeouts of echoes, each byte passing only through the kernel.
+        var echo = new byte[1];
+        for (var round = 0; round < 20; round++)
+        {
+            await active.SendAsync(new[] { (byte)round }, SocketFlags.None).WaitAsync(Patience);
+            (await active.ReceiveAsync(echo, SocketFlags.None).WaitAsync(Patience)).ShouldBe(1);
+            echo[0].ShouldBe((byte)round);
+            await Task.Delay(100); // the pace of the traffic, not a wait for anything
+        }
+
+        (await idleEnded.WaitAsync(Patience)).ShouldBeEmpty();
+        await active.SendAsync("!"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
+        (await active.ReceiveAsync(echo, SocketFlags.None).WaitAsync(Patience)).ShouldBe(1);
+        echo[0].ShouldBe((byte)'!');
+        proxy.Metrics.KernelRelayedCount.ShouldBe(2);
+    }
+
+    [Fact]
+    public async Task APairThatIsNotIPv4_IsLeftToTheProxy()
+    {
+        using var relay = KernelRelay.TryCreate(16, out var unavailable);
+        if (relay is null)
+        {
+            ShouldBeUnavailableHere(unavailable);
+            return;
+        }
+        using var listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        listener.Listen();
+        using var dialled = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        await dialled.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Patience);
+        using var accepted = await listener.AcceptAsync().WaitAsync(Patience);
+
+        relay.TryJoin(accepted, dialled, out var failure).ShouldBeFalse();
+        failure.ShouldBe("not an IPv4 TCP pair");
+    }
+
+    /// <summary>
+    /// Whether this machine lets the proxy load its eBPF program. Where it does not, that must be for want of the
+    /// right or of kernel support, never because the kernel refused the program.
+    /// </summary>
+    private static bool KernelRelayAvailable()
+    {
+        using var relay = KernelRelay.TryCreate(16, out var unavailable);
+        if (relay is null)
+        {
+            ShouldBeUnavailableHere(unavailable);
+        }
+        return relay is not null;
+    }
+
+    private static void ShouldBeUnavailableHere(string? unavailable) =>
+        unavailable.ShouldNotBeNull().ShouldMatch("EPERM|ENOSYS|needs Linux", $"the kernel relay failed for another reason: {unavailable}");
+}
