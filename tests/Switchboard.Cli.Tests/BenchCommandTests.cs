@@ -66,7 +66,7 @@ public sealed class BenchCommandTests
     [InlineData("--scenario direct --cluster local:2 --proxy", "--proxy needs --backplane rabbitmq")]
     [InlineData("--scenario direct --cluster local:2 --backplane rabbitmq --proxy --baseline kestrel", "--proxy and --baseline each add runs")]
     [InlineData("--scenario direct --cluster local:2 --backplane rabbitmq --proxy --proxy-mode tcp", "--proxy-mode must be tunnel or failover (got 'tcp')")]
-    [InlineData("--scenario direct --cluster local:2 --backplane rabbitmq --proxy --proxy-paths direct,nginx", "--proxy-paths takes some of direct, proxy, proxy-reactor, haproxy")]
+    [InlineData("--scenario direct --cluster local:2 --backplane rabbitmq --proxy --proxy-paths direct,nginx", "--proxy-paths takes some of direct, proxy, proxy-kernel, haproxy")]
     [InlineData("--scenario idle --cluster local:4 --backplane rabbitmq --proxy --clients 50000 --proxy-processes 2", "need at least 6 proxy processes")]
     [InlineData("--scenario idle --cluster local:2 --backplane rabbitmq --proxy --proxy-sources 127.0.2.9-127.0.2.1", "--proxy-sources: '127.0.2.9-127.0.2.1' must be a range")]
     [InlineData("--scenario idle --cluster local:2 --backplane rabbitmq --proxy-processes 2", "only go with --proxy")]

@@ -10,10 +10,10 @@ public static class ProxyPaths
     public const string Proxy = "proxy";
 
     /// <summary>
-    /// Through <c>switchboard proxy</c> processes with <c>--kernel-relay false</c>: the proxy relays the bytes on its
-    /// reactor thread, as where the kernel relay is not available. Only when <c>--proxy-paths</c> names it.
+    /// Through <c>switchboard proxy</c> processes with <c>--kernel-relay true</c>: the kernel relays established
+    /// tunnels, where <see cref="Proxy"/> relays them on the proxy's reactor thread. Only when <c>--proxy-paths</c> names it.
     /// </summary>
-    public const string ProxyReactor = "proxy-reactor";
+    public const string ProxyKernel = "proxy-kernel";
 
     /// <summary>Through HAProxy processes the bench configures itself (when <c>haproxy</c> is on the PATH).</summary>
     public const string HaProxy = "haproxy";
@@ -22,10 +22,10 @@ public static class ProxyPaths
     public static readonly IReadOnlyList<string> All = [Direct, Proxy, HaProxy];
 
     /// <summary>Every path <c>--proxy-paths</c> may name.</summary>
-    public static readonly IReadOnlyList<string> Known = [Direct, Proxy, ProxyReactor, HaProxy];
+    public static readonly IReadOnlyList<string> Known = [Direct, Proxy, ProxyKernel, HaProxy];
 
     /// <summary>Whether <paramref name="path"/> goes through <c>switchboard proxy</c> processes.</summary>
-    public static bool IsSwitchboardProxy(string path) => path is Proxy or ProxyReactor;
+    public static bool IsSwitchboardProxy(string path) => path is Proxy or ProxyKernel;
 
     /// <summary>
     /// Open client connections one entry process takes: each holds a client socket and an upstream socket, and a

@@ -33,7 +33,7 @@ internal static class ProxyCommand
         var idleTimeout = new Option<TimeSpan?>("--idle-timeout") { Description = "Close a connection that moves no byte for this long, e.g. 00:05:00 (0: never)" };
         var handshakeTimeout = new Option<TimeSpan?>("--handshake-timeout") { Description = "The whole upgrade must complete within this, e.g. 00:00:10" };
         var backplane = BackplaneSetup.CreateOption();
-        var kernelRelay = new Option<bool?>("--kernel-relay") { Description = "true (default) or false: let the Linux kernel relay established tunnels (eBPF sockmap) instead of the proxy's reactor thread" };
+        var kernelRelay = new Option<bool?>("--kernel-relay") { Description = "true or false (default): let the Linux kernel relay established tunnels (eBPF sockmap) instead of the proxy's reactor thread" };
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
         var command = new Command("proxy", "Run a WebSocket-aware load balancer in front of nodes or any WebSocket servers")
         {

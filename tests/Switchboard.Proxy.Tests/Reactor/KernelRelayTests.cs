@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Text;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Reactor.Kernel;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
@@ -78,6 +79,47 @@ public sealed class KernelRelayTests
         proxy.Metrics.KernelRelayedCount.ShouldBe(2);
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task BytesRightBehindEitherHead_GoFirst_AndTheTunnelCarriesOnAfterThem(bool kernelRelay)
+    {
+        // The backend answers with bytes glued to its 101, and the client sends bytes glued to its request: the
+        // handshake reads both, and with the kernel relay the hand-over must put them before anything relayed later.
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            var request = new List<byte>();
+            var buffer = new byte[4096];
+            while (!Encoding.Latin1.GetString([.. request]).Contains("\r\n\r\nPIPELINED", StringComparison.Ordinal))
+            {
+                var read = await socket.ReceiveAsync(buffer, SocketFlags.None);
+                read.ShouldBePositive();
+                request.AddRange(buffer.AsSpan(0, read).ToArray());
+            }
+            await socket.SendAsync(Encoding.ASCII.GetBytes("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nEARLY"), SocketFlags.None);
+            await socket.SendAsync("PIPELINED"u8.ToArray(), SocketFlags.None);
+            await RawBackend.EchoAsync(socket);
+        });
+        await using var proxy = await ProxyServer.StartAsync(new ProxyOptions
+        {
+            Listen = "127.0.0.1:0",
+            Backends = [$"ws://{backend.EndPoint}"],
+            KernelRelay = kernelRelay,
+        });
+
+        using var client = await DialAsync(proxy);
+        await client.SendAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\nPIPELINED"), SocketFlags.None).WaitAsync(Patience);
+
+        (await Tunnel.TunnelTests.ReadHeadAsync(client)).ShouldStartWith("HTTP/1.1 101 ");
+        (await ReadExactlyAsync(client, "EARLYPIPELINED".Length)).ShouldBe("EARLYPIPELINED");
+        await client.SendAsync("LATER"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
+        (await ReadExactlyAsync(client, "LATER".Length)).ShouldBe("LATER");
+        client.Shutdown(SocketShutdown.Send);
+        (await ReadAllBytesAsync(client).WaitAsync(Patience)).ShouldBeEmpty();
+        proxy.Metrics.KernelRelayedCount.ShouldBe(kernelRelay && proxy.KernelRelayOn ? 1 : 0);
+    }
+
     [Fact]
     public async Task APairThatIsNotIPv4_IsLeftToTheProxy()
     {
@@ -96,6 +138,18 @@ public sealed class KernelRelayTests
 
         relay.TryJoin(accepted, dialled, out var failure).ShouldBeFalse();
         failure.ShouldBe("not an IPv4 TCP pair");
+    }
+
+    private static async Task<string> ReadExactlyAsync(Socket socket, int count)
+    {
+        var buffer = new byte[count];
+        for (var got = 0; got < count;)
+        {
+            var read = await socket.ReceiveAsync(buffer.AsMemory(got), SocketFlags.None).AsTask().WaitAsync(Patience);
+            read.ShouldBePositive("the tunnel ended early");
+            got += read;
+        }
+        return Encoding.ASCII.GetString(buffer);
     }
 
     /// <summary>

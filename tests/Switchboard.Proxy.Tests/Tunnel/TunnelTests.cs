@@ -9,11 +9,15 @@ namespace Switchboard.Proxy.Tests.Tunnel;
 
 public sealed class TunnelTests
 {
-    [Fact]
-    public async Task Tunnel_CarriesSubprotocolExtensionsCookiesAndBinaryFramesIntact()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Tunnel_CarriesSubprotocolExtensionsCookiesAndBinaryFramesIntact(bool kernelRelay)
     {
         await using var backend = await TestBackend.StartAsync("b1");
-        await using var proxy = await ProxyServer.StartAsync(Options(backend));
+        var options = Options(backend);
+        options.KernelRelay = kernelRelay;
+        await using var proxy = await ProxyServer.StartAsync(options);
         using var socket = await ConnectAsync(proxy, "/chat/room?x=1&y=two", o =>
         {
             o.AddSubProtocol("chat.v2");
@@ -106,11 +110,14 @@ public sealed class TunnelTests
         }
     }
 
-    [Fact]
-    public async Task IdleTunnel_IsClosedAfterTheIdleTimeout_ActiveOneIsNot()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task IdleTunnel_IsClosedAfterTheIdleTimeout(bool kernelRelay)
     {
         await using var backend = await TestBackend.StartAsync("b1");
         var options = Options(backend);
+        options.KernelRelay = kernelRelay;
         options.IdleTimeout = TimeSpan.FromMilliseconds(400);
         await using var proxy = await ProxyServer.StartAsync(options);
         using var idle = await ConnectAsync(proxy);
