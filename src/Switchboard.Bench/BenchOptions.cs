@@ -122,6 +122,13 @@ public sealed record BenchOptions
     public IReadOnlyList<string> ProxySources { get; init; } = [];
 
     /// <summary>
+    /// The nice value every entry process (switchboard proxy and HAProxy alike) starts with; 0 leaves it. A negative
+    /// value lets the proxy's wake-ups go before the nodes and the load generator on a shared machine (as HAProxy's
+    /// own <c>nice</c> setting does); it needs root or CAP_SYS_NICE.
+    /// </summary>
+    public int ProxyNice { get; init; }
+
+    /// <summary>
     /// How many times a <see cref="Proxy"/> run takes its paths, in alternating order (given, reversed, given…); the report
     /// gives each figure's median over the rounds and the median of each ratio within a round (<c>--rounds</c>).
     /// </summary>
@@ -209,9 +216,9 @@ public sealed record BenchOptions
         }
         if (!Proxy)
         {
-            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1)
+            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1 || ProxyNice != 0)
             {
-                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources and --rounds only go with --proxy.");
+                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources, --proxy-nice and --rounds only go with --proxy.");
             }
             return;
         }
@@ -226,6 +233,10 @@ public sealed record BenchOptions
         if (Baseline is not null)
         {
             throw new ArgumentException("--proxy and --baseline each add runs beside the first: give one of them.");
+        }
+        if (ProxyNice is < Proxying.Niceness.Lowest or > Proxying.Niceness.Highest)
+        {
+            throw new ArgumentException($"--proxy-nice must be between {Proxying.Niceness.Lowest} and {Proxying.Niceness.Highest} (got {ProxyNice}).");
         }
         if (ProxyMode is not ("tunnel" or "failover"))
         {

@@ -80,8 +80,8 @@ public static class BenchRunner
                 progress($"{path}: starting {count} {(ProxyPaths.IsSwitchboardProxy(path) ? "switchboard proxy" : "haproxy")} process(es) in front of {nodes.Count} nodes…");
                 var kernelRelay = path == ProxyPaths.ProxyKernel;
                 var starting = Enumerable.Range(0, count).Select(i => ProxyPaths.IsSwitchboardProxy(path)
-                    ? StartEntry(SwitchboardProxyEntry.StartAsync($"{path}-{i + 1}", cluster, options.ProxyMode, ProxyPaths.ConnectionsPerProcess, sources, kernelRelay, cancellationToken))
-                    : StartEntry(HaProxyEntry.StartAsync($"haproxy-{i + 1}", nodes, ProxyPaths.ConnectionsPerProcess, sources.Count == 0 ? null : sources[i % sources.Count], cancellationToken))).ToList();
+                    ? StartEntry(SwitchboardProxyEntry.StartAsync($"{path}-{i + 1}", cluster, options.ProxyMode, ProxyPaths.ConnectionsPerProcess, sources, kernelRelay, options.ProxyNice, cancellationToken))
+                    : StartEntry(HaProxyEntry.StartAsync($"haproxy-{i + 1}", nodes, ProxyPaths.ConnectionsPerProcess, sources.Count == 0 ? null : sources[i % sources.Count], options.ProxyNice, cancellationToken))).ToList();
                 try
                 {
                     await Task.WhenAll(starting).ConfigureAwait(false);
@@ -91,7 +91,7 @@ public static class BenchRunner
                     // Whatever started is stopped below, even when another one failed to.
                     entries.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
                 }
-                var from = sources.Count == 0 ? "" : $", upstream sockets from {sources.Count} source address(es)";
+                var from = (sources.Count == 0 ? "" : $", upstream sockets from {sources.Count} source address(es)") + (options.ProxyNice == 0 ? "" : $", nice {options.ProxyNice}");
                 description = ProxyPaths.IsSwitchboardProxy(path)
                     ? $"{cluster.Description}; clients through {count} switchboard proxy process(es) ({options.ProxyMode} mode, ticket policy, nodes from the backplane, at most {ProxyPaths.ConnectionsPerProcess:#,0} connections each{from}{(kernelRelay ? ", --kernel-relay true" : "")})"
                     : $"{cluster.Description}; clients through {count} HAProxy process(es) (mode http, one backend per node picked by the ticket's node claim with jwt_payload_query, nbthread {Environment.ProcessorCount}, maxconn {ProxyPaths.ConnectionsPerProcess:#,0}, option forwardfor, timeouts tunnel/client/server 5 min{from})";

@@ -1,3 +1,5 @@
+using Switchboard.Tests.Common;
+
 namespace Switchboard.Bench.Tests;
 
 public sealed class BenchOptionsTests
@@ -35,5 +37,46 @@ public sealed class BenchOptionsTests
         Should.Throw<ArgumentException>(() => options.Validate()).Message.ShouldContain("--rounds only go with --proxy");
         // The default of one round needs no --proxy.
         (options with { Rounds = 1 }).Validate();
+    }
+
+    [Theory]
+    [InlineData(-21)]
+    [InlineData(20)]
+    public void ProxyNice_OutsideWhatLinuxTakes_IsRefused(int nice)
+    {
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { ProxyNice = nice }).Validate()).Message.ShouldBe($"--proxy-nice must be between -20 and 19 (got {nice}).");
+        (ProxyRun(1) with { ProxyNice = -10 }).Validate();
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { Proxy = false, ProxyNice = -10 }).Validate()).Message.ShouldContain("--proxy-nice");
+    }
+
+    [Fact]
+    public void ProxyNice_StartsTheProgramThroughNice_KeepingItsArguments()
+    {
+        var info = Switchboard.Bench.Proxying.Niceness.Apply(new System.Diagnostics.ProcessStartInfo("/usr/sbin/haproxy", ["-f", "a b.cfg"]), -10);
+
+        info.FileName.ShouldBe("nice");
+        info.ArgumentList.ShouldBe(["-n", "-10", "/usr/sbin/haproxy", "-f", "a b.cfg"]);
+        Switchboard.Bench.Proxying.Niceness.Apply(new System.Diagnostics.ProcessStartInfo("x", ["y"]), 0).FileName.ShouldBe("x");
+    }
+
+    [Fact]
+    public async Task ProxyNice_TheStartedProcessRunsAtThatNiceValue()
+    {
+        // A positive value, which needs no privilege; the process must still be the program, not nice itself.
+        using var process = System.Diagnostics.Process.Start(Switchboard.Bench.Proxying.Niceness.Apply(new System.Diagnostics.ProcessStartInfo("sleep", ["30"]), 7))!;
+        try
+        {
+            string[] Stat()
+            {
+                var text = File.ReadAllText($"/proc/{process.Id}/stat");
+                return [text[(text.IndexOf('(') + 1)..text.LastIndexOf(')')], .. text[(text.LastIndexOf(')') + 2)..].Split(' ')];
+            }
+            await Eventually.TrueAsync(() => Stat()[0] == "sleep", "nice to have become sleep");
+            Stat()[17].ShouldBe("7"); // field 19 of /proc/PID/stat, the nice value
+        }
+        finally
+        {
+            process.Kill();
+        }
     }
 }

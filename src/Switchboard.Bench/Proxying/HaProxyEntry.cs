@@ -42,7 +42,7 @@ internal sealed class HaProxyEntry : IEntryPoint
     }
 
     /// <summary>Writes its configuration into a temporary folder, starts it and returns once its statistics page answers.</summary>
-    public static async Task<HaProxyEntry> StartAsync(string name, IReadOnlyList<NodeEndpoint> nodes, int maxConnections, string? source, CancellationToken cancellationToken)
+    public static async Task<HaProxyEntry> StartAsync(string name, IReadOnlyList<NodeEndpoint> nodes, int maxConnections, string? source, int nice, CancellationToken cancellationToken)
     {
         var executable = Executable() ?? throw new InvalidOperationException("haproxy is not installed (Debian: apt-get install haproxy).");
         var folder = Directory.CreateTempSubdirectory("switchboard-bench-haproxy-").FullName;
@@ -54,7 +54,7 @@ internal sealed class HaProxyEntry : IEntryPoint
             var config = HaProxyConfig.Render(port, statsPort, nodes, maxConnections, Environment.ProcessorCount, source);
             var file = Path.Combine(folder, "haproxy.cfg");
             await File.WriteAllTextAsync(file, config, cancellationToken).ConfigureAwait(false);
-            var process = ManagedProcess.Start(name, new ProcessStartInfo(executable, ["-f", file, "-db"]));
+            var process = ManagedProcess.Start(name, Niceness.Apply(new ProcessStartInfo(executable, ["-f", file, "-db"]), nice));
             var entry = new HaProxyEntry(process, folder, new Uri($"ws://127.0.0.1:{port}"), new Uri($"http://127.0.0.1:{statsPort}{HaProxyConfig.StatsPath}"), name);
             try
             {

@@ -38,9 +38,10 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
     /// <param name="maxConnections">Client connections at most.</param>
     /// <param name="sources">Source addresses for its upstream sockets (<c>Proxy:SourceAddresses</c>); empty for the system's choice.</param>
     /// <param name="kernelRelay">Whether it may hand established tunnels to the kernel relay (<c>--kernel-relay</c>).</param>
+    /// <param name="nice">The nice value it starts with (<see cref="Niceness"/>); 0 leaves it.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     public static async Task<SwitchboardProxyEntry> StartAsync(string name, LocalCluster cluster, string mode, int maxConnections, IReadOnlyList<string> sources,
-        bool kernelRelay, CancellationToken cancellationToken)
+        bool kernelRelay, int nice, CancellationToken cancellationToken)
     {
         var arguments = new List<string>
         {
@@ -55,7 +56,7 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
         {
             arguments.AddRange(["--source", source]);
         }
-        var process = ManagedProcess.Start(name, SelfProcess.StartInfo([.. arguments]), cluster.RoleEnvironment);
+        var process = ManagedProcess.Start(name, Niceness.Apply(SelfProcess.StartInfo([.. arguments]), nice), cluster.RoleEnvironment);
         SwitchboardProxyEntry? entry = null;
         try
         {
