@@ -74,6 +74,18 @@ public sealed class TestCluster : IAsyncDisposable
         return client.WithWelcome(welcome);
     }
 
+    /// <summary>
+    /// Waits until <paramref name="observerNode"/> knows <paramref name="userId"/> is on exactly <paramref name="nodes"/>:
+    /// presence reaches other nodes shortly after the welcome (deltas are coalesced), so a test that sends to a user it
+    /// has just connected elsewhere waits for it first.
+    /// </summary>
+    public Task WaitForPresenceAsync(string observerNode, string userId, params string[] nodes)
+    {
+        var directory = Cluster.Node(observerNode).Node.Cluster.Directory;
+        return Eventually.TrueAsync(() => directory.GetNodes(userId).Order(StringComparer.Ordinal).SequenceEqual(nodes.Order(StringComparer.Ordinal)),
+            $"{observerNode} to learn that {userId} is on {string.Join(", ", nodes)}");
+    }
+
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => Cluster.DisposeAsync();
 }

@@ -17,6 +17,7 @@ public sealed class CrossNodeRoutingTests : IAsyncLifetime
     {
         await using var alice = await _cluster.ConnectAsync("alice", "node-1");
         await using var bob = await _cluster.ConnectAsync("bob", "node-2");
+        await _cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
 
         var reply = await alice.CommandAsync("""{"type":"send","to":"user:bob","data":{"text":"hi","n":1},"id":"s1"}""", "s1");
         reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
@@ -40,6 +41,7 @@ public sealed class CrossNodeRoutingTests : IAsyncLifetime
         await using var sender = await _cluster.ConnectAsync("carol", "node-1");
         await using var onNode2 = await _cluster.ConnectAsync("dave", "node-2");
         await using var onNode3 = await _cluster.ConnectAsync("dave", "node-3");
+        await _cluster.WaitForPresenceAsync("node-1", "dave", "node-2", "node-3");
 
         await sender.CommandAsync("""{"type":"send","to":"user:dave","data":1,"id":"a"}""", "a");
         await sender.CommandAsync("""{"type":"send","to":"user:dave","data":2,"id":"b"}""", "b");
@@ -88,6 +90,7 @@ public sealed class CrossNodeRoutingTests : IAsyncLifetime
         await using var stays = await _cluster.ConnectAsync("stays", "node-1");
         await using var leaves = await _cluster.ConnectAsync("leaves", "node-2");
         await using var sender = await _cluster.ConnectAsync("sender", "node-3");
+        await _cluster.WaitForPresenceAsync("node-3", "leaves", "node-2");
         await stays.CommandAsync("""{"type":"join","group":"room-leave","id":"j"}""", "j");
         await leaves.CommandAsync("""{"type":"join","group":"room-leave","id":"j"}""", "j");
 
@@ -129,6 +132,7 @@ public sealed class CrossNodeRoutingTests : IAsyncLifetime
         await using var target = await _cluster.ConnectAsync("erin", "node-3");
         await using var sibling = await _cluster.ConnectAsync("erin", "node-3");
         await using var sender = await _cluster.ConnectAsync("frank", "node-1");
+        await _cluster.WaitForPresenceAsync("node-1", "erin", "node-3");
 
         await sender.CommandAsync($$"""{"type":"send","to":"conn:{{target.ConnectionId}}","data":"just you","id":"c"}""", "c");
         var message = await target.ReceiveAsync("direct message");
