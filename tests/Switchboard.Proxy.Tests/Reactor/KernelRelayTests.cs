@@ -62,14 +62,16 @@ public sealed class KernelRelayTests
         using var idle = await DialAsync(proxy);
         var idleEnded = ReadAllBytesAsync(idle);
 
-        // Four idle timeouts of echoes, each byte passing only through the kernel.
+        // Echoes back to back, each byte passing only through the kernel, until the sweep has closed the idle tunnel
+        // and at least four idle timeouts have gone by: the active one must live through all of them.
         var echo = new byte[1];
-        for (var round = 0; round < 20; round++)
+        var traffic = System.Diagnostics.Stopwatch.StartNew();
+        for (var round = 0; !idleEnded.IsCompleted || traffic.Elapsed < 4 * options.IdleTimeout; round++)
         {
+            traffic.Elapsed.ShouldBeLessThan(Patience, "the idle tunnel was never closed");
             await active.SendAsync(new[] { (byte)round }, SocketFlags.None).WaitAsync(Patience);
             (await active.ReceiveAsync(echo, SocketFlags.None).WaitAsync(Patience)).ShouldBe(1);
             echo[0].ShouldBe((byte)round);
-            await Task.Delay(100); // the pace of the traffic, not a wait for anything
         }
 
         (await idleEnded.WaitAsync(Patience)).ShouldBeEmpty();
