@@ -25,6 +25,7 @@ internal static unsafe partial class Native
 
     public const int EAgain = 11;
     public const int EIntr = 4;
+    public const int EPipe = 32;
 
     private const int CloseOnExec = 0x80000; // EPOLL_CLOEXEC and EFD_CLOEXEC
     private const int EventFdNonBlocking = 0x800;

@@ -8,7 +8,7 @@ namespace Switchboard.Bench.Proxying;
 /// </summary>
 public static class Niceness
 {
-    /// <summary>The lowest and highest nice values Linux takes.</summary>
+    /// <summary>The lowest nice value Linux takes.</summary>
     public const int Lowest = -20;
 
     /// <summary>The highest nice value Linux takes.</summary>

@@ -26,7 +26,6 @@ internal sealed class ReactorRelay : IReactorTarget
     private const uint FinishEvent = 1u << 28;
     /// <summary>Marks a read posted by the relay itself (another turn), which no edge told about: read to the end.</summary>
     private const uint Posted = 1u << 27;
-    private const int EPipe = 32;
     /// <summary>A posted event: look again whether the kernel has passed on all a closed side sent.</summary>
     private const uint DrainEvent = 1u << 26;
     /// <summary>Reads per turn before a busy direction lets other tunnels have the thread.</summary>
@@ -80,7 +79,7 @@ internal sealed class ReactorRelay : IReactorTarget
     /// to it before either side closed), for passive health. With <paramref name="splice"/> the kernel already relays
     /// the pair.
     /// </summary>
-    public static Task<bool> RunAsync(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes, KernelSplice? splice)
+    private static Task<bool> RelayAsync(SocketReactor reactor, ClientConnection connection, Socket upstream, TimeProvider time, TimeSpan closeGrace, Action<long, long> countBytes, KernelSplice? splice)
     {
         var relay = new ReactorRelay(reactor, connection, upstream, time, closeGrace, countBytes, splice);
         relay._clientData = reactor.Register(relay, ClientTag);
@@ -99,8 +98,8 @@ internal sealed class ReactorRelay : IReactorTarget
     }
 
     /// <summary>
-    /// Relays an established tunnel as <see cref="RunAsync(SocketReactor, ClientConnection, Socket, TimeProvider, TimeSpan, Action{long, long}, KernelSplice?)"/>
-    /// does, handing its bytes to the kernel when the runtime has a kernel relay and the pair suits it.
+    /// Relays an established tunnel as <see cref="RelayAsync"/> does, handing its bytes to the kernel when the runtime
+    /// has a kernel relay and the pair suits it.
     /// <paramref name="readFromClient"/> and <paramref name="readFromUpstream"/> are the bytes the handshake read from
     /// each socket; all it wrote has been written.
     /// </summary>
@@ -129,7 +128,7 @@ internal sealed class ReactorRelay : IReactorTarget
                 runtime.Metrics.KernelRelayed();
             }
         }
-        return RunAsync(runtime.Reactor!, connection, upstream, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes, splice);
+        return RelayAsync(runtime.Reactor!, connection, upstream, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes, splice);
     }
 
     public void OnEvents(uint events, int tag)
@@ -288,7 +287,7 @@ internal sealed class ReactorRelay : IReactorTarget
                         return;
                     }
                 }
-                else if (errno is Native.EAgain or EPipe)
+                else if (errno is Native.EAgain or Native.EPipe)
                 {
                     // Not the end yet. EPIPE is the kernel's own doing: when it passes the other side's FIN on (a
                     // redirect of no bytes) it reports a broken pipe on this socket, which has not failed.

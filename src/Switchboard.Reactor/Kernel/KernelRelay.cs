@@ -138,7 +138,9 @@ internal sealed class KernelRelay : IDisposable
     internal static bool TryKey(Socket socket, out byte[] key)
     {
         key = [];
-        if (socket.AddressFamily != AddressFamily.InterNetwork || socket.RemoteEndPoint is not IPEndPoint remote || socket.LocalEndPoint is not IPEndPoint local)
+        // The layout below is the little-endian one.
+        if (!BitConverter.IsLittleEndian || socket.AddressFamily != AddressFamily.InterNetwork
+            || socket.RemoteEndPoint is not IPEndPoint remote || socket.LocalEndPoint is not IPEndPoint local)
         {
             return false;
         }
@@ -149,10 +151,6 @@ internal sealed class KernelRelay : IDisposable
         // word, and the local port in host order: in memory, 00 00 hi lo and lo hi 00 00 on a little-endian machine.
         BinaryPrimitives.WriteUInt32BigEndian(key.AsSpan(8, 4), (uint)remote.Port);
         BitConverter.TryWriteBytes(key.AsSpan(12, 4), (uint)local.Port);
-        if (!BitConverter.IsLittleEndian)
-        {
-            return false; // the layout above is the little-endian one
-        }
         return true;
     }
 
