@@ -185,7 +185,9 @@ public static class BenchRunner
             ["duration"] = $"{options.Duration.TotalSeconds:0.#} s",
             ["rate"] = options.Rate > 0 ? $"{options.Rate:#,0} msg/s" : options.Window > 0 ? $"flat out, at most {options.Window:#,0} messages in flight per worker" : "flat out, open loop",
             ["payload padding"] = $"{options.PayloadBytes} B",
-            ["warm-up"] = $"{options.WarmUp.TotalSeconds:0.#} s of traffic before the measured window",
+            ["warm-up"] = options.Scenario == BenchScenarios.Connect
+                ? $"{options.WarmUp.TotalSeconds:0.#} s of connections opened and closed again before the measured burst"
+                : $"{options.WarmUp.TotalSeconds:0.#} s of traffic before the measured window",
         };
         if (loadAtStart is not null && LoadAverage() is { } loadAtEnd)
         {

@@ -79,4 +79,12 @@ public sealed class BenchOptionsTests
             process.Kill();
         }
     }
+
+    [Theory]
+    [InlineData(BenchScenarios.Connect, 10)]
+    [InlineData(BenchScenarios.Idle, 2)]
+    [InlineData(BenchScenarios.Direct, 2)]
+    [InlineData(BenchScenarios.Fanout, 2)]
+    public void TheDefaultWarmUp_IsLongerForConnect_WhoseFreshProcessesOpenOnlyHundredsInTwoSeconds(string scenario, int seconds) =>
+        BenchOptions.DefaultWarmUp(scenario).ShouldBe(TimeSpan.FromSeconds(seconds));
 }

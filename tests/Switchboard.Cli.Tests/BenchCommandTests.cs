@@ -50,6 +50,33 @@ public sealed class BenchCommandTests
         }
     }
 
+    [Fact]
+    public async Task BenchConnect_WarmsUpInTheWorkerProcesses_AndMeasuresTheBurstFromNone()
+    {
+        var folder = Directory.CreateTempSubdirectory("bench-cli-test-").FullName;
+        try
+        {
+            var (exit, output) = await CliProcess.RunAsync(
+                "bench", "--scenario", "connect", "--cluster", "local:2", "--clients", "150", "--workers", "2", "--warmup", "1s", "--out", folder);
+
+            exit.ShouldBe(0, output);
+            output.ShouldContain("warming up for 1 s (connections opened and closed again)");
+            var json = Directory.GetFiles(folder, "bench-connect-*.json").ShouldHaveSingleItem();
+            using var report = JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            var switchboard = Figures(report.RootElement.GetProperty("switchboard"));
+            switchboard["warmup_connections"].ShouldBeGreaterThan(0);
+            switchboard["warmup_failed"].ShouldBe(0);
+            switchboard["connections"].ShouldBe(150);
+            switchboard["connections_reported"].ShouldBe(150, "the warm-up's connections were closed again");
+            var markdown = await File.ReadAllTextAsync(Directory.GetFiles(folder, "bench-connect-*.md").ShouldHaveSingleItem());
+            markdown.ShouldContain("1 s of connections opened and closed again before the measured burst");
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("--scenario nope --cluster local:1", "--scenario must be one of idle, connect, direct, fanout")]
     [InlineData("--scenario idle --cluster remote:3", "--cluster must be local:N")]

@@ -62,6 +62,10 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         _loadGenerator = new ProcessWatch([new ClusterProcess("bench", Environment.ProcessId, [], HoldsConnections: false),
             .. _workers.OfType<WorkerProcess>().Select((w, i) => new ClusterProcess($"bench worker {i}", w.ProcessId, [], HoldsConnections: false))]);
         await Task.Delay(TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
+        if (options.Scenario == BenchScenarios.Connect && options.WarmUp > TimeSpan.Zero)
+        {
+            await WarmUpConnectsAsync(cancellationToken).ConfigureAwait(false);
+        }
         sampler.MarkBefore();
         _loadGenerator.MarkBefore();
 
@@ -423,6 +427,30 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             _workers.Add(worker);
             _ranges[worker] = (first, share);
             first += share;
+        }
+    }
+
+    /// <summary>
+    /// Fresh processes compile their connect paths (tiered JIT) during the first seconds of connecting, as they compile
+    /// their message paths during the traffic scenarios' warm-up: the connect rate is measured after a warm-up of
+    /// throwaway clients, opened and closed again, that leave no connection behind.
+    /// </summary>
+    private async Task WarmUpConnectsAsync(CancellationToken cancellationToken)
+    {
+        progress($"{target.Name}: warming up for {options.WarmUp.TotalSeconds:0.#} s (connections opened and closed again)…");
+        var reports = await Task.WhenAll(_workers.Select((w, i) => w.WarmUpAsync(new WarmUpOrder(target.Target, $"{UserPrefix}warm-{i}-",
+            options.SourceAddresses.Count == 0 ? null : options.SourceAddresses[i % options.SourceAddresses.Count], options.Concurrency, options.WarmUp),
+            cancellationToken))).ConfigureAwait(false);
+        Add("warmup_connections", "connections opened and closed to warm up (not measured)", reports.Sum(r => r.Opened), "");
+        Add("warmup_failed", "warm-up attempts that failed", reports.Sum(r => r.Failed), "");
+        if (target.Gateway is not null)
+        {
+            // The measured burst starts from none: every warm-up connection has been closed on the nodes too.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+            while (await LocalCluster.ReportedConnectionsAsync(target.Gateway, cancellationToken).ConfigureAwait(false) != 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            }
         }
     }
 

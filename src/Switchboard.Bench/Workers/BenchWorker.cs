@@ -15,6 +15,36 @@ internal sealed class BenchWorker : IBenchWorker
     private CancellationTokenSource? _traffic;
     private Task _senders = Task.CompletedTask;
 
+    public async Task<WarmUpReport> WarmUpAsync(WarmUpOrder order, CancellationToken cancellationToken)
+    {
+        var source = order.SourceAddress is null ? null : IPAddress.Parse(order.SourceAddress);
+        // Its own target and meters: the warm-up's retries, handshakes and failures stay out of every figure.
+        using var target = new ClientTarget(order.Target, source);
+        var meters = new WorkerMeters();
+        var deadline = Stopwatch.GetTimestamp() + (long)(order.Duration.TotalSeconds * Stopwatch.Frequency);
+        long opened = 0, failed = 0, next = 0;
+        await Task.WhenAll(Enumerable.Range(0, Math.Max(1, order.Concurrency)).Select(_ => Task.Run(async () =>
+        {
+            while (Stopwatch.GetTimestamp() < deadline && !cancellationToken.IsCancellationRequested)
+            {
+                var index = (int)Interlocked.Increment(ref next);
+                try
+                {
+                    await using var client = await BenchClient.ConnectAsync(target, index, $"{order.UserPrefix}{index}", source, meters, followMoves: false, cancellationToken).ConfigureAwait(false);
+                    using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                    timeout.CancelAfter(TimeSpan.FromSeconds(5));
+                    await client.CloseAsync(timeout.Token).ConfigureAwait(false);
+                    Interlocked.Increment(ref opened);
+                }
+                catch (Exception e) when (e is BenchConnectException or System.Net.WebSockets.WebSocketException or IOException or HttpRequestException or System.Text.Json.JsonException)
+                {
+                    Interlocked.Increment(ref failed);
+                }
+            }
+        }, CancellationToken.None))).ConfigureAwait(false);
+        return new WarmUpReport(opened, failed);
+    }
+
     public async Task<ConnectReport> ConnectAsync(ConnectOrder order, CancellationToken cancellationToken)
     {
         var source = order.SourceAddress is null ? null : IPAddress.Parse(order.SourceAddress);

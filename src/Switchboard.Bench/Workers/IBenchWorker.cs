@@ -6,6 +6,9 @@ namespace Switchboard.Bench.Workers;
 /// </summary>
 internal interface IBenchWorker : IAsyncDisposable
 {
+    /// <summary>Opens and closes throwaway clients for a while; nothing it does is measured.</summary>
+    Task<WarmUpReport> WarmUpAsync(WarmUpOrder order, CancellationToken cancellationToken);
+
     /// <summary>Opens clients; failures are counted by reason, never thrown.</summary>
     Task<ConnectReport> ConnectAsync(ConnectOrder order, CancellationToken cancellationToken);
 

@@ -20,6 +20,7 @@ public static class WorkerHost
                 var body = request["body"];
                 object? result = request["op"]!.GetValue<string>() switch
                 {
+                    "warm" => await worker.WarmUpAsync(Body<WarmUpOrder>(body), cancellationToken).ConfigureAwait(false),
                     "connect" => await worker.ConnectAsync(Body<ConnectOrder>(body), cancellationToken).ConfigureAwait(false),
                     "join" => await Done(worker.JoinAsync(Body<JoinOrder>(body), cancellationToken)).ConfigureAwait(false),
                     "start" => await Done(worker.StartTrafficAsync(Body<TrafficOrder>(body), cancellationToken)).ConfigureAwait(false),

@@ -13,6 +13,15 @@ namespace Switchboard.Bench.Workers;
 /// <param name="FollowMoves">Whether clients follow <c>reconnect</c> frames and lost connections by resuming their session elsewhere.</param>
 public sealed record ConnectOrder(TargetSpec Target, int FirstIndex, int Count, string UserPrefix, string? SourceAddress, int Concurrency, bool FollowMoves = false);
 
+/// <summary>
+/// Opens and closes throwaway clients for <see cref="Duration"/>, <see cref="Concurrency"/> at a time, so that the
+/// processes under test have compiled their connect paths before the measured burst. Counted nowhere else.
+/// </summary>
+public sealed record WarmUpOrder(TargetSpec Target, string UserPrefix, string? SourceAddress, int Concurrency, TimeSpan Duration);
+
+/// <summary>What a warm-up opened (and closed again) and how many of its attempts failed.</summary>
+public sealed record WarmUpReport(long Opened, long Failed);
+
 /// <summary>Each client opened: its global index, user and the node that welcomed it.</summary>
 public sealed record ConnectedClient(int Index, string UserId, string? NodeId);
 

@@ -41,6 +41,8 @@ internal sealed class WorkerProcess : IBenchWorker
         return new WorkerProcess(process);
     }
 
+    public Task<WarmUpReport> WarmUpAsync(WarmUpOrder order, CancellationToken cancellationToken) => CallAsync<WarmUpReport>("warm", order, cancellationToken);
+
     public Task<ConnectReport> ConnectAsync(ConnectOrder order, CancellationToken cancellationToken) => CallAsync<ConnectReport>("connect", order, cancellationToken);
 
     public Task JoinAsync(JoinOrder order, CancellationToken cancellationToken) => CallAsync<JsonNode>("join", order, cancellationToken);

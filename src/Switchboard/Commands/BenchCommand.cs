@@ -37,7 +37,7 @@ internal static class BenchCommand
         var clients = new Option<int>("--clients") { Description = "Connections (fanout: group members, plus one publisher)", DefaultValueFactory = _ => 1000 };
         var duration = new Option<string>("--duration") { Description = "How long connections are held or traffic runs: 30s, 2m, 500ms", DefaultValueFactory = _ => "10s" };
         var rate = new Option<double>("--rate") { Description = "Messages per second offered in all (0: flat out)" };
-        var warmUp = new Option<string>("--warmup") { Description = "Traffic before the measured window (JIT warm-up): 2s, 0s…", DefaultValueFactory = _ => "2s" };
+        var warmUp = new Option<string>("--warmup") { Description = "JIT warm-up before the measured window: traffic, or for connect connections opened and closed again (default 2s; connect 10s; 0s: none)" };
         var window = new Option<int>("--window") { Description = "Flat out (--rate 0): most messages in flight per worker (0: open loop)", DefaultValueFactory = _ => 2000 };
         var size = new Option<int>("--size") { Description = "Padding added to each message, in bytes" };
         var workers = new Option<int?>("--workers") { Description = "Worker processes for the clients (0: in this process; default: one per --clients-per-worker)" };
@@ -79,7 +79,12 @@ internal static class BenchCommand
                     DataPlane = !parse.GetValue(noDataPlane),
                     Clients = parse.GetValue(clients),
                     Duration = Duration(parse.GetValue(duration)!),
-                    WarmUp = parse.GetValue(warmUp) is "0" or "0s" ? TimeSpan.Zero : Duration(parse.GetValue(warmUp)!),
+                    WarmUp = parse.GetValue(warmUp) switch
+                    {
+                        null => BenchOptions.DefaultWarmUp(parse.GetValue(scenario)!),
+                        "0" or "0s" => TimeSpan.Zero,
+                        var given => Duration(given),
+                    },
                     Rate = parse.GetValue(rate),
                     Window = parse.GetValue(window),
                     PayloadBytes = parse.GetValue(size),

@@ -135,12 +135,39 @@ public sealed class BenchAgainstAClusterTests : IDisposable
             Node = cluster.Cluster.Nodes[0].WebSocketUrl,
             Secret = TestCluster.Secret,
             Clients = 80,
+            WarmUp = TimeSpan.Zero,
             Workers = 0,
         }, _ => { }).WaitAsync(TimeSpan.FromSeconds(60));
 
         report.Switchboard["connections"].ShouldBe(50);
         report.Switchboard["connections_failed"].ShouldBe(30);
         report.Switchboard.ConnectFailures.ShouldBe(new Dictionary<string, long> { ["close_1013"] = 30 });
+    }
+
+    [Fact]
+    public async Task Connect_WarmsUpWithConnectionsItClosesAgain_ThenMeasuresFromNone()
+    {
+        await using var cluster = await TestCluster.StartAsync(nodes: 2, o => o.ConfigureNode = n => n.HeartbeatInterval = TimeSpan.FromMilliseconds(200));
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Connect,
+            Gateway = cluster.Gateway,
+            Clients = 200,
+            WarmUp = TimeSpan.FromSeconds(1),
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(90));
+
+        var result = report.Switchboard;
+        var warm = result["warmup_connections"]!.Value;
+        warm.ShouldBeGreaterThan(0);
+        result["warmup_failed"].ShouldBe(0);
+        result["connections"].ShouldBe(200);
+        result["connections_failed"].ShouldBe(0);
+        result["connections_reported"].ShouldBe(200, "every warm-up connection was closed again before the measured burst");
+        // The nodes' own instruments saw the warm-up's connections and the measured ones, each once.
+        _opened.Values.Sum().ShouldBe(200 + (long)warm);
+        result["connect_rate"]!.Value.ShouldBeGreaterThan(0);
     }
 
     [Fact]
