@@ -447,9 +447,14 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         {
             // The measured burst starts from none: every warm-up connection has been closed on the nodes too.
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while (await LocalCluster.ReportedConnectionsAsync(target.Gateway, cancellationToken).ConfigureAwait(false) != 0 && DateTime.UtcNow < deadline)
+            long? left;
+            while ((left = await LocalCluster.ReportedConnectionsAsync(target.Gateway, cancellationToken).ConfigureAwait(false)) != 0 && DateTime.UtcNow < deadline)
             {
                 await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+            }
+            if (left is not 0)
+            {
+                _notes.Add($"10 s after the warm-up the nodes reported {(left is { } n ? $"{n:#,0} connection(s)" : "no count")}, not none: the measured burst may not have started from none.");
             }
         }
     }

@@ -168,6 +168,7 @@ public sealed class BenchAgainstAClusterTests : IDisposable
         // The nodes' own instruments saw the warm-up's connections and the measured ones, each once.
         _opened.Values.Sum().ShouldBe(200 + (long)warm);
         result["connect_rate"]!.Value.ShouldBeGreaterThan(0);
+        result.Notes.ShouldBeEmpty();
     }
 
     [Fact]
