@@ -91,15 +91,9 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         var perNode = clients.GroupBy(c => c.NodeId ?? "echo").ToDictionary(g => g.Key, g => g.Count());
 
         // What the nodes saw: their heartbeats, through the gateway.
-        long? reported = null;
         if (target.Gateway is not null)
         {
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            while ((reported = await LocalCluster.ReportedConnectionsAsync(target.Gateway, cancellationToken).ConfigureAwait(false)) != clients.Count && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-            }
-            Add("connections_reported", "connections the nodes report", reported, "");
+            Add("connections_reported", "connections the nodes report", await ReportedConnectionsAsync(target.Gateway, clients.Count, cancellationToken).ConfigureAwait(false), "");
         }
         var entryOpen = await EntryConnectionsAsync(clients.Count, cancellationToken).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
@@ -446,17 +440,27 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         if (target.Gateway is not null)
         {
             // The measured burst starts from none: every warm-up connection has been closed on the nodes too.
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-            long? left;
-            while ((left = await LocalCluster.ReportedConnectionsAsync(target.Gateway, cancellationToken).ConfigureAwait(false)) != 0 && DateTime.UtcNow < deadline)
-            {
-                await Task.Delay(250, cancellationToken).ConfigureAwait(false);
-            }
+            var left = await ReportedConnectionsAsync(target.Gateway, 0, cancellationToken).ConfigureAwait(false);
             if (left is not 0)
             {
                 _notes.Add($"10 s after the warm-up the nodes reported {(left is { } n ? $"{n:#,0} connection(s)" : "no count")}, not none: the measured burst may not have started from none.");
             }
         }
+    }
+
+    /// <summary>
+    /// The connections the nodes report through <paramref name="gateway"/>, once they report <paramref name="expected"/>
+    /// or 10 s have passed (their heartbeats lag behind the clients); null when they report nothing.
+    /// </summary>
+    private static async Task<long?> ReportedConnectionsAsync(Uri gateway, long expected, CancellationToken cancellationToken)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        long? reported;
+        while ((reported = await LocalCluster.ReportedConnectionsAsync(gateway, cancellationToken).ConfigureAwait(false)) != expected && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250, cancellationToken).ConfigureAwait(false);
+        }
+        return reported;
     }
 
     private ConnectOrder ConnectOrderFor(IBenchWorker worker)
