@@ -22,7 +22,8 @@ internal static class RequestBodies
         var buffer = new ArrayBufferWriter<byte>((int)Math.Max(256, Math.Min(request.ContentLength ?? 4096, maxBytes + 1L)));
         while (true)
         {
-            var memory = buffer.GetMemory(4096);
+            // A body of known length asks for what is left of it, so a small body never grows the buffer to a page.
+            var memory = buffer.GetMemory(request.ContentLength is { } length ? (int)Math.Max(1, length - buffer.WrittenCount) : 4096);
             int read;
             try
             {
