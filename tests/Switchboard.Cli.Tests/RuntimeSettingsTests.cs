@@ -14,9 +14,19 @@ public sealed class RuntimeSettingsTests
     [InlineData("System.Runtime.TieredPGO", false)]
     public async Task TheProgramsRuntimeConfiguration_PinsTheMeasuredSetting(string key, bool value)
     {
+        (await ConfigPropertyAsync(key)).GetBoolean().ShouldBe(value);
+    }
+
+    [Fact]
+    public async Task TheProgramsRuntimeConfiguration_KeepsThreadPoolWorkersFromSpinning()
+    {
+        (await ConfigPropertyAsync("System.Threading.ThreadPool.UnfairSemaphoreSpinLimit")).GetInt32().ShouldBe(0);
+    }
+
+    private static async Task<JsonElement> ConfigPropertyAsync(string key)
+    {
         var path = Path.Combine(AppContext.BaseDirectory, "switchboard.runtimeconfig.json");
         using var config = JsonDocument.Parse(await File.ReadAllTextAsync(path));
-
-        config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").GetProperty(key).GetBoolean().ShouldBe(value);
+        return config.RootElement.GetProperty("runtimeOptions").GetProperty("configProperties").GetProperty(key).Clone();
     }
 }
