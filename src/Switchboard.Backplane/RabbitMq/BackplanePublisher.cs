@@ -28,6 +28,8 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     // Presence bodies are written here and published from it: a node's periodic snapshot is a large body, which would
     // otherwise be a fresh large-object allocation every few seconds.
     private readonly ArrayBufferWriter<byte> _presenceBody = new(4096);
+    // Null without coalescing or with a zero delay.
+    private readonly PreciseDelay? _window;
     private readonly Task _loop;
     private long _framesPublished;
     private long _messagesPublished;
@@ -44,6 +46,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
             SingleWriter = false,
             FullMode = BoundedChannelFullMode.Wait,
         });
+        _window = options.Coalescing && options.CoalesceDelay > TimeSpan.Zero ? new PreciseDelay(options.CoalesceDelay) : null;
         _loop = Task.Run(RunAsync);
     }
 
@@ -86,6 +89,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     {
         _queue.Writer.TryComplete();
         await _loop.ConfigureAwait(false);
+        _window?.Dispose();
     }
 
     private async Task RunAsync()
@@ -97,7 +101,10 @@ internal sealed class BackplanePublisher : IAsyncDisposable
             if (_options.Coalescing && (_batches.Count > 0 || !_presence.IsEmpty))
             {
                 // One wait per window, not one wake-up per arriving frame: frames queued meanwhile join their batches.
-                await Task.Delay(_options.CoalesceDelay).ConfigureAwait(false);
+                if (_window is not null)
+                {
+                    await _window.WaitAsync().ConfigureAwait(false);
+                }
                 await DrainAsync(reader).ConfigureAwait(false);
             }
             await FlushAllAsync().ConfigureAwait(false);
