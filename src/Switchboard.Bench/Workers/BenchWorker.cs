@@ -13,6 +13,7 @@ internal sealed class BenchWorker : IBenchWorker
     private readonly Lock _lock = new();
     private ClientTarget? _target;
     private CancellationTokenSource? _traffic;
+    private Pacer? _pacer;
     private Task _senders = Task.CompletedTask;
 
     public async Task<WarmUpReport> WarmUpAsync(WarmUpOrder order, CancellationToken cancellationToken)
@@ -101,7 +102,8 @@ internal sealed class BenchWorker : IBenchWorker
         _meters.Window = order.RatePerSender == 0 && order.Window > 0 && order.LocalRecipients > 0
             ? new FlowWindow(window, order.LocalRecipients, Math.Max(2L * order.LocalRecipients, window / Math.Max(1, senders.Count)))
             : null;
-        _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _meters.Window, _traffic.Token), CancellationToken.None)));
+        var pacer = _pacer = order.RatePerSender > 0 ? new Pacer() : null;
+        _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _meters.Window, pacer, _traffic.Token), CancellationToken.None)));
         return Task.CompletedTask;
     }
 
@@ -113,6 +115,7 @@ internal sealed class BenchWorker : IBenchWorker
         }
         await _traffic.CancelAsync().ConfigureAwait(false);
         await _senders.WaitAsync(cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _pacer?.Dispose();
     }
 
     public Task ResetLatencyAsync(CancellationToken cancellationToken)
@@ -186,6 +189,7 @@ internal sealed class BenchWorker : IBenchWorker
         {
             await client.DisposeAsync().ConfigureAwait(false);
         }
+        _pacer?.Dispose();
         _target?.Dispose();
         _traffic?.Dispose();
     }
@@ -202,7 +206,7 @@ internal sealed class BenchWorker : IBenchWorker
     /// Sends at a steady rate: message k is due at start + k/rate, and a sender that fell behind catches up at once, so
     /// the offered load does not sag when the system slows (open loop). Rate 0 sends back to back, within the window.
     /// </summary>
-    private static async Task SendLoopAsync(BenchClient client, string to, double rate, int padding, FlowWindow? window, CancellationToken cancellationToken)
+    private static async Task SendLoopAsync(BenchClient client, string to, double rate, int padding, FlowWindow? window, Pacer? pacer, CancellationToken cancellationToken)
     {
         var sinceYield = 0;
         var toBytes = Encoding.UTF8.GetBytes(to);
@@ -215,13 +219,12 @@ internal sealed class BenchWorker : IBenchWorker
         {
             while (!cancellationToken.IsCancellationRequested)
             {
-                if (rate > 0)
+                if (pacer is not null)
                 {
-                    var due = offset + (number / rate);
-                    var wait = due - Stopwatch.GetElapsedTime(started).TotalSeconds;
-                    if (wait > 0.001)
+                    var due = started + (long)((offset + (number / rate)) * Stopwatch.Frequency);
+                    if (Stopwatch.GetTimestamp() < due)
                     {
-                        await Task.Delay(TimeSpan.FromSeconds(wait), cancellationToken).ConfigureAwait(false);
+                        await pacer.WaitUntilAsync(due, cancellationToken).ConfigureAwait(false);
                         sinceYield = 0;
                     }
                 }
