@@ -9,16 +9,17 @@ namespace Switchboard.Backplane.RabbitMq;
 /// <remarks>One waiter at a time: the publisher's one loop. The thread sleeps only while a wait is asked for.</remarks>
 internal sealed class PreciseDelay : IDisposable
 {
-    private readonly TimeSpan _delay;
+    // Whole milliseconds, rounded up: the OS's sleep takes no less, and a shorter one would not wait at all.
+    private readonly int _delayMs;
     private readonly object _gate = new();
     private readonly Thread _thread;
     private TaskCompletionSource? _asked;
     private bool _disposed;
 
-    /// <summary>Starts the thread that times waits of <paramref name="delay"/>.</summary>
+    /// <summary>Starts the thread that times waits of <paramref name="delay"/>, rounded up to whole milliseconds.</summary>
     public PreciseDelay(TimeSpan delay)
     {
-        _delay = delay;
+        _delayMs = (int)Math.Ceiling(delay.TotalMilliseconds);
         _thread = new Thread(Run) { IsBackground = true, Name = "Backplane coalescing window" };
         _thread.Start();
     }
@@ -70,7 +71,7 @@ internal sealed class PreciseDelay : IDisposable
                 }
                 asked = _asked;
             }
-            Thread.Sleep(_delay);
+            Thread.Sleep(_delayMs);
             lock (_gate)
             {
                 _asked = null;

@@ -7,10 +7,12 @@ namespace Switchboard.Backplane.Tests.RabbitMq;
 /// <summary>The coalescing window's wait: never shorter than asked, one after another, and no wait outlives disposal.</summary>
 public sealed class PreciseDelayTests
 {
-    [Fact]
-    public async Task EachWait_LastsAtLeastTheDelay_AndTheNextOneWorksToo()
+    [Theory]
+    [InlineData(20_000)]
+    [InlineData(500)]
+    public async Task EachWait_LastsAtLeastTheDelay_AndTheNextOneWorksToo(int microseconds)
     {
-        var delay = TimeSpan.FromMilliseconds(20);
+        var delay = TimeSpan.FromMicroseconds(microseconds);
         using var window = new PreciseDelay(delay);
 
         for (var i = 0; i < 5; i++)
