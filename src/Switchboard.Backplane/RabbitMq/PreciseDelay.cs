@@ -2,7 +2,7 @@ namespace Switchboard.Backplane.RabbitMq;
 
 /// <summary>
 /// A short wait timed by the operating system's sleep, on a thread of its own. .NET's timers (<c>Task.Delay</c>) count
-/// in the kernel's coarse clock ticks on Linux: on a 250 Hz kernel, the default of Debian and Ubuntu, a 1-ms
+/// in the kernel's coarse clock ticks on Linux: on a 250 Hz kernel, Debian's default, a 1-ms
 /// <c>Task.Delay</c> took 3.8 ms at the median and a 5-ms one 7.7 ms, where <c>Thread.Sleep(1)</c> took 1.1 ms. A
 /// batch window that is meant to last a millisecond must not cost every message four.
 /// </summary>
