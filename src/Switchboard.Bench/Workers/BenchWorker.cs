@@ -37,7 +37,7 @@ internal sealed class BenchWorker : IBenchWorker
                     await client.CloseAsync(timeout.Token).ConfigureAwait(false);
                     Interlocked.Increment(ref opened);
                 }
-                catch (Exception e) when (e is BenchConnectException or System.Net.WebSockets.WebSocketException or IOException or HttpRequestException or System.Text.Json.JsonException)
+                catch (Exception e) when (e is BenchConnectException || FailedToConnect(e))
                 {
                     Interlocked.Increment(ref failed);
                 }
@@ -70,7 +70,7 @@ internal sealed class BenchWorker : IBenchWorker
                 {
                     _meters.CountFailure(e.Reason);
                 }
-                catch (Exception e) when (e is System.Net.WebSockets.WebSocketException or IOException or HttpRequestException or System.Text.Json.JsonException)
+                catch (Exception e) when (FailedToConnect(e))
                 {
                     _meters.CountFailure(e.GetType().Name.ToLowerInvariant());
                 }
@@ -193,6 +193,10 @@ internal sealed class BenchWorker : IBenchWorker
         _target?.Dispose();
         _traffic?.Dispose();
     }
+
+    /// <summary>What a dial, a placement or a handshake throws when the other side fails it (beside <see cref="BenchConnectException"/>).</summary>
+    private static bool FailedToConnect(Exception e) =>
+        e is System.Net.WebSockets.WebSocketException or IOException or HttpRequestException or System.Text.Json.JsonException;
 
     private BenchClient? Client(int index)
     {
