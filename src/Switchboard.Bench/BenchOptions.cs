@@ -64,8 +64,15 @@ public sealed record BenchOptions
     /// <summary>
     /// Before the measured window, fresh processes compile their hot paths (tiered JIT): traffic, counted in lost and
     /// duplicated but not in rates, latency or CPU; for <c>connect</c>, throwaway connections opened and closed again.
+    /// Unless set, the scenario's <see cref="DefaultWarmUp"/>.
     /// </summary>
-    public TimeSpan WarmUp { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan WarmUp
+    {
+        get => _warmUp ?? DefaultWarmUp(Scenario);
+        init => _warmUp = value;
+    }
+
+    private readonly TimeSpan? _warmUp;
 
     /// <summary>
     /// The warm-up when none is given: 2 s of traffic, and 10 s for <c>connect</c>, whose connect paths a fresh process

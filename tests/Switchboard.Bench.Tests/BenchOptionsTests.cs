@@ -85,6 +85,10 @@ public sealed class BenchOptionsTests
     [InlineData(BenchScenarios.Idle, 2)]
     [InlineData(BenchScenarios.Direct, 2)]
     [InlineData(BenchScenarios.Fanout, 2)]
-    public void TheDefaultWarmUp_IsLongerForConnect_WhoseFreshProcessesOpenOnlyHundredsInTwoSeconds(string scenario, int seconds) =>
+    public void TheDefaultWarmUp_IsLongerForConnect_WhoseFreshProcessesOpenOnlyHundredsInTwoSeconds(string scenario, int seconds)
+    {
         BenchOptions.DefaultWarmUp(scenario).ShouldBe(TimeSpan.FromSeconds(seconds));
+        new BenchOptions { Scenario = scenario }.WarmUp.ShouldBe(TimeSpan.FromSeconds(seconds), "options that set none get the scenario's");
+        new BenchOptions { Scenario = scenario, WarmUp = TimeSpan.Zero }.WarmUp.ShouldBe(TimeSpan.Zero, "a warm-up given is kept");
+    }
 }

@@ -79,12 +79,6 @@ internal static class BenchCommand
                     DataPlane = !parse.GetValue(noDataPlane),
                     Clients = parse.GetValue(clients),
                     Duration = Duration(parse.GetValue(duration)!),
-                    WarmUp = parse.GetValue(warmUp) switch
-                    {
-                        null => BenchOptions.DefaultWarmUp(parse.GetValue(scenario)!),
-                        "0" or "0s" => TimeSpan.Zero,
-                        var given => Duration(given),
-                    },
                     Rate = parse.GetValue(rate),
                     Window = parse.GetValue(window),
                     PayloadBytes = parse.GetValue(size),
@@ -106,6 +100,10 @@ internal static class BenchCommand
                     Rounds = parse.GetValue(rounds),
                     Command = "switchboard " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                 };
+                if (parse.GetValue(warmUp) is { } givenWarmUp)
+                {
+                    options = options with { WarmUp = givenWarmUp is "0" or "0s" ? TimeSpan.Zero : Duration(givenWarmUp) };
+                }
                 if (options.Backplane is not ("memory" or "rabbitmq") && !options.Backplane.StartsWith("amqp", StringComparison.Ordinal))
                 {
                     throw new ArgumentException($"--backplane must be memory, rabbitmq or an amqp:// URL (got '{options.Backplane}').");
