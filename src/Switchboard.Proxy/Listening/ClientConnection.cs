@@ -87,9 +87,30 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
             return;
         }
         ClosedBecause ??= because;
-        Client.Dispose();
-        Volatile.Read(ref _upstream)?.Dispose();
+        CloseWithFin(Client);
+        CloseWithFin(Volatile.Read(ref _upstream));
         // The sockets left the reactor's epoll as they closed; the relay must still hear of it.
         Volatile.Read(ref _relay)?.Abort();
+    }
+
+    /// <summary>
+    /// Ends <paramref name="socket"/> with a FIN. Disposing alone is not enough: when another thread is inside a call on
+    /// the socket at that moment (the reactor), .NET unblocks it by disconnecting, which resets the peer.
+    /// </summary>
+    private static void CloseWithFin(Socket? socket)
+    {
+        if (socket is null)
+        {
+            return;
+        }
+        try
+        {
+            socket.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+            // Not connected yet, or already gone: there is no FIN to send.
+        }
+        socket.Dispose();
     }
 }
