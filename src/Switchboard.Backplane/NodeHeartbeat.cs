@@ -11,6 +11,11 @@ namespace Switchboard.Backplane;
 /// <param name="Epoch">Changes every time the node process starts, so a restarted node's old state is replaced.</param>
 /// <param name="Version">The node's software version.</param>
 /// <param name="SentAt">When the node sampled these figures.</param>
+/// <param name="Arrivals">
+/// Connections that have come with a valid ticket since the node process started, admitted or refused; it only grows
+/// within an epoch. A gateway settles one pending placement per arrival, so connections that come and go between two
+/// heartbeats are not mistaken for placements still on their way. 0 from nodes that do not count them.
+/// </param>
 public sealed record NodeHeartbeat(
     string NodeId,
     string Url,
@@ -21,7 +26,8 @@ public sealed record NodeHeartbeat(
     bool Draining,
     long Epoch,
     string Version,
-    DateTimeOffset SentAt);
+    DateTimeOffset SentAt,
+    long Arrivals = 0);
 
 /// <summary>
 /// Users whose first connection on a node arrived (<see cref="Joined"/>) or whose last one left (<see cref="Left"/>);

@@ -50,6 +50,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private HeartbeatPublisher? _heartbeats;
     private IdleTrimmer? _idleTrimmer;
     private long _messagesSent;
+    private long _arrivals;
     private long _lastMessagesSent;
     private long _lastSampleTimestamp;
     private volatile bool _started;
@@ -351,6 +352,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             await CloseRefusedAsync(socket, CloseCodes.PolicyViolation, ticket.Describe()).ConfigureAwait(false);
             return null;
         }
+        Interlocked.Increment(ref _arrivals);
         if (!IsReady)
         {
             _metrics.ConnectionRefused(NodeId, "stopping");
@@ -586,7 +588,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _lastMessagesSent = sent;
         _lastSampleTimestamp = now;
         return new NodeHeartbeat(NodeId, Url ?? string.Empty, LiveConnectionCount, _options.MaxConnections, _cpu.Sample(), rate,
-            Draining: _stopping || _draining, Epoch, Version, _time.GetUtcNow());
+            Draining: _stopping || _draining, Epoch, Version, _time.GetUtcNow(), Interlocked.Read(ref _arrivals));
     }
 
     private string NewConnectionId() => NodeId + "." + Base64Url.EncodeToString(RandomNumberGenerator.GetBytes(9));

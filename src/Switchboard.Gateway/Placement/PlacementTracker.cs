@@ -8,9 +8,11 @@ namespace Switchboard.Gateway.Placement;
 /// placement between two heartbeats would see the same figures and pile onto the same node.
 /// </summary>
 /// <remarks>
-/// Each placement adds a pending entry. When a heartbeat shows the node's connection count grew, that many
-/// of the oldest entries are settled. An entry older than the ticket lifetime is dropped: its ticket can no
-/// longer be used, so that connection will never arrive.
+/// Each placement adds a pending entry. When a heartbeat shows that connections arrived at the node since its
+/// previous one (<see cref="NodeHeartbeat.Arrivals"/>), that many of the oldest entries are settled; a node that does
+/// not count arrivals settles as many as its connection count grew, which misses connections that came and went
+/// between two heartbeats. An entry older than the ticket lifetime is dropped: its ticket can no longer be used, so
+/// that connection will never arrive.
 /// </remarks>
 internal sealed class PlacementTracker : IDisposable
 {
@@ -38,7 +40,11 @@ internal sealed class PlacementTracker : IDisposable
         {
             if (!_nodes.TryGetValue(nodeId, out var entry))
             {
-                entry = new NodeEntry();
+                // The tracker may start after the node's heartbeats did (it is made on the first placement): the
+                // heartbeat the placement was based on is the baseline the next one is compared with.
+                entry = _view.TryGetNode(nodeId, out var known)
+                    ? new NodeEntry { Epoch = known.Heartbeat.Epoch, LastConnections = known.Heartbeat.Connections, LastArrivals = known.Heartbeat.Arrivals }
+                    : new NodeEntry();
                 _nodes[nodeId] = entry;
             }
             entry.Pending.Enqueue(now);
@@ -60,14 +66,14 @@ internal sealed class PlacementTracker : IDisposable
         }
     }
 
-    /// <summary>Settles as many pending placements as the node's connection count grew since its previous heartbeat.</summary>
+    /// <summary>Settles as many pending placements as connections arrived at the node since its previous heartbeat.</summary>
     public void OnHeartbeat(NodeHeartbeat heartbeat)
     {
         lock (_lock)
         {
             if (!_nodes.TryGetValue(heartbeat.NodeId, out var entry))
             {
-                _nodes[heartbeat.NodeId] = new NodeEntry { Epoch = heartbeat.Epoch, LastConnections = heartbeat.Connections };
+                _nodes[heartbeat.NodeId] = new NodeEntry { Epoch = heartbeat.Epoch, LastConnections = heartbeat.Connections, LastArrivals = heartbeat.Arrivals };
                 return;
             }
             if (entry.LastConnections is not null && heartbeat.Epoch < entry.Epoch)
@@ -77,14 +83,15 @@ internal sealed class PlacementTracker : IDisposable
             }
             if (entry.LastConnections is { } previous && heartbeat.Epoch == entry.Epoch)
             {
-                var growth = heartbeat.Connections - previous;
-                for (var i = 0; i < growth && entry.Pending.Count > 0; i++)
+                var arrived = heartbeat.Arrivals > 0 ? heartbeat.Arrivals - entry.LastArrivals : heartbeat.Connections - previous;
+                for (var i = 0; i < arrived && entry.Pending.Count > 0; i++)
                 {
                     entry.Pending.Dequeue();
                 }
             }
             entry.Epoch = heartbeat.Epoch;
             entry.LastConnections = heartbeat.Connections;
+            entry.LastArrivals = heartbeat.Arrivals;
         }
     }
 
@@ -115,6 +122,7 @@ internal sealed class PlacementTracker : IDisposable
     {
         public long Epoch;
         public int? LastConnections;
+        public long LastArrivals;
         public Queue<DateTimeOffset> Pending { get; } = new();
     }
 }

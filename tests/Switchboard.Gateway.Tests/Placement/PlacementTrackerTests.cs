@@ -32,7 +32,7 @@ public sealed class PlacementTrackerTests : IDisposable
     }
 
     [Fact]
-    public void Heartbeat_SettlesAsManyPendingAsConnectionsGrew()
+    public void HeartbeatWithoutArrivals_SettlesAsManyPendingAsConnectionsGrew()
     {
         _view.OnHeartbeat(Heartbeat("node-1", connections: 10));
         for (var i = 0; i < 5; i++)
@@ -46,7 +46,50 @@ public sealed class PlacementTrackerTests : IDisposable
     }
 
     [Fact]
-    public void Heartbeat_WithoutGrowth_SettlesNothing()
+    public void Heartbeat_SettlesOnePendingPerArrival_EvenWhenThoseConnectionsHaveLeftAgain()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 10, arrivals: 100));
+        for (var i = 0; i < 5; i++)
+        {
+            _tracker.Record("node-1");
+        }
+
+        // Four of the five came and went between the heartbeats; the fifth is on its way.
+        _view.OnHeartbeat(Heartbeat("node-1", connections: 10, arrivals: 104));
+
+        _tracker.Pending("node-1").ShouldBe(1);
+    }
+
+    [Fact]
+    public void ATrackerMadeAfterTheNodesFirstHeartbeats_SettlesItsFirstPlacement()
+    {
+        // The gateway makes its tracker on the first placement, when the view has long heard from the node.
+        using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = TimeSpan.FromHours(1) }, _time);
+        view.OnHeartbeat(Heartbeat("node-1", connections: 2, arrivals: 7));
+        using var tracker = new PlacementTracker(view, TicketLifetime, _time);
+        tracker.Record("node-1");
+
+        view.OnHeartbeat(Heartbeat("node-1", connections: 2, arrivals: 8));
+
+        tracker.Pending("node-1").ShouldBe(0);
+    }
+
+    [Fact]
+    public void HeartbeatOfANewEpoch_StartsArrivalsAfresh()
+    {
+        _view.OnHeartbeat(Heartbeat("node-1", epoch: 1, arrivals: 500));
+        _tracker.Record("node-1");
+        _tracker.Record("node-1");
+
+        _view.OnHeartbeat(Heartbeat("node-1", epoch: 2, arrivals: 3));
+        _tracker.Pending("node-1").ShouldBe(2);
+
+        _view.OnHeartbeat(Heartbeat("node-1", epoch: 2, arrivals: 4));
+        _tracker.Pending("node-1").ShouldBe(1);
+    }
+
+    [Fact]
+    public void HeartbeatWithoutArrivals_WithoutGrowth_SettlesNothing()
     {
         _view.OnHeartbeat(Heartbeat("node-1", connections: 10));
         _tracker.Record("node-1");
