@@ -85,6 +85,8 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         Add("connections", "connections established", clients.Count, "");
         Add("connections_failed", "connections failed", total - clients.Count, "");
         Add("connect_retries", "gateway 503 answers retried (as real clients do)", reports.Sum(r => r.Retries), "");
+        Add("connect_jit_methods", "methods the load generator compiled while connecting", reports.Sum(r => r.JitMethods), "");
+        Add("connect_jit_ms", "load generator time compiling while connecting", reports.Sum(r => r.JitSeconds) * 1000, "ms");
         Add("connect_seconds", "time to open them all", connectSeconds, "s");
         Add("connect_rate", "connect rate", clients.Count / connectSeconds, "conn/s");
         progress($"{target.Name}: {clients.Count:#,0} connected in {connectSeconds:0.0} s ({clients.Count / connectSeconds:#,0}/s), {total - clients.Count} failed");

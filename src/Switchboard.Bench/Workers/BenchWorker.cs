@@ -51,6 +51,8 @@ internal sealed class BenchWorker : IBenchWorker
         var source = order.SourceAddress is null ? null : IPAddress.Parse(order.SourceAddress);
         _target ??= new ClientTarget(order.Target, source);
         var started = Stopwatch.GetTimestamp();
+        var jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
+        var jitTime = System.Runtime.JitInfo.GetCompilationTime();
         var connected = new List<ConnectedClient>(order.Count);
         await Parallel.ForAsync(order.FirstIndex, order.FirstIndex + order.Count,
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, order.Concurrency), CancellationToken = cancellationToken },
@@ -75,7 +77,8 @@ internal sealed class BenchWorker : IBenchWorker
                     _meters.CountFailure(e.GetType().Name.ToLowerInvariant());
                 }
             }).ConfigureAwait(false);
-        return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds, _target.Retries);
+        return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds, _target.Retries,
+            System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethods, (System.Runtime.JitInfo.GetCompilationTime() - jitTime).TotalSeconds);
     }
 
     public async Task JoinAsync(JoinOrder order, CancellationToken cancellationToken)

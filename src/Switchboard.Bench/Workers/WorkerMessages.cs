@@ -25,8 +25,12 @@ public sealed record WarmUpReport(long Opened, long Failed);
 /// <summary>Each client opened: its global index, user and the node that welcomed it.</summary>
 public sealed record ConnectedClient(int Index, string UserId, string? NodeId);
 
-/// <summary>What a connect phase achieved; <see cref="Retries"/> counts gateway 503s asked again, as real clients do.</summary>
-public sealed record ConnectReport(IReadOnlyList<ConnectedClient> Clients, double Seconds, long Retries = 0);
+/// <summary>
+/// What a connect phase achieved; <see cref="Retries"/> counts gateway 503s asked again, as real clients do.
+/// <see cref="JitMethods"/> and <see cref="JitSeconds"/> are what the worker's runtime compiled meanwhile (tier-ups
+/// included): CPU the load generator spent on itself rather than on connecting.
+/// </summary>
+public sealed record ConnectReport(IReadOnlyList<ConnectedClient> Clients, double Seconds, long Retries = 0, long JitMethods = 0, double JitSeconds = 0);
 
 /// <summary>The clients (by global index) that join <see cref="Group"/>.</summary>
 public sealed record JoinOrder(string Group, IReadOnlyList<int> Members, int Concurrency);
