@@ -99,6 +99,9 @@ internal static partial class ProxyLog
     [LoggerMessage(29, LogLevel.Warning, "Client {Client}: the kernel relay took only half the tunnel, closing it: {Reason}", EventName = "KernelRelayHalfJoined")]
     public static partial void KernelRelayHalfJoined(ILogger logger, string client, string reason);
 
+    [LoggerMessage(30, LogLevel.Debug, "Client {Client}: the kernel relay could not take the tunnel, relaying it on the reactor thread: {Reason}", EventName = "KernelRelayDeclined")]
+    public static partial void KernelRelayDeclined(ILogger logger, string client, string reason);
+
     [LoggerMessage(26, LogLevel.Warning, "The proxy could not trim idle memory", EventName = "IdleTrimFailed")]
     public static partial void IdleTrimFailed(ILogger logger, Exception exception);
 }

@@ -19,6 +19,7 @@ internal sealed class ProxyMetrics : IDisposable
     private long _accepted;
     private long _tunnels;
     private long _kernelRelayed;
+    private long _kernelDeclined;
     private long _bytesUpstream;
     private long _bytesDownstream;
     private long _idleClosed;
@@ -34,6 +35,7 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("switchboard.proxy.accepted", () => Interlocked.Read(ref _accepted), "{connection}", "Client connections accepted");
         _meter.CreateObservableCounter("switchboard.proxy.tunnels", () => Interlocked.Read(ref _tunnels), "{connection}", "Connections relayed to a backend");
         _meter.CreateObservableCounter("switchboard.proxy.kernel_relayed", () => Interlocked.Read(ref _kernelRelayed), "{connection}", "Tunnels whose bytes the kernel relayed");
+        _meter.CreateObservableCounter("switchboard.proxy.kernel_declined", () => Interlocked.Read(ref _kernelDeclined), "{connection}", "Tunnels the kernel relay could not take, relayed by the proxy");
         _meter.CreateObservableCounter("switchboard.proxy.bytes", () => new[]
         {
             new Measurement<long>(Interlocked.Read(ref _bytesUpstream), new KeyValuePair<string, object?>("direction", "upstream")),
@@ -54,6 +56,12 @@ internal sealed class ProxyMetrics : IDisposable
 
     /// <summary>Tunnels handed to the kernel relay so far.</summary>
     public long KernelRelayedCount => Interlocked.Read(ref _kernelRelayed);
+
+    /// <summary>A tunnel the kernel relay could not take (the proxy relays it itself).</summary>
+    public void KernelDeclined() => Interlocked.Increment(ref _kernelDeclined);
+
+    /// <summary>Tunnels the kernel relay could not take so far.</summary>
+    public long KernelDeclinedCount => Interlocked.Read(ref _kernelDeclined);
 
     public void Refused(int status) => _refused.AddOrUpdate(status, 1, (_, n) => n + 1);
 
@@ -91,6 +99,7 @@ internal sealed class ProxyMetrics : IDisposable
         Counter(text, "switchboard_proxy_accepted_total", "Client connections accepted.", Interlocked.Read(ref _accepted));
         Counter(text, "switchboard_proxy_tunnels_total", "Connections relayed to a backend.", Interlocked.Read(ref _tunnels));
         Counter(text, "switchboard_proxy_kernel_relayed_total", "Tunnels whose bytes the kernel relayed (Proxy:KernelRelay).", Interlocked.Read(ref _kernelRelayed));
+        Counter(text, "switchboard_proxy_kernel_declined_total", "Tunnels the kernel relay could not take; the proxy relayed them (Proxy:KernelRelay).", Interlocked.Read(ref _kernelDeclined));
         Counter(text, "switchboard_proxy_idle_closed_total", "Connections closed by the idle timeout.", Interlocked.Read(ref _idleClosed));
         Counter(text, "switchboard_proxy_accepts_delayed_total", "Accepts held back by the accept-rate limit.", Interlocked.Read(ref _acceptsDelayed));
         Gauge(text, "switchboard_proxy_gc_heap_bytes", "Managed heap size after the last garbage collection.", GC.GetGCMemoryInfo().HeapSizeBytes);

@@ -27,16 +27,17 @@ internal sealed class KernelSplice
 
     /// <summary>
     /// Hands the pair to <paramref name="relay"/>; null (the proxy relays them itself) when the kernel cannot take
-    /// it. <paramref name="readFromClient"/> and <paramref name="readFromUpstream"/> are the bytes the proxy read from
-    /// each before (the handshake's); everything it wrote to them has been written.
+    /// it, with the reason in <paramref name="declined"/>. <paramref name="readFromClient"/> and
+    /// <paramref name="readFromUpstream"/> are the bytes the proxy read from each before (the handshake's); everything
+    /// it wrote to them has been written.
     /// </summary>
     /// <exception cref="BpfException">Only half the pair was handed over: the connection must be closed.</exception>
-    public static KernelSplice? TryStart(KernelRelay relay, Socket client, Socket upstream, long readFromClient, long readFromUpstream)
+    public static KernelSplice? TryStart(KernelRelay relay, Socket client, Socket upstream, long readFromClient, long readFromUpstream, out string? declined)
     {
         // Nothing writes to either socket from here until the kernel does, so these are exact.
         var writtenToClient = TcpCounters.Written(client);
         var writtenToUpstream = TcpCounters.Written(upstream);
-        return relay.TryJoin(client, upstream, out _)
+        return relay.TryJoin(client, upstream, out declined)
             ? new KernelSplice(readFromClient, readFromUpstream, writtenToClient, writtenToUpstream)
             : null;
     }

@@ -108,9 +108,10 @@ internal sealed class ReactorRelay : IReactorTarget
         KernelSplice? splice = null;
         if (runtime.Kernel is { } kernel)
         {
+            string? declined = null;
             try
             {
-                splice = KernelSplice.TryStart(kernel, connection.Client, upstream, readFromClient, readFromUpstream);
+                splice = KernelSplice.TryStart(kernel, connection.Client, upstream, readFromClient, readFromUpstream, out declined);
             }
             catch (BpfException e)
             {
@@ -126,6 +127,11 @@ internal sealed class ReactorRelay : IReactorTarget
             if (splice is not null)
             {
                 runtime.Metrics.KernelRelayed();
+            }
+            else if (declined is not null)
+            {
+                runtime.Metrics.KernelDeclined();
+                ProxyLog.KernelRelayDeclined(runtime.Logger, connection.Remote.ToString(), declined);
             }
         }
         return RelayAsync(runtime.Reactor!, connection, upstream, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes, splice);

@@ -29,6 +29,7 @@ public sealed class AdminTests
         metrics.ShouldContain($"switchboard_proxy_backend_connections{{backend=\"{backend.Url.Authority}\"}} 1\n");
         metrics.ShouldContain("switchboard_proxy_refused_total{status=\"400\"} 1\n");
         metrics.ShouldContain("switchboard_proxy_tunnels_total 1\n");
+        metrics.ShouldContain("switchboard_proxy_kernel_declined_total 0\n");
 
         using var json = JsonDocument.Parse(await http.GetStringAsync("/admin/backends"));
         var root = json.RootElement;

@@ -142,6 +142,28 @@ public sealed class KernelRelayTests
         failure.ShouldBe("not an IPv4 TCP pair");
     }
 
+    [Fact]
+    public async Task ATunnelTheKernelCannotTake_IsRelayedByTheProxy_AndCounted()
+    {
+        if (!KernelRelayAvailable())
+        {
+            return;
+        }
+        await using var backend = RawBackend.Start(RawBackend.EchoAsync);
+        var options = TcpOptions(backend, kernelRelay: true);
+        // An IPv6 client in front of an IPv4 backend: the kernel relay's maps hold IPv4 pairs only.
+        options.Listen = "[::1]:0";
+        await using var proxy = await ProxyServer.StartAsync(options);
+        using var client = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+        await client.ConnectAsync(proxy.ListenEndPoint).WaitAsync(Patience);
+
+        await client.SendAsync("over ipv6"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
+
+        (await ReadExactlyAsync(client, "over ipv6".Length)).ShouldBe("over ipv6");
+        proxy.Metrics.KernelDeclinedCount.ShouldBe(1);
+        proxy.Metrics.KernelRelayedCount.ShouldBe(0);
+    }
+
     private static async Task<string> ReadExactlyAsync(Socket socket, int count)
     {
         var buffer = new byte[count];
