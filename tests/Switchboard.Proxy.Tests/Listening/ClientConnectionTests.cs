@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Switchboard.Proxy.Listening;
+using Switchboard.Tests.Common;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 
 namespace Switchboard.Proxy.Tests.Listening;
@@ -11,15 +12,16 @@ public sealed class ClientConnectionTests
     [Fact]
     public async Task Close_EndsBothSidesWithAFin_EvenWhileAnotherThreadIsInACallOnTheSockets()
     {
-        using var clientSide = await ConnectedPairAsync();
-        using var backendSide = await ConnectedPairAsync();
-        var connection = new ClientConnection(clientSide.Ours, (IPEndPoint)clientSide.Ours.RemoteEndPoint!, now: 0)
+        // The proxy's sockets are the accepted sides; their peers stand for the client and the backend.
+        await using var clientSide = await SocketPair.OpenAsync();
+        await using var backendSide = await SocketPair.OpenAsync();
+        var connection = new ClientConnection(clientSide.Server, (IPEndPoint)clientSide.Server.RemoteEndPoint!, now: 0)
         {
-            Upstream = backendSide.Ours,
+            Upstream = backendSide.Server,
         };
         // What the reactor thread holds while it receives, sends or changes its epoll set on a socket.
-        var clientHandle = clientSide.Ours.SafeHandle;
-        var upstreamHandle = backendSide.Ours.SafeHandle;
+        var clientHandle = clientSide.Server.SafeHandle;
+        var upstreamHandle = backendSide.Server.SafeHandle;
         var clientHeld = false;
         var upstreamHeld = false;
         clientHandle.DangerousAddRef(ref clientHeld);
@@ -28,15 +30,15 @@ public sealed class ClientConnectionTests
         {
             // Close spins in Dispose until each handle is let go of, unblocking the holder meanwhile; let go once the
             // peer has heard how the connection ends, so that the way Dispose unblocks has had its effect.
-            LetGoOnceHeard(clientSide.Peer, clientHandle);
-            LetGoOnceHeard(backendSide.Peer, upstreamHandle);
+            LetGoOnceHeard(clientSide.Client, clientHandle);
+            LetGoOnceHeard(backendSide.Client, upstreamHandle);
         });
 
         connection.Close("proxy stopping");
         await release.WaitAsync(Patience);
 
-        (await ReadAllBytesAsync(clientSide.Peer).WaitAsync(Patience)).ShouldBeEmpty();
-        (await ReadAllBytesAsync(backendSide.Peer).WaitAsync(Patience)).ShouldBeEmpty();
+        (await ReadAllBytesAsync(clientSide.Client).WaitAsync(Patience)).ShouldBeEmpty();
+        (await ReadAllBytesAsync(backendSide.Client).WaitAsync(Patience)).ShouldBeEmpty();
         connection.ClosedBecause.ShouldBe("proxy stopping");
     }
 
@@ -49,26 +51,6 @@ public sealed class ClientConnectionTests
         finally
         {
             held.DangerousRelease();
-        }
-    }
-
-    private static async Task<SocketPair> ConnectedPairAsync()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen();
-        var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        var accepted = listener.AcceptAsync();
-        await peer.ConnectAsync(listener.LocalEndPoint!).WaitAsync(Patience);
-        return new SocketPair(await accepted.WaitAsync(Patience), peer);
-    }
-
-    private sealed record SocketPair(Socket Ours, Socket Peer) : IDisposable
-    {
-        public void Dispose()
-        {
-            Ours.Dispose();
-            Peer.Dispose();
         }
     }
 }

@@ -1,18 +1,20 @@
 using System.Net;
 using System.Net.Sockets;
-using Switchboard.Tests.Common;
 
-namespace Switchboard.Node.Tests.DataPlane;
+namespace Switchboard.Tests.Common;
 
 /// <summary>Two connected loopback sockets: the server side (accepted) and the client side.</summary>
-internal sealed class SocketPair : IAsyncDisposable
+public sealed class SocketPair : IAsyncDisposable
 {
     private SocketPair(Socket server, Socket client) => (Server, Client) = (server, client);
 
+    /// <summary>The accepted side.</summary>
     public Socket Server { get; }
 
+    /// <summary>The side that dialled.</summary>
     public Socket Client { get; }
 
+    /// <summary>Connects two sockets over IPv4 loopback.</summary>
     public static async Task<SocketPair> OpenAsync()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -24,6 +26,7 @@ internal sealed class SocketPair : IAsyncDisposable
         return new SocketPair(await accepting.WithTimeout("accepting"), client);
     }
 
+    /// <summary>Disposes both sockets.</summary>
     public ValueTask DisposeAsync()
     {
         Server.Dispose();
