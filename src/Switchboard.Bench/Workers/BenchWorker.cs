@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Runtime;
 using System.Text;
 using Switchboard.Bench.Load;
 
@@ -51,8 +52,8 @@ internal sealed class BenchWorker : IBenchWorker
         var source = order.SourceAddress is null ? null : IPAddress.Parse(order.SourceAddress);
         _target ??= new ClientTarget(order.Target, source);
         var started = Stopwatch.GetTimestamp();
-        var jitMethods = System.Runtime.JitInfo.GetCompiledMethodCount();
-        var jitTime = System.Runtime.JitInfo.GetCompilationTime();
+        var jitMethods = JitInfo.GetCompiledMethodCount();
+        var jitTime = JitInfo.GetCompilationTime();
         var connected = new List<ConnectedClient>(order.Count);
         await Parallel.ForAsync(order.FirstIndex, order.FirstIndex + order.Count,
             new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, order.Concurrency), CancellationToken = cancellationToken },
@@ -78,7 +79,7 @@ internal sealed class BenchWorker : IBenchWorker
                 }
             }).ConfigureAwait(false);
         return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds, _target.Retries,
-            System.Runtime.JitInfo.GetCompiledMethodCount() - jitMethods, (System.Runtime.JitInfo.GetCompilationTime() - jitTime).TotalSeconds);
+            JitInfo.GetCompiledMethodCount() - jitMethods, (JitInfo.GetCompilationTime() - jitTime).TotalSeconds);
     }
 
     public async Task JoinAsync(JoinOrder order, CancellationToken cancellationToken)

@@ -42,9 +42,7 @@ internal sealed class PlacementTracker : IDisposable
             {
                 // The tracker may start after the node's heartbeats did (it is made on the first placement): the
                 // heartbeat the placement was based on is the baseline the next one is compared with.
-                entry = _view.TryGetNode(nodeId, out var known)
-                    ? new NodeEntry { Epoch = known.Heartbeat.Epoch, LastConnections = known.Heartbeat.Connections, LastArrivals = known.Heartbeat.Arrivals }
-                    : new NodeEntry();
+                entry = _view.TryGetNode(nodeId, out var known) ? NodeEntry.From(known.Heartbeat) : new NodeEntry();
                 _nodes[nodeId] = entry;
             }
             entry.Pending.Enqueue(now);
@@ -73,7 +71,7 @@ internal sealed class PlacementTracker : IDisposable
         {
             if (!_nodes.TryGetValue(heartbeat.NodeId, out var entry))
             {
-                _nodes[heartbeat.NodeId] = new NodeEntry { Epoch = heartbeat.Epoch, LastConnections = heartbeat.Connections, LastArrivals = heartbeat.Arrivals };
+                _nodes[heartbeat.NodeId] = NodeEntry.From(heartbeat);
                 return;
             }
             if (entry.LastConnections is not null && heartbeat.Epoch < entry.Epoch)
@@ -124,5 +122,9 @@ internal sealed class PlacementTracker : IDisposable
         public int? LastConnections;
         public long LastArrivals;
         public Queue<DateTimeOffset> Pending { get; } = new();
+
+        /// <summary>An entry whose next heartbeat is compared with <paramref name="heartbeat"/>.</summary>
+        public static NodeEntry From(NodeHeartbeat heartbeat) =>
+            new() { Epoch = heartbeat.Epoch, LastConnections = heartbeat.Connections, LastArrivals = heartbeat.Arrivals };
     }
 }
