@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Reactor.Kernel;
+using Switchboard.Tests.Common;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 using static Switchboard.Proxy.Tests.Reactor.ReactorRelayTests;
 
@@ -56,29 +57,32 @@ public sealed class KernelRelayTests
         }
         await using var backend = RawBackend.Start(RawBackend.EchoAsync);
         var options = TcpOptions(backend, kernelRelay: true);
-        options.IdleTimeout = TimeSpan.FromMilliseconds(500);
-        await using var proxy = await ProxyServer.StartAsync(options);
+        options.IdleTimeout = TimeSpan.FromSeconds(4);
+        // The proxy's clock moves only here, so a machine that stalls the test for longer than the timeout cannot make
+        // the active tunnel look idle: the sweeps run inside Advance, each after the bytes of its round went by.
+        var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
+        await using var proxy = await ProxyServer.StartAsync(options, timeProvider: clock);
         using var active = await DialAsync(proxy);
         using var idle = await DialAsync(proxy);
+        await WaitAsync(() => proxy.Metrics.KernelRelayedCount == 2, "both tunnels handed to the kernel");
         var idleEnded = ReadAllBytesAsync(idle);
 
-        // Echoes back to back, each byte passing only through the kernel, until the sweep has closed the idle tunnel
-        // and at least four idle timeouts have gone by: the active one must live through all of them.
+        // An echo, whose bytes pass only through the kernel, then half an idle timeout, for three idle timeouts: the
+        // idle tunnel goes, and the active one must live through all of them.
         var echo = new byte[1];
-        var traffic = System.Diagnostics.Stopwatch.StartNew();
-        for (var round = 0; !idleEnded.IsCompleted || traffic.Elapsed < 4 * options.IdleTimeout; round++)
+        for (var round = 0; round < 6; round++)
         {
-            traffic.Elapsed.ShouldBeLessThan(Patience, "the idle tunnel was never closed");
             await active.SendAsync(new[] { (byte)round }, SocketFlags.None).WaitAsync(Patience);
             (await active.ReceiveAsync(echo, SocketFlags.None).WaitAsync(Patience)).ShouldBe(1);
             echo[0].ShouldBe((byte)round);
+            clock.Advance(options.IdleTimeout / 2);
         }
 
         (await idleEnded.WaitAsync(Patience)).ShouldBeEmpty();
         await active.SendAsync("!"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
         (await active.ReceiveAsync(echo, SocketFlags.None).WaitAsync(Patience)).ShouldBe(1);
         echo[0].ShouldBe((byte)'!');
-        proxy.Metrics.KernelRelayedCount.ShouldBe(2);
+        await WaitAsync(() => proxy.Connections == 1, "only the idle tunnel to be let go");
     }
 
     [Theory]
