@@ -272,6 +272,7 @@ internal sealed class ReactorRelay : IReactorTarget
         }
         var source = toUpstream ? _connection.Client : _upstream;
         var destination = toUpstream ? _upstream : _connection.Client;
+        var brokenPipes = 0;
         try
         {
             while (!flow.SourceClosed)
@@ -293,11 +294,15 @@ internal sealed class ReactorRelay : IReactorTarget
                         return;
                     }
                 }
+                else if (errno == Native.EPipe && brokenPipes++ == 0)
+                {
+                    // The kernel's own doing, not a failure: when it passes the other side's FIN on (a redirect of no
+                    // bytes) it reports a broken pipe on this socket. Reading it cleared it, and a FIN may have come
+                    // with the same edge: read again, since edge-triggered epoll will not say so twice.
+                }
                 else if (errno is Native.EAgain or Native.EPipe)
                 {
-                    // Not the end yet. EPIPE is the kernel's own doing: when it passes the other side's FIN on (a
-                    // redirect of no bytes) it reports a broken pipe on this socket, which has not failed.
-                    return;
+                    return; // not the end yet
                 }
                 else
                 {
