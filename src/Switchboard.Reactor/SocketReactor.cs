@@ -119,6 +119,9 @@ internal sealed unsafe class SocketReactor : IDisposable
     /// <summary>Adds <paramref name="socket"/> with <paramref name="events"/>; false when it is closed or cannot be added.</summary>
     public bool Add(Socket socket, uint events, ulong data) => Control(Native.EpollCtlAdd, socket, events, data);
 
+    /// <summary>Changes the events <paramref name="socket"/> reports; false when it is closed or not added.</summary>
+    public bool Modify(Socket socket, uint events, ulong data) => Control(Native.EpollCtlMod, socket, events, data);
+
     /// <summary>Removes <paramref name="socket"/>; a closed socket has left epoll already.</summary>
     public void Remove(Socket socket) => Control(Native.EpollCtlDel, socket, 0, 0);
 
@@ -182,8 +185,11 @@ internal sealed unsafe class SocketReactor : IDisposable
                     var data = Native.DataAt(events, i);
                     if (data == WakeData)
                     {
-                        Volatile.Write(ref _wakePending, 0);
+                        // Drain first, then reset: reset first, and a post in between would have its signal drained
+                        // here while the flag stayed set, so no later post would signal again. The full fence makes
+                        // the queue read below see every post that found the flag still set.
                         Native.Drain(_wake);
+                        Interlocked.Exchange(ref _wakePending, 0);
                     }
                     else if (TryFind(data, out var target, out var tag))
                     {
