@@ -16,7 +16,9 @@ namespace Switchboard.Proxy.Reactor;
 /// stops reading until it has gone (back-pressure). After one side closes cleanly its end is passed on as a half-close
 /// and the other direction may finish (a WebSocket close handshake) for the close grace; a failure ends both at once.
 /// With the kernel relay (<see cref="KernelRelay"/>) the kernel moves the bytes and this only watches for each side's
-/// end: once the kernel has passed on a closed side's last byte, the end is passed on as above.
+/// end: once the kernel has passed on a closed side's last byte, the end is passed on as above. A side still sending
+/// then leaves the kernel's relaying first, and once the kernel has passed on what it took from it, this relays the
+/// rest as it does without the kernel.
 /// </remarks>
 internal sealed class ReactorRelay : IReactorTarget
 {
@@ -47,6 +49,12 @@ internal sealed class ReactorRelay : IReactorTarget
     private ulong _upstreamData;
     private ITimer? _grace;
     private int _finished;
+    /// <summary>Kernel relay: one side was detached, and its direction waits for the kernel's last bytes before the proxy relays it.</summary>
+    private bool _handingBack;
+    private bool _handBackToUpstream;
+    private bool _forgotten;
+    /// <summary>Kernel relay: the proxy relays what is left of the tunnel itself.</summary>
+    private bool _handedBack;
 
     /// <summary>One direction: what its destination has not taken yet, and whether its source has ended.</summary>
     private struct Flow
@@ -149,9 +157,21 @@ internal sealed class ReactorRelay : IReactorTarget
             return;
         }
         var fromClient = tag == ClientTag;
-        if (_splice is not null)
+        if (_splice is not null && !_handedBack)
         {
-            if ((events & (Native.EpollRdHup | Native.EpollHup | Native.EpollErr | DrainEvent)) != 0)
+            if ((events & (Native.EpollRdHup | Native.EpollHup | Native.EpollErr | DrainEvent)) == 0)
+            {
+                return;
+            }
+            if (_handingBack)
+            {
+                // Only the timer moves a hand-back on, so that the first look waits a moment (KernelRelay.Forget).
+                if ((events & DrainEvent) != 0)
+                {
+                    HandBack();
+                }
+            }
+            else
             {
                 WatchEnd(toUpstream: fromClient);
             }
@@ -199,6 +219,7 @@ internal sealed class ReactorRelay : IReactorTarget
         var source = toUpstream ? _connection.Client : _upstream;
         var destination = toUpstream ? _upstream : _connection.Client;
         var buffer = _reactor.Buffer;
+        var brokenPipe = false;
         try
         {
             for (var reads = 0; reads < ReadsPerTurn; reads++)
@@ -206,6 +227,12 @@ internal sealed class ReactorRelay : IReactorTarget
                 var read = Native.Receive(source.SafeHandle, buffer, out var errno);
                 if (read < 0)
                 {
+                    if (errno == Native.EPipe && _splice is not null && !brokenPipe)
+                    {
+                        // Handed back from the kernel: its report of a FIN it passed on (see WatchEnd), not a failure.
+                        brokenPipe = true;
+                        continue;
+                    }
                     if (errno != Native.EAgain)
                     {
                         Fail(sourceFailed: true, toUpstream);
@@ -233,6 +260,8 @@ internal sealed class ReactorRelay : IReactorTarget
                     }
                     sent = 0;
                 }
+                // Handed back from the kernel: what the proxy moves is not the kernel's to count.
+                _splice?.MovedByProxy(toUpstream, read, sent);
                 if (sent < read)
                 {
                     // The destination is full: keep the rest, stop reading, and go on when it says it can take more.
@@ -312,10 +341,7 @@ internal sealed class ReactorRelay : IReactorTarget
             }
             if (_splice!.Unrelayed(toUpstream, _connection.Client, _upstream) > 0)
             {
-                // The kernel hands redirected bytes to the destination from a worker: give it a moment.
-                flow.Drain?.Dispose();
-                var wait = TimeSpan.FromMilliseconds(Math.Min(LongestDrainWait.TotalMilliseconds, 1 << Math.Min(flow.DrainWaits++, 10)));
-                flow.Drain = _time.CreateTimer(toUpstream ? PostClientDrain : PostUpstreamDrain, this, wait, Timeout.InfiniteTimeSpan);
+                WaitForKernel(ref flow, toUpstream);
                 return;
             }
         }
@@ -331,8 +357,87 @@ internal sealed class ReactorRelay : IReactorTarget
         }
         flow.Ended = true;
         _connection.MarkEnd(ClientConnection.EndedCleanly);
+        if (!FlowOf(!toUpstream).SourceClosed)
+        {
+            // The destination goes on sending: take it out of the kernel's relaying before the half-close
+            // (KernelRelay.Detach says why), and relay the rest of its bytes here once the kernel has passed on those
+            // it took.
+            if (!_splice!.Detach(upstream: toUpstream))
+            {
+                Fail(sourceFailed: false, toUpstream);
+                return;
+            }
+            _handingBack = true;
+            _handBackToUpstream = !toUpstream;
+        }
         ShutdownSend(destination);
         DirectionEnded();
+        if (_handingBack)
+        {
+            // Not at once: KernelRelay.Forget says why.
+            WaitForKernel(ref FlowOf(!toUpstream), !toUpstream);
+        }
+    }
+
+    /// <summary>
+    /// Kernel relay, a side detached after the other ended: once the kernel has put every byte it took from that side
+    /// into the destination, the proxy relays the rest of the tunnel as it does without the kernel (Pump, Flush),
+    /// looking again on a timer until then.
+    /// </summary>
+    private void HandBack()
+    {
+        if (!_handingBack || Volatile.Read(ref _finished) == 1)
+        {
+            return;
+        }
+        var toUpstream = _handBackToUpstream;
+        ref var flow = ref FlowOf(toUpstream);
+        if (!_forgotten)
+        {
+            // The source of this direction is the socket that was detached.
+            if (!_splice!.Forget(upstream: !toUpstream))
+            {
+                Fail(sourceFailed: false, toUpstream);
+                return;
+            }
+            _forgotten = true;
+        }
+        try
+        {
+            if (_splice!.KernelPending(toUpstream, _connection.Client, _upstream) > 0)
+            {
+                WaitForKernel(ref flow, toUpstream);
+                return;
+            }
+        }
+        catch (SocketException)
+        {
+            Fail(sourceFailed: true, toUpstream);
+            return;
+        }
+        catch (ObjectDisposedException)
+        {
+            Finish(); // closed from outside
+            return;
+        }
+        _handingBack = false;
+        _handedBack = true;
+        const uint events = Native.EpollIn | Native.EpollOut | Native.EpollRdHup | Native.EpollEdgeTriggered;
+        if (!_reactor.Modify(_connection.Client, events, _clientData) || !_reactor.Modify(_upstream, events, _upstreamData))
+        {
+            Finish();
+            return;
+        }
+        // No edge told of what waits already: read to the end.
+        Pump(toUpstream, stopAtShortRead: false);
+    }
+
+    /// <summary>The kernel hands redirected bytes to the destination from a worker: look again in a moment.</summary>
+    private void WaitForKernel(ref Flow flow, bool toUpstream)
+    {
+        flow.Drain?.Dispose();
+        var wait = TimeSpan.FromMilliseconds(Math.Min(LongestDrainWait.TotalMilliseconds, 1 << Math.Min(flow.DrainWaits++, 10)));
+        flow.Drain = _time.CreateTimer(toUpstream ? PostClientDrain : PostUpstreamDrain, this, wait, Timeout.InfiniteTimeSpan);
     }
 
     private static void PostClientDrain(object? state) => ((ReactorRelay)state!)._reactor.Post((ReactorRelay)state, DrainEvent, ClientTag);
@@ -358,6 +463,7 @@ internal sealed class ReactorRelay : IReactorTarget
                 }
                 return;
             }
+            _splice?.MovedByProxy(toUpstream, 0, sent);
             flow.Offset += sent;
             flow.Count -= sent;
             if (flow.Count > 0)

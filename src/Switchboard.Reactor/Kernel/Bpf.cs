@@ -8,6 +8,9 @@ namespace Switchboard.Reactor.Kernel;
 /// </summary>
 internal static unsafe partial class Bpf
 {
+    /// <summary>ENOENT: the key was not in the map.</summary>
+    public const int NoEntry = 2;
+
     private const int MapCreate = 0;
     private const int MapUpdateElement = 2;
     private const int MapDeleteElement = 3;
@@ -56,8 +59,8 @@ internal static unsafe partial class Bpf
         }
     }
 
-    /// <summary>Removes <paramref name="key"/> from <paramref name="map"/>, if there.</summary>
-    public static void Delete(int map, ReadOnlySpan<byte> key)
+    /// <summary>Removes <paramref name="key"/> from <paramref name="map"/>; returns 0 or the errno (ENOENT: it was not there).</summary>
+    public static int Delete(int map, ReadOnlySpan<byte> key)
     {
         var attribute = stackalloc byte[AttributeSize];
         new Span<byte>(attribute, AttributeSize).Clear();
@@ -65,7 +68,7 @@ internal static unsafe partial class Bpf
         {
             *(int*)attribute = map;
             *(ulong*)(attribute + 8) = (ulong)keyPointer;
-            _ = Syscall(MapDeleteElement, attribute);
+            return Syscall(MapDeleteElement, attribute) < 0 ? Marshal.GetLastPInvokeError() : 0;
         }
     }
 

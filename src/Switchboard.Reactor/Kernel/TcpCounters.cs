@@ -12,6 +12,8 @@ internal static unsafe partial class TcpCounters
     private const int IpProtoTcp = 6;
     private const int TcpInfo = 11;
     private const int OutputQueue = 0x5411; // SIOCOUTQ: written but not yet acknowledged
+    private const int InputQueue = 0x541B; // SIOCINQ: received and not yet taken, by a read or by the kernel relay
+    private const int StateOffset = 0;
     private const int BytesAckedOffset = 120;
     private const int BytesReceivedOffset = 128;
     private const int InfoSize = 232;
@@ -27,6 +29,28 @@ internal static unsafe partial class TcpCounters
             throw new SocketException(Marshal.GetLastPInvokeError());
         }
         return acked + queued;
+    }
+
+    /// <summary>Bytes received and not yet taken off the socket, by a read or by the kernel relay; never the FIN.</summary>
+    /// <exception cref="SocketException">The socket is not a TCP socket.</exception>
+    public static long Unread(Socket socket)
+    {
+        int unread;
+        if (ioctl(socket.SafeHandle, InputQueue, &unread) < 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+        return unread;
+    }
+
+    /// <summary>Whether the peer's FIN has come (or the connection is gone): the states after it, from <c>TCP_INFO</c>.</summary>
+    /// <exception cref="SocketException">The socket is not a TCP socket.</exception>
+    public static bool FinReceived(Socket socket)
+    {
+        Span<byte> info = stackalloc byte[InfoSize];
+        socket.GetRawSocketOption(IpProtoTcp, TcpInfo, info);
+        // TIME_WAIT 6, CLOSE 7, CLOSE_WAIT 8, LAST_ACK 9, CLOSING 11.
+        return info[StateOffset] is 6 or 7 or 8 or 9 or 11;
     }
 
     /// <summary>Every byte the peer sent; one more once its FIN has come, which TCP counts as a byte of sequence space.</summary>

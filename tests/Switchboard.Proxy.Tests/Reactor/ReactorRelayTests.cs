@@ -13,7 +13,7 @@ namespace Switchboard.Proxy.Tests.Reactor;
 /// </summary>
 public sealed class ReactorRelayTests
 {
-    private static readonly TimeSpan BulkPatience = TimeSpan.FromSeconds(60);
+    internal static readonly TimeSpan BulkPatience = TimeSpan.FromSeconds(60);
 
     [Theory]
     [InlineData(true)]
