@@ -66,8 +66,12 @@ internal sealed class KernelSplice
     public long KernelPending(bool toUpstream, Socket client, Socket upstream)
     {
         var (source, destination) = toUpstream ? (client, upstream) : (upstream, client);
-        var received = TcpCounters.Received(source) - (TcpCounters.FinReceived(source) ? 1 : 0);
-        var kernelTook = received - TcpCounters.Unread(source) - (toUpstream ? _readFromClient : _readFromUpstream);
+        // In this order, a byte or a FIN that arrives between the reads can only make the answer too high, never too
+        // low: the hand-back then waits one more look instead of letting later bytes overtake the kernel's.
+        var unread = TcpCounters.Unread(source);
+        var finReceived = TcpCounters.FinReceived(source);
+        var received = TcpCounters.Received(source) - (finReceived ? 1 : 0);
+        var kernelTook = received - unread - (toUpstream ? _readFromClient : _readFromUpstream);
         var kernelGave = TcpCounters.Written(destination) - (toUpstream ? _writtenToUpstream : _writtenToClient);
         return kernelTook - kernelGave;
     }
