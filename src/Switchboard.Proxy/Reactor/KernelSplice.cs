@@ -12,19 +12,15 @@ namespace Switchboard.Proxy.Reactor;
 internal sealed class KernelSplice
 {
     private readonly KernelRelay _relay;
-    private readonly byte[] _clientKey;
-    private readonly byte[] _upstreamKey;
     private long _readFromClient;
     private long _readFromUpstream;
     private long _writtenToClient;
     private long _writtenToUpstream;
     private long _lastReceived = -1;
 
-    private KernelSplice(KernelRelay relay, byte[] clientKey, byte[] upstreamKey, long readFromClient, long readFromUpstream, long writtenToClient, long writtenToUpstream)
+    private KernelSplice(KernelRelay relay, long readFromClient, long readFromUpstream, long writtenToClient, long writtenToUpstream)
     {
         _relay = relay;
-        _clientKey = clientKey;
-        _upstreamKey = upstreamKey;
         _readFromClient = readFromClient;
         _readFromUpstream = readFromUpstream;
         _writtenToClient = writtenToClient;
@@ -43,23 +39,36 @@ internal sealed class KernelSplice
         // Nothing writes to either socket from here until the kernel does, so these are exact.
         var writtenToClient = TcpCounters.Written(client);
         var writtenToUpstream = TcpCounters.Written(upstream);
-        return relay.TryJoin(client, upstream, out declined) && KernelRelay.TryKey(client, out var clientKey) && KernelRelay.TryKey(upstream, out var upstreamKey)
-            ? new KernelSplice(relay, clientKey, upstreamKey, readFromClient, readFromUpstream, writtenToClient, writtenToUpstream)
+        return relay.TryJoin(client, upstream, out declined)
+            ? new KernelSplice(relay, readFromClient, readFromUpstream, writtenToClient, writtenToUpstream)
             : null;
     }
 
     /// <summary>
-    /// Takes one socket out of the kernel's relaying, before it is half-closed (<see cref="KernelRelay.Detach"/>): what
-    /// arrives on it from now on waits for the proxy. False when the kernel refused.
+    /// Takes <paramref name="socket"/> out of the kernel's relaying, before it is half-closed
+    /// (<see cref="KernelRelay.Detach"/>): what arrives on it from now on waits for the proxy. False when the kernel
+    /// refused.
     /// </summary>
-    public bool Detach(bool upstream) => _relay.Detach(upstream ? _upstreamKey : _clientKey) == 0;
+    public bool Detach(Socket socket) => Taken(_relay.Detach, socket);
 
-    /// <summary>A moment after <see cref="Detach"/>, drops what the kernel kept for that socket (<see cref="KernelRelay.Forget"/>). False when the kernel refused.</summary>
-    public bool Forget(bool upstream) => _relay.Forget(upstream ? _clientKey : _upstreamKey) == 0;
+    /// <summary>A moment after <see cref="Detach"/>, drops what the kernel kept for the socket detached from <paramref name="partner"/> (<see cref="KernelRelay.Forget"/>). False when the kernel refused.</summary>
+    public bool Forget(Socket partner) => Taken(_relay.Forget, partner);
+
+    private static bool Taken(Func<Socket, int> step, Socket socket)
+    {
+        try
+        {
+            return step(socket) == 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return true; // closed from outside: a closed socket has left the kernel's maps by itself
+        }
+    }
 
     /// <summary>
-    /// After its source was detached and forgotten: of the bytes the kernel took from that source, how many it has not yet put into
-    /// the destination's send queue. Only once this is 0 may the proxy send that direction's later bytes itself, or
+    /// After its source was detached and forgotten: of the bytes the kernel took from that source, how many it has not
+    /// yet put into the destination's send queue. Only once this is 0 may the proxy send that direction's later bytes itself, or
     /// they would overtake these.
     /// </summary>
     /// <exception cref="SocketException">A socket is no longer connected.</exception>
@@ -76,7 +85,7 @@ internal sealed class KernelSplice
         return kernelTook - kernelGave;
     }
 
-    /// <summary>Bytes the proxy read off a source and wrote on itself after the hand-over (a socket whose partner had gone, or a released one).</summary>
+    /// <summary>Bytes the proxy read off a source and wrote on itself after the hand-over (a socket whose partner had gone, or a detached one).</summary>
     public void MovedByProxy(bool toUpstream, int read, int written)
     {
         if (toUpstream)

@@ -362,7 +362,7 @@ internal sealed class ReactorRelay : IReactorTarget
             // The destination goes on sending: take it out of the kernel's relaying before the half-close
             // (KernelRelay.Detach says why), and relay the rest of its bytes here once the kernel has passed on those
             // it took.
-            if (!_splice!.Detach(upstream: toUpstream))
+            if (!_splice!.Detach(destination))
             {
                 Fail(sourceFailed: false, toUpstream);
                 return;
@@ -394,8 +394,8 @@ internal sealed class ReactorRelay : IReactorTarget
         ref var flow = ref FlowOf(toUpstream);
         if (!_forgotten)
         {
-            // The source of this direction is the socket that was detached.
-            if (!_splice!.Forget(upstream: !toUpstream))
+            // The source of this direction was detached; its partner is this direction's destination.
+            if (!_splice!.Forget(partner: toUpstream ? _upstream : _connection.Client))
             {
                 Fail(sourceFailed: false, toUpstream);
                 return;

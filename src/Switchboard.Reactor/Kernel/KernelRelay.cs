@@ -122,24 +122,24 @@ internal sealed class KernelRelay : IDisposable
     }
 
     /// <summary>
-    /// First step of taking a socket out of the relay, before it is half-closed: the program stops running for the
-    /// socket filed under <paramref name="key"/> (<see cref="TryKey"/>), so its later bytes wait in its receive queue,
-    /// while what the kernel already took from it still goes on to its partner. Returns 0 or the errno.
+    /// First step of taking <paramref name="socket"/> out of the relay, before it is half-closed: the program stops
+    /// running for it, so its later bytes wait in its receive queue, while what the kernel already took from it still
+    /// goes on to its partner. Returns 0 or the errno.
     /// </summary>
     /// <remarks>
     /// Why: a FIN arriving on a half-closed socket ends it at once, which takes it out of both maps in the middle of
     /// receiving that segment, and bytes that came with the FIN were lost (a test saw it in 2 of 14 runs). Leaving
     /// <c>relayed</c> detaches the program, while <c>peers</c> still holds the socket's state.
     /// </remarks>
-    public int Detach(ReadOnlySpan<byte> key) => Forgiving(Bpf.Delete(_relayed, key));
+    public int Detach(Socket socket) => TryKey(socket, out var key) ? Forgiving(Bpf.Delete(_relayed, key)) : Bpf.NoEntry;
 
     /// <summary>
-    /// Second step, a moment after <see cref="Detach"/>: drops the state the kernel kept for the socket that
-    /// <paramref name="partnerKey"/>'s partner entry holds, so that reads and <c>SIOCINQ</c> see the plain TCP socket
-    /// again. Not at once: a program that was running for the socket when it was detached must have finished, or it
-    /// would find that state gone and drop the bytes it was passing on. Returns 0 or the errno.
+    /// Second step, a moment after <see cref="Detach"/>: drops the state the kernel kept for the socket detached from
+    /// <paramref name="partner"/> (it is filed under the partner's key), so that reads and <c>SIOCINQ</c> see the plain
+    /// TCP socket again. Not at once: a program that was running for the socket when it was detached must have
+    /// finished, or it would find that state gone and drop the bytes it was passing on. Returns 0 or the errno.
     /// </summary>
-    public int Forget(ReadOnlySpan<byte> partnerKey) => Forgiving(Bpf.Delete(_peers, partnerKey));
+    public int Forget(Socket partner) => TryKey(partner, out var key) ? Forgiving(Bpf.Delete(_peers, key)) : Bpf.NoEntry;
 
     /// <summary>Not there (the socket closed, or the relay is gone) is as good as taken out.</summary>
     private int Forgiving(int errno) => errno == Bpf.NoEntry || Volatile.Read(ref _disposed) == 1 ? 0 : errno;

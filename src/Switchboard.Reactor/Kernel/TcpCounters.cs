@@ -22,26 +22,12 @@ internal static unsafe partial class TcpCounters
     /// <exception cref="SocketException">The socket is not a connected TCP socket.</exception>
     public static long Written(Socket socket)
     {
-        var acked = Info(socket, BytesAckedOffset);
-        int queued;
-        if (ioctl(socket.SafeHandle, OutputQueue, &queued) < 0)
-        {
-            throw new SocketException(Marshal.GetLastPInvokeError());
-        }
-        return acked + queued;
+        return Info(socket, BytesAckedOffset) + Queue(socket, OutputQueue);
     }
 
     /// <summary>Bytes received and not yet taken off the socket, by a read or by the kernel relay; never the FIN.</summary>
     /// <exception cref="SocketException">The socket is not a TCP socket.</exception>
-    public static long Unread(Socket socket)
-    {
-        int unread;
-        if (ioctl(socket.SafeHandle, InputQueue, &unread) < 0)
-        {
-            throw new SocketException(Marshal.GetLastPInvokeError());
-        }
-        return unread;
-    }
+    public static long Unread(Socket socket) => Queue(socket, InputQueue);
 
     /// <summary>Whether the peer's FIN has come (or the connection is gone): the states after it, from <c>TCP_INFO</c>.</summary>
     /// <exception cref="SocketException">The socket is not a TCP socket.</exception>
@@ -66,6 +52,16 @@ internal static unsafe partial class TcpCounters
             throw new SocketException((int)SocketError.OperationNotSupported, "TCP_INFO lacks the byte counters (a kernel older than 4.19)");
         }
         return (long)BitConverter.ToUInt64(info[offset..]);
+    }
+
+    private static int Queue(Socket socket, int request)
+    {
+        int bytes;
+        if (ioctl(socket.SafeHandle, request, &bytes) < 0)
+        {
+            throw new SocketException(Marshal.GetLastPInvokeError());
+        }
+        return bytes;
     }
 
     [LibraryImport("libc", SetLastError = true)]

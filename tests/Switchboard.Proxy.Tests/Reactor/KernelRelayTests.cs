@@ -218,13 +218,13 @@ public sealed class KernelRelayTests
         return Encoding.ASCII.GetString(buffer);
     }
 
+    private const int IpProtoTcp = 6;
+    private const int TcpCork = 3;
+
     /// <summary>
     /// Whether this machine lets the proxy load its eBPF program. Where it does not, that must be for want of the
     /// right or of kernel support, never because the kernel refused the program.
     /// </summary>
-    private const int IpProtoTcp = 6;
-    private const int TcpCork = 3;
-
     private static bool KernelRelayAvailable()
     {
         using var relay = KernelRelay.TryCreate(16, out var unavailable);
