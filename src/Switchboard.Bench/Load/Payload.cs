@@ -14,6 +14,19 @@ internal static class Payload
 {
     private static readonly byte[] SendStart = Encoding.UTF8.GetBytes($"{{\"{WireNames.Fields.Type}\":\"{WireNames.Types.Send}\",\"{WireNames.Fields.To}\":\"");
     private static readonly byte[] DataStart = Encoding.UTF8.GetBytes($"\",\"{WireNames.Fields.Data}\":{{\"s\":");
+    // As UTF-8 once: comparing with a string transcodes it on every call, and the bench reads every delivery.
+    private static readonly byte[] FieldCode = Encoding.UTF8.GetBytes(WireNames.Fields.Code);
+    private static readonly byte[] FieldData = Encoding.UTF8.GetBytes(WireNames.Fields.Data);
+    private static readonly byte[] FieldError = Encoding.UTF8.GetBytes(WireNames.Fields.Error);
+    private static readonly byte[] FieldOk = Encoding.UTF8.GetBytes(WireNames.Fields.Ok);
+    private static readonly byte[] FieldSeq = Encoding.UTF8.GetBytes(WireNames.Fields.Seq);
+    private static readonly byte[] FieldType = Encoding.UTF8.GetBytes(WireNames.Fields.Type);
+    private static readonly byte[] TypeError = Encoding.UTF8.GetBytes(WireNames.Types.Error);
+    private static readonly byte[] TypeMessage = Encoding.UTF8.GetBytes(WireNames.Types.Message);
+    private static readonly byte[] TypeReconnect = Encoding.UTF8.GetBytes(WireNames.Types.Reconnect);
+    private static readonly byte[] TypeReply = Encoding.UTF8.GetBytes(WireNames.Types.Reply);
+    private static readonly byte[] TypeSend = Encoding.UTF8.GetBytes(WireNames.Types.Send);
+    private static readonly byte[] TypeWelcome = Encoding.UTF8.GetBytes(WireNames.Types.Welcome);
 
     /// <summary>The largest frame <see cref="Write"/> produces for a padding of <paramref name="padding"/> bytes.</summary>
     public static int MaxLength(string to, int padding) => SendStart.Length + Encoding.UTF8.GetByteCount(to) + DataStart.Length + 80 + padding;
@@ -57,12 +70,12 @@ internal static class Payload
             }
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
-                if (reader.ValueTextEquals(WireNames.Fields.Type))
+                if (reader.ValueTextEquals(FieldType))
                 {
                     reader.Read();
                     incoming.Type = reader.TokenType == JsonTokenType.String ? TypeOf(ref reader) : FrameType.Other;
                 }
-                else if (reader.ValueTextEquals(WireNames.Fields.Data))
+                else if (reader.ValueTextEquals(FieldData))
                 {
                     reader.Read();
                     if (reader.TokenType == JsonTokenType.StartObject)
@@ -74,29 +87,29 @@ internal static class Payload
                         reader.Skip();
                     }
                 }
-                else if (reader.ValueTextEquals(WireNames.Fields.Seq))
+                else if (reader.ValueTextEquals(FieldSeq))
                 {
                     reader.Read();
                     incoming.Seq = reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var seq) ? seq : 0;
                 }
-                else if (reader.ValueTextEquals(WireNames.Fields.Ok))
+                else if (reader.ValueTextEquals(FieldOk))
                 {
                     reader.Read();
                     incoming.Ok = reader.TokenType == JsonTokenType.True;
                 }
-                else if (reader.ValueTextEquals(WireNames.Fields.Code))
+                else if (reader.ValueTextEquals(FieldCode))
                 {
                     reader.Read();
                     incoming.Code = reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
                 }
-                else if (reader.ValueTextEquals(WireNames.Fields.Error))
+                else if (reader.ValueTextEquals(FieldError))
                 {
                     reader.Read();
                     if (reader.TokenType == JsonTokenType.StartObject)
                     {
                         while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
                         {
-                            var isCode = reader.ValueTextEquals(WireNames.Fields.Code);
+                            var isCode = reader.ValueTextEquals(FieldCode);
                             reader.Read();
                             if (isCode && reader.TokenType == JsonTokenType.String)
                             {
@@ -158,12 +171,12 @@ internal static class Payload
     }
 
     private static FrameType TypeOf(ref Utf8JsonReader reader) =>
-        reader.ValueTextEquals(WireNames.Types.Message) ? FrameType.Message
-        : reader.ValueTextEquals(WireNames.Types.Send) ? FrameType.Message // the echo baseline returns the command itself
-        : reader.ValueTextEquals(WireNames.Types.Welcome) ? FrameType.Welcome
-        : reader.ValueTextEquals(WireNames.Types.Reply) ? FrameType.Reply
-        : reader.ValueTextEquals(WireNames.Types.Error) ? FrameType.Error
-        : reader.ValueTextEquals(WireNames.Types.Reconnect) ? FrameType.Reconnect
+        reader.ValueTextEquals(TypeMessage) ? FrameType.Message
+        : reader.ValueTextEquals(TypeSend) ? FrameType.Message // the echo baseline returns the command itself
+        : reader.ValueTextEquals(TypeWelcome) ? FrameType.Welcome
+        : reader.ValueTextEquals(TypeReply) ? FrameType.Reply
+        : reader.ValueTextEquals(TypeError) ? FrameType.Error
+        : reader.ValueTextEquals(TypeReconnect) ? FrameType.Reconnect
         : FrameType.Other;
 
     private static void Append(Span<byte> destination, ref int written, ReadOnlySpan<byte> bytes)

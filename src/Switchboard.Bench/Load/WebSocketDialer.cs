@@ -54,7 +54,7 @@ internal static class WebSocketDialer
             var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
             await stream.WriteAsync(Encoding.ASCII.GetBytes(Request(url, key, subprotocol)), cancellationToken).ConfigureAwait(false);
             var leftover = await ReadResponseAsync(stream, key, cancellationToken).ConfigureAwait(false);
-            return WebSocket.CreateFromStream(PrefixedStream.Over(stream, leftover), new WebSocketCreationOptions
+            return WebSocket.CreateFromStream(new ReadAheadStream(PrefixedStream.Over(stream, leftover)), new WebSocketCreationOptions
             {
                 IsServer = false,
                 SubProtocol = subprotocol,
