@@ -149,7 +149,9 @@ public sealed record ProcessFigures(string Name, int ProcessId, int Connections,
 }
 
 /// <summary>The machine a run was measured on.</summary>
-public sealed record MachineFacts(int Cores, long MemoryBytes, string Runtime, string Os, string Commit)
+/// <param name="CongestionControl">The system's TCP congestion control (<c>net.ipv4.tcp_congestion_control</c>), which
+/// changes what each socket write costs: BBR without the <c>fq</c> queueing discipline paces with a timer per connection.</param>
+public sealed record MachineFacts(int Cores, long MemoryBytes, string Runtime, string Os, string Commit, string? CongestionControl = null)
 {
     /// <summary>Reads this machine's facts; the commit from <c>git</c> in the working folder, when there is one.</summary>
     public static MachineFacts Read()
@@ -166,8 +168,16 @@ public sealed record MachineFacts(int Cores, long MemoryBytes, string Runtime, s
         catch (IOException)
         {
         }
+        string? congestion = null;
+        try
+        {
+            congestion = File.ReadAllText("/proc/sys/net/ipv4/tcp_congestion_control").Trim();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
         return new MachineFacts(Environment.ProcessorCount, memory, System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription,
-            System.Runtime.InteropServices.RuntimeInformation.OSDescription, GitCommit());
+            System.Runtime.InteropServices.RuntimeInformation.OSDescription, GitCommit(), congestion);
     }
 
     private static string GitCommit()

@@ -30,7 +30,7 @@ public static class ReportWriter
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"`{report.Command}`");
         md.AppendLine();
-        md.AppendLine(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd HH:mm:ss} UTC · commit {report.Machine.Commit} · {report.Machine.Cores} cores · {Bytes(report.Machine.MemoryBytes)} · {report.Machine.Runtime} · {report.Machine.Os}");
+        md.AppendLine(CultureInfo.InvariantCulture, $"{report.StartedAt:yyyy-MM-dd HH:mm:ss} UTC · commit {report.Machine.Commit} · {report.Machine.Cores} cores · {Bytes(report.Machine.MemoryBytes)} · {report.Machine.Runtime} · {report.Machine.Os}{(report.Machine.CongestionControl is { } cc ? $" · TCP congestion control {cc}" : "")}");
         md.AppendLine();
         if (report.Paths is not null)
         {

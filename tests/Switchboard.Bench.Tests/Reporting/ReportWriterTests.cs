@@ -9,7 +9,7 @@ public sealed class ReportWriterTests
         "direct",
         "switchboard bench --scenario direct --cluster local:2",
         new DateTimeOffset(2026, 12, 1, 10, 0, 0, TimeSpan.Zero),
-        new MachineFacts(2, 24L << 30, ".NET 10.0.0", "Linux", "abc1234"),
+        new MachineFacts(2, 24L << 30, ".NET 10.0.0", "Linux", "abc1234", "bbr"),
         new Dictionary<string, string> { ["clients"] = "200" },
         new ScenarioResult("switchboard", "2 node processes over RabbitMQ",
             [new Figure("delivered_rate", "deliveries per second", 50_000, "msg/s"), new Figure("latency_p99", "latency p99", 2_500, "µs"), new Figure("connections_reported", "connections the nodes report", 200, "")],
@@ -40,6 +40,7 @@ public sealed class ReportWriterTests
         root.GetProperty("scenario").GetString().ShouldBe("direct");
         root.GetProperty("machine").GetProperty("cores").GetInt32().ShouldBe(2);
         root.GetProperty("machine").GetProperty("commit").GetString().ShouldBe("abc1234");
+        root.GetProperty("machine").GetProperty("congestionControl").GetString().ShouldBe("bbr");
         root.GetProperty("switchboard").GetProperty("figures")[0].GetProperty("value").GetDouble().ShouldBe(50_000);
         root.GetProperty("comparisons").EnumerateArray().Single(c => c.GetProperty("key").GetString() == "latency_p99").GetProperty("ratio").GetDouble().ShouldBe(2.5);
         var process = root.GetProperty("switchboard").GetProperty("processes")[0];
@@ -52,6 +53,7 @@ public sealed class ReportWriterTests
     {
         var markdown = ReportWriter.ToMarkdown(Report(withBaseline: true));
         markdown.ShouldContain("`switchboard bench --scenario direct --cluster local:2`");
+        markdown.ShouldContain("· TCP congestion control bbr");
         markdown.ShouldContain("| figure | Switchboard | baseline | ratio |");
         markdown.ShouldContain("| deliveries per second | 50,000 msg/s | 100,000 msg/s | 0.50× |");
         markdown.ShouldContain("| latency p99 | 2.50 ms | 1.00 ms | 2.50× |");
