@@ -65,6 +65,24 @@ public sealed class NodeOptions
     public bool GatherWrites { get; set; } = true;
 
     /// <summary>
+    /// The least time between two socket writes to one client (0, the default: no wait). A connection that wrote less
+    /// than this ago holds its next messages until this has passed since that write, then sends them in one write; a
+    /// welcome, reply or error goes at once and takes the held messages along. Raises throughput where each client
+    /// receives a steady stream of small messages (a busy fanout) at the price of up to this much latency; 5–50 ms is
+    /// the useful range. At most 10 s.
+    /// </summary>
+    public TimeSpan WriteDelay { get; set; } = TimeSpan.Zero;
+
+    /// <summary>
+    /// The TCP congestion control of the data-plane listener's connections (Linux), e.g. <c>cubic</c> or <c>bbr</c>;
+    /// null, the default, keeps the system's (<c>net.ipv4.tcp_congestion_control</c>). It must be one the kernel
+    /// offers (<c>/proc/sys/net/ipv4/tcp_available_congestion_control</c>), or the node does not start. BBR paces
+    /// every connection with a timer of its own unless the interface has the <c>fq</c> queueing discipline: that
+    /// costs CPU per write, which matters on a node that writes to many clients close by.
+    /// </summary>
+    public string? CongestionControl { get; set; }
+
+    /// <summary>
     /// On the data-plane listener (Linux), a connection waits for its next bytes on one epoll reactor of the node's
     /// rather than in a pending receive of .NET's socket, which keeps ~0.5 KB of receive state per socket. Off only to
     /// measure what it saves; elsewhere than Linux it is off.
@@ -163,6 +181,14 @@ public sealed class NodeOptions
         }
         Positive(HeartbeatInterval, "Node:HeartbeatInterval");
         Positive(CloseTimeout, "Node:CloseTimeout");
+        if (CongestionControl is not null && !System.Text.RegularExpressions.Regex.IsMatch(CongestionControl, "^[a-z0-9_]{1,15}$"))
+        {
+            throw new ArgumentException($"Node:CongestionControl '{CongestionControl}' is not a congestion control name (1 to 15 of a-z, 0-9, _; e.g. cubic, bbr).");
+        }
+        if (WriteDelay < TimeSpan.Zero || WriteDelay > TimeSpan.FromSeconds(10))
+        {
+            throw new ArgumentException($"Node:WriteDelay must be between 0 (off) and 10 seconds (is {WriteDelay}).");
+        }
         Positive(KeepAliveInterval, "Node:KeepAliveInterval");
         Positive(ReplayBufferMessages, "Node:ReplayBufferMessages");
         if (ReplayBufferBytes <= 0)

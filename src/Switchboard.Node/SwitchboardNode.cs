@@ -41,6 +41,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly HubMembership _membership;
     private readonly SessionStore _sessions;
     private readonly ConnectionMover _mover;
+    private readonly WriteDelay? _writeDelay;
     private Task? _drain;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CpuMeter _cpu;
@@ -83,6 +84,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _sessions = new SessionStore(options.NodeId, options, backplane, Cluster.Directory, () => Cluster.Nodes.Select(n => n.Heartbeat.NodeId),
             _membership, _time, logger);
         _mover = new ConnectionMover(options, _time, Random.Shared);
+        _writeDelay = options.WriteDelay > TimeSpan.Zero ? new WriteDelay(options.WriteDelay, _time) : null;
     }
 
     /// <summary>Raised once a drain has finished and the node has stopped; a host may exit on it.</summary>
@@ -230,6 +232,10 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
         }
         await _sessions.DropAllAsync().ConfigureAwait(false);
+        if (_writeDelay is not null)
+        {
+            await _writeDelay.DisposeAsync().ConfigureAwait(false);
+        }
         _backplane.AnnounceRequested -= OnAnnounceRequested;
         if (_heartbeats is not null)
         {
@@ -377,7 +383,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             var t = ticket.Ticket!;
             var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume, resumeOnly: t.ResumeOnly, cork: cork,
-                messageIds: messageIds, confirmSends: confirmSends);
+                messageIds: messageIds, confirmSends: confirmSends, writeDelay: _writeDelay);
             if (!t.Resume)
             {
                 // Queued before the connection is routable, so the welcome is always its first frame.

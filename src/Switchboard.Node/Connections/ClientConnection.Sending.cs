@@ -19,6 +19,9 @@ public sealed partial class ClientConnection
     private Queue<OutboundFrame>? _outbox;
     // The running send task. Once a close was requested it is the one that sends the close frame, and stays set.
     private Task? _sender;
+    // With a write delay: when the last send task drained the queue, and whether the queue waits in the delay's line.
+    private long _lastWrite = long.MinValue / 2;
+    private bool _deferred;
 
     /// <summary>Frames waiting to be sent, for tests.</summary>
     internal int QueuedFrames
@@ -58,8 +61,41 @@ public sealed partial class ClientConnection
             return false;
         }
         outbox.Enqueue(frame);
-        EnsureSender();
+        StartOrDefer(urgent: frame.Message is null);
         return true;
+    }
+
+    /// <summary>
+    /// Starts the send task, or with a write delay and a recent write, has the delay start it; called under
+    /// <see cref="_enqueueLock"/>. An <paramref name="urgent"/> frame (a welcome, reply or error: someone waits for it)
+    /// starts it at once, and takes the messages queued before it along.
+    /// </summary>
+    private void StartOrDefer(bool urgent)
+    {
+        if (_sender is not null || (_deferred && !urgent))
+        {
+            return;
+        }
+        if (!urgent && _writeDelay is { } delay && delay.Now - _lastWrite < delay.Ticks)
+        {
+            _deferred = true;
+            delay.Schedule(this, _lastWrite + delay.Ticks);
+            return;
+        }
+        EnsureSender();
+    }
+
+    /// <summary>The write delay has passed: what was queued meanwhile goes out, in one write.</summary>
+    internal void WriteDeferred()
+    {
+        lock (_enqueueLock)
+        {
+            _deferred = false;
+            if (_outbox is { Count: > 0 })
+            {
+                EnsureSender();
+            }
+        }
     }
 
     /// <summary>Starts the send task unless one runs; called under <see cref="_enqueueLock"/>.</summary>
@@ -88,6 +124,10 @@ public sealed partial class ClientConnection
                         if (close is null)
                         {
                             _sender = null;
+                            if (_writeDelay is not null)
+                            {
+                                _lastWrite = _writeDelay.Now;
+                            }
                             return;
                         }
                         break;

@@ -21,6 +21,7 @@ public sealed partial class ClientConnection
     private readonly IConnectionOwner _owner;
     private readonly NodeOptions _options;
     private readonly TimeProvider _time;
+    private readonly WriteDelay? _writeDelay;
     private readonly Lock _enqueueLock = new();
     private TokenBucket _rateLimit;
     private TokenBucket _errorBudget;
@@ -41,9 +42,10 @@ public sealed partial class ClientConnection
     private int _commands;
 
     internal ClientConnection(string id, string userId, string sessionId, WebSocket socket, IConnectionOwner owner, NodeOptions options, TimeProvider time,
-        bool awaitingResume = false, bool resumeOnly = false, CorkingStream? cork = null, bool messageIds = false, bool confirmSends = false)
+        bool awaitingResume = false, bool resumeOnly = false, CorkingStream? cork = null, bool messageIds = false, bool confirmSends = false, WriteDelay? writeDelay = null)
     {
         Id = id;
+        _writeDelay = writeDelay;
         _cork = cork;
         ResumeOnly = resumeOnly;
         MessageIds = messageIds;

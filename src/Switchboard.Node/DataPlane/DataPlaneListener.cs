@@ -23,6 +23,11 @@ internal sealed class DataPlaneListener(NodeOptions options, DataPlaneBinding bi
         var listener = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
+            if (options.CongestionControl is { } congestion)
+            {
+                // Accepted connections inherit it from the listener: one call here, none per connection.
+                CongestionControl.Set(listener, congestion);
+            }
             listener.Bind(endPoint);
             listener.Listen(backlog: 4096);
         }
@@ -30,6 +35,11 @@ internal sealed class DataPlaneListener(NodeOptions options, DataPlaneBinding bi
         {
             listener.Dispose();
             throw new IOException($"The data-plane listener cannot listen on {endPoint}: {e.Message}", e);
+        }
+        catch
+        {
+            listener.Dispose();
+            throw;
         }
         _listener = listener;
         binding.EndPoint = (IPEndPoint)listener.LocalEndPoint!;

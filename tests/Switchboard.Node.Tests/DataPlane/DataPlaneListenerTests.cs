@@ -101,7 +101,7 @@ public sealed class DataPlaneListenerTests : IAsyncLifetime
             await tcp.GetStream().WriteAsync(new[] { b });
         }
 
-        var head = await ReadHeadAsync(tcp);
+        var head = await RawTcp.ReadHeadAsync(tcp);
 
         head.ShouldStartWith("HTTP/1.1 101 Switching Protocols\r\n");
         head.ShouldContain("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n");
@@ -117,10 +117,10 @@ public sealed class DataPlaneListenerTests : IAsyncLifetime
             $"GET /v1/ws{ticket} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: switchboard.v1\r\n\r\n");
         // One write: the handshake and a masked text frame {"type":"ping","id":"p"} together.
-        await tcp.GetStream().WriteAsync(head.Concat(MaskedTextFrame("""{"type":"ping","id":"p"}""")).ToArray());
+        await tcp.GetStream().WriteAsync(head.Concat(RawTcp.MaskedTextFrame("""{"type":"ping","id":"p"}""")).ToArray());
 
-        (await ReadHeadAsync(tcp)).ShouldContain("Sec-WebSocket-Protocol: switchboard.v1\r\n");
-        var frames = await ReadTextFramesAsync(tcp, 2);
+        (await RawTcp.ReadHeadAsync(tcp)).ShouldContain("Sec-WebSocket-Protocol: switchboard.v1\r\n");
+        var frames = await RawTcp.ReadTextFramesAsync(tcp, 2);
         frames[0].ShouldContain("\"type\":\"welcome\"");
         frames[1].ShouldContain("\"id\":\"p\"");
     }
@@ -169,57 +169,10 @@ public sealed class DataPlaneListenerTests : IAsyncLifetime
         return tcp;
     }
 
-    private static async Task<string> ReadHeadAsync(TcpClient tcp)
-    {
-        var head = new List<byte>();
-        var one = new byte[1];
-        while (!(head.Count >= 4 && head[^4] == '\r' && head[^3] == '\n' && head[^2] == '\r' && head[^1] == '\n'))
-        {
-            (await tcp.GetStream().ReadAsync(one).AsTask().WithTimeout("the handshake answer")).ShouldBe(1, "the connection closed before the head ended");
-            head.Add(one[0]);
-        }
-        return Encoding.ASCII.GetString(head.ToArray());
-    }
-
     private static async Task<string> ReadToEndAsync(TcpClient tcp)
     {
         var all = new MemoryStream();
         await tcp.GetStream().CopyToAsync(all).WithTimeout("the answer and the close");
         return Encoding.UTF8.GetString(all.ToArray());
-    }
-
-    private static async Task<List<string>> ReadTextFramesAsync(TcpClient tcp, int count)
-    {
-        var frames = new List<string>();
-        var stream = tcp.GetStream();
-        while (frames.Count < count)
-        {
-            var header = new byte[2];
-            await stream.ReadExactlyAsync(header).AsTask().WithTimeout("a frame header");
-            long length = header[1] & 0x7F;
-            if (length == 126)
-            {
-                var extended = new byte[2];
-                await stream.ReadExactlyAsync(extended).AsTask().WithTimeout("a frame length");
-                length = (extended[0] << 8) | extended[1];
-            }
-            var payload = new byte[length];
-            await stream.ReadExactlyAsync(payload).AsTask().WithTimeout("a frame payload");
-            if ((header[0] & 0x0F) == 1)
-            {
-                frames.Add(Encoding.UTF8.GetString(payload));
-            }
-        }
-        return frames;
-    }
-
-    private static byte[] MaskedTextFrame(string text)
-    {
-        var payload = Encoding.UTF8.GetBytes(text);
-        byte[] mask = [1, 2, 3, 4];
-        var frame = new List<byte> { 0x81, (byte)(0x80 | payload.Length) };
-        frame.AddRange(mask);
-        frame.AddRange(payload.Select((b, i) => (byte)(b ^ mask[i % 4])));
-        return [.. frame];
     }
 }
