@@ -69,7 +69,7 @@ public sealed class NodeOptions
     /// than this ago holds its next messages until this has passed since that write, then sends them in one write; a
     /// welcome, reply or error goes at once and takes the held messages along. Raises throughput where each client
     /// receives a steady stream of small messages (a busy fanout) at the price of up to this much latency; 5–50 ms is
-    /// the useful range. At most 10 s.
+    /// the useful range. 0, or 1 ms to 10 s. Needs <see cref="GatherWrites"/> to gather the held frames into one write.
     /// </summary>
     public TimeSpan WriteDelay { get; set; } = TimeSpan.Zero;
 
@@ -185,9 +185,9 @@ public sealed class NodeOptions
         {
             throw new ArgumentException($"Node:CongestionControl '{CongestionControl}' is not a congestion control name (1 to 15 of a-z, 0-9, _; e.g. cubic, bbr).");
         }
-        if (WriteDelay < TimeSpan.Zero || WriteDelay > TimeSpan.FromSeconds(10))
+        if (WriteDelay != TimeSpan.Zero && (WriteDelay < TimeSpan.FromMilliseconds(1) || WriteDelay > TimeSpan.FromSeconds(10)))
         {
-            throw new ArgumentException($"Node:WriteDelay must be between 0 (off) and 10 seconds (is {WriteDelay}).");
+            throw new ArgumentException($"Node:WriteDelay must be 0 (off) or between 1 ms and 10 s (is {WriteDelay}).");
         }
         Positive(KeepAliveInterval, "Node:KeepAliveInterval");
         Positive(ReplayBufferMessages, "Node:ReplayBufferMessages");

@@ -84,7 +84,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _sessions = new SessionStore(options.NodeId, options, backplane, Cluster.Directory, () => Cluster.Nodes.Select(n => n.Heartbeat.NodeId),
             _membership, _time, logger);
         _mover = new ConnectionMover(options, _time, Random.Shared);
-        _writeDelay = options.WriteDelay > TimeSpan.Zero ? new WriteDelay(options.WriteDelay, _time) : null;
+        _writeDelay = options.WriteDelay > TimeSpan.Zero ? new WriteDelay(options.WriteDelay) : null;
     }
 
     /// <summary>Raised once a drain has finished and the node has stopped; a host may exit on it.</summary>

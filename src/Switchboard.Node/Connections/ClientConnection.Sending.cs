@@ -20,8 +20,10 @@ public sealed partial class ClientConnection
     // The running send task. Once a close was requested it is the one that sends the close frame, and stays set.
     private Task? _sender;
     // With a write delay: when the last send task drained the queue, and whether the queue waits in the delay's line.
-    private long _lastWrite = long.MinValue / 2;
+    private long _lastWrite = long.MinValue / 2; // WriteDelay.Now's milliseconds
     private bool _deferred;
+    // Welcomes, replies and errors in the queue: while there are any, the queue is not held back.
+    private int _urgentFrames;
 
     /// <summary>Frames waiting to be sent, for tests.</summary>
     internal int QueuedFrames
@@ -61,6 +63,10 @@ public sealed partial class ClientConnection
             return false;
         }
         outbox.Enqueue(frame);
+        if (frame.Message is null)
+        {
+            _urgentFrames++;
+        }
         StartOrDefer(urgent: frame.Message is null);
         return true;
     }
@@ -76,13 +82,45 @@ public sealed partial class ClientConnection
         {
             return;
         }
-        if (!urgent && _writeDelay is { } delay && delay.Now - _lastWrite < delay.Ticks)
+        if (!urgent && _writeDelay is { } delay && WriteDelay.Now - _lastWrite < delay.Milliseconds)
         {
             _deferred = true;
-            delay.Schedule(this, _lastWrite + delay.Ticks);
+            delay.Schedule(this, _lastWrite + delay.Milliseconds);
             return;
         }
         EnsureSender();
+    }
+
+    /// <summary>
+    /// After a socket write, with a write delay and gathered writes: ends the send task unless a full batch waits, and
+    /// has the delay send what is queued, so that a sender never chases a busy producer one frame per write. False
+    /// when the task must go on (a close was requested, or a full batch waits).
+    /// </summary>
+    private bool HoldTheRest()
+    {
+        lock (_enqueueLock)
+        {
+            if (Volatile.Read(ref _close) is not null)
+            {
+                return false;
+            }
+            _lastWrite = WriteDelay.Now;
+            if (_outbox is { Count: >= MaxGatheredFrames } || _urgentFrames > 0)
+            {
+                return false;
+            }
+            if (_outbox is { Count: > 0 })
+            {
+                _deferred = true;
+                _writeDelay!.Schedule(this, _lastWrite + _writeDelay.Milliseconds);
+            }
+            else
+            {
+                _outbox = null;
+            }
+            _sender = null;
+            return true;
+        }
     }
 
     /// <summary>The write delay has passed: what was queued meanwhile goes out, in one write.</summary>
@@ -121,18 +159,23 @@ public sealed partial class ClientConnection
                     {
                         // Drained. Decided under the lock, so a frame queued from here on starts a new send task.
                         _outbox = null;
+                        _urgentFrames = 0;
                         if (close is null)
                         {
                             _sender = null;
                             if (_writeDelay is not null)
                             {
-                                _lastWrite = _writeDelay.Now;
+                                _lastWrite = WriteDelay.Now;
                             }
                             return;
                         }
                         break;
                     }
                     more = _outbox.Count > 0;
+                    if (frame.Message is null)
+                    {
+                        _urgentFrames--;
+                    }
                 }
                 // With more frames waiting, they go out together: one socket write for the batch, not one per frame.
                 if (more && !corked && _cork is not null)
@@ -141,11 +184,17 @@ public sealed partial class ClientConnection
                     corked = true;
                 }
                 await SendAsync(frame).ConfigureAwait(false);
+                var wrote = !corked;
                 if (corked && (!more || ++gathered >= MaxGatheredFrames))
                 {
                     await _cork!.UncorkAsync().ConfigureAwait(false);
                     corked = false;
                     gathered = 0;
+                    wrote = true;
+                }
+                if (wrote && _writeDelay is not null && _cork is not null && HoldTheRest())
+                {
+                    return;
                 }
             }
             if (corked)
@@ -165,6 +214,7 @@ public sealed partial class ClientConnection
             lock (_enqueueLock)
             {
                 _outbox = null;
+                _urgentFrames = 0;
                 // A send failed before any close was requested: the receive loop will end and request it; the close
                 // then needs a send task again, and it finds the socket gone at once.
                 if (Volatile.Read(ref _close) is null)
