@@ -57,8 +57,58 @@ internal static class Payload
         return w;
     }
 
+    // A node's message frame: {"type":"message","from":…,"to":…,"data":<the sender's data>[,"mid":"M"],"seq":N}.
+    private static readonly byte[] MessageStart = Encoding.UTF8.GetBytes($"{{\"{WireNames.Fields.Type}\":\"{WireNames.Types.Message}\",");
+    private static readonly byte[] BenchDataStart = Encoding.UTF8.GetBytes($"\"{WireNames.Fields.Data}\":{{\"s\":");
+    private static readonly byte[] SeqField = Encoding.UTF8.GetBytes($",\"{WireNames.Fields.Seq}\":");
+
     /// <summary>Reads what the bench needs from one server frame.</summary>
-    public static Incoming Read(ReadOnlySpan<byte> frame)
+    /// <remarks>
+    /// A node's message frame carrying bench data is read by position, without a JSON reader: the load generator reads
+    /// every delivery, and walking each frame token by token was ~40 % of its CPU in a fanout. Any other frame, or one
+    /// that does not have the expected shape, goes through the JSON reader.
+    /// </remarks>
+    public static Incoming Read(ReadOnlySpan<byte> frame) => TryReadBenchMessage(frame, out var incoming) ? incoming : ReadJson(frame);
+
+    /// <summary>Reads a message frame by position; false when it is not exactly the shape the bench and the node write.</summary>
+    internal static bool TryReadBenchMessage(ReadOnlySpan<byte> frame, out Incoming incoming)
+    {
+        incoming = default;
+        if (!frame.StartsWith(MessageStart) || frame[^1] != (byte)'}')
+        {
+            return false;
+        }
+        var data = frame.IndexOf(BenchDataStart);
+        var seqAt = frame.LastIndexOf(SeqField);
+        if (data < 0 || seqAt < data)
+        {
+            return false;
+        }
+        var rest = frame[(data + BenchDataStart.Length)..];
+        if (!Utf8Parser.TryParse(rest, out int sender, out var n) || !Skip(ref rest, n, ",\"n\":"u8)
+            || !Utf8Parser.TryParse(rest, out long number, out n) || !Skip(ref rest, n, ",\"t\":"u8)
+            || !Utf8Parser.TryParse(rest, out long timestamp, out n) || rest.Length <= n || rest[n] is not ((byte)'}' or (byte)',')
+            || !Utf8Parser.TryParse(frame[(seqAt + SeqField.Length)..], out long seq, out n) || seqAt + SeqField.Length + n != frame.Length - 1)
+        {
+            return false;
+        }
+        incoming = new Incoming { Type = FrameType.Message, HasBenchData = true, Sender = sender, Number = number, Timestamp = timestamp, Seq = seq };
+        return true;
+    }
+
+    private static bool Skip(ref ReadOnlySpan<byte> rest, int parsed, ReadOnlySpan<byte> separator)
+    {
+        rest = rest[parsed..];
+        if (!rest.StartsWith(separator))
+        {
+            return false;
+        }
+        rest = rest[separator.Length..];
+        return true;
+    }
+
+    /// <summary>Reads what the bench needs from one server frame with the JSON reader.</summary>
+    internal static Incoming ReadJson(ReadOnlySpan<byte> frame)
     {
         var incoming = new Incoming();
         var reader = new Utf8JsonReader(frame);
