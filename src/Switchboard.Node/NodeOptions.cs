@@ -76,9 +76,8 @@ public sealed class NodeOptions
     /// <summary>
     /// The TCP congestion control of the data-plane listener's connections (Linux), e.g. <c>cubic</c> or <c>bbr</c>;
     /// null, the default, keeps the system's (<c>net.ipv4.tcp_congestion_control</c>). It must be one the kernel
-    /// offers (<c>/proc/sys/net/ipv4/tcp_available_congestion_control</c>), or the node does not start. BBR paces
-    /// every connection with a timer of its own unless the interface has the <c>fq</c> queueing discipline: that
-    /// costs CPU per write, which matters on a node that writes to many clients close by.
+    /// offers (<c>/proc/sys/net/ipv4/tcp_available_congestion_control</c>), or the node does not start. For example BBR
+    /// for nodes whose clients are far away while the host keeps cubic.
     /// </summary>
     public string? CongestionControl { get; set; }
 

@@ -149,8 +149,8 @@ public sealed record ProcessFigures(string Name, int ProcessId, int Connections,
 }
 
 /// <summary>The machine a run was measured on.</summary>
-/// <param name="CongestionControl">The system's TCP congestion control (<c>net.ipv4.tcp_congestion_control</c>), which
-/// changes what each socket write costs: BBR without the <c>fq</c> queueing discipline paces with a timer per connection.</param>
+/// <param name="CongestionControl">The system's TCP congestion control (<c>net.ipv4.tcp_congestion_control</c>): it
+/// decides how every connection of the run sends, so a figure compared across machines needs it.</param>
 public sealed record MachineFacts(int Cores, long MemoryBytes, string Runtime, string Os, string Commit, string? CongestionControl = null)
 {
     /// <summary>Reads this machine's facts; the commit from <c>git</c> in the working folder, when there is one.</summary>
