@@ -17,6 +17,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The write-delay tests read the node's TCP counters with ss (iproute2); install it when missing (root, Debian).
+if ! command -v ss >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing iproute2 (apt-get) for ss..." >&2
+    apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q iproute2 >&2
+  else
+    echo "warning: ss (iproute2) is missing; the write-delay tests will fail" >&2
+  fi
+fi
+
 # The RabbitMQ tests need a broker: one private broker (installed first when missing) is shared by every test
 # that does not stop it; tests that restart a broker start their own through the same script.
 if [[ -z "${SWITCHBOARD_TEST_AMQP:-}" ]]; then

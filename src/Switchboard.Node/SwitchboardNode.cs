@@ -383,7 +383,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             var t = ticket.Ticket!;
             var connection = new ClientConnection(NewConnectionId(), t.UserId, t.SessionId, socket, this, _options, _time, awaitingResume: t.Resume, resumeOnly: t.ResumeOnly, cork: cork,
-                messageIds: messageIds, confirmSends: confirmSends, writeDelay: _writeDelay);
+                messageIds: messageIds, confirmSends: confirmSends,
+                // Only where the held frames can leave in one write: elsewhere a delay would add latency and save nothing.
+                writeDelay: cork is null ? null : _writeDelay);
             if (!t.Resume)
             {
                 // Queued before the connection is routable, so the welcome is always its first frame.

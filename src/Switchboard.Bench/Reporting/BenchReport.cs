@@ -149,6 +149,11 @@ public sealed record ProcessFigures(string Name, int ProcessId, int Connections,
 }
 
 /// <summary>The machine a run was measured on.</summary>
+/// <param name="Cores">Logical processors.</param>
+/// <param name="MemoryBytes">Total memory (<c>MemTotal</c>).</param>
+/// <param name="Runtime">The .NET runtime's description.</param>
+/// <param name="Os">The operating system's description.</param>
+/// <param name="Commit">The git commit of the working folder, or <c>unknown</c>.</param>
 /// <param name="CongestionControl">The system's TCP congestion control (<c>net.ipv4.tcp_congestion_control</c>): it
 /// decides how every connection of the run sends, so a figure compared across machines needs it.</param>
 public sealed record MachineFacts(int Cores, long MemoryBytes, string Runtime, string Os, string Commit, string? CongestionControl = null)

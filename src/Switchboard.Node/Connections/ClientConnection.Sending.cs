@@ -82,10 +82,9 @@ public sealed partial class ClientConnection
         {
             return;
         }
-        if (!urgent && _writeDelay is { } delay && WriteDelay.Now - _lastWrite < delay.Milliseconds)
+        if (!urgent && _writeDelay is { } delay && WriteDelay.Now - _lastWrite < delay.Milliseconds && delay.Schedule(this, _lastWrite + delay.Milliseconds))
         {
             _deferred = true;
-            delay.Schedule(this, _lastWrite + delay.Milliseconds);
             return;
         }
         EnsureSender();
@@ -111,8 +110,11 @@ public sealed partial class ClientConnection
             }
             if (_outbox is { Count: > 0 })
             {
+                if (!_writeDelay!.Schedule(this, _lastWrite + _writeDelay.Milliseconds))
+                {
+                    return false;
+                }
                 _deferred = true;
-                _writeDelay!.Schedule(this, _lastWrite + _writeDelay.Milliseconds);
             }
             else
             {

@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Switchboard.Node.Connections;
 
 /// <summary>
@@ -12,16 +10,18 @@ namespace Switchboard.Node.Connections;
 /// <remarks>
 /// Connections are taken in the order they queued. All wait the same delay, so the order is nearly that of their due
 /// times; one due earlier than the one ahead of it waits for that one, which is still at most the delay from when it
-/// queued.
+/// queued. Connections call in under their own lock, so this one's lock is never held while calling them.
 /// </remarks>
 internal sealed class WriteDelay : IAsyncDisposable
 {
-    private readonly ConcurrentQueue<(ClientConnection Connection, long Due)> _due = new();
+    private readonly Lock _lock = new();
+    private readonly Queue<(ClientConnection Connection, long Due)> _due = new();
     private readonly SemaphoreSlim _wake = new(0);
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _loop;
-    // 1 while the loop waits for a first entry; whoever queues one then wakes it.
-    private int _asleep;
+    // Guarded by _lock. The loop waits for a first entry; whoever queues one then wakes it.
+    private bool _asleep;
+    private bool _disposed;
 
     /// <param name="delay">The least time between two writes to one connection; at least a millisecond.</param>
     public WriteDelay(TimeSpan delay)
@@ -37,52 +37,70 @@ internal sealed class WriteDelay : IAsyncDisposable
     /// <summary>
     /// Now, in milliseconds of a monotonic clock. A coarse clock on purpose: it is read for every message queued, and
     /// a precise one (the TSC through the vDSO) cost the nodes ~3 % of their CPU in a fanout; the loop's own timer is
-    /// no finer than a millisecond anyway.
+    /// no finer than the kernel's tick anyway.
     /// </summary>
     public static long Now => Environment.TickCount64;
 
-    /// <summary>Has <paramref name="connection"/> write what it has queued once <paramref name="due"/> (<see cref="Now"/>'s milliseconds) has passed.</summary>
-    public void Schedule(ClientConnection connection, long due)
+    /// <summary>
+    /// Has <paramref name="connection"/> write what it has queued once <paramref name="due"/> (<see cref="Now"/>'s
+    /// milliseconds) has passed. False once the node has stopped: the caller then writes at once.
+    /// </summary>
+    public bool Schedule(ClientConnection connection, long due)
     {
-        _due.Enqueue((connection, due));
-        if (Interlocked.Exchange(ref _asleep, 0) == 1)
+        lock (_lock)
         {
-            _wake.Release();
+            if (_disposed)
+            {
+                return false;
+            }
+            _due.Enqueue((connection, due));
+            if (_asleep)
+            {
+                _asleep = false;
+                _wake.Release();
+            }
+            return true;
         }
     }
 
     private async Task RunAsync()
     {
         var stopping = _stopping.Token;
+        var ready = new List<ClientConnection>();
         while (!stopping.IsCancellationRequested)
         {
             try
             {
-                if (!_due.TryPeek(out var head))
+                long headDue;
+                bool empty;
+                lock (_lock)
                 {
-                    Volatile.Write(ref _asleep, 1);
-                    // Checked again after saying so: an entry queued just before would otherwise wait for the next one.
-                    if (_due.IsEmpty)
-                    {
-                        await _wake.WaitAsync(stopping).ConfigureAwait(false);
-                    }
-                    else if (Interlocked.Exchange(ref _asleep, 0) == 0)
-                    {
-                        // A producer saw the flag and released the semaphore: take that release back.
-                        await _wake.WaitAsync(stopping).ConfigureAwait(false);
-                    }
+                    empty = _asleep = _due.Count == 0;
+                    headDue = empty ? 0 : _due.Peek().Due;
+                }
+                if (empty)
+                {
+                    await _wake.WaitAsync(stopping).ConfigureAwait(false);
                     continue;
                 }
-                var wait = head.Due - Now;
+                var wait = headDue - Now;
                 if (wait > 0)
                 {
                     await Task.Delay(TimeSpan.FromMilliseconds(wait), stopping).ConfigureAwait(false);
                 }
                 var now = Now;
-                while (_due.TryPeek(out var next) && next.Due <= now && _due.TryDequeue(out next))
+                lock (_lock)
                 {
-                    next.Connection.WriteDeferred();
+                    while (_due.TryPeek(out var next) && next.Due <= now)
+                    {
+                        ready.Add(_due.Dequeue().Connection);
+                    }
                 }
+                foreach (var connection in ready)
+                {
+                    connection.WriteDeferred();
+                }
+                ready.Clear();
             }
             catch (OperationCanceledException) when (stopping.IsCancellationRequested)
             {
@@ -96,12 +114,18 @@ internal sealed class WriteDelay : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _loop.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        // Whatever still waits goes out now rather than never.
-        while (_due.TryDequeue(out var entry))
+        List<ClientConnection> left;
+        lock (_lock)
         {
-            entry.Connection.WriteDeferred();
+            _disposed = true;
+            left = [.. _due.Select(e => e.Connection)];
+            _due.Clear();
+        }
+        // Whatever still waits goes out now rather than never.
+        foreach (var connection in left)
+        {
+            connection.WriteDeferred();
         }
         _stopping.Dispose();
-        _wake.Dispose();
     }
 }

@@ -32,15 +32,22 @@ public sealed class ReadAheadStreamTests
             server.Shutdown(SocketShutdown.Send);
         });
         var received = new MemoryStream();
-        var slice = new byte[139];
-        int read;
-        while ((read = await reader.ReadAsync(slice.AsMemory(0, 1 + (int)(received.Length % 139))).AsTask().WithTimeout("the next bytes")) > 0)
+        var slice = new byte[20_000];
+        for (var reads = 0; ; reads++)
         {
+            // Zero-byte waits, header-sized reads and, now and then, one larger than a chunk (straight from the socket).
+            (await reader.ReadAsync(Memory<byte>.Empty).AsTask().WithTimeout("a zero-byte read")).ShouldBe(0);
+            var size = reads % 10 == 9 ? slice.Length : 1 + (int)(received.Length % 139);
+            var read = await reader.ReadAsync(slice.AsMemory(0, size)).AsTask().WithTimeout("the next bytes");
+            if (read == 0)
+            {
+                break;
+            }
             received.Write(slice, 0, read);
         }
         await sending.WithTimeout("the sender");
 
         received.ToArray().ShouldBe(sent);
-        (await reader.ReadAsync(slice).AsTask().WithTimeout("the end again")).ShouldBe(0);
+        (await reader.ReadAsync(slice.AsMemory(0, 10)).AsTask().WithTimeout("the end again")).ShouldBe(0);
     }
 }
