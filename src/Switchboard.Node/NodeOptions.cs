@@ -188,6 +188,15 @@ public sealed class NodeOptions
         {
             throw new ArgumentException($"Node:WriteDelay must be 0 (off) or between 1 ms and 10 s (is {WriteDelay}).");
         }
+        // Both act on the data-plane listener only; elsewhere they would be silently ignored.
+        if (WriteDelay != TimeSpan.Zero && (DataPlanePort is null || !GatherWrites))
+        {
+            throw new ArgumentException("Node:WriteDelay applies on the data-plane listener with gathered writes: set Node:DataPlanePort (switchboard node --ws-port) and leave Node:GatherWrites on.");
+        }
+        if (CongestionControl is not null && DataPlanePort is null)
+        {
+            throw new ArgumentException("Node:CongestionControl applies to the data-plane listener: set Node:DataPlanePort (switchboard node --ws-port).");
+        }
         Positive(KeepAliveInterval, "Node:KeepAliveInterval");
         Positive(ReplayBufferMessages, "Node:ReplayBufferMessages");
         if (ReplayBufferBytes <= 0)

@@ -69,7 +69,7 @@ public sealed class WriteDelayTests
     [InlineData("abcdefghijklmnop")]
     public void ANameThatCannotBeACongestionControl_IsRefused(string name)
     {
-        var options = new NodeOptions { ClusterSecret = TestCluster.Secret, CongestionControl = name };
+        var options = new NodeOptions { ClusterSecret = TestCluster.Secret, DataPlanePort = 0, CongestionControl = name };
 
         Should.Throw<ArgumentException>(options.Validate).Message.ShouldContain("Node:CongestionControl");
     }
@@ -91,9 +91,22 @@ public sealed class WriteDelayTests
     [InlineData(10_001)]
     public void AWriteDelayOutOfRange_IsRefused(double milliseconds)
     {
-        var options = new NodeOptions { ClusterSecret = TestCluster.Secret, WriteDelay = TimeSpan.FromMilliseconds(milliseconds) };
+        var options = new NodeOptions { ClusterSecret = TestCluster.Secret, DataPlanePort = 0, WriteDelay = TimeSpan.FromMilliseconds(milliseconds) };
 
         Should.Throw<ArgumentException>(options.Validate).Message.ShouldContain("Node:WriteDelay");
+    }
+
+    [Fact]
+    public void SettingsThatOnlyTheDataPlaneListenerHonours_StopANodeWithoutIt()
+    {
+        var withoutListener = new NodeOptions { ClusterSecret = TestCluster.Secret, WriteDelay = TimeSpan.FromMilliseconds(50) };
+        var withoutGathering = new NodeOptions { ClusterSecret = TestCluster.Secret, DataPlanePort = 0, GatherWrites = false, WriteDelay = TimeSpan.FromMilliseconds(50) };
+        var congestionWithoutListener = new NodeOptions { ClusterSecret = TestCluster.Secret, CongestionControl = "cubic" };
+
+        Should.Throw<ArgumentException>(withoutListener.Validate).Message.ShouldContain("Node:DataPlanePort");
+        Should.Throw<ArgumentException>(withoutGathering.Validate).Message.ShouldContain("Node:GatherWrites");
+        Should.Throw<ArgumentException>(congestionWithoutListener.Validate).Message.ShouldContain("Node:DataPlanePort");
+        new NodeOptions { ClusterSecret = TestCluster.Secret, DataPlanePort = 0, WriteDelay = TimeSpan.FromMilliseconds(50), CongestionControl = "cubic" }.Validate();
     }
 
     /// <summary>The node's end of <paramref name="client"/>'s connection, as the kernel reports it (<c>ss -tni</c>).</summary>
