@@ -1,4 +1,5 @@
 using System.Buffers;
+using Switchboard.Protocol.Transport;
 
 namespace Switchboard.Bench.Load;
 
@@ -12,7 +13,7 @@ namespace Switchboard.Bench.Load;
 /// rented from the pool and returned as soon as it has been handed out, so 100,000 idle clients cost nothing extra.
 /// Reads are not concurrent (one WebSocket reads at a time).
 /// </remarks>
-internal sealed class ReadAheadStream(Stream inner) : Stream
+internal sealed class ReadAheadStream(Stream inner) : ReadLayerStream(inner)
 {
     private const int ChunkSize = 16 * 1024;
 
@@ -21,36 +22,25 @@ internal sealed class ReadAheadStream(Stream inner) : Stream
     private int _length;
 
     /// <inheritdoc/>
-    public override bool CanRead => true;
-    /// <inheritdoc/>
-    public override bool CanSeek => false;
-    /// <inheritdoc/>
-    public override bool CanWrite => true;
-    /// <inheritdoc/>
-    public override long Length => throw new NotSupportedException();
-    /// <inheritdoc/>
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-    /// <inheritdoc/>
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
     {
         if (buffer.Length == 0)
         {
-            return _length > 0 ? 0 : await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+            return _length > 0 ? 0 : await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
         }
         if (_length == 0)
         {
             if (buffer.Length >= ChunkSize)
             {
-                return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
+                return await Inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
             }
             // Wait without a buffer; the read after it finds the data already there and does not wait.
-            await inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
+            await Inner.ReadAsync(Memory<byte>.Empty, cancellationToken).ConfigureAwait(false);
             var chunk = ArrayPool<byte>.Shared.Rent(ChunkSize);
             int read;
             try
             {
-                read = await inner.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
+                read = await Inner.ReadAsync(chunk, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
@@ -77,46 +67,4 @@ internal sealed class ReadAheadStream(Stream inner) : Stream
         }
         return n;
     }
-
-    /// <inheritdoc/>
-    public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-
-    /// <inheritdoc/>
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-    /// <inheritdoc/>
-    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default) => inner.WriteAsync(buffer, cancellationToken);
-
-    /// <inheritdoc/>
-    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-        inner.WriteAsync(buffer, offset, count, cancellationToken);
-
-    /// <inheritdoc/>
-    public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
-
-    /// <inheritdoc/>
-    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-
-    /// <inheritdoc/>
-    public override void Flush() => inner.Flush();
-
-    /// <inheritdoc/>
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    /// <inheritdoc/>
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    /// <inheritdoc/>
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing)
-        {
-            inner.Dispose();
-        }
-        base.Dispose(disposing);
-    }
-
-    /// <inheritdoc/>
-    public override ValueTask DisposeAsync() => inner.DisposeAsync();
 }
