@@ -19,7 +19,7 @@ public sealed partial class ClientConnection
     private Queue<OutboundFrame>? _outbox;
     // The running send task. Once a close was requested it is the one that sends the close frame, and stays set.
     private Task? _sender;
-    // With a write delay: when the last send task drained the queue, and whether the queue waits in the delay's line.
+    // With a write delay: when the last socket write ended, and whether the queue waits in the delay's line.
     private long _lastWrite = long.MinValue / 2; // WriteDelay.Now's milliseconds
     private bool _deferred;
     // Welcomes, replies and errors in the queue: while there are any, the queue is not held back.
@@ -63,11 +63,12 @@ public sealed partial class ClientConnection
             return false;
         }
         outbox.Enqueue(frame);
-        if (frame.Message is null)
+        var urgent = frame.Message is null;
+        if (urgent)
         {
             _urgentFrames++;
         }
-        StartOrDefer(urgent: frame.Message is null);
+        StartOrDefer(urgent);
         return true;
     }
 
@@ -91,9 +92,9 @@ public sealed partial class ClientConnection
     }
 
     /// <summary>
-    /// After a socket write, with a write delay and gathered writes: ends the send task unless a full batch waits, and
-    /// has the delay send what is queued, so that a sender never chases a busy producer one frame per write. False
-    /// when the task must go on (a close was requested, or a full batch waits).
+    /// After a socket write, with a write delay and gathered writes: ends the send task and has the delay send what is
+    /// queued, so that a sender never chases a busy producer one frame per write. False when the task must go on: a
+    /// close was requested, a full batch or a welcome, reply or error waits, or the delay has stopped.
     /// </summary>
     private bool HoldTheRest()
     {
