@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
@@ -25,6 +26,7 @@ internal sealed class BenchClient : IAsyncDisposable
     private readonly Dictionary<int, long> _lastBySender = [];
     private readonly CancellationTokenSource _closing = new();
     private WebSocket _socket;
+    private ReadAheadStream _stream;
     private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _receiving = Task.CompletedTask;
     private TaskCompletionSource<Incoming>? _pendingReply;
@@ -33,13 +35,13 @@ internal sealed class BenchClient : IAsyncDisposable
     private long _lastSeq;
     private volatile string? _nodeId;
 
-    private BenchClient(ClientTarget target, int index, string userId, IPAddress? source, WebSocket socket, WorkerMeters meters, Welcome? welcome, bool followMoves)
+    private BenchClient(ClientTarget target, int index, string userId, IPAddress? source, (WebSocket Socket, ReadAheadStream Stream) connection, WorkerMeters meters, Welcome? welcome, bool followMoves)
     {
         _target = target;
         Index = index;
         UserId = userId;
         _source = source;
-        _socket = socket;
+        (_socket, _stream) = connection;
         _meters = meters;
         _followMoves = followMoves;
         _nodeId = welcome?.NodeId;
@@ -76,22 +78,33 @@ internal sealed class BenchClient : IAsyncDisposable
     public static async Task<BenchClient> ConnectAsync(ClientTarget target, int index, string userId, IPAddress? source, WorkerMeters meters, bool followMoves, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var (socket, welcome) = await OpenAsync(target, userId, source, resume: null, cancellationToken).ConfigureAwait(false);
+        var (connection, welcome) = await OpenAsync(target, userId, source, resume: null, cancellationToken).ConfigureAwait(false);
         meters.Handshake.Record(Stopwatch.GetElapsedTime(started).Ticks / 10);
-        return new BenchClient(target, index, userId, source, socket, meters, welcome, followMoves);
+        return new BenchClient(target, index, userId, source, connection, meters, welcome, followMoves);
     }
 
-    /// <summary>Sends one frame; sends from several tasks never interleave. While the client moves, it waits for the new connection.</summary>
-    public async ValueTask SendAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
+    /// <summary>
+    /// Sends one text message as one frame, masked by <see cref="MaskedFrame"/> rather than by .NET's WebSocket; sends
+    /// from several tasks never interleave. While the client moves, it waits for the new connection.
+    /// </summary>
+    public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
         await _connected.Task.WaitAsync(MoveTimeout, cancellationToken).ConfigureAwait(false);
         await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var frame = ArrayPool<byte>.Shared.Rent(MaskedFrame.Length(message.Length));
         try
         {
-            await _socket.SendAsync(frame, WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
+            // As the WebSocket itself would: no message after our close, and a clear error on a connection that ended.
+            if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+            {
+                throw new WebSocketException(WebSocketError.InvalidState, $"The connection is {_socket.State}.");
+            }
+            var length = MaskedFrame.Encode(frame, message.Span, (uint)Random.Shared.NextInt64());
+            await _stream.WriteAsync(frame.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
+            ArrayPool<byte>.Shared.Return(frame);
             _sendLock.Release();
         }
     }
@@ -144,13 +157,14 @@ internal sealed class BenchClient : IAsyncDisposable
     }
 
     /// <summary>Dials, and against Switchboard waits for the welcome (sending <c>resume</c> first when it resumes a session).</summary>
-    private static async Task<(WebSocket, Welcome?)> OpenAsync(ClientTarget target, string userId, IPAddress? source, (string Session, long LastSeq)? resume, CancellationToken cancellationToken)
+    private static async Task<((WebSocket Socket, ReadAheadStream Stream), Welcome?)> OpenAsync(ClientTarget target, string userId, IPAddress? source, (string Session, long LastSeq)? resume, CancellationToken cancellationToken)
     {
         var url = await target.ResolveAsync(userId, resume?.Session, cancellationToken).ConfigureAwait(false);
-        var socket = await WebSocketDialer.ConnectAsync(url, source, target.SpeaksProtocol ? WireNames.Subprotocol : null, cancellationToken).ConfigureAwait(false);
+        var connection = await WebSocketDialer.ConnectAsync(url, source, target.SpeaksProtocol ? WireNames.Subprotocol : null, cancellationToken).ConfigureAwait(false);
+        var socket = connection.Socket;
         if (!target.SpeaksProtocol)
         {
-            return (socket, null);
+            return (connection, null);
         }
         try
         {
@@ -164,7 +178,7 @@ internal sealed class BenchClient : IAsyncDisposable
                 });
                 await socket.SendAsync(frame, WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
             }
-            return (socket, await ReadWelcomeAsync(socket, cancellationToken).ConfigureAwait(false));
+            return (connection, await ReadWelcomeAsync(socket, cancellationToken).ConfigureAwait(false));
         }
         catch
         {
@@ -300,7 +314,7 @@ internal sealed class BenchClient : IAsyncDisposable
             {
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_closing.Token);
                 timeout.CancelAfter(MoveTimeout);
-                var (socket, welcome) = await OpenAsync(_target, UserId, _source, Session is null ? null : (Session, Interlocked.Read(ref _lastSeq)), timeout.Token).ConfigureAwait(false);
+                var (connection, welcome) = await OpenAsync(_target, UserId, _source, Session is null ? null : (Session, Interlocked.Read(ref _lastSeq)), timeout.Token).ConfigureAwait(false);
                 if (welcome is not null && welcome.Session != Session)
                 {
                     // The old session could not be resumed (its node died): a new one starts at seq 1.
@@ -313,7 +327,7 @@ internal sealed class BenchClient : IAsyncDisposable
                 }
                 Session = welcome?.Session;
                 _nodeId = welcome?.NodeId;
-                _socket = socket;
+                (_socket, _stream) = connection;
                 old.Dispose();
                 _meters.Moved.Record(Stopwatch.GetElapsedTime(started).Ticks / 10);
                 _connected.SetResult();

@@ -6,7 +6,9 @@ namespace Switchboard.Bench.Load;
 /// <summary>
 /// Reads a connection in large chunks and hands them out in the small pieces .NET's WebSocket asks for (a frame's
 /// header, then its payload). Without it every frame costs the load generator one or two socket reads, and in a
-/// fanout those reads, not the system under test, bound the figure. Writes go straight through.
+/// fanout those reads, not the system under test, bound the figure. Writes take turns: the bench writes its own
+/// message frames (<see cref="MaskedFrame"/>) on the stream the WebSocket also writes its replies (pong, close) on, and
+/// each write is one whole frame.
 /// </summary>
 /// <remarks>
 /// A connection that waits for data holds no buffer: it waits with a zero-byte read, and the chunk it then reads is
@@ -17,6 +19,7 @@ internal sealed class ReadAheadStream(Stream inner) : ReadLayerStream(inner)
 {
     private const int ChunkSize = 16 * 1024;
 
+    private readonly SemaphoreSlim _writing = new(1, 1);
     private byte[]? _chunk;
     private int _offset;
     private int _length;
@@ -67,4 +70,25 @@ internal sealed class ReadAheadStream(Stream inner) : ReadLayerStream(inner)
         }
         return n;
     }
+
+    /// <inheritdoc/>
+    public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        await _writing.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await Inner.WriteAsync(buffer, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    /// <inheritdoc/>
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <inheritdoc/>
+    public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
 }

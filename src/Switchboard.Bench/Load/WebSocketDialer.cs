@@ -12,6 +12,7 @@ namespace Switchboard.Bench.Load;
 /// Opens a client WebSocket on a socket bound to a chosen source address: a minimal HTTP/1.1 upgrade, then .NET's own
 /// WebSocket over the stream. Binding is what takes the bench past the ~28k ephemeral ports of one address.
 /// </summary>
+/// <remarks>The stream is returned too: the bench writes its message frames on it itself (<see cref="MaskedFrame"/>).</remarks>
 internal static class WebSocketDialer
 {
     private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -22,7 +23,7 @@ internal static class WebSocketDialer
     private const int SolIp = 0;
     private const int IpBindAddressNoPort = 24;
 
-    public static async Task<WebSocket> ConnectAsync(Uri url, IPAddress? source, string? subprotocol, CancellationToken cancellationToken)
+    public static async Task<(WebSocket Socket, ReadAheadStream Stream)> ConnectAsync(Uri url, IPAddress? source, string? subprotocol, CancellationToken cancellationToken)
     {
         var remote = await ResolveAsync(url, cancellationToken).ConfigureAwait(false);
         var socket = new Socket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -54,12 +55,13 @@ internal static class WebSocketDialer
             var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(16));
             await stream.WriteAsync(Encoding.ASCII.GetBytes(Request(url, key, subprotocol)), cancellationToken).ConfigureAwait(false);
             var leftover = await ReadResponseAsync(stream, key, cancellationToken).ConfigureAwait(false);
-            return WebSocket.CreateFromStream(new ReadAheadStream(PrefixedStream.Over(stream, leftover)), new WebSocketCreationOptions
+            var layered = new ReadAheadStream(PrefixedStream.Over(stream, leftover));
+            return (WebSocket.CreateFromStream(layered, new WebSocketCreationOptions
             {
                 IsServer = false,
                 SubProtocol = subprotocol,
                 KeepAliveInterval = TimeSpan.Zero,
-            });
+            }), layered);
         }
         catch (IOException e)
         {
