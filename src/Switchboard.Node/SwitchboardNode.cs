@@ -471,7 +471,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         switch (command.Type)
         {
             case ClientCommandType.Send:
-                var message = new RoutedMessage(command.Target, WireNames.Targets.UserPrefix + connection.UserId, command.Data.Span, NodeId);
+                var message = new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId);
                 if (!await RouteAsync(message).ConfigureAwait(false) || (connection.ConfirmSends && !await FlushBackplaneAsync().ConfigureAwait(false)))
                 {
                     Answer(connection, command.Id, new ProtocolError(ErrorCodes.Unavailable, "the backplane is unreachable; the message reached this node's recipients only"));

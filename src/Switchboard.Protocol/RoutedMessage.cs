@@ -13,7 +13,7 @@ public sealed class RoutedMessage
     /// <param name="rawData">The <c>data</c> JSON value, already validated.</param>
     /// <param name="originNodeId">The node that accepted it from its sender, or null for the gateway.</param>
     public RoutedMessage(Target target, string from, ReadOnlySpan<byte> rawData, string? originNodeId)
-        : this(target, from, ServerFrames.MessagePrefix(from, target.ToString(), rawData), originNodeId, NextId())
+        : this(target, from, ServerFrames.MessagePrefix(from, target, rawData), originNodeId, NextId())
     {
     }
 

@@ -86,20 +86,62 @@ public static class ServerFrames
     /// The part of a <c>message</c> frame shared by all its recipients: everything but the per-session
     /// <c>seq</c>, which <see cref="WriteMessageEnd"/> appends. Built once per message, not per recipient.
     /// </summary>
-    public static byte[] MessagePrefix(string from, string to, ReadOnlySpan<byte> rawData)
+    public static byte[] MessagePrefix(string from, string to, ReadOnlySpan<byte> rawData) =>
+        MessagePrefix(from, to.AsSpan(), default, rawData);
+
+    /// <summary>The same as <see cref="MessagePrefix(string, string, ReadOnlySpan{byte})"/>, with <c>to</c> written from a <see cref="Target"/>.</summary>
+    public static byte[] MessagePrefix(string from, Target to, ReadOnlySpan<byte> rawData) =>
+        MessagePrefix(from, to.Prefix, to.Name, rawData);
+
+    // One writer per thread, reused: a message's prefix is built on every send, and a new buffer and JSON writer for
+    // each were most of what a node allocated per message. Nothing in here awaits, so a thread never nests two uses.
+    [ThreadStatic]
+    private static PrefixWriter? t_prefixWriter;
+
+    private static byte[] MessagePrefix(string from, ReadOnlySpan<char> toPrefix, ReadOnlySpan<char> toName, ReadOnlySpan<byte> rawData)
     {
-        var buffer = new ArrayBufferWriter<byte>(96 + rawData.Length);
-        using (var w = new Utf8JsonWriter(buffer, WriterOptions with { SkipValidation = true }))
+        var writer = t_prefixWriter ??= new PrefixWriter();
+        var (buffer, w) = writer.Start();
+        w.WriteStartObject();
+        w.WriteString(WireNames.Fields.Type, WireNames.Types.Message);
+        w.WriteString(WireNames.Fields.From, from);
+        var toLength = toPrefix.Length + toName.Length;
+        var to = toLength <= 256 ? stackalloc char[toLength] : new char[toLength];
+        toPrefix.CopyTo(to);
+        toName.CopyTo(to[toPrefix.Length..]);
+        w.WriteString(WireNames.Fields.To, to);
+        w.WritePropertyName(WireNames.Fields.Data);
+        // Already validated by the parser (or the gateway); written as the sender wrote it.
+        w.WriteRawValue(rawData, skipInputValidation: true);
+        w.Flush();
+        var prefix = buffer.WrittenSpan.ToArray();
+        writer.Finish();
+        return prefix;
+    }
+
+    /// <summary>A buffer and a JSON writer over it, kept by a thread; a buffer grown past 64 KB is not kept.</summary>
+    private sealed class PrefixWriter
+    {
+        private const int KeptCapacity = 64 * 1024;
+
+        private ArrayBufferWriter<byte> _buffer = new(1024);
+        private readonly Utf8JsonWriter _json = new(Stream.Null, WriterOptions with { SkipValidation = true });
+
+        public (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Json) Start()
         {
-            w.WriteStartObject();
-            w.WriteString(WireNames.Fields.Type, WireNames.Types.Message);
-            w.WriteString(WireNames.Fields.From, from);
-            w.WriteString(WireNames.Fields.To, to);
-            w.WritePropertyName(WireNames.Fields.Data);
-            // Already validated by the parser (or the gateway); written as the sender wrote it.
-            w.WriteRawValue(rawData, skipInputValidation: true);
+            _buffer.ResetWrittenCount();
+            _json.Reset(_buffer);
+            return (_buffer, _json);
         }
-        return buffer.WrittenSpan.ToArray();
+
+        public void Finish()
+        {
+            if (_buffer.Capacity > KeptCapacity)
+            {
+                _buffer = new ArrayBufferWriter<byte>(1024);
+            }
+            _json.Reset(Stream.Null);
+        }
     }
 
     /// <summary>The most bytes <see cref="WriteMessageEnd"/> writes.</summary>

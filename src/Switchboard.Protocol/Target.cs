@@ -96,11 +96,14 @@ public readonly record struct Target(TargetKind Kind, string Name)
     }
 
     /// <inheritdoc/>
-    public override string ToString() => Kind switch
+    public override string ToString() => Kind == TargetKind.All ? WireNames.Targets.All : Prefix + Name;
+
+    /// <summary>What comes before <see cref="Name"/> in the <c>to</c> value (for <see cref="TargetKind.All"/>, the whole value).</summary>
+    internal string Prefix => Kind switch
     {
-        TargetKind.User => WireNames.Targets.UserPrefix + Name,
-        TargetKind.Connection => WireNames.Targets.ConnectionPrefix + Name,
-        TargetKind.Group => WireNames.Targets.GroupPrefix + Name,
+        TargetKind.User => WireNames.Targets.UserPrefix,
+        TargetKind.Connection => WireNames.Targets.ConnectionPrefix,
+        TargetKind.Group => WireNames.Targets.GroupPrefix,
         _ => WireNames.Targets.All,
     };
 

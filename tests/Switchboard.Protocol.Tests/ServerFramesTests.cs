@@ -199,6 +199,40 @@ public class ServerFramesTests
         Encoding.UTF8.GetString(destination, 0, written).ShouldBe(",\"mid\":\"-9223372036854775807\",\"seq\":7}");
     }
 
+    [Theory]
+    [InlineData(TargetKind.User, "bob")]
+    [InlineData(TargetKind.Connection, "node-1.c9")]
+    [InlineData(TargetKind.Group, "room \"1\" ☃")]
+    [InlineData(TargetKind.All, "")]
+    public void MessagePrefix_OfATarget_IsThePrefixOfItsToValue(TargetKind kind, string name)
+    {
+        var target = kind == TargetKind.All ? Target.All : new Target(kind, name);
+
+        var prefix = ServerFrames.MessagePrefix("user:alice", target, "[1,2]"u8);
+
+        prefix.ShouldBe(ServerFrames.MessagePrefix("user:alice", target.ToString(), "[1,2]"u8));
+        ParseFrame(CompleteMessage(prefix, 1)).GetProperty("to").GetString().ShouldBe(target.ToString());
+    }
+
+    [Fact]
+    public void MessagePrefix_BuiltOneAfterAnother_AreEachTheirOwn()
+    {
+        // The writer behind them is reused: a large message, then small ones, and a long 'to' that does not fit on the stack.
+        var large = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(new string('x', 100_000)));
+        var longTo = "group:" + new string('g', 300);
+
+        var first = ServerFrames.MessagePrefix("user:a", new Target(TargetKind.User, "b"), large);
+        var second = ServerFrames.MessagePrefix("user:c", longTo, "2"u8);
+        var third = ServerFrames.MessagePrefix("user:e", new Target(TargetKind.User, "f"), "3"u8);
+
+        ParseFrame(CompleteMessage(first, 1)).GetProperty("data").GetString()!.Length.ShouldBe(100_000);
+        ParseFrame(CompleteMessage(second, 2)).GetProperty("to").GetString().ShouldBe(longTo);
+        var frame = ParseFrame(CompleteMessage(third, 3));
+        frame.GetProperty("from").GetString().ShouldBe("user:e");
+        frame.GetProperty("to").GetString().ShouldBe("user:f");
+        frame.GetProperty("data").GetRawText().ShouldBe("3");
+    }
+
     [Fact]
     public void MessagePrefix_FromAndToNeedingEscapes_StayValidJson()
     {

@@ -50,6 +50,9 @@ internal static class FrameBatch
         }
         var frames = new List<RoutedMessage>();
         var rest = body[1..];
+        // A batch comes from one node, and often from one sender: a string the same as the last message's is not made again.
+        var lastFrom = new LastString();
+        var lastOrigin = new LastString();
         while (!rest.IsEmpty)
         {
             var kind = (TargetKind)rest[0];
@@ -68,8 +71,8 @@ internal static class FrameBatch
             }
             rest = rest[9..];
             var name = ReadString(ref rest, "target");
-            var from = ReadString(ref rest, "from");
-            var origin = ReadString(ref rest, "origin");
+            var from = ReadString(ref rest, "from", ref lastFrom);
+            var origin = ReadString(ref rest, "origin", ref lastOrigin);
             if (rest.Length < 4)
             {
                 throw new FormatException("truncated frame prefix length");
@@ -119,6 +122,27 @@ internal static class FrameBatch
         BinaryPrimitives.WriteUInt16LittleEndian(span, (ushort)byteCount);
         Encoding.UTF8.GetBytes(value, span[2..]);
         buffer.Advance(2 + byteCount);
+    }
+
+    private static string ReadString(ref ReadOnlySpan<byte> rest, string field, ref LastString last)
+    {
+        if (last.Value is not null && rest.Length >= 2 + last.Bytes.Length && BinaryPrimitives.ReadUInt16LittleEndian(rest) == last.Bytes.Length
+            && rest.Slice(2, last.Bytes.Length).SequenceEqual(last.Bytes))
+        {
+            rest = rest[(2 + last.Bytes.Length)..];
+            return last.Value;
+        }
+        var bytes = rest.Length >= 2 ? rest.Slice(2, Math.Min(BinaryPrimitives.ReadUInt16LittleEndian(rest), rest.Length - 2)) : default;
+        var value = ReadString(ref rest, field);
+        last = new LastString { Bytes = bytes, Value = value };
+        return value;
+    }
+
+    /// <summary>The string read last for a field, and the bytes it was read from.</summary>
+    private ref struct LastString
+    {
+        public ReadOnlySpan<byte> Bytes;
+        public string? Value;
     }
 
     private static string ReadString(ref ReadOnlySpan<byte> rest, string field)

@@ -28,6 +28,7 @@ public sealed partial class ClientConnection
     private long _seq;
     private CloseRequest? _close;
     private CancellationTokenSource? _abortTimer;
+    private string? _senderName;
     // Session state, guarded by _enqueueLock.
     private SessionMode _mode;
     private ReplayBuffer? _replay;
@@ -71,6 +72,9 @@ public sealed partial class ClientConnection
 
     /// <summary>The user, from the ticket.</summary>
     public string UserId { get; }
+
+    /// <summary>The user as its messages name their sender (<c>user:&lt;id&gt;</c>), made once rather than per message.</summary>
+    internal string Sender => _senderName ??= WireNames.Targets.UserPrefix + UserId;
 
     /// <summary>Opened with a resume-only ticket: it continues its ticket's session or is closed, never starts a new one.</summary>
     internal bool ResumeOnly { get; }

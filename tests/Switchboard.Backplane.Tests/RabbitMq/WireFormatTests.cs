@@ -1,3 +1,5 @@
+using System.Globalization;
+using System.Text;
 using System.Buffers;
 using Switchboard.Backplane.RabbitMq;
 using Switchboard.Protocol;
@@ -35,6 +37,29 @@ public sealed class WireFormatTests
             received[i].Id.ShouldBe(sent[i].Id);
         }
         FrameBatch.Count(buffer.WrittenSpan).ShouldBe(4);
+    }
+
+    [Fact]
+    public void FrameBatch_ReadsEachSenderAndOrigin_WhenTheyChangeFromMessageToMessage()
+    {
+        // Repeats, a change to a value of the same length, a prefix of the last value, and back again: a reader that
+        // reuses the last message's string must notice every change.
+        (string From, string? Origin)[] cases =
+        [
+            ("user:alice", "node-a"), ("user:alice", "node-a"), ("user:alicf", "node-b"), ("user:ali", "node-b"),
+            ("user:alice", null), ("api", null), ("api", "node-a"), ("user:é", "node-é"), ("user:é", "node-é"),
+        ];
+        var sent = cases.Select((c, i) => new RoutedMessage(new Target(TargetKind.User, "bob"), c.From, Encoding.UTF8.GetBytes(i.ToString(CultureInfo.InvariantCulture)), c.Origin)).ToArray();
+        var buffer = new ArrayBufferWriter<byte>();
+        foreach (var message in sent)
+        {
+            FrameBatch.Append(buffer, message);
+        }
+
+        var received = FrameBatch.Read(buffer.WrittenSpan);
+
+        received.Select(m => (m.From, m.OriginNodeId)).ShouldBe(cases);
+        received.Select(m => m.FramePrefix).ShouldBe(sent.Select(m => m.FramePrefix));
     }
 
     [Theory]
