@@ -8,6 +8,11 @@ namespace Switchboard.Bench.Load;
 /// ~4 ms on a 250 Hz kernel: every sender due within one tick woke at the same moment, so a "steady" 5,000 msg/s
 /// left in bursts of ~20 messages every 4 ms, and the burst's own queueing showed up in the measured latency.
 /// </summary>
+/// <remarks>
+/// A woken sender runs on the pacer's thread until it waits again (its continuation is not handed to the thread pool):
+/// a paced send to a socket with room completes at once, and a thread-pool hop for every message cost the load
+/// generator more than the send. A sender that has fallen behind yields to the pool after a few sends of its own.
+/// </remarks>
 internal sealed class Pacer : IDisposable
 {
     private readonly object _gate = new();
@@ -32,7 +37,7 @@ internal sealed class Pacer : IDisposable
         {
             return Task.CompletedTask;
         }
-        var woken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var woken = new TaskCompletionSource();
         lock (_gate)
         {
             if (_disposed)

@@ -24,6 +24,20 @@ public sealed class PacerTests
     }
 
     [Fact]
+    public async Task AWokenWait_ContinuesOnThePacersThread_NotThroughTheThreadPool()
+    {
+        using var pacer = new Pacer();
+
+        var thread = await Task.Run(async () =>
+        {
+            await pacer.WaitUntilAsync(Stopwatch.GetTimestamp() + (5 * Stopwatch.Frequency / 1000), CancellationToken.None).ConfigureAwait(false);
+            return Thread.CurrentThread.Name;
+        }).WithTimeout("the wait");
+
+        thread.ShouldBe("Bench pacer");
+    }
+
+    [Fact]
     public void ADueTimeThatHasPassed_EndsTheWaitAtOnce()
     {
         using var pacer = new Pacer();
