@@ -91,7 +91,7 @@ public static class ServerFrames
 
     /// <summary>The same as <see cref="MessagePrefix(string, string, ReadOnlySpan{byte})"/>, with <c>to</c> written from a <see cref="Target"/>.</summary>
     public static byte[] MessagePrefix(string from, Target to, ReadOnlySpan<byte> rawData) =>
-        MessagePrefix(from, to.Prefix, to.Name, rawData);
+        MessagePrefix(from, to.Prefix, to.Kind == TargetKind.All ? default : to.Name, rawData);
 
     // One writer per thread, reused: a message's prefix is built on every send, and a new buffer and JSON writer for
     // each were most of what a node allocated per message. Nothing in here awaits, so a thread never nests two uses.
@@ -102,21 +102,26 @@ public static class ServerFrames
     {
         var writer = t_prefixWriter ??= new PrefixWriter();
         var (buffer, w) = writer.Start();
-        w.WriteStartObject();
-        w.WriteString(WireNames.Fields.Type, WireNames.Types.Message);
-        w.WriteString(WireNames.Fields.From, from);
-        var toLength = toPrefix.Length + toName.Length;
-        var to = toLength <= 256 ? stackalloc char[toLength] : new char[toLength];
-        toPrefix.CopyTo(to);
-        toName.CopyTo(to[toPrefix.Length..]);
-        w.WriteString(WireNames.Fields.To, to);
-        w.WritePropertyName(WireNames.Fields.Data);
-        // Already validated by the parser (or the gateway); written as the sender wrote it.
-        w.WriteRawValue(rawData, skipInputValidation: true);
-        w.Flush();
-        var prefix = buffer.WrittenSpan.ToArray();
-        writer.Finish();
-        return prefix;
+        try
+        {
+            w.WriteStartObject();
+            w.WriteString(WireNames.Fields.Type, WireNames.Types.Message);
+            w.WriteString(WireNames.Fields.From, from);
+            var toLength = toPrefix.Length + toName.Length;
+            var to = toLength <= 256 ? stackalloc char[toLength] : new char[toLength];
+            toPrefix.CopyTo(to);
+            toName.CopyTo(to[toPrefix.Length..]);
+            w.WriteString(WireNames.Fields.To, to);
+            w.WritePropertyName(WireNames.Fields.Data);
+            // Already validated by the parser (or the gateway); written as the sender wrote it.
+            w.WriteRawValue(rawData, skipInputValidation: true);
+            w.Flush();
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            writer.Finish();
+        }
     }
 
     /// <summary>A buffer and a JSON writer over it, kept by a thread; a buffer grown past 64 KB is not kept.</summary>
@@ -124,13 +129,19 @@ public static class ServerFrames
     {
         private const int KeptCapacity = 64 * 1024;
 
-        private ArrayBufferWriter<byte> _buffer = new(1024);
-        private readonly Utf8JsonWriter _json = new(Stream.Null, WriterOptions with { SkipValidation = true });
+        private ArrayBufferWriter<byte> _buffer;
+        private readonly Utf8JsonWriter _json;
+
+        public PrefixWriter()
+        {
+            _buffer = new ArrayBufferWriter<byte>(1024);
+            _json = new Utf8JsonWriter(_buffer, WriterOptions with { SkipValidation = true });
+        }
 
         public (ArrayBufferWriter<byte> Buffer, Utf8JsonWriter Json) Start()
         {
             _buffer.ResetWrittenCount();
-            _json.Reset(_buffer);
+            _json.Reset();
             return (_buffer, _json);
         }
 
@@ -139,8 +150,8 @@ public static class ServerFrames
             if (_buffer.Capacity > KeptCapacity)
             {
                 _buffer = new ArrayBufferWriter<byte>(1024);
+                _json.Reset(_buffer);
             }
-            _json.Reset(Stream.Null);
         }
     }
 

@@ -25,8 +25,9 @@ internal sealed class BenchClient : IAsyncDisposable
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private readonly Dictionary<int, long> _lastBySender = [];
     private readonly CancellationTokenSource _closing = new();
-    private WebSocket _socket;
-    private ReadAheadStream _stream;
+    // One reference, replaced whole when the client moves: a send reads it once, so it never pairs one connection's
+    // state with another's stream.
+    private DialedSocket _connection;
     private TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private Task _receiving = Task.CompletedTask;
     private TaskCompletionSource<Incoming>? _pendingReply;
@@ -35,13 +36,13 @@ internal sealed class BenchClient : IAsyncDisposable
     private long _lastSeq;
     private volatile string? _nodeId;
 
-    private BenchClient(ClientTarget target, int index, string userId, IPAddress? source, (WebSocket Socket, ReadAheadStream Stream) connection, WorkerMeters meters, Welcome? welcome, bool followMoves)
+    private BenchClient(ClientTarget target, int index, string userId, IPAddress? source, DialedSocket connection, WorkerMeters meters, Welcome? welcome, bool followMoves)
     {
         _target = target;
         Index = index;
         UserId = userId;
         _source = source;
-        (_socket, _stream) = connection;
+        _connection = connection;
         _meters = meters;
         _followMoves = followMoves;
         _nodeId = welcome?.NodeId;
@@ -72,7 +73,7 @@ internal sealed class BenchClient : IAsyncDisposable
     /// <summary>The close code the server ended the connection with while the bench still wanted it, or null.</summary>
     public int? ClosedBy { get; private set; }
 
-    public bool IsOpen => _connected.Task.IsCompletedSuccessfully && _socket.State == WebSocketState.Open;
+    public bool IsOpen => _connected.Task.IsCompletedSuccessfully && _connection.Socket.State == WebSocketState.Open;
 
     /// <summary>Opens a connection and, against Switchboard, waits for its welcome; the handshake time is recorded.</summary>
     public static async Task<BenchClient> ConnectAsync(ClientTarget target, int index, string userId, IPAddress? source, WorkerMeters meters, bool followMoves, CancellationToken cancellationToken)
@@ -95,12 +96,13 @@ internal sealed class BenchClient : IAsyncDisposable
         try
         {
             // As the WebSocket itself would: no message after our close, and a clear error on a connection that ended.
-            if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+            var connection = _connection;
+            if (connection.Socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived) and var state)
             {
-                throw new WebSocketException(WebSocketError.InvalidState, $"The connection is {_socket.State}.");
+                throw new WebSocketException(WebSocketError.InvalidState, $"The connection is {state}.");
             }
             var length = MaskedFrame.Encode(frame, message.Span, (uint)Random.Shared.NextInt64());
-            await _stream.WriteAsync(frame.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
+            await connection.Stream.WriteAsync(frame.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
         }
         finally
         {
@@ -134,30 +136,30 @@ internal sealed class BenchClient : IAsyncDisposable
         await _closing.CancelAsync().ConfigureAwait(false);
         try
         {
-            if (_socket.State == WebSocketState.Open)
+            if (_connection.Socket.State == WebSocketState.Open)
             {
-                await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bench done", cancellationToken).ConfigureAwait(false);
+                await _connection.Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bench done", cancellationToken).ConfigureAwait(false);
             }
             await _receiving.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or TimeoutException or ObjectDisposedException)
         {
-            _socket.Abort();
+            _connection.Socket.Abort();
         }
     }
 
     public async ValueTask DisposeAsync()
     {
         _closing.Cancel();
-        _socket.Abort();
-        _socket.Dispose();
+        _connection.Socket.Abort();
+        _connection.Socket.Dispose();
         await _receiving.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         _sendLock.Dispose();
         _closing.Dispose();
     }
 
     /// <summary>Dials, and against Switchboard waits for the welcome (sending <c>resume</c> first when it resumes a session).</summary>
-    private static async Task<((WebSocket Socket, ReadAheadStream Stream), Welcome?)> OpenAsync(ClientTarget target, string userId, IPAddress? source, (string Session, long LastSeq)? resume, CancellationToken cancellationToken)
+    private static async Task<(DialedSocket, Welcome?)> OpenAsync(ClientTarget target, string userId, IPAddress? source, (string Session, long LastSeq)? resume, CancellationToken cancellationToken)
     {
         var url = await target.ResolveAsync(userId, resume?.Session, cancellationToken).ConfigureAwait(false);
         var connection = await WebSocketDialer.ConnectAsync(url, source, target.SpeaksProtocol ? WireNames.Subprotocol : null, cancellationToken).ConfigureAwait(false);
@@ -226,7 +228,7 @@ internal sealed class BenchClient : IAsyncDisposable
     {
         while (true)
         {
-            var move = await ReceiveConnectionAsync(_socket).ConfigureAwait(false);
+            var move = await ReceiveConnectionAsync(_connection.Socket).ConfigureAwait(false);
             if (!move || !_followMoves || _closing.IsCancellationRequested)
             {
                 return;
@@ -307,7 +309,7 @@ internal sealed class BenchClient : IAsyncDisposable
     {
         var started = Stopwatch.GetTimestamp();
         _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var old = _socket;
+        var old = _connection.Socket;
         for (var attempt = 1; attempt <= 10 && !_closing.IsCancellationRequested; attempt++)
         {
             try
@@ -327,7 +329,7 @@ internal sealed class BenchClient : IAsyncDisposable
                 }
                 Session = welcome?.Session;
                 _nodeId = welcome?.NodeId;
-                (_socket, _stream) = connection;
+                _connection = connection;
                 old.Dispose();
                 _meters.Moved.Record(Stopwatch.GetElapsedTime(started).Ticks / 10);
                 _connected.SetResult();

@@ -11,7 +11,8 @@ namespace Switchboard.Bench.Load;
 /// <remarks>
 /// A woken sender runs on the pacer's thread until it waits again (its continuation is not handed to the thread pool):
 /// a paced send to a socket with room completes at once, and a thread-pool hop for every message cost the load
-/// generator more than the send. A sender that has fallen behind yields to the pool after a few sends of its own.
+/// generator more than the send. A sender that has fallen behind goes on to the thread pool after four sends in a row
+/// (<c>BenchWorker</c>), so that it does not hold up the senders due after it.
 /// </remarks>
 internal sealed class Pacer : IDisposable
 {

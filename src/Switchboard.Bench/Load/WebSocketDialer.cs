@@ -23,7 +23,7 @@ internal static class WebSocketDialer
     private const int SolIp = 0;
     private const int IpBindAddressNoPort = 24;
 
-    public static async Task<(WebSocket Socket, ReadAheadStream Stream)> ConnectAsync(Uri url, IPAddress? source, string? subprotocol, CancellationToken cancellationToken)
+    public static async Task<DialedSocket> ConnectAsync(Uri url, IPAddress? source, string? subprotocol, CancellationToken cancellationToken)
     {
         var remote = await ResolveAsync(url, cancellationToken).ConfigureAwait(false);
         var socket = new Socket(remote.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
@@ -56,7 +56,7 @@ internal static class WebSocketDialer
             await stream.WriteAsync(Encoding.ASCII.GetBytes(Request(url, key, subprotocol)), cancellationToken).ConfigureAwait(false);
             var leftover = await ReadResponseAsync(stream, key, cancellationToken).ConfigureAwait(false);
             var layered = new ReadAheadStream(PrefixedStream.Over(stream, leftover));
-            return (WebSocket.CreateFromStream(layered, new WebSocketCreationOptions
+            return new DialedSocket(WebSocket.CreateFromStream(layered, new WebSocketCreationOptions
             {
                 IsServer = false,
                 SubProtocol = subprotocol,
@@ -133,6 +133,9 @@ internal static class WebSocketDialer
         }
     }
 }
+
+/// <summary>A dialed connection: the WebSocket, and the stream under it that the bench writes its own frames on.</summary>
+internal sealed record DialedSocket(WebSocket Socket, ReadAheadStream Stream);
 
 /// <summary>A connection attempt that failed, with a short reason the report groups failures by.</summary>
 public sealed class BenchConnectException(string reason, string message) : Exception(message)

@@ -242,8 +242,10 @@ internal sealed class BenchWorker : IBenchWorker
                     window.OnSent(client.Index);
                 }
                 // Sends to a socket with room complete synchronously: yield now and then, or back-to-back senders
-                // would hold every pool thread and starve the receive loops in this same process.
-                if (++sinceYield == 32)
+                // would hold every pool thread and starve the receive loops in this same process. A paced sender that
+                // has fallen behind runs on the pacer's thread, which every other paced sender waits for: it leaves
+                // for the pool sooner.
+                if (++sinceYield == (pacer is null ? 32 : 4))
                 {
                     sinceYield = 0;
                     await Task.Yield();

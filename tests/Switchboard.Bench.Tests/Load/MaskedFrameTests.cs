@@ -60,7 +60,9 @@ public sealed class MaskedFrameTests
             KeepAliveInterval = TimeSpan.FromMilliseconds(5),
             KeepAliveTimeout = TimeSpan.FromSeconds(5),
         });
-        var socketStream = new PongCounter(new NetworkStream(client, ownsSocket: true));
+        // Each write reaches the socket in small pieces with a yield between them, so writes that did not take turns
+        // would interleave their pieces and the server would see broken frames.
+        var socketStream = new PongCounter(new PiecemealWrites(new NetworkStream(client, ownsSocket: true)));
         var stream = new ReadAheadStream(socketStream);
         using var clientSocket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = TimeSpan.Zero });
         // The client's WebSocket answers pings only while something reads it.
@@ -98,6 +100,21 @@ public sealed class MaskedFrameTests
         socketStream.Pongs.ShouldBeGreaterThan(0);
         serverSocket.State.ShouldBe(WebSocketState.Open);
         clientReading.IsCompleted.ShouldBeFalse();
+    }
+
+    /// <summary>Passes each write on 7 bytes at a time, yielding between the pieces.</summary>
+    private sealed class PiecemealWrites(Stream inner) : Switchboard.Protocol.Transport.ReadLayerStream(inner)
+    {
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default) => Inner.ReadAsync(buffer, cancellationToken);
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            for (var at = 0; at < buffer.Length; at += 7)
+            {
+                await Inner.WriteAsync(buffer[at..Math.Min(buffer.Length, at + 7)], cancellationToken);
+                await Task.Yield();
+            }
+        }
     }
 
     /// <summary>Counts the client's pong frames (first byte 0x8A: FIN, opcode 10) on their way to the socket.</summary>

@@ -23,14 +23,19 @@ public sealed class PacerTests
         await Task.WhenAll(waits).WithTimeout("every wait");
     }
 
-    [Fact]
-    public async Task AWokenWait_ContinuesOnThePacersThread_NotThroughTheThreadPool()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task AWokenWait_ContinuesOnThePacersThread_NotThroughTheThreadPool(bool cancellable)
     {
         using var pacer = new Pacer();
+        using var cancel = new CancellationTokenSource();
 
         var thread = await Task.Run(async () =>
         {
-            await pacer.WaitUntilAsync(Stopwatch.GetTimestamp() + (5 * Stopwatch.Frequency / 1000), CancellationToken.None).ConfigureAwait(false);
+            // Far enough ahead that the wait is still pending when it is asked for, even on a busy machine.
+            var due = Stopwatch.GetTimestamp() + (100 * Stopwatch.Frequency / 1000);
+            await pacer.WaitUntilAsync(due, cancellable ? cancel.Token : CancellationToken.None).ConfigureAwait(false);
             return Thread.CurrentThread.Name;
         }).WithTimeout("the wait");
 
