@@ -348,6 +348,14 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         Add("latency_p99", "latency p99", latency.ValueAtPercentile(99), "µs");
         Add("latency_p999", "latency p99.9", latency.ValueAtPercentile(99.9), "µs");
         Add("latency_max", "latency max", latency.Max, "µs");
+        var sendLag = Merge(results.Select(r => r.SendLag).OfType<HistogramSnapshot>());
+        if (sendLag.Count > 0)
+        {
+            // Latency counts from the write: this is the load generator's own lateness, which it leaves out.
+            Add("send_lag_p50", "paced sends' lateness p50 (written after their due time)", sendLag.ValueAtPercentile(50), "µs");
+            Add("send_lag_p99", "paced sends' lateness p99", sendLag.ValueAtPercentile(99), "µs");
+            Add("send_lag_max", "paced sends' lateness max", sendLag.Max, "µs");
+        }
         if (move is not null)
         {
             var moved = Merge(results.Select(r => r.Moved));

@@ -107,7 +107,7 @@ internal sealed class BenchWorker : IBenchWorker
             ? new FlowWindow(window, order.LocalRecipients, Math.Max(2L * order.LocalRecipients, window / Math.Max(1, senders.Count)))
             : null;
         var pacer = _pacer = order.RatePerSender > 0 ? new Pacer() : null;
-        _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _meters.Window, pacer, _traffic.Token), CancellationToken.None)));
+        _senders = Task.WhenAll(senders.Select(s => Task.Run(() => SendLoopAsync(s.Client!, s.To, order.RatePerSender, order.PaddingBytes, _meters, pacer, _traffic.Token), CancellationToken.None)));
         return Task.CompletedTask;
     }
 
@@ -160,7 +160,8 @@ internal sealed class BenchWorker : IBenchWorker
     {
         var totals = await ProgressAsync(cancellationToken).ConfigureAwait(false);
         return new WorkerResult(totals, _meters.Handshake.ToSnapshot(), _meters.Latency.ToSnapshot(), _meters.Moved.ToSnapshot(),
-            new Dictionary<string, long>(_meters.ConnectFailures), new Dictionary<string, long>(_meters.Errors), new Dictionary<string, long>(_meters.Closes));
+            new Dictionary<string, long>(_meters.ConnectFailures), new Dictionary<string, long>(_meters.Errors), new Dictionary<string, long>(_meters.Closes),
+            _meters.SendLag.ToSnapshot());
     }
 
     public async Task CloseAsync(CancellationToken cancellationToken)
@@ -214,8 +215,9 @@ internal sealed class BenchWorker : IBenchWorker
     /// Sends at a steady rate: message k is due at start + k/rate, and a sender that fell behind catches up at once, so
     /// the offered load does not sag when the system slows (open loop). Rate 0 sends back to back, within the window.
     /// </summary>
-    private static async Task SendLoopAsync(BenchClient client, string to, double rate, int padding, FlowWindow? window, Pacer? pacer, CancellationToken cancellationToken)
+    private static async Task SendLoopAsync(BenchClient client, string to, double rate, int padding, WorkerMeters meters, Pacer? pacer, CancellationToken cancellationToken)
     {
+        var window = meters.Window;
         var sinceYield = 0;
         var toBytes = Encoding.UTF8.GetBytes(to);
         var buffer = new byte[Payload.MaxLength(to, padding)];
@@ -227,9 +229,10 @@ internal sealed class BenchWorker : IBenchWorker
         {
             while (!cancellationToken.IsCancellationRequested)
             {
+                long due = 0;
                 if (pacer is not null)
                 {
-                    var due = started + (long)((offset + (number / rate)) * Stopwatch.Frequency);
+                    due = started + (long)((offset + (number / rate)) * Stopwatch.Frequency);
                     if (Stopwatch.GetTimestamp() < due)
                     {
                         await pacer.WaitUntilAsync(due, cancellationToken).ConfigureAwait(false);
@@ -251,7 +254,12 @@ internal sealed class BenchWorker : IBenchWorker
                     await Task.Yield();
                 }
                 number++;
-                var length = Payload.Write(buffer, toBytes, client.Index, number, Stopwatch.GetTimestamp(), padding);
+                var sentAt = Stopwatch.GetTimestamp();
+                if (pacer is not null)
+                {
+                    meters.SendLag.Record((sentAt - due) * 1_000_000 / Stopwatch.Frequency);
+                }
+                var length = Payload.Write(buffer, toBytes, client.Index, number, sentAt, padding);
                 // Never cancel a send half-way: a cancelled WebSocket send aborts the connection.
                 await client.SendAsync(buffer.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
                 Interlocked.Increment(ref client.Sent);

@@ -58,4 +58,5 @@ public sealed record WorkerResult(
     HistogramSnapshot Moved,
     IReadOnlyDictionary<string, long> ConnectFailures,
     IReadOnlyDictionary<string, long> Errors,
-    IReadOnlyDictionary<string, long> Closes);
+    IReadOnlyDictionary<string, long> Closes,
+    HistogramSnapshot? SendLag = null);

@@ -10,6 +10,12 @@ internal sealed class WorkerMeters
 
     public LatencyHistogram Latency { get; private set; } = new();
 
+    /// <summary>
+    /// How late paced messages left: the time each was written minus its due time (µs). Latency counts from the
+    /// write, so this says how much of the load generator's own delay the latency figures leave out.
+    /// </summary>
+    public LatencyHistogram SendLag { get; private set; } = new();
+
     /// <summary>How long moves took: from leaving a node to the welcome on the next (µs).</summary>
     public LatencyHistogram Moved { get; } = new();
 
@@ -60,5 +66,9 @@ internal sealed class WorkerMeters
     public void CountClose(int code) => Closes.AddOrUpdate(code.ToString(System.Globalization.CultureInfo.InvariantCulture), 1, (_, n) => n + 1);
 
     /// <summary>Starts message latency afresh (the traffic phase measures only itself).</summary>
-    public void ResetLatency() => Latency = new LatencyHistogram();
+    public void ResetLatency()
+    {
+        Latency = new LatencyHistogram();
+        SendLag = new LatencyHistogram();
+    }
 }

@@ -71,9 +71,35 @@ public sealed class BenchAgainstAClusterTests : IDisposable
         result["duplicates"].ShouldBe(0);
         result["latency_p50"]!.Value.ShouldBeGreaterThan(0);
         result["latency_max"]!.Value.ShouldBeGreaterThanOrEqualTo(result["latency_p99"]!.Value);
+        // Paced: how late the sends left is reported beside the latency, and no send was later than the run is long.
+        result["send_lag_p99"].ShouldNotBeNull();
+        result["send_lag_max"]!.Value.ShouldBeGreaterThanOrEqualTo(result["send_lag_p99"]!.Value);
+        result["send_lag_max"]!.Value.ShouldBeLessThan(2_000_000);
         result.ConnectFailures.ShouldBeEmpty();
         result.Closes.ShouldBeEmpty();
         result.Notes.ShouldBeEmpty();
+    }
+
+    [Fact]
+    public async Task Direct_FlatOut_HasNoDueTimes_SoNoSendLateness()
+    {
+        // Flat out, as the bench's documented commands run it: without the nodes' per-connection rate limit.
+        await using var cluster = await TestCluster.StartAsync(nodes: 2, o => o.ConfigureNode = n => n.RateLimitPerSecond = 0);
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Direct,
+            Gateway = cluster.Gateway,
+            Clients = 20,
+            Duration = TimeSpan.FromSeconds(1),
+            WarmUp = TimeSpan.Zero,
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(90));
+
+        var result = report.Switchboard;
+        result["delivered"]!.Value.ShouldBeGreaterThan(0);
+        result["lost"].ShouldBe(0);
+        result["send_lag_p99"].ShouldBeNull();
     }
 
     [Fact]
