@@ -87,17 +87,21 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
             return;
         }
         ClosedBecause ??= because;
-        CloseWithFin(Client);
-        CloseWithFin(Volatile.Read(ref _upstream));
+        // A side that failed (a reset, an error) is passed on as a reset, so the other end does not take a clean end
+        // for "nothing more to say": as if it were connected to the failed side itself.
+        var firstEnd = FirstEnd;
+        Close(Client, reset: firstEnd == EndedFromBackend);
+        Close(Volatile.Read(ref _upstream), reset: firstEnd == EndedFromClient);
         // The sockets left the reactor's epoll as they closed; the relay must still hear of it.
         Volatile.Read(ref _relay)?.Abort();
     }
 
     /// <summary>
-    /// Ends <paramref name="socket"/> with a FIN. Disposing alone is not enough: when another thread is inside a call on
-    /// the socket at that moment (the reactor), .NET unblocks it by disconnecting, which resets the peer.
+    /// Ends <paramref name="socket"/> with a FIN, or with a reset (<paramref name="reset"/>: linger on, zero timeout).
+    /// For a FIN, disposing alone is not enough: when another thread is inside a call on the socket at that moment (the
+    /// reactor), .NET unblocks it by disconnecting, which resets the peer.
     /// </summary>
-    private static void CloseWithFin(Socket? socket)
+    private static void Close(Socket? socket, bool reset)
     {
         if (socket is null)
         {
@@ -105,11 +109,18 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
         }
         try
         {
-            socket.Shutdown(SocketShutdown.Send);
+            if (reset)
+            {
+                socket.LingerState = new LingerOption(true, 0);
+            }
+            else
+            {
+                socket.Shutdown(SocketShutdown.Send);
+            }
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
-            // Not connected yet, or already gone: there is no FIN to send.
+            // Not connected yet, or already gone: there is nothing to send.
         }
         socket.Dispose();
     }

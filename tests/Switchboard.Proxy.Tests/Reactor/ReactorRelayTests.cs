@@ -150,6 +150,64 @@ public sealed class ReactorRelayTests
         (await ReadAllBytesAsync(client).WaitAsync(Patience)).ShouldBeEmpty();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ABackendThatResetsTheTunnel_ResetsTheClient_RatherThanEndingItCleanly(bool kernelRelay)
+    {
+        var backendGotByte = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            var one = new byte[1];
+            (await socket.ReceiveAsync(one, SocketFlags.None)).ShouldBe(1);
+            backendGotByte.SetResult();
+            // An abortive close: the backend crashed, or gave up on the connection.
+            socket.LingerState = new LingerOption(true, 0);
+            socket.Close();
+        });
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay));
+        using var client = await DialAsync(proxy);
+        await client.SendAsync("x"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
+        await backendGotByte.Task.WaitAsync(Patience);
+
+        // A clean end (0 bytes read) would tell the client that the other side finished what it had to say.
+        var reset = await Should.ThrowAsync<SocketException>(async () => await ReadAllBytesAsync(client).WaitAsync(Patience));
+        reset.SocketErrorCode.ShouldBe(SocketError.ConnectionReset);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AClientThatResetsTheTunnel_ResetsTheBackend(bool kernelRelay)
+    {
+        var backendGotByte = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var backendSaw = new TaskCompletionSource<SocketError>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var backend = RawBackend.Start(async socket =>
+        {
+            var one = new byte[1];
+            (await socket.ReceiveAsync(one, SocketFlags.None)).ShouldBe(1);
+            backendGotByte.SetResult();
+            try
+            {
+                await ReadAllBytesAsync(socket);
+                backendSaw.SetResult(SocketError.Success); // a clean end
+            }
+            catch (SocketException e)
+            {
+                backendSaw.SetResult(e.SocketErrorCode);
+            }
+        });
+        await using var proxy = await ProxyServer.StartAsync(TcpOptions(backend, kernelRelay));
+        var client = await DialAsync(proxy);
+        await client.SendAsync("x"u8.ToArray(), SocketFlags.None).WaitAsync(Patience);
+        await backendGotByte.Task.WaitAsync(Patience);
+
+        client.LingerState = new LingerOption(true, 0);
+        client.Close();
+
+        (await backendSaw.Task.WaitAsync(Patience)).ShouldBe(SocketError.ConnectionReset);
+    }
+
     internal static ProxyOptions TcpOptions(RawBackend backend, bool kernelRelay) => new()
     {
         Listen = "127.0.0.1:0",
