@@ -90,8 +90,17 @@ internal sealed class BenchClient : IAsyncDisposable
     /// </summary>
     public async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken cancellationToken)
     {
-        await _connected.Task.WaitAsync(MoveTimeout, cancellationToken).ConfigureAwait(false);
-        await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        while (true)
+        {
+            await _connected.Task.WaitAsync(MoveTimeout, cancellationToken).ConfigureAwait(false);
+            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (_connected.Task.IsCompletedSuccessfully)
+            {
+                break;
+            }
+            // A move began while this send waited for its turn (see BeginMove): wait for the new connection instead.
+            _sendLock.Release();
+        }
         var frame = ArrayPool<byte>.Shared.Rent(MaskedFrame.Length(message.Length));
         try
         {
@@ -278,14 +287,22 @@ internal sealed class BenchClient : IAsyncDisposable
                 }
                 if (OnFrame(buffer.AsSpan(0, filled)))
                 {
-                    // Asked to move: close our side and resume elsewhere.
+                    // Asked to move: close our side and resume elsewhere. Sends wait from here on, and the close goes
+                    // out only after the send in flight, so no message follows the close frame (the node would not
+                    // read it, and it would count as sent and lost).
                     _meters.CountMoveRequest();
+                    BeginMove();
+                    await _sendLock.WaitAsync(CancellationToken.None).ConfigureAwait(false);
                     try
                     {
                         await socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "moving", CancellationToken.None).ConfigureAwait(false);
                     }
                     catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException)
                     {
+                    }
+                    finally
+                    {
+                        _sendLock.Release();
                     }
                     return true;
                 }
@@ -304,11 +321,20 @@ internal sealed class BenchClient : IAsyncDisposable
         }
     }
 
+    /// <summary>From here until the move ends, sends wait for the new connection (once per move).</summary>
+    private void BeginMove()
+    {
+        if (_connected.Task.IsCompletedSuccessfully)
+        {
+            _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+    }
+
     /// <summary>Back through the gateway, resuming the session from the last seq received; sends wait meanwhile.</summary>
     private async Task<bool> MoveAsync()
     {
         var started = Stopwatch.GetTimestamp();
-        _connected = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        BeginMove();
         var old = _connection.Socket;
         for (var attempt = 1; attempt <= 10 && !_closing.IsCancellationRequested; attempt++)
         {
