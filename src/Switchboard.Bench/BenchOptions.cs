@@ -145,6 +145,14 @@ public sealed record BenchOptions
     public int ProxyNice { get; init; }
 
     /// <summary>
+    /// Take the <see cref="Proxy"/> paths at the same time, on one cluster, instead of one after the other: worker
+    /// <c>i</c> sends all its clients down path <c>i mod paths</c>, so every path meets the same machine at the same
+    /// moment (<c>--interleave</c>, direct only). Latency and message figures are each path's own; CPU, memory and the
+    /// process table are the run's as a whole.
+    /// </summary>
+    public bool Interleave { get; init; }
+
+    /// <summary>
     /// How many times a <see cref="Proxy"/> run takes its paths, in alternating order (given, reversed, given…); the report
     /// gives each figure's median over the rounds and the median of each ratio within a round (<c>--rounds</c>).
     /// </summary>
@@ -232,11 +240,23 @@ public sealed record BenchOptions
         }
         if (!Proxy)
         {
-            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1 || ProxyNice != 0)
+            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1 || ProxyNice != 0 || Interleave)
             {
-                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources, --proxy-nice and --rounds only go with --proxy.");
+                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources, --proxy-nice, --interleave and --rounds only go with --proxy.");
             }
             return;
+        }
+        if (Interleave && Scenario != BenchScenarios.Direct)
+        {
+            throw new ArgumentException($"--interleave splits one run's traffic between the paths: it goes with --scenario direct only (got '{Scenario}').");
+        }
+        if (Interleave && ProxyPathNames.Count < 2)
+        {
+            throw new ArgumentException("--interleave runs the paths side by side: --proxy-paths must name at least two.");
+        }
+        if (Interleave && Workers == 0)
+        {
+            throw new ArgumentException("--interleave gives each path its own worker processes: --workers must be at least the number of paths (or left out).");
         }
         if (LocalNodes == 0)
         {

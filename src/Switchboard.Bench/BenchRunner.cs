@@ -49,6 +49,24 @@ public static class BenchRunner
     private static async Task<List<PathRounds>> RunPathsAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken)
     {
         var runs = options.ProxyPathNames.ToDictionary(p => p, _ => new List<ScenarioResult>());
+        if (options.Interleave)
+        {
+            if (options.ProxyPathNames.Contains(ProxyPaths.HaProxy) && HaProxyEntry.Executable() is null)
+            {
+                throw new ArgumentException("--interleave with the haproxy path needs haproxy installed (Debian: apt-get install haproxy); leave haproxy out of --proxy-paths.");
+            }
+            for (var round = 1; round <= options.Rounds; round++)
+            {
+                var r = round;
+                var say = options.Rounds == 1 ? progress : line => progress($"round {r}/{options.Rounds} · {line}");
+                var results = await RunInterleavedAsync(options, say, cancellationToken).ConfigureAwait(false);
+                foreach (var result in results)
+                {
+                    runs[result.Target].Add(result);
+                }
+            }
+            return [.. options.ProxyPathNames.Select(p => new PathRounds(p, runs[p]))];
+        }
         foreach (var (round, path) in ProxyRounds.Schedule(options.ProxyPathNames, options.Rounds))
         {
             var say = options.Rounds == 1 ? progress : line => progress($"round {round}/{options.Rounds} · {line}");
@@ -71,33 +89,7 @@ public static class BenchRunner
         var entries = new List<IEntryPoint>();
         try
         {
-            var description = cluster.Description + "; clients straight at the node their ticket names";
-            if (path != ProxyPaths.Direct)
-            {
-                var count = options.ProxyProcesses > 0 ? options.ProxyProcesses : ProxyPaths.ProcessesFor(options.Clients + (options.Scenario == BenchScenarios.Fanout ? 1 : 0));
-                var nodes = await LocalCluster.NodesAsync(cluster.GatewayUrl, cancellationToken).ConfigureAwait(false);
-                var sources = options.ProxySources;
-                progress($"{path}: starting {count} {(ProxyPaths.IsSwitchboardProxy(path) ? "switchboard proxy" : "haproxy")} process(es) in front of {nodes.Count} nodes…");
-                var kernelRelay = path == ProxyPaths.ProxyKernel;
-                var starting = Enumerable.Range(0, count).Select(i => ProxyPaths.IsSwitchboardProxy(path)
-                    ? StartEntry(SwitchboardProxyEntry.StartAsync($"{path}-{i + 1}", cluster, options.ProxyMode, ProxyPaths.ConnectionsPerProcess, sources, kernelRelay, options.ProxyNice, cancellationToken))
-                    : StartEntry(HaProxyEntry.StartAsync($"haproxy-{i + 1}", nodes, ProxyPaths.ConnectionsPerProcess, sources.Count == 0 ? null : sources[i % sources.Count], options.ProxyNice, cancellationToken))).ToList();
-                try
-                {
-                    await Task.WhenAll(starting).ConfigureAwait(false);
-                }
-                finally
-                {
-                    // Whatever started is stopped below, even when another one failed to.
-                    entries.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
-                }
-                var from = (sources.Count == 0 ? "" : $", upstream sockets from {sources.Count} source address(es)") + (options.ProxyNice == 0 ? "" : $", nice {options.ProxyNice}");
-                description = ProxyPaths.IsSwitchboardProxy(path)
-                    ? $"{cluster.Description}; clients through {count} switchboard proxy process(es) ({options.ProxyMode} mode, ticket policy, nodes from the backplane, at most {ProxyPaths.ConnectionsPerProcess:#,0} connections each{from}{(kernelRelay ? ", --kernel-relay true" : "")})"
-                    : $"{cluster.Description}; clients through {count} HAProxy process(es) (mode http, one backend per node picked by the ticket's node claim with jwt_payload_query, nbthread {Environment.ProcessorCount}, maxconn {ProxyPaths.ConnectionsPerProcess:#,0}, option forwardfor, timeouts tunnel/client/server 5 min{from})";
-                progress($"{path}: {string.Join(", ", entries.Select(e => $"{e.Process.Name} at {e.Address}"))}");
-            }
-            var spec = new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl, Via: entries.Count == 0 ? null : [.. entries.Select(e => e.Address)]);
+            var (spec, description) = await StartPathAsync(options, cluster, path, entries, progress, cancellationToken).ConfigureAwait(false);
             return await new ScenarioRun(options, new RunTarget(path, description, spec, [.. cluster.NodeProcesses, .. entries.Select(e => e.Process)], cluster.GatewayUrl,
                 cluster.MoveAsync, entries), progress).RunAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -105,6 +97,70 @@ public static class BenchRunner
         {
             await Task.WhenAll(entries.Select(e => e.DisposeAsync().AsTask())).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// <c>--interleave</c>: every path at once against one fresh cluster, each worker process on one path, so that the
+    /// machine's moment is the same for all of them. Returns one result per path, in the order of the paths.
+    /// </summary>
+    private static async Task<IReadOnlyList<ScenarioResult>> RunInterleavedAsync(BenchOptions options, Action<string> progress, CancellationToken cancellationToken)
+    {
+        await using var cluster = await LocalCluster.StartAsync(ClusterOptions(options, options.NodeSettings, options.BackplaneSettings), progress, cancellationToken).ConfigureAwait(false);
+        var entries = new List<IEntryPoint>();
+        try
+        {
+            var paths = new List<PathTarget>();
+            foreach (var path in options.ProxyPathNames)
+            {
+                var (spec, description) = await StartPathAsync(options, cluster, path, entries, progress, cancellationToken).ConfigureAwait(false);
+                paths.Add(new PathTarget(path, description, spec));
+            }
+            var name = string.Join(" + ", options.ProxyPathNames);
+            return await new ScenarioRun(options, new RunTarget(name, $"{name}, interleaved", paths[0].Target, [.. cluster.NodeProcesses, .. entries.Select(e => e.Process)],
+                cluster.GatewayUrl, cluster.MoveAsync, entries, paths), progress).RunPerPathAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            await Task.WhenAll(entries.Select(e => e.DisposeAsync().AsTask())).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Starts the proxy processes <paramref name="path"/> goes through (none for <c>direct</c>), adding them to
+    /// <paramref name="entries"/> even when some fail to start, and returns where its clients connect and its layout.
+    /// </summary>
+    private static async Task<(TargetSpec Spec, string Description)> StartPathAsync(BenchOptions options, LocalCluster cluster, string path, List<IEntryPoint> entries,
+        Action<string> progress, CancellationToken cancellationToken)
+    {
+        var description = cluster.Description + "; clients straight at the node their ticket names";
+        var mine = new List<IEntryPoint>();
+        if (path != ProxyPaths.Direct)
+        {
+            var count = options.ProxyProcesses > 0 ? options.ProxyProcesses : ProxyPaths.ProcessesFor(options.Clients + (options.Scenario == BenchScenarios.Fanout ? 1 : 0));
+            var nodes = await LocalCluster.NodesAsync(cluster.GatewayUrl, cancellationToken).ConfigureAwait(false);
+            var sources = options.ProxySources;
+            progress($"{path}: starting {count} {(ProxyPaths.IsSwitchboardProxy(path) ? "switchboard proxy" : "haproxy")} process(es) in front of {nodes.Count} nodes…");
+            var kernelRelay = path == ProxyPaths.ProxyKernel;
+            var starting = Enumerable.Range(0, count).Select(i => ProxyPaths.IsSwitchboardProxy(path)
+                ? StartEntry(SwitchboardProxyEntry.StartAsync($"{path}-{i + 1}", cluster, options.ProxyMode, ProxyPaths.ConnectionsPerProcess, sources, kernelRelay, options.ProxyNice, cancellationToken))
+                : StartEntry(HaProxyEntry.StartAsync($"haproxy-{i + 1}", nodes, ProxyPaths.ConnectionsPerProcess, sources.Count == 0 ? null : sources[i % sources.Count], options.ProxyNice, cancellationToken))).ToList();
+            try
+            {
+                await Task.WhenAll(starting).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Whatever started is stopped by the caller, even when another one failed to.
+                mine.AddRange(starting.Where(t => t.IsCompletedSuccessfully).Select(t => t.Result));
+                entries.AddRange(mine);
+            }
+            var from = (sources.Count == 0 ? "" : $", upstream sockets from {sources.Count} source address(es)") + (options.ProxyNice == 0 ? "" : $", nice {options.ProxyNice}");
+            description = ProxyPaths.IsSwitchboardProxy(path)
+                ? $"{cluster.Description}; clients through {count} switchboard proxy process(es) ({options.ProxyMode} mode, ticket policy, nodes from the backplane, at most {ProxyPaths.ConnectionsPerProcess:#,0} connections each{from}{(kernelRelay ? ", --kernel-relay true" : "")})"
+                : $"{cluster.Description}; clients through {count} HAProxy process(es) (mode http, one backend per node picked by the ticket's node claim with jwt_payload_query, nbthread {Environment.ProcessorCount}, maxconn {ProxyPaths.ConnectionsPerProcess:#,0}, option forwardfor, timeouts tunnel/client/server 5 min{from})";
+            progress($"{path}: {string.Join(", ", mine.Select(e => $"{e.Process.Name} at {e.Address}"))}");
+        }
+        return (new TargetSpec(TargetKind.Gateway, cluster.GatewayUrl, Via: mine.Count == 0 ? null : [.. mine.Select(e => e.Address)]), description);
     }
 
     /// <summary>The 1-minute load average from /proc/loadavg, or null where there is none.</summary>
@@ -198,9 +254,15 @@ public static class BenchRunner
         {
             settings["proxy paths"] = string.Join(", ", options.ProxyPathNames);
             settings["proxy mode"] = options.ProxyMode;
+            if (options.Interleave)
+            {
+                settings["interleave"] = "the paths at the same time on one cluster, worker i on path i mod paths; latency and message figures per path, CPU, memory and processes of the whole run";
+            }
             if (options.Rounds > 1)
             {
-                settings["rounds"] = $"{options.Rounds}, each a run per path on a fresh cluster; odd rounds in the order above, even rounds in reverse";
+                settings["rounds"] = options.Interleave
+                    ? $"{options.Rounds}, each one interleaved run on a fresh cluster"
+                    : $"{options.Rounds}, each a run per path on a fresh cluster; odd rounds in the order above, even rounds in reverse";
             }
         }
         var report = new BenchReport(options.Scenario, options.Command, startedAt, machine, settings, switchboard, baseline, paths, options.Rounds > 1 ? rounds : null);

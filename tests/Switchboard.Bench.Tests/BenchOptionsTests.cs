@@ -50,6 +50,19 @@ public sealed class BenchOptionsTests
     }
 
     [Fact]
+    public void Interleave_GoesWithProxy_DirectTraffic_TwoPaths_AndWorkerProcesses()
+    {
+        var interleaved = ProxyRun(3) with { Interleave = true, ProxyPathNames = ["direct", "proxy"] };
+        interleaved.Validate();
+
+        Should.Throw<ArgumentException>(() => (interleaved with { Proxy = false, Rounds = 1 }).Validate()).Message.ShouldContain("--interleave");
+        Should.Throw<ArgumentException>(() => (interleaved with { Scenario = BenchScenarios.Idle }).Validate()).Message
+            .ShouldBe("--interleave splits one run's traffic between the paths: it goes with --scenario direct only (got 'idle').");
+        Should.Throw<ArgumentException>(() => (interleaved with { ProxyPathNames = ["proxy"] }).Validate()).Message.ShouldContain("at least two");
+        Should.Throw<ArgumentException>(() => (interleaved with { Workers = 0 }).Validate()).Message.ShouldContain("--workers");
+    }
+
+    [Fact]
     public void ProxyNice_StartsTheProgramThroughNice_KeepingItsArguments()
     {
         var info = Switchboard.Bench.Proxying.Niceness.Apply(new System.Diagnostics.ProcessStartInfo("/usr/sbin/haproxy", ["-f", "a b.cfg"]), -10);

@@ -16,8 +16,15 @@ namespace Switchboard.Bench.Scenarios;
 /// <param name="Gateway">A gateway whose /v1/nodes tells what the nodes saw; null for other targets.</param>
 /// <param name="Move">Drains (scenario <c>drain</c>) or kills (<c>failover</c>) a node by id; null when the target cannot.</param>
 /// <param name="Entries">The proxies the clients go through (<see cref="TargetSpec.Via"/>); their processes are in <paramref name="Processes"/> too.</param>
+/// <param name="Interleaved">
+/// Paths taken at the same time (<c>--interleave</c>): worker <c>i</c> connects its clients by path <c>i mod count</c>
+/// instead of <paramref name="Target"/>; null for one path.
+/// </param>
 internal sealed record RunTarget(string Name, string Description, TargetSpec Target, IReadOnlyList<ClusterProcess> Processes, Uri? Gateway,
-    Func<string, string, CancellationToken, Task>? Move = null, IReadOnlyList<IEntryPoint>? Entries = null);
+    Func<string, string, CancellationToken, Task>? Move = null, IReadOnlyList<IEntryPoint>? Entries = null, IReadOnlyList<PathTarget>? Interleaved = null);
+
+/// <summary>One of the paths of an interleaved run: its name (<c>direct</c>, <c>proxy</c>, …), layout and where its clients connect.</summary>
+internal sealed record PathTarget(string Path, string Description, TargetSpec Target);
 
 /// <summary>
 /// Runs one scenario against one target: spreads the clients over workers, drives them through the scenario's phases,
@@ -35,6 +42,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     private readonly List<Figure> _figures = [];
     private readonly List<string> _notes = [];
     private readonly Dictionary<IBenchWorker, int> _memberCount = [];
+    private readonly Dictionary<string, List<Figure>> _pathFigures = [];
     private ProcessWatch _loadGenerator = null!;
 
     public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
@@ -50,6 +58,24 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
                 await worker.DisposeAsync().ConfigureAwait(false);
             }
         }
+    }
+
+    /// <summary>
+    /// Runs an interleaved target (<see cref="RunTarget.Interleaved"/>) and returns one result per path, in its order:
+    /// each path's own latency and message figures, and the run's shared ones (CPU, memory, processes, connecting).
+    /// </summary>
+    public async Task<IReadOnlyList<ScenarioResult>> RunPerPathAsync(CancellationToken cancellationToken)
+    {
+        var paths = target.Interleaved ?? throw new InvalidOperationException("Not an interleaved target.");
+        var whole = await RunAsync(cancellationToken).ConfigureAwait(false);
+        const string Shared = "Interleaved: the paths ran at the same time on one cluster, each worker on one path. Latency and message figures are this path's own; CPU, memory, connecting and the process table are the whole run's, the same on every path.";
+        return [.. paths.Select(p => whole with
+        {
+            Target = p.Path,
+            Description = p.Description,
+            Figures = [.. whole.Figures.Select(f => _pathFigures.GetValueOrDefault(p.Path)?.FirstOrDefault(own => own.Key == f.Key) ?? f)],
+            Notes = [Shared, .. whole.Notes],
+        })];
     }
 
     private async Task<ScenarioResult> RunCoreAsync(CancellationToken cancellationToken)
@@ -271,7 +297,8 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     {
         var rate = options.Rate > 0 && senders.Count > 0 ? options.Rate / senders.Count : 0;
         progress($"{target.Name}: {senders.Count:#,0} sender(s) {(rate > 0 ? $"at {options.Rate:#,0} msg/s in all" : $"flat out (window {options.Window:#,0} per worker)")} for {options.Duration.TotalSeconds:0} s…");
-        var before = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+        var beforeEach = await EachProgressAsync(cancellationToken).ConfigureAwait(false);
+        var before = Total(beforeEach);
         await Task.WhenAll(_workers.Select(w => w.StartTrafficAsync(new TrafficOrder([.. senders.Where(s => Holds(w, s.Index))], rate, options.PayloadBytes, options.Window, LocalRecipients(w, recipientsPerMessage)), cancellationToken))).ConfigureAwait(false);
         if (options.WarmUp > TimeSpan.Zero)
         {
@@ -280,7 +307,8 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             await Task.Delay(options.WarmUp, cancellationToken).ConfigureAwait(false);
             await Task.WhenAll(_workers.Select(w => w.ResetLatencyAsync(cancellationToken))).ConfigureAwait(false);
         }
-        var measured = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+        var measuredEach = await EachProgressAsync(cancellationToken).ConfigureAwait(false);
+        var measured = Total(measuredEach);
         sampler.StartBusy();
         _loadGenerator.StartBusy();
         var started = Stopwatch.GetTimestamp();
@@ -311,18 +339,21 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         var seconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
         sampler.EndBusy();
         _loadGenerator.EndBusy();
-        var atStop = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+        var atStopEach = await EachProgressAsync(cancellationToken).ConfigureAwait(false);
+        var atStop = Total(atStopEach);
 
         // Let what is in flight arrive: until everything expected is in, or nothing has moved for 3 s.
         var expected = atStop.Sent * recipientsPerMessage;
         var settled = atStop;
+        var settledEach = atStopEach;
         var quietSince = Stopwatch.GetTimestamp();
         var settleStarted = Stopwatch.GetTimestamp();
         var settleLimit = options.Duration + TimeSpan.FromSeconds(30);
         while (settled.Delivered < expected && Stopwatch.GetElapsedTime(quietSince) < TimeSpan.FromSeconds(3) && Stopwatch.GetElapsedTime(settleStarted) < settleLimit)
         {
             await Task.Delay(100, cancellationToken).ConfigureAwait(false);
-            var now = await ProgressAsync(cancellationToken).ConfigureAwait(false);
+            settledEach = await EachProgressAsync(cancellationToken).ConfigureAwait(false);
+            var now = Total(settledEach);
             if (now.Delivered != settled.Delivered)
             {
                 quietSince = Stopwatch.GetTimestamp();
@@ -334,27 +365,18 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             _notes.Add($"Deliveries were still arriving {settleLimit.TotalSeconds:0} s after the senders stopped: 'deliveries lost' counts messages still queued, not only lost ones; the offered rate is above what this setup sustains.");
         }
         var results = await Task.WhenAll(_workers.Select(w => w.ResultAsync(cancellationToken))).ConfigureAwait(false);
-        var latency = Merge(results.Select(r => r.Latency));
         Add("senders", "senders", senders.Count, "");
         Add("recipients_per_message", "recipients per message", recipientsPerMessage, "");
-        Add("sent", "messages sent", atStop.Sent - before.Sent, "");
-        Add("delivered", "deliveries", settled.Delivered - before.Delivered, "");
-        Add("lost", "deliveries lost", expected - (settled.Delivered - before.Delivered), "");
-        Add("duplicates", "duplicates delivered", settled.Duplicates - before.Duplicates, "");
-        Add("sent_rate", "messages sent per second", (atStop.Sent - measured.Sent) / seconds, "msg/s");
-        Add("delivered_rate", "deliveries per second", (atStop.Delivered - measured.Delivered) / seconds, "msg/s");
-        Add("latency_p50", "latency p50", latency.ValueAtPercentile(50), "µs");
-        Add("latency_p90", "latency p90", latency.ValueAtPercentile(90), "µs");
-        Add("latency_p99", "latency p99", latency.ValueAtPercentile(99), "µs");
-        Add("latency_p999", "latency p99.9", latency.ValueAtPercentile(99.9), "µs");
-        Add("latency_max", "latency max", latency.Max, "µs");
-        var sendLag = Merge(results.Select(r => r.SendLag).OfType<HistogramSnapshot>());
-        if (sendLag.Count > 0)
+        AddMessageFigures(_figures, new TrafficWindow(before, measured, atStop, settled, seconds, recipientsPerMessage), results);
+        if (target.Interleaved is { } paths)
         {
-            // Latency counts from the write: this is the load generator's own lateness, which it leaves out.
-            Add("send_lag_p50", "paced sends' lateness p50 (written after their due time)", sendLag.ValueAtPercentile(50), "µs");
-            Add("send_lag_p99", "paced sends' lateness p99", sendLag.ValueAtPercentile(99), "µs");
-            Add("send_lag_max", "paced sends' lateness max", sendLag.Max, "µs");
+            for (var p = 0; p < paths.Count; p++)
+            {
+                var mine = Enumerable.Range(0, _workers.Count).Where(i => i % paths.Count == p).ToList();
+                var window = new TrafficWindow(Total(mine.Select(i => beforeEach[i])), Total(mine.Select(i => measuredEach[i])), Total(mine.Select(i => atStopEach[i])),
+                    Total(mine.Select(i => settledEach[i])), seconds, recipientsPerMessage);
+                AddMessageFigures(_pathFigures[paths[p].Path] = [], window, [.. mine.Select(i => results[i])]);
+            }
         }
         if (move is not null)
         {
@@ -412,6 +434,11 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     private void StartWorkers(int total)
     {
         var count = options.Workers ?? (total <= 2000 ? 0 : (int)Math.Ceiling(total / (double)options.ClientsPerWorker));
+        if (target.Interleaved is { } paths)
+        {
+            // Every path gets as many workers as the others, so each carries the same share of the clients and the rate.
+            count = (int)Math.Ceiling(Math.Max(count, 1) / (double)paths.Count) * paths.Count;
+        }
         if (count == 0)
         {
             var local = new BenchWorker();
@@ -427,7 +454,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         for (var i = 0; i < count; i++)
         {
             var share = (total / count) + (i < total % count ? 1 : 0);
-            var worker = WorkerProcess.Start(i);
+            var worker = WorkerProcess.Start(i, inlineCompletions: options.Scenario is BenchScenarios.Connect or BenchScenarios.Idle);
             _workers.Add(worker);
             _ranges[worker] = (first, share);
             first += share;
@@ -442,7 +469,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     private async Task WarmUpConnectsAsync(CancellationToken cancellationToken)
     {
         progress($"{target.Name}: warming up for {options.WarmUp.TotalSeconds:0.#} s (connections opened and closed again)…");
-        var reports = await Task.WhenAll(_workers.Select((w, i) => w.WarmUpAsync(new WarmUpOrder(target.Target, $"{UserPrefix}warm-{i}-",
+        var reports = await Task.WhenAll(_workers.Select((w, i) => w.WarmUpAsync(new WarmUpOrder(SpecFor(i), $"{UserPrefix}warm-{i}-",
             options.SourceAddresses.Count == 0 ? null : options.SourceAddresses[i % options.SourceAddresses.Count], options.Concurrency, options.WarmUp),
             cancellationToken))).ConfigureAwait(false);
         Add("warmup_connections", "connections opened and closed to warm up (not measured)", reports.Sum(r => r.Opened), "");
@@ -478,8 +505,11 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         var i = _workers.IndexOf(worker);
         var (first, count) = _ranges[worker];
         var source = options.SourceAddresses.Count == 0 ? null : options.SourceAddresses[i % options.SourceAddresses.Count];
-        return new ConnectOrder(target.Target, first, count, UserPrefix, source, options.Concurrency, FollowMoves: MovesClients);
+        return new ConnectOrder(SpecFor(i), first, count, UserPrefix, source, options.Concurrency, FollowMoves: MovesClients);
     }
+
+    /// <summary>Where worker <paramref name="index"/>'s clients connect: its path's target in an interleaved run.</summary>
+    private TargetSpec SpecFor(int index) => target.Interleaved is { } paths ? paths[index % paths.Count].Target : target.Target;
 
     private bool MovesClients => options.Scenario is BenchScenarios.Drain or BenchScenarios.Failover;
 
@@ -489,9 +519,14 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         return index >= first && index < first + count;
     }
 
-    private async Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken)
+    private async Task<WorkerProgress> ProgressAsync(CancellationToken cancellationToken) => Total(await EachProgressAsync(cancellationToken).ConfigureAwait(false));
+
+    /// <summary>Each worker's progress, in the order of the workers.</summary>
+    private Task<WorkerProgress[]> EachProgressAsync(CancellationToken cancellationToken) => Task.WhenAll(_workers.Select(w => w.ProgressAsync(cancellationToken)));
+
+    private static WorkerProgress Total(IEnumerable<WorkerProgress> each)
     {
-        var all = await Task.WhenAll(_workers.Select(w => w.ProgressAsync(cancellationToken))).ConfigureAwait(false);
+        var all = each.ToList();
         var byNode = new Dictionary<string, int>();
         foreach (var (node, count) in all.SelectMany(p => p.ByNode ?? new Dictionary<string, int>()))
         {
@@ -519,6 +554,36 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     }
 
     private void Add(string key, string label, double? value, string unit) => _figures.Add(new Figure(key, label, value, unit));
+
+    /// <summary>The progress totals a traffic phase is measured between, and its measured length.</summary>
+    private sealed record TrafficWindow(WorkerProgress Before, WorkerProgress Measured, WorkerProgress AtStop, WorkerProgress Settled, double Seconds, int RecipientsPerMessage);
+
+    /// <summary>What the messages of <paramref name="results"/>' workers did in <paramref name="window"/>: counts, rates and latency.</summary>
+    private static void AddMessageFigures(List<Figure> figures, TrafficWindow window, IReadOnlyList<WorkerResult> results)
+    {
+        void Add(string key, string label, double? value, string unit) => figures.Add(new Figure(key, label, value, unit));
+        var (before, measured, atStop, settled) = (window.Before, window.Measured, window.AtStop, window.Settled);
+        var latency = Merge(results.Select(r => r.Latency));
+        Add("sent", "messages sent", atStop.Sent - before.Sent, "");
+        Add("delivered", "deliveries", settled.Delivered - before.Delivered, "");
+        Add("lost", "deliveries lost", (atStop.Sent * window.RecipientsPerMessage) - (settled.Delivered - before.Delivered), "");
+        Add("duplicates", "duplicates delivered", settled.Duplicates - before.Duplicates, "");
+        Add("sent_rate", "messages sent per second", (atStop.Sent - measured.Sent) / window.Seconds, "msg/s");
+        Add("delivered_rate", "deliveries per second", (atStop.Delivered - measured.Delivered) / window.Seconds, "msg/s");
+        Add("latency_p50", "latency p50", latency.ValueAtPercentile(50), "µs");
+        Add("latency_p90", "latency p90", latency.ValueAtPercentile(90), "µs");
+        Add("latency_p99", "latency p99", latency.ValueAtPercentile(99), "µs");
+        Add("latency_p999", "latency p99.9", latency.ValueAtPercentile(99.9), "µs");
+        Add("latency_max", "latency max", latency.Max, "µs");
+        var sendLag = Merge(results.Select(r => r.SendLag).OfType<HistogramSnapshot>());
+        if (sendLag.Count > 0)
+        {
+            // Latency counts from the write: this is the load generator's own lateness, which it leaves out.
+            Add("send_lag_p50", "paced sends' lateness p50 (written after their due time)", sendLag.ValueAtPercentile(50), "µs");
+            Add("send_lag_p99", "paced sends' lateness p99", sendLag.ValueAtPercentile(99), "µs");
+            Add("send_lag_max", "paced sends' lateness max", sendLag.Max, "µs");
+        }
+    }
 
     private static LatencyHistogram Merge(IEnumerable<HistogramSnapshot> snapshots)
     {

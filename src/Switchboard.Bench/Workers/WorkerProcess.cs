@@ -40,13 +40,15 @@ internal sealed class WorkerProcess : IBenchWorker
     /// </summary>
     public const string InlineCompletionsVariable = "DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS";
 
-    public static WorkerProcess Start(int workerIndex)
+    /// <summary>Starts worker <paramref name="workerIndex"/>; <paramref name="inlineCompletions"/> for workers that only connect and hold.</summary>
+    public static WorkerProcess Start(int workerIndex, bool inlineCompletions = false)
     {
         var info = SelfProcess.StartInfo("bench-worker", "--index", workerIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        // A worker's continuations are short and never block, so a hop to the pool per socket event is pure cost, and that
-        // cost is taken from the system under test on the same cores (~25 % of a worker's CPU per connection opened, stop
-        // 21). Only the workers get it; set the variable to 0 to measure without it.
-        if (Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
+        // Opening connections, a worker's continuations are short and never block, so a hop to the pool per socket event
+        // is pure cost, taken from the system under test on the same cores (7-27 % of a worker's CPU per connection
+        // opened, stop 21). Not for traffic: paced direct traffic through two such workers fell behind by seconds
+        // (p99 12 s against 10 ms), for a reason not found. Set the variable to 0 on the bench to measure without it.
+        if (inlineCompletions && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
         {
             info.Environment[InlineCompletionsVariable] = "1";
         }

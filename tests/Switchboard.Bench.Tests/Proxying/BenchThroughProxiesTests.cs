@@ -66,6 +66,49 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Interleaved_DirectAndProxy_RunAtOnceOnOneCluster_EachWithItsOwnClientsAndFigures()
+    {
+        await using var broker = await RabbitMqBroker.StartOrShareAsync();
+        const int Rate = 1500;
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Direct,
+            LocalNodes = 2,
+            Backplane = broker.Url.ToString(),
+            Proxy = true,
+            ProxyPathNames = [ProxyPaths.Direct, ProxyPaths.Proxy],
+            Interleave = true,
+            ProxyProcesses = 2,
+            Clients = Clients,
+            Rate = Rate,
+            Duration = TimeSpan.FromSeconds(3),
+            WarmUp = TimeSpan.FromMilliseconds(500),
+        }, output.WriteLine).WaitAsync(TimeSpan.FromSeconds(240));
+
+        var (direct, proxy) = (report.Paths.ShouldNotBeNull()[0], report.Paths[1]);
+        (direct.Target, proxy.Target).ShouldBe((ProxyPaths.Direct, ProxyPaths.Proxy));
+        // One cluster for both: every client of both paths is on its nodes, and the same processes were sampled.
+        direct["connections_reported"].ShouldBe(Clients);
+        proxy.Processes.ShouldBe(direct.Processes);
+        // Half the clients went through the proxies, and only they: the proxies' own count.
+        proxy["proxy_connections_total"].ShouldBe(Clients / 2);
+        foreach (var path in new[] { direct, proxy })
+        {
+            // Each path carried its own half of the rate, and its figures are its own messages.
+            path["sent_rate"]!.Value.ShouldBe(Rate / 2.0, Rate * 0.1, path.Target);
+            path["sent"]!.Value.ShouldBeGreaterThan(1000, path.Target);
+            path["delivered"].ShouldBe(path["sent"], path.Target);
+            path["lost"].ShouldBe(0, path.Target);
+            path["duplicates"].ShouldBe(0, path.Target);
+            path.Notes.ShouldContain(n => n.StartsWith("Interleaved", StringComparison.Ordinal));
+        }
+        direct["latency_p99"].ShouldNotBe(proxy["latency_p99"]);
+        var p99 = report.PathComparisons.ShouldNotBeNull().Single(c => c.Key == "latency_p99");
+        p99.Ratios["proxy/direct"].ShouldBe(proxy["latency_p99"] / direct["latency_p99"]);
+    }
+
+    [Fact]
     public async Task Failover_ANodeProcessKilledWithSigkill_UnderFailoverModeProxies_LosesTheClientsNothing()
     {
         await using var broker = await RabbitMqBroker.StartOrShareAsync();

@@ -6,14 +6,23 @@ namespace Switchboard.Bench.Tests.Workers;
 public sealed class WorkerProcessTests
 {
     [Fact]
-    public async Task AWorkerProcess_RunsItsSocketContinuationsInline_UnlessTheBenchsEnvironmentSaysOtherwise()
+    public async Task AConnectingWorker_RunsItsSocketContinuationsInline_UnlessTheBenchsEnvironmentSaysOtherwise()
     {
         var expected = Environment.GetEnvironmentVariable(WorkerProcess.InlineCompletionsVariable) ?? "1";
+        await using var worker = WorkerProcess.Start(0, inlineCompletions: true);
+
+        (await EnvironmentOf(worker)).ShouldContain($"{WorkerProcess.InlineCompletionsVariable}={expected}");
+    }
+
+    [Fact]
+    public async Task ATrafficWorker_KeepsTheThreadPoolHop()
+    {
         await using var worker = WorkerProcess.Start(0);
 
-        // The variable is read by the runtime at start, so the process's own environment is what counts.
-        var environment = (await File.ReadAllTextAsync($"/proc/{worker.ProcessId}/environ")).Split('\0');
-
-        environment.ShouldContain($"{WorkerProcess.InlineCompletionsVariable}={expected}");
+        (await EnvironmentOf(worker)).ShouldNotContain($"{WorkerProcess.InlineCompletionsVariable}=1");
     }
+
+    // The variable is read by the runtime at start, so the process's own environment is what counts.
+    private static async Task<string[]> EnvironmentOf(WorkerProcess worker) =>
+        (await File.ReadAllTextAsync($"/proc/{worker.ProcessId}/environ")).Split('\0');
 }
