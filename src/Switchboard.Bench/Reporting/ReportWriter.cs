@@ -68,7 +68,7 @@ public static class ReportWriter
                 md.AppendLine(CultureInfo.InvariantCulture,
                     $"| {row.Label} | {string.Join(" | ", row.Values.Values.Select(v => Format(v, row.Unit)).Concat(row.Ratios.Values.Select(Ratio)))} |");
             }
-            RoundRatioTable.AppendMarkdown(md, rows);
+            RoundRatioTable.AppendMarkdown(md, rows, interleaved: report.Settings.ContainsKey(RoundRatioTable.InterleaveSetting));
         }
         else if (report.Baseline is null)
         {

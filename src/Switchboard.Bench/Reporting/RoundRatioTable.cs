@@ -17,8 +17,14 @@ public static class RoundRatioTable
         [.. Figures.Select(key => comparisons.FirstOrDefault(c => c.Key == key)).OfType<PathComparison>()
             .SelectMany(c => (c.RoundRatios ?? new Dictionary<string, IReadOnlyList<double?>>()).Select(r => new RoundRatioRow(c.Label, r.Key, r.Value, c.Ratios[r.Key])))];
 
-    /// <summary>Appends the table, with a line on what it shows, to <paramref name="md"/>; nothing when there are no rows.</summary>
-    internal static void AppendMarkdown(StringBuilder md, IReadOnlyList<PathComparison> comparisons)
+    /// <summary>The report setting an interleaved run (<c>--interleave</c>) carries.</summary>
+    public const string InterleaveSetting = "interleave";
+
+    /// <summary>
+    /// Appends the table, with a line on what it shows (how the paths of a round ran: <paramref name="interleaved"/> or
+    /// back to back), to <paramref name="md"/>; nothing when there are no rows.
+    /// </summary>
+    internal static void AppendMarkdown(StringBuilder md, IReadOnlyList<PathComparison> comparisons, bool interleaved = false)
     {
         var rows = Rows(comparisons);
         if (rows.Count == 0)
@@ -27,7 +33,9 @@ public static class RoundRatioTable
         }
         var rounds = rows[0].Rounds.Count;
         md.AppendLine();
-        md.AppendLine("Ratios within each round (the paths of a round ran back to back; odd rounds took them in the order above, even rounds in reverse):");
+        md.AppendLine(interleaved
+            ? "Ratios within each round (the paths of a round ran at the same time, interleaved on one cluster):"
+            : "Ratios within each round (the paths of a round ran back to back; odd rounds took them in the order above, even rounds in reverse):");
         md.AppendLine();
         md.AppendLine(CultureInfo.InvariantCulture, $"| figure | ratio | {string.Join(" | ", Enumerable.Range(1, rounds).Select(r => $"round {r}"))} | median |");
         md.AppendLine($"| --- | --- |{string.Concat(Enumerable.Repeat(" ---: |", rounds + 1))}");

@@ -74,6 +74,18 @@ public sealed class RoundsReportTests
     }
 
     [Fact]
+    public void Markdown_SaysHowTheRoundsPathsRan_BackToBack_OrInterleaved()
+    {
+        var backToBack = ThreeRounds();
+        var interleaved = backToBack with { Settings = new Dictionary<string, string> { [RoundRatioTable.InterleaveSetting] = "at once" } };
+
+        ReportWriter.ToMarkdown(backToBack).ShouldContain("the paths of a round ran back to back;");
+        var markdown = ReportWriter.ToMarkdown(interleaved);
+        markdown.ShouldContain("the paths of a round ran at the same time, interleaved on one cluster");
+        markdown.ShouldNotContain("back to back");
+    }
+
+    [Fact]
     public void Markdown_OfThreeRounds_ShowsTheMedians_ThePerRoundRatiosOfLatencyAndThroughput_AndEveryRunsProcesses()
     {
         var markdown = ReportWriter.ToMarkdown(ThreeRounds());
