@@ -159,11 +159,37 @@ internal static unsafe partial class Native
         _ => SocketError.SocketError,
     }));
 
+    /// <summary>
+    /// Puts the calling thread under the real-time FIFO scheduler at <paramref name="priority"/> (1–99); returns null,
+    /// or why the kernel refused (no CAP_SYS_NICE, or a real-time budget of 0 for this group).
+    /// </summary>
+    public static string? SetRealtimePriority(int priority)
+    {
+        const int SchedFifo = 1;
+        var parameter = priority;
+        if (sched_setscheduler(0, SchedFifo, &parameter) == 0)
+        {
+            return null;
+        }
+        var errno = Marshal.GetLastPInvokeError();
+        return errno == 1 ? "not permitted (EPERM): it needs root or CAP_SYS_NICE" : $"sched_setscheduler failed (errno {errno})";
+    }
+
+    /// <summary>The calling thread's kernel id, as /proc/self/task names it.</summary>
+    public static int CurrentThreadId() => gettid();
+
     private static int Check(int result, string call) =>
         result >= 0 ? result : throw new SocketException(Marshal.GetLastPInvokeError(), $"{call} failed");
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_create1(int flags);
+
+    // pid 0: the calling thread. The parameter is struct sched_param, whose one field is the int priority.
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sched_setscheduler(int pid, int policy, int* param);
+
+    [LibraryImport("libc")]
+    private static partial int gettid();
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_ctl(int epfd, int op, SafeSocketHandle fd, byte* @event);

@@ -64,6 +64,9 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Open client connections.</summary>
     public int Connections => _runtime.Registry.Count;
 
+    /// <summary>The thread that relays tunnels (tunnel and tcp mode), once it runs; null in failover mode.</summary>
+    internal Task<ReactorThread>? RelayThread => _runtime.Reactor?.Started;
+
     /// <summary>Whether established tunnels are relayed by the kernel: <c>Proxy:KernelRelay</c> is on and this machine allows it.</summary>
     public bool KernelRelayOn => _runtime.Kernel is not null;
 
@@ -114,7 +117,20 @@ public sealed class ProxyServer : IAsyncDisposable
         var registry = new ConnectionRegistry(time, () => current?.Settings.Options.IdleTimeout ?? TimeSpan.Zero, SweepPeriod(options.IdleTimeout));
         var metrics = new ProxyMetrics(meterFactory, () => registry.Count, () => pool.All);
         // Failover mode terminates WebSocket on .NET's own sockets; tunnel and tcp mode relay on the reactor.
-        var reactor = options.Mode == ProxyModes.Failover ? null : new SocketReactor("switchboard proxy reactor", e => ProxyLog.ReactorFailed(logger, e));
+        var reactor = options.Mode == ProxyModes.Failover ? null : new SocketReactor("switchboard proxy reactor", e => ProxyLog.ReactorFailed(logger, e), options.RelayPriority);
+        if (reactor is not null && options.RelayPriority > 0)
+        {
+            // The thread sets its own priority first thing; this only waits for it to have started.
+            var thread = await reactor.Started.ConfigureAwait(false);
+            if (thread.PriorityRefused is { } refused)
+            {
+                ProxyLog.RelayPriorityRefused(logger, options.RelayPriority, refused);
+            }
+            else
+            {
+                ProxyLog.RelayPriorityOn(logger, options.RelayPriority);
+            }
+        }
         var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger, reactor) { Kernel = StartKernelRelay(options, logger) };
         var server = new ProxyServer(listener, runtime, logger);
         try

@@ -104,6 +104,10 @@ internal sealed record ProxySettings(
         {
             throw new ArgumentException($"Proxy:IdleTimeout must not be negative (is {options.IdleTimeout}).");
         }
+        if (options.RelayPriority is < 0 or > 99)
+        {
+            throw new ArgumentException($"Proxy:RelayPriority (--relay-priority) must be 0 (the normal scheduler) or a real-time priority from 1 to 99 (is {options.RelayPriority}).");
+        }
         AtLeast(options.MaxHeadBytes, 1024, "Proxy:MaxHeadBytes");
         AtLeast(options.MaxConnections, 1, "Proxy:MaxConnections");
         AtLeast(options.MaxDialAttempts, 1, "Proxy:MaxDialAttempts");
