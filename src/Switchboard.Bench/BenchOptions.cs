@@ -145,6 +145,12 @@ public sealed record BenchOptions
     public int ProxyNice { get; init; }
 
     /// <summary>
+    /// The real-time priority of our proxy processes' relay thread (<c>Proxy:RelayPriority</c>, 1–99); 0 leaves it under
+    /// the normal scheduler. HAProxy has no such setting and is not changed by it.
+    /// </summary>
+    public int ProxyRelayPriority { get; init; }
+
+    /// <summary>
     /// Take the <see cref="Proxy"/> paths at the same time, on one cluster, instead of one after the other: worker
     /// <c>i</c> sends all its clients down path <c>i mod paths</c>, so every path meets the same machine at the same
     /// moment (<c>--interleave</c>, direct only). Latency and message figures are each path's own; CPU, memory and the
@@ -240,9 +246,9 @@ public sealed record BenchOptions
         }
         if (!Proxy)
         {
-            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1 || ProxyNice != 0 || Interleave)
+            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1 || ProxyNice != 0 || Interleave || ProxyRelayPriority != 0)
             {
-                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources, --proxy-nice, --interleave and --rounds only go with --proxy.");
+                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources, --proxy-nice, --proxy-relay-priority, --interleave and --rounds only go with --proxy.");
             }
             return;
         }
@@ -273,6 +279,10 @@ public sealed record BenchOptions
         if (ProxyNice is < Proxying.Niceness.Lowest or > Proxying.Niceness.Highest)
         {
             throw new ArgumentException($"--proxy-nice must be between {Proxying.Niceness.Lowest} and {Proxying.Niceness.Highest} (got {ProxyNice}).");
+        }
+        if (ProxyRelayPriority is < 0 or > 99)
+        {
+            throw new ArgumentException($"--proxy-relay-priority must be 0 (the normal scheduler) or a real-time priority from 1 to 99 (got {ProxyRelayPriority}).");
         }
         if (ProxyMode is not ("tunnel" or "failover"))
         {

@@ -62,6 +62,17 @@ public sealed class BenchOptionsTests
         Should.Throw<ArgumentException>(() => (interleaved with { Workers = 0 }).Validate()).Message.ShouldContain("--workers");
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(100)]
+    public void ProxyRelayPriority_OutsideOneTo99_IsRefused_AndOnlyGoesWithProxy(int priority)
+    {
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { ProxyRelayPriority = priority }).Validate()).Message
+            .ShouldBe($"--proxy-relay-priority must be 0 (the normal scheduler) or a real-time priority from 1 to 99 (got {priority}).");
+        (ProxyRun(1) with { ProxyRelayPriority = 10 }).Validate();
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { Proxy = false, ProxyRelayPriority = 10 }).Validate()).Message.ShouldContain("--proxy-relay-priority");
+    }
+
     [Fact]
     public void ProxyNice_StartsTheProgramThroughNice_KeepingItsArguments()
     {

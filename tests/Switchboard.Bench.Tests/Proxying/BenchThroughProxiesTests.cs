@@ -79,6 +79,7 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
             Proxy = true,
             ProxyPathNames = [ProxyPaths.Direct, ProxyPaths.Proxy],
             Interleave = true,
+            ProxyRelayPriority = 10,
             ProxyProcesses = 2,
             Clients = Clients,
             Rate = Rate,
@@ -102,6 +103,13 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
             path["lost"].ShouldBe(0, path.Target);
             path["duplicates"].ShouldBe(0, path.Target);
             path.Notes.ShouldContain(n => n.StartsWith("Interleaved", StringComparison.Ordinal));
+        }
+        // The proxies were started with the relay priority, and (as root) none of them logged a warning: not even that
+        // the priority was refused. The one note is the interleaving's own.
+        proxy.Description.ShouldContain("--relay-priority 10");
+        if (Environment.UserName == "root")
+        {
+            proxy.Notes.Count.ShouldBe(1, string.Join(" | ", proxy.Notes));
         }
         direct["latency_p99"].ShouldNotBe(proxy["latency_p99"]);
         var p99 = report.PathComparisons.ShouldNotBeNull().Single(c => c.Key == "latency_p99");
