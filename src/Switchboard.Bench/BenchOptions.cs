@@ -262,7 +262,15 @@ public sealed record BenchOptions
         }
         if (Interleave && Workers == 0)
         {
-            throw new ArgumentException("--interleave gives each path its own worker processes: --workers must be at least the number of paths (or left out).");
+            throw new ArgumentException("--interleave gives each path its own worker processes: --workers 0 cannot (any other count is rounded up to a multiple of the paths).");
+        }
+        if (Interleave && Clients < 2 * ProxyPathNames.Count)
+        {
+            throw new ArgumentException($"--interleave pairs each path's clients among themselves: --clients must be at least 2 per path ({2 * ProxyPathNames.Count}; got {Clients}).");
+        }
+        if (ProxyRelayPriority > 0 && ProxyMode == "failover")
+        {
+            throw new ArgumentException("--proxy-relay-priority is for tunnel mode: failover-mode proxies have no relay thread.");
         }
         if (LocalNodes == 0)
         {

@@ -171,12 +171,31 @@ internal static unsafe partial class Native
         {
             return null;
         }
-        var errno = Marshal.GetLastPInvokeError();
-        return errno == 1 ? "not permitted (EPERM): it needs root or CAP_SYS_NICE" : $"sched_setscheduler failed (errno {errno})";
+        return Marshal.GetLastPInvokeError() switch
+        {
+            1 => "not permitted (EPERM): it needs root or CAP_SYS_NICE, and a real-time budget for the process's control group",
+            38 => "not supported by this C library (ENOSYS; musl does not implement it)",
+            var errno => $"sched_setscheduler failed (errno {errno})",
+        };
     }
 
-    /// <summary>The calling thread's kernel id, as /proc/self/task names it.</summary>
-    public static int CurrentThreadId() => gettid();
+    /// <summary>
+    /// The calling thread's kernel id, as /proc/self/task names it, from /proc/thread-self (no libc wrapper: glibc has
+    /// one only since 2.30); 0 where /proc does not tell.
+    /// </summary>
+    public static int CurrentThreadId()
+    {
+        try
+        {
+            // The link reads "<pid>/task/<tid>".
+            var target = new DirectoryInfo("/proc/thread-self").LinkTarget;
+            return int.TryParse(Path.GetFileName(target), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var id) ? id : 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
 
     private static int Check(int result, string call) =>
         result >= 0 ? result : throw new SocketException(Marshal.GetLastPInvokeError(), $"{call} failed");
@@ -188,8 +207,6 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)]
     private static partial int sched_setscheduler(int pid, int policy, int* param);
 
-    [LibraryImport("libc")]
-    private static partial int gettid();
 
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_ctl(int epfd, int op, SafeSocketHandle fd, byte* @event);

@@ -187,7 +187,9 @@ internal sealed unsafe class SocketReactor : IDisposable
 
     private void Run()
     {
-        _started.SetResult(new ReactorThread(Native.CurrentThreadId(), _realtimePriority == 0 ? null : Native.SetRealtimePriority(_realtimePriority)));
+        // The priority first, so that nothing runs at the wrong one; the id only tells tests and tools which thread it is.
+        var refused = _realtimePriority == 0 ? null : Native.SetRealtimePriority(_realtimePriority);
+        _started.SetResult(new ReactorThread(Native.CurrentThreadId(), refused));
         var events = (byte*)NativeMemory.Alloc((nuint)(Native.EventSize * EventCapacity));
         try
         {
@@ -263,6 +265,6 @@ internal sealed unsafe class SocketReactor : IDisposable
 }
 
 /// <summary>The reactor's thread once it runs.</summary>
-/// <param name="ThreadId">Its kernel thread id (<c>/proc/self/task/{id}</c>).</param>
+/// <param name="ThreadId">Its kernel thread id (<c>/proc/self/task/{id}</c>); 0 where /proc does not tell.</param>
 /// <param name="PriorityRefused">Why the real-time priority asked for was not given, or null (given, or none asked for).</param>
 internal sealed record ReactorThread(int ThreadId, string? PriorityRefused);

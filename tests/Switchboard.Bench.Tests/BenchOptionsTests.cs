@@ -60,6 +60,7 @@ public sealed class BenchOptionsTests
             .ShouldBe("--interleave splits one run's traffic between the paths: it goes with --scenario direct only (got 'idle').");
         Should.Throw<ArgumentException>(() => (interleaved with { ProxyPathNames = ["proxy"] }).Validate()).Message.ShouldContain("at least two");
         Should.Throw<ArgumentException>(() => (interleaved with { Workers = 0 }).Validate()).Message.ShouldContain("--workers");
+        Should.Throw<ArgumentException>(() => (interleaved with { Clients = 3 }).Validate()).Message.ShouldContain("at least 2 per path (4; got 3)");
     }
 
     [Theory]
@@ -71,6 +72,7 @@ public sealed class BenchOptionsTests
             .ShouldBe($"--proxy-relay-priority must be 0 (the normal scheduler) or a real-time priority from 1 to 99 (got {priority}).");
         (ProxyRun(1) with { ProxyRelayPriority = 10 }).Validate();
         Should.Throw<ArgumentException>(() => (ProxyRun(1) with { Proxy = false, ProxyRelayPriority = 10 }).Validate()).Message.ShouldContain("--proxy-relay-priority");
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { ProxyRelayPriority = 10, ProxyMode = "failover" }).Validate()).Message.ShouldContain("failover-mode proxies have no relay thread");
     }
 
     [Fact]

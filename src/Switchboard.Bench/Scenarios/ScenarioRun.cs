@@ -43,6 +43,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     private readonly List<string> _notes = [];
     private readonly Dictionary<IBenchWorker, int> _memberCount = [];
     private readonly Dictionary<string, List<Figure>> _pathFigures = [];
+    private readonly Dictionary<string, (Dictionary<string, long> ConnectFailures, Dictionary<string, long> Errors, Dictionary<string, long> Closes)> _pathCounts = [];
     private ProcessWatch _loadGenerator = null!;
 
     public async Task<ScenarioResult> RunAsync(CancellationToken cancellationToken)
@@ -68,12 +69,15 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     {
         var paths = target.Interleaved ?? throw new InvalidOperationException("Not an interleaved target.");
         var whole = await RunAsync(cancellationToken).ConfigureAwait(false);
-        const string Shared = "Interleaved: the paths ran at the same time on one cluster, each worker on one path. Latency and message figures are this path's own; CPU, memory, connecting and the process table are the whole run's, the same on every path.";
+        const string Shared = "Interleaved: the paths ran at the same time on one cluster, each worker on one path. Connections, handshakes, senders, messages, latency, failures, errors and closes are this path's own; CPU, memory, the connect rate and its CPU, the proxies' counts, the notes below and the process table are the whole run's, the same on every path.";
         return [.. paths.Select(p => whole with
         {
             Target = p.Path,
             Description = p.Description,
             Figures = [.. whole.Figures.Select(f => _pathFigures.GetValueOrDefault(p.Path)?.FirstOrDefault(own => own.Key == f.Key) ?? f)],
+            ConnectFailures = _pathCounts[p.Path].ConnectFailures,
+            Errors = _pathCounts[p.Path].Errors,
+            Closes = _pathCounts[p.Path].Closes,
             Notes = [Shared, .. whole.Notes],
         })];
     }
@@ -123,7 +127,9 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         {
             Add("connections_reported", "connections the nodes report", await ReportedConnectionsAsync(target.Gateway, clients.Count, cancellationToken).ConfigureAwait(false), "");
         }
-        var entryOpen = await EntryConnectionsAsync(clients.Count, cancellationToken).ConfigureAwait(false);
+        // Interleaved, only the proxied paths' clients go through the proxies.
+        var throughProxies = target.Interleaved is null ? clients.Count : clients.Count(c => SpecFor(_workers.FindIndex(w => Holds(w, c.Index))).Via is { Count: > 0 });
+        var entryOpen = await EntryConnectionsAsync(throughProxies, cancellationToken).ConfigureAwait(false);
         await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
         sampler.MarkAfter();
         _loadGenerator.MarkAfter();
@@ -181,10 +187,20 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         }
 
         var results = await Task.WhenAll(_workers.Select(w => w.ResultAsync(cancellationToken))).ConfigureAwait(false);
-        var handshake = Merge(results.Select(r => r.Handshake));
-        Add("handshake_p50", "handshake latency p50", handshake.ValueAtPercentile(50), "µs");
-        Add("handshake_p99", "handshake latency p99", handshake.ValueAtPercentile(99), "µs");
-        Add("handshake_max", "handshake latency max", handshake.Max, "µs");
+        AddHandshakeFigures(_figures, results);
+        if (target.Interleaved is { } interleaved)
+        {
+            for (var p = 0; p < interleaved.Count; p++)
+            {
+                var mine = WorkersOf(p);
+                var figures = _pathFigures.TryGetValue(interleaved[p].Path, out var traffic) ? traffic : _pathFigures[interleaved[p].Path] = [];
+                var own = clients.Count(c => mine.Any(i => Holds(_workers[i], c.Index)));
+                figures.Add(new Figure("connections", "connections established", own, ""));
+                figures.Add(new Figure("connections_failed", "connections failed", mine.Sum(i => _ranges[_workers[i]].Count) - own, ""));
+                AddHandshakeFigures(figures, [.. mine.Select(i => results[i])]);
+                _pathCounts[interleaved[p].Path] = (Sum(mine.Select(i => results[i].ConnectFailures)), Sum(mine.Select(i => results[i].Errors)), Sum(mine.Select(i => results[i].Closes)));
+            }
+        }
 
         progress($"{target.Name}: closing…");
         await Task.WhenAll(_workers.Select(w => w.CloseAsync(cancellationToken))).ConfigureAwait(false);
@@ -372,10 +388,11 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         {
             for (var p = 0; p < paths.Count; p++)
             {
-                var mine = Enumerable.Range(0, _workers.Count).Where(i => i % paths.Count == p).ToList();
+                var mine = WorkersOf(p);
                 var window = new TrafficWindow(Total(mine.Select(i => beforeEach[i])), Total(mine.Select(i => measuredEach[i])), Total(mine.Select(i => atStopEach[i])),
                     Total(mine.Select(i => settledEach[i])), seconds, recipientsPerMessage);
-                AddMessageFigures(_pathFigures[paths[p].Path] = [], window, [.. mine.Select(i => results[i])]);
+                var figures = _pathFigures[paths[p].Path] = [new Figure("senders", "senders", senders.Count(s => mine.Any(i => Holds(_workers[i], s.Index))), "")];
+                AddMessageFigures(figures, window, [.. mine.Select(i => results[i])]);
             }
         }
         if (move is not null)
@@ -508,6 +525,9 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         return new ConnectOrder(SpecFor(i), first, count, UserPrefix, source, options.Concurrency, FollowMoves: MovesClients);
     }
 
+    /// <summary>The indexes of the workers on interleaved path <paramref name="path"/>.</summary>
+    private List<int> WorkersOf(int path) => [.. Enumerable.Range(0, _workers.Count).Where(i => i % target.Interleaved!.Count == path)];
+
     /// <summary>Where worker <paramref name="index"/>'s clients connect: its path's target in an interleaved run.</summary>
     private TargetSpec SpecFor(int index) => target.Interleaved is { } paths ? paths[index % paths.Count].Target : target.Target;
 
@@ -554,6 +574,14 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
     }
 
     private void Add(string key, string label, double? value, string unit) => _figures.Add(new Figure(key, label, value, unit));
+
+    private static void AddHandshakeFigures(List<Figure> figures, IReadOnlyList<WorkerResult> results)
+    {
+        var handshake = Merge(results.Select(r => r.Handshake));
+        figures.Add(new Figure("handshake_p50", "handshake latency p50", handshake.ValueAtPercentile(50), "µs"));
+        figures.Add(new Figure("handshake_p99", "handshake latency p99", handshake.ValueAtPercentile(99), "µs"));
+        figures.Add(new Figure("handshake_max", "handshake latency max", handshake.Max, "µs"));
+    }
 
     /// <summary>The progress totals a traffic phase is measured between, and its measured length.</summary>
     private sealed record TrafficWindow(WorkerProgress Before, WorkerProgress Measured, WorkerProgress AtStop, WorkerProgress Settled, double Seconds, int RecipientsPerMessage);

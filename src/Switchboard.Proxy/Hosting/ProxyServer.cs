@@ -212,6 +212,10 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Admin");
         }
+        if (next.Options.RelayPriority != current.Options.RelayPriority)
+        {
+            ProxyLog.ReloadNeedsRestart(_logger, "Proxy:RelayPriority");
+        }
         next = next with { Listen = current.Listen, Admin = current.Admin };
         _runtime.Settings = next;
         _runtime.Pool.SetStatic(next.Backends);

@@ -108,6 +108,10 @@ internal sealed record ProxySettings(
         {
             throw new ArgumentException($"Proxy:RelayPriority (--relay-priority) must be 0 (the normal scheduler) or a real-time priority from 1 to 99 (is {options.RelayPriority}).");
         }
+        if (options.RelayPriority > 0 && options.Mode == ProxyModes.Failover)
+        {
+            throw new ArgumentException("Proxy:RelayPriority (--relay-priority) is for tunnel and tcp mode: failover mode terminates WebSocket on .NET's sockets and has no relay thread.");
+        }
         AtLeast(options.MaxHeadBytes, 1024, "Proxy:MaxHeadBytes");
         AtLeast(options.MaxConnections, 1, "Proxy:MaxConnections");
         AtLeast(options.MaxDialAttempts, 1, "Proxy:MaxDialAttempts");

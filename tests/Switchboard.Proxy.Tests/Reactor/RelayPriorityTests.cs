@@ -1,4 +1,5 @@
 using Switchboard.Proxy.Hosting;
+using Switchboard.Reactor;
 using Switchboard.Tests.Common;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 
@@ -20,7 +21,9 @@ public sealed class RelayPriorityTests
         await using var proxy = await ProxyServer.StartAsync(options, loggerFactory: new RecordingLoggerFactory(logger));
 
         var thread = await proxy.RelayThread.ShouldNotBeNull().WaitAsync(Patience);
-        if (Environment.UserName == "root")
+        // Whether this process may have it at all (root alone is not enough: CAP_SYS_NICE and a real-time budget are),
+        // asked on a thread of the test's own, which ends with the answer.
+        if (await MayRunRealtimeAsync())
         {
             thread.PriorityRefused.ShouldBeNull();
             SchedulingOf(thread.ThreadId).ShouldBe((SchedFifo, 10));
@@ -29,9 +32,9 @@ public sealed class RelayPriorityTests
         else
         {
             // Without the right to it the proxy says why and relays at normal priority.
-            thread.PriorityRefused.ShouldNotBeNull().ShouldContain("EPERM");
+            thread.PriorityRefused.ShouldNotBeNullOrEmpty();
             SchedulingOf(thread.ThreadId).Policy.ShouldBe(SchedOther);
-            logger.Entries.ShouldContain(e => e.EventName == "RelayPriorityRefused");
+            logger.Entries.ShouldContain(e => e.EventName == "RelayPriorityRefused" && e.Message.Contains(thread.PriorityRefused!));
         }
         using var socket = await ConnectAsync(proxy);
         (await socket.WhoAmIAsync()).ShouldBe("b1");
@@ -65,6 +68,37 @@ public sealed class RelayPriorityTests
         var error = await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(options));
 
         error.Message.ShouldBe($"Proxy:RelayPriority (--relay-priority) must be 0 (the normal scheduler) or a real-time priority from 1 to 99 (is {priority}).");
+    }
+
+    [Fact]
+    public void FailoverMode_RefusesARelayPriority_SinceItHasNoRelayThread()
+    {
+        var options = new ProxyOptions { Listen = "127.0.0.1:0", Mode = ProxyModes.Failover, Gateway = "http://127.0.0.1:7000", Backends = ["ws://127.0.0.1:7001/v1/ws"], RelayPriority = 10 };
+
+        Should.Throw<ArgumentException>(() => ProxySettings.Resolve(options)).Message
+            .ShouldBe("Proxy:RelayPriority (--relay-priority) is for tunnel and tcp mode: failover mode terminates WebSocket on .NET's sockets and has no relay thread.");
+    }
+
+    [Fact]
+    public async Task AReload_ThatChangesThePriority_SaysItTakesARestart()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var logger = new RecordingLogger();
+        await using var proxy = await ProxyServer.StartAsync(Options(backend), loggerFactory: new RecordingLoggerFactory(logger));
+
+        var changed = Options(backend);
+        changed.RelayPriority = 10;
+        proxy.Reload(changed);
+
+        logger.Entries.ShouldContain(e => e.EventName == "ReloadNeedsRestart" && e.Message.Contains("Proxy:RelayPriority"));
+        SchedulingOf((await proxy.RelayThread.ShouldNotBeNull().WaitAsync(Patience)).ThreadId).Policy.ShouldBe(SchedOther);
+    }
+
+    private static async Task<bool> MayRunRealtimeAsync()
+    {
+        var answer = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() => answer.SetResult(Native.SetRealtimePriority(10) is null)) { IsBackground = true }.Start();
+        return await answer.Task.WaitAsync(Patience);
     }
 
     /// <summary>A thread's scheduling policy and real-time priority, fields 41 and 40 of its /proc stat line.</summary>
