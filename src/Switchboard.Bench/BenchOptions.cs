@@ -153,8 +153,8 @@ public sealed record BenchOptions
     /// <summary>
     /// Take the <see cref="Proxy"/> paths at the same time, on one cluster, instead of one after the other: worker
     /// <c>i</c> sends all its clients down path <c>i mod paths</c>, so every path meets the same machine at the same
-    /// moment (<c>--interleave</c>, direct only). Latency and message figures are each path's own; CPU, memory and the
-    /// process table are the run's as a whole.
+    /// moment (<c>--interleave</c>, direct only). Connection, message, latency and failure figures are each path's own;
+    /// CPU, memory, the connect rate and the process table are the run's as a whole.
     /// </summary>
     public bool Interleave { get; init; }
 
