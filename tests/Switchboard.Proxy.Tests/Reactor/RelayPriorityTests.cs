@@ -6,6 +6,7 @@ using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 namespace Switchboard.Proxy.Tests.Reactor;
 
 /// <summary>Proxy:RelayPriority: the thread that relays tunnels under the real-time FIFO scheduler, or the normal one.</summary>
+[Collection(RealtimeCollection.Name)]
 public sealed class RelayPriorityTests
 {
     private const int SchedOther = 0;
