@@ -238,6 +238,26 @@ public sealed record BenchOptions
         }
     }
 
+    private void ValidateInterleave()
+    {
+        if (Scenario != BenchScenarios.Direct)
+        {
+            throw new ArgumentException($"--interleave splits one run's traffic between the paths: it goes with --scenario direct only (got '{Scenario}').");
+        }
+        if (ProxyPathNames.Count < 2)
+        {
+            throw new ArgumentException("--interleave runs the paths side by side: --proxy-paths must name at least two.");
+        }
+        if (Workers == 0)
+        {
+            throw new ArgumentException("--interleave gives each path its own worker processes: --workers 0 cannot (any other count is rounded up to a multiple of the paths).");
+        }
+        if (Clients < 2 * ProxyPathNames.Count)
+        {
+            throw new ArgumentException($"--interleave pairs each path's clients among themselves: --clients must be at least 2 per path ({2 * ProxyPathNames.Count}; got {Clients}).");
+        }
+    }
+
     private void ValidateProxy()
     {
         if (Rounds is < 1 or > 20)
@@ -252,21 +272,9 @@ public sealed record BenchOptions
             }
             return;
         }
-        if (Interleave && Scenario != BenchScenarios.Direct)
+        if (Interleave)
         {
-            throw new ArgumentException($"--interleave splits one run's traffic between the paths: it goes with --scenario direct only (got '{Scenario}').");
-        }
-        if (Interleave && ProxyPathNames.Count < 2)
-        {
-            throw new ArgumentException("--interleave runs the paths side by side: --proxy-paths must name at least two.");
-        }
-        if (Interleave && Workers == 0)
-        {
-            throw new ArgumentException("--interleave gives each path its own worker processes: --workers 0 cannot (any other count is rounded up to a multiple of the paths).");
-        }
-        if (Interleave && Clients < 2 * ProxyPathNames.Count)
-        {
-            throw new ArgumentException($"--interleave pairs each path's clients among themselves: --clients must be at least 2 per path ({2 * ProxyPathNames.Count}; got {Clients}).");
+            ValidateInterleave();
         }
         if (ProxyRelayPriority > 0 && ProxyMode == "failover")
         {

@@ -193,7 +193,8 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             for (var p = 0; p < interleaved.Count; p++)
             {
                 var mine = WorkersOf(p);
-                var figures = _pathFigures.TryGetValue(interleaved[p].Path, out var traffic) ? traffic : _pathFigures[interleaved[p].Path] = [];
+                // Interleaving is for direct traffic only, so the traffic phase has made the path's list.
+                var figures = _pathFigures[interleaved[p].Path];
                 var own = clients.Count(c => mine.Any(i => Holds(_workers[i], c.Index)));
                 figures.Add(new Figure("connections", "connections established", own, ""));
                 figures.Add(new Figure("connections_failed", "connections failed", mine.Sum(i => _ranges[_workers[i]].Count) - own, ""));
