@@ -117,7 +117,7 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
             path.Errors.ShouldBeEmpty();
             path.Closes.ShouldBeEmpty();
         }
-        direct["latency_p99"].ShouldNotBe(proxy["latency_p99"]);
+        // The ratio is of the paths' own figures. Two paths' p99s can be equal (histogram buckets), so that is not asserted.
         var p99 = report.PathComparisons.ShouldNotBeNull().Single(c => c.Key == "latency_p99");
         p99.Ratios["proxy/direct"].ShouldBe(proxy["latency_p99"] / direct["latency_p99"]);
     }
