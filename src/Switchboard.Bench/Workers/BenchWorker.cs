@@ -20,8 +20,9 @@ internal sealed class BenchWorker : IBenchWorker
     public async Task<WarmUpReport> WarmUpAsync(WarmUpOrder order, CancellationToken cancellationToken)
     {
         var source = order.SourceAddress is null ? null : IPAddress.Parse(order.SourceAddress);
-        // Its own target and meters: the warm-up's retries, handshakes and failures stay out of every figure.
-        using var target = new ClientTarget(order.Target, source);
+        // Its own meters, so the warm-up's handshakes and failures stay out of every figure; the target is the one the
+        // connect phase uses next, so its pooled connections to the gateway are warm too (retries are counted per phase).
+        var target = _target ??= new ClientTarget(order.Target, source);
         var meters = new WorkerMeters();
         var deadline = Stopwatch.GetTimestamp() + (long)(order.Duration.TotalSeconds * Stopwatch.Frequency);
         long opened = 0, failed = 0, next = 0;
@@ -51,6 +52,7 @@ internal sealed class BenchWorker : IBenchWorker
     {
         var source = order.SourceAddress is null ? null : IPAddress.Parse(order.SourceAddress);
         _target ??= new ClientTarget(order.Target, source);
+        var retries = _target.Retries;
         var started = Stopwatch.GetTimestamp();
         var jitMethods = JitInfo.GetCompiledMethodCount();
         var jitTime = JitInfo.GetCompilationTime();
@@ -78,7 +80,7 @@ internal sealed class BenchWorker : IBenchWorker
                     _meters.CountFailure(e.GetType().Name.ToLowerInvariant());
                 }
             }).ConfigureAwait(false);
-        return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds, _target.Retries,
+        return new ConnectReport(connected, Stopwatch.GetElapsedTime(started).TotalSeconds, _target.Retries - retries,
             JitInfo.GetCompiledMethodCount() - jitMethods, (JitInfo.GetCompilationTime() - jitTime).TotalSeconds);
     }
 
