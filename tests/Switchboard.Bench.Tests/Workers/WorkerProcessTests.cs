@@ -33,6 +33,17 @@ public sealed class WorkerProcessTests
         }
     }
 
+    [Fact]
+    public async Task EveryWorker_LeavesOutHttpClientsTracingHandler_UnlessTheBenchsEnvironmentSaysOtherwise()
+    {
+        var expected = Environment.GetEnvironmentVariable(WorkerProcess.ActivityPropagationVariable) ?? "false";
+        await using var connecting = WorkerProcess.Start(0, inlineCompletions: true);
+        await using var traffic = WorkerProcess.Start(1);
+
+        (await EnvironmentOf(connecting)).ShouldContain($"{WorkerProcess.ActivityPropagationVariable}={expected}");
+        (await EnvironmentOf(traffic)).ShouldContain($"{WorkerProcess.ActivityPropagationVariable}={expected}");
+    }
+
     // The variable is read by the runtime at start, so the process's own environment is what counts.
     private static async Task<string[]> EnvironmentOf(WorkerProcess worker) =>
         (await File.ReadAllTextAsync($"/proc/{worker.ProcessId}/environ")).Split('\0');
