@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Switchboard.Bench.Load;
 
 namespace Switchboard.Bench.Workers;
@@ -11,7 +12,7 @@ public static class WorkerHost
     public static async Task<int> RunAsync(TextReader input, TextWriter output, CancellationToken cancellationToken)
     {
         await using var worker = new BenchWorker();
-        while (await input.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
+        await foreach (var line in LinesOf(input).ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
             JsonObject answer;
             try
@@ -41,6 +42,36 @@ public static class WorkerHost
             await output.FlushAsync(cancellationToken).ConfigureAwait(false);
         }
         return 0;
+    }
+
+    /// <summary>
+    /// The lines of <paramref name="input"/>, read on a thread of its own. Reading standard input blocks the thread that
+    /// reads (its async reads are synchronous on Unix), and this loop resumes wherever the last request's work ended:
+    /// in a worker that runs socket continuations inline, on a socket engine's thread, whose sockets then went unread
+    /// until the next request came (paced traffic delivered half its messages seconds late, stop 22). From a channel,
+    /// the loop resumes on the thread pool and never waits on a thread that something else needs.
+    /// </summary>
+    private static ChannelReader<string> LinesOf(TextReader input)
+    {
+        var lines = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        var reader = new Thread(() =>
+        {
+            try
+            {
+                while (input.ReadLine() is { } line)
+                {
+                    lines.Writer.TryWrite(line);
+                }
+                lines.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                lines.Writer.TryComplete(e);
+            }
+        })
+        { IsBackground = true, Name = "Bench worker input" };
+        reader.Start();
+        return lines.Reader;
     }
 
     private static T Body<T>(JsonNode? body) => body.Deserialize<T>(BenchJson.Options) ?? throw new InvalidOperationException($"Missing {typeof(T).Name}.");

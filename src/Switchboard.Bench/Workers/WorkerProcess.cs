@@ -49,8 +49,9 @@ internal sealed class WorkerProcess : IBenchWorker
         var info = SelfProcess.StartInfo("bench-worker", "--index", workerIndex.ToString(System.Globalization.CultureInfo.InvariantCulture));
         // Opening connections, a worker's continuations are short and never block, so a hop to the pool per socket event
         // is pure cost, taken from the system under test on the same cores (7-27 % of a worker's CPU per connection
-        // opened, stop 21). Not for traffic: paced direct traffic through two such workers fell behind by seconds
-        // (p99 12 s against 10 ms), for a reason not found. Set the variable to 0 on the bench to measure without it.
+        // opened, stop 21). Not for traffic: there it measured no better (stop 22: at 50,000 msg/s, p99 96 and 109 ms
+        // against 63 and 115 ms through two workers, the same load generator CPU). Set the variable to 0 on the bench
+        // to measure without it.
         if (inlineCompletions && Environment.GetEnvironmentVariable(InlineCompletionsVariable) is null)
         {
             info.Environment[InlineCompletionsVariable] = "1";
