@@ -49,7 +49,8 @@ public static class WorkerHost
     /// reads (its async reads are synchronous on Unix), and this loop resumes wherever the last request's work ended:
     /// in a worker that runs socket continuations inline, on a socket engine's thread, whose sockets then went unread
     /// until the next request came (paced traffic delivered half its messages seconds late, stop 22). From a channel,
-    /// the loop resumes on the thread pool and never waits on a thread that something else needs.
+    /// the loop never waits on a thread that something else needs: while no request is there it holds no thread, and
+    /// it resumes on the thread pool.
     /// </summary>
     private static ChannelReader<string> LinesOf(TextReader input)
     {

@@ -21,19 +21,27 @@ public sealed class WorkerHostTests
         // thread left that engine's sockets unread until the next request.)
         var starting = Task.Factory.StartNew(() => WorkerHost.RunAsync(input, output, CancellationToken.None), CancellationToken.None,
             TaskCreationOptions.None, TaskScheduler.Default);
-        var run = await starting.WaitAsync(Timeout);
-        run.IsCompleted.ShouldBeFalse();
+        try
+        {
+            var run = await starting.WaitAsync(Timeout);
+            run.IsCompleted.ShouldBeFalse();
 
-        input.Send("""{"op":"progress"}""");
-        var answer = JsonNode.Parse(await output.Lines.Reader.ReadAsync().AsTask().WaitAsync(Timeout))!;
-        answer["ok"]!.GetValue<bool>().ShouldBeTrue();
-        answer["body"]!["sent"]!.GetValue<long>().ShouldBe(0);
+            input.Send("""{"op":"progress"}""");
+            var answer = JsonNode.Parse(await output.Lines.Reader.ReadAsync().AsTask().WaitAsync(Timeout))!;
+            answer["ok"]!.GetValue<bool>().ShouldBeTrue();
+            answer["body"]!["sent"]!.GetValue<long>().ShouldBe(0);
 
-        input.Send("""{"op":"nonsense"}""");
-        JsonNode.Parse(await output.Lines.Reader.ReadAsync().AsTask().WaitAsync(Timeout))!["error"]!.GetValue<string>().ShouldContain("nonsense");
+            input.Send("""{"op":"nonsense"}""");
+            JsonNode.Parse(await output.Lines.Reader.ReadAsync().AsTask().WaitAsync(Timeout))!["error"]!.GetValue<string>().ShouldContain("nonsense");
 
-        input.End();
-        (await run.WaitAsync(Timeout)).ShouldBe(0);
+            input.End();
+            (await run.WaitAsync(Timeout)).ShouldBe(0);
+        }
+        finally
+        {
+            // Whatever failed above, nothing stays blocked in a read of the input for the rest of the run.
+            input.End();
+        }
     }
 
     /// <summary>Like <see cref="Console.In"/> on Unix: its async reads are synchronous, and a read blocks until a line comes.</summary>

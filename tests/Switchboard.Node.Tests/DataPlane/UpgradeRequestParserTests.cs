@@ -86,6 +86,8 @@ public sealed class UpgradeRequestParserTests
     [InlineData("Sec-WebSocket-Protocol: Switchboard.V1", 400, "unsupported_subprotocol")]
     [InlineData("X:\tvalue", 400, "bad_request")]
     [InlineData("X: \u0085", 400, "bad_request")]
+    [InlineData("X: \u007f", 400, "bad_request")]
+    [InlineData("Upgrade: websocket\u00a0", 400, "websocket_required")]
     [InlineData("Bad Name: x", 400, "bad_request")]
     [InlineData(": no name", 400, "bad_request")]
     [InlineData("Sec-WebSocket-Version: 8", 426, "unsupported_websocket_version")]
@@ -95,6 +97,24 @@ public sealed class UpgradeRequestParserTests
         var refusal = Parse(Upgrade("/v1/ws", field)).Refusal.ShouldNotBeNull();
 
         (refusal.Status, refusal.Code).ShouldBe((status, code));
+    }
+
+    [Fact]
+    public void OfRepeatedFields_TheLastUpgradeKeyAndVersionCount()
+    {
+        Parse(Upgrade("/v1/ws", "Upgrade: h2c")).Refusal.ShouldNotBeNull().Code.ShouldBe("websocket_required");
+        Parse(Upgrade("/v1/ws", "Sec-WebSocket-Key: c2hvcnRlcg==", $"Sec-WebSocket-Key: {Key}")).Request.ShouldNotBeNull();
+    }
+
+    [Theory]
+    [InlineData("/v1/ws?ids=+1&confirm=1+", false, false)]
+    [InlineData("/v1/ws?ids=%31&confirm=%2531", true, false)]
+    [InlineData("/v1/ws?ids=&confirm", false, false)]
+    public void TheFlags_AreExactlyOneOnceDecoded(string target, bool messageIds, bool confirmSends)
+    {
+        var request = Parse(Upgrade(target)).Request.ShouldNotBeNull();
+
+        (request.MessageIds, request.ConfirmSends).ShouldBe((messageIds, confirmSends));
     }
 
     [Fact]
@@ -113,6 +133,8 @@ public sealed class UpgradeRequestParserTests
     [InlineData("GET /v1/ws HTTP/1.0", 505, "http_version_not_supported")]
     [InlineData("GET /v1/wss?token=x HTTP/1.1", 404, "not_found")]
     [InlineData("get /v1/ws HTTP/1.1", 405, "method_not_allowed")]
+    [InlineData("GET\t/v1/ws HTTP/1.1", 400, "bad_request")]
+    [InlineData("GET /v1/ws\t HTTP/1.1", 404, "not_found")]
     public void ARequestLineThatIsWrong_IsRefusedPrecisely(string requestLine, int status, string code)
     {
         var refusal = Parse(Head(requestLine, "Upgrade: websocket")).Refusal.ShouldNotBeNull();
