@@ -207,7 +207,6 @@ internal static unsafe partial class Native
     [LibraryImport("libc", SetLastError = true)]
     private static partial int sched_setscheduler(int pid, int policy, int* param);
 
-
     [LibraryImport("libc", SetLastError = true)]
     private static partial int epoll_ctl(int epfd, int op, SafeSocketHandle fd, byte* @event);
 

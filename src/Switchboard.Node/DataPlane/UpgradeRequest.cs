@@ -119,7 +119,7 @@ internal static class UpgradeRequestParser
             var line = end < 0 ? fields : fields[..end];
             fields = end < 0 ? [] : fields[(end + LineEnd.Length)..];
             var colon = line.IndexOf((byte)':');
-            if (colon <= 0 || line[..colon].ContainsAny((byte)' ', (byte)'\t') || line.ContainsAnyInRange((byte)0x00, (byte)0x1F) || line.ContainsAnyInRange((byte)0x7F, (byte)0x9F))
+            if (colon <= 0 || line[..colon].Contains((byte)' ') || line.ContainsAnyInRange((byte)0x00, (byte)0x1F) || line.ContainsAnyInRange((byte)0x7F, (byte)0x9F))
             {
                 return (null, BadRequest("malformed header field"));
             }
