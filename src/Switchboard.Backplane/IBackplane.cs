@@ -68,9 +68,10 @@ public interface IBackplane : IAsyncDisposable
     ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Completes when every message handed to the backplane before the call has left this process (written to the
-    /// broker's connection; at once in process). A node answers a failover proxy's <c>send</c> only then, so a node that
-    /// dies after answering has not taken the message with it.
+    /// Completes when every message handed to the backplane before the call is safe from this process's death: confirmed
+    /// by the broker (at once in process). A node answers a failover proxy's <c>send</c> only then, so a node that dies
+    /// after answering has not taken the message with it. Throws <see cref="BackplaneUnavailableException"/> when some of
+    /// it may not have reached the broker.
     /// </summary>
     ValueTask FlushAsync(CancellationToken cancellationToken = default) => ValueTask.CompletedTask;
 

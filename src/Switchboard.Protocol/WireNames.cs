@@ -23,7 +23,7 @@ public static class WireNames
 
     /// <summary>
     /// The query parameter of the node's WebSocket URL that delays a <c>send</c>'s answer until the message has been
-    /// written to the backplane's broker (<c>confirm=1</c>): a failover proxy sends again what a lost node did not answer.
+    /// confirmed by the backplane's broker (<c>confirm=1</c>): a failover proxy sends again what a lost node did not answer.
     /// </summary>
     public const string ConfirmSendsQueryParameter = "confirm";
 

@@ -31,6 +31,9 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     // Null without coalescing or with a zero delay.
     private readonly PreciseDelay? _window;
     private readonly Task _loop;
+    // The session of the last publish, whose confirms a flush waits for; and whether this window lost a message.
+    private BrokerSession? _publishedOn;
+    private bool _windowLost;
     private long _framesPublished;
     private long _messagesPublished;
 
@@ -72,7 +75,11 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     public ValueTask EnqueueSingleAsync(string exchange, string key, bool mandatory, string type, byte[] body, CancellationToken cancellationToken) =>
         _queue.Writer.WriteAsync(new Outgoing(exchange, key, mandatory, null, type, body, null), cancellationToken);
 
-    /// <summary>Completes once everything queued before it has been written to the broker (or counted unroutable).</summary>
+    /// <summary>
+    /// Completes once the broker has confirmed everything queued before it; throws
+    /// <see cref="BackplaneUnavailableException"/> when some of it could not be published (no broker connection) or the
+    /// broker did not confirm it (refused, or the connection was lost first).
+    /// </summary>
     public async ValueTask FlushAsync(CancellationToken cancellationToken)
     {
         var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -113,14 +120,29 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         CompleteFlushes();
     }
 
-    /// <summary>Completes the <see cref="FlushAsync"/> calls read so far: what was queued before them has been written.</summary>
+    /// <summary>
+    /// Hands the <see cref="FlushAsync"/> calls read so far to the broker's confirms (what was queued before them has
+    /// been published), or fails them when this window could not publish everything.
+    /// </summary>
     private void CompleteFlushes()
     {
         foreach (var flushed in _flushed)
         {
-            flushed.TrySetResult();
+            if (_windowLost)
+            {
+                flushed.TrySetException(new BackplaneUnavailableException("The broker was unreachable: a message queued before the flush was not published."));
+            }
+            else if (_publishedOn is { } session)
+            {
+                session.Confirms.WhenConfirmed(flushed);
+            }
+            else
+            {
+                flushed.TrySetResult();
+            }
         }
         _flushed.Clear();
+        _windowLost = false;
     }
 
     private async Task DrainAsync(ChannelReader<Outgoing> reader)
@@ -215,18 +237,24 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         if (session is null)
         {
             _countUnroutable(frames);
+            _windowLost = true;
             return;
         }
         try
         {
             var properties = new BasicProperties { AppId = RabbitMqNames.AppId, Type = type, DeliveryMode = DeliveryModes.Transient };
+            // This loop is the channel's only publisher, so the number read here is the one this publish gets.
+            var sequenceNumber = await session.Publish.GetNextPublishSequenceNumberAsync(session.Lost).ConfigureAwait(false);
             await session.Publish.BasicPublishAsync(exchange, key, mandatory, properties, body, session.Lost).ConfigureAwait(false);
+            session.Confirms.Published(sequenceNumber);
+            _publishedOn = session;
             Interlocked.Add(ref _framesPublished, frames);
             Interlocked.Increment(ref _messagesPublished);
         }
         catch (Exception e)
         {
             _countUnroutable(frames);
+            _windowLost = true;
             _link.ReportBroken(session, $"publish failed: {e.Message}");
         }
     }

@@ -144,10 +144,22 @@ internal sealed class BrokerLink : IAsyncDisposable
         BrokerSession? session = null;
         try
         {
-            var publish = await connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            // Confirms tracked here, not by the library: its tracking would make each publish wait for its own confirm.
+            var publish = await connection.CreateChannelAsync(
+                new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: false), cancellationToken).ConfigureAwait(false);
             var topology = await connection.CreateChannelAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
             session = new BrokerSession(connection, publish, topology);
             var watched = session;
+            publish.BasicAcksAsync += (_, e) =>
+            {
+                watched.Confirms.Acked(e.DeliveryTag, e.Multiple);
+                return Task.CompletedTask;
+            };
+            publish.BasicNacksAsync += (_, e) =>
+            {
+                watched.Confirms.Nacked(e.DeliveryTag, e.Multiple);
+                return Task.CompletedTask;
+            };
             connection.ConnectionShutdownAsync += (_, e) => OnShutdown(watched, e);
             publish.ChannelShutdownAsync += (_, e) => OnShutdown(watched, e);
             topology.ChannelShutdownAsync += (_, e) => OnShutdown(watched, e);

@@ -5,7 +5,8 @@ namespace Switchboard.Backplane.RabbitMq;
 /// <summary>
 /// One live connection to the broker and its two channels: <see cref="Publish"/>, used only by the publisher loop
 /// (AMQP channels must not be shared by concurrent publishers), and <see cref="Topology"/>, for declarations,
-/// bindings and consumers, used under the backplane's topology lock.
+/// bindings and consumers, used under the backplane's topology lock. The publishing channel is in confirm mode, and
+/// <see cref="Confirms"/> follows what the broker has confirmed on it.
 /// </summary>
 internal sealed class BrokerSession(IConnection connection, IChannel publish, IChannel topology) : IAsyncDisposable
 {
@@ -16,6 +17,9 @@ internal sealed class BrokerSession(IConnection connection, IChannel publish, IC
     public IChannel Publish { get; } = publish;
 
     public IChannel Topology { get; } = topology;
+
+    /// <summary>The broker's confirms of what <see cref="Publish"/> sent.</summary>
+    public PublishConfirms Confirms { get; } = new();
 
     /// <summary>Cancelled once this session is gone; work tied to it stops.</summary>
     public CancellationToken Lost => _lost.Token;
@@ -37,6 +41,7 @@ internal sealed class BrokerSession(IConnection connection, IChannel publish, IC
         {
             return false;
         }
+        Confirms.Fail(new BackplaneUnavailableException("The connection to the broker was lost before the broker confirmed every message published on it."));
         return true;
     }
 

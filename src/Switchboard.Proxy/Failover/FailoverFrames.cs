@@ -19,7 +19,7 @@ internal static class FailoverFrames
 
     /// <summary>
     /// The query that asks a node to write each message's id (<c>mid</c>), which the standby's copies are matched by, and to
-    /// answer a <c>send</c> only once its backplane has written the message out (what a lost node answered is not lost).
+    /// answer a <c>send</c> only once its backplane's broker has confirmed the message (what a lost node answered is not lost).
     /// </summary>
     public const string NodeQuery = "ids=1&confirm=1";
 

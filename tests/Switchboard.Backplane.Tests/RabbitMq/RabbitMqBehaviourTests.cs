@@ -155,6 +155,58 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     }
 
     [Fact]
+    public async Task Flush_WaitsForTheBrokersConfirm_NotOnlyForTheWrite()
+    {
+        // The backplane reaches the broker through a relay that holds what it sends: the publish leaves the process,
+        // but the broker has not seen it. A node answering a confirm=1 send at that point could die and lose it.
+        await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
+        var backplane = await ConnectAsync(ThroughRelay(relay));
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+
+        relay.Hold();
+        var before = relay.BytesFromClients;
+        var label = new string('x', 4096);
+        await backplane.SendAsync("node-b", TestMessages.Create(label, "node-a")).AsTask().WithTimeout("send");
+        var flush = backplane.FlushAsync().AsTask();
+        await Eventually.TrueAsync(() => relay.BytesFromClients > before + label.Length, "the publish to leave the process");
+        flush.IsCompleted.ShouldBeFalse("the broker has not seen the message, so it cannot have confirmed it");
+
+        relay.Release();
+        await flush.WithTimeout("the flush, once the broker confirmed");
+        await inbox.WaitForLabelAsync(label);
+    }
+
+    [Fact]
+    public async Task Flush_FailsWhenTheConnectionIsLostBeforeTheBrokerConfirmed()
+    {
+        await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
+        var backplane = await ConnectAsync(ThroughRelay(relay));
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+
+        relay.Hold();
+        var before = relay.BytesFromClients;
+        var label = new string('y', 4096);
+        await backplane.SendAsync("node-b", TestMessages.Create(label, "node-a")).AsTask().WithTimeout("send");
+        var flush = backplane.FlushAsync().AsTask();
+        await Eventually.TrueAsync(() => relay.BytesFromClients > before + label.Length, "the publish to leave the process");
+        relay.CutAll();
+        relay.Release();
+
+        // The message never reached the broker: the flush must say so, not complete as if it had.
+        var failure = await Should.ThrowAsync<BackplaneUnavailableException>(flush.WithTimeout("the flush to fail"));
+        failure.Message.ShouldContain("lost");
+    }
+
+    private RabbitMqBackplaneOptions ThroughRelay(HoldableRelay relay)
+    {
+        var options = fixture.Options();
+        options.Uri = new UriBuilder(fixture.Broker.Url) { Host = "127.0.0.1", Port = relay.Port }.Uri;
+        return options;
+    }
+
+    [Fact]
     public async Task WithoutCoalescing_EveryFrameIsItsOwnMessage()
     {
         var options = fixture.Options();
