@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using Switchboard.Protocol;
 
 namespace Switchboard.Proxy.Failover;
 
@@ -25,6 +26,33 @@ internal static class FailoverFrames
 
     /// <summary><paramref name="query"/> (empty or starting with <c>?</c>) with <see cref="NodeQuery"/> added.</summary>
     public static string WithNodeQuery(string query) => string.IsNullOrEmpty(query) || query == "?" ? "?" + NodeQuery : query + "&" + NodeQuery;
+
+    /// <summary>
+    /// For a failed <c>reply</c>, the <c>error</c> frame a node sends for a command without an id; null for a reply that
+    /// succeeded. A client that gave no id hears of a failure as it would straight at the node.
+    /// </summary>
+    public static byte[]? ErrorOfFailedReply(ReadOnlySpan<byte> reply)
+    {
+        // Nodes write compact JSON; the check keeps the common answer, ok, from being parsed.
+        if (reply.IndexOf("\"ok\":false"u8) < 0)
+        {
+            return null;
+        }
+        try
+        {
+            using var json = JsonDocument.Parse(reply.ToArray());
+            if (!json.RootElement.TryGetProperty(WireNames.Fields.Error, out var error) || error.ValueKind != JsonValueKind.Object)
+            {
+                return null;
+            }
+            string Text(string name) => error.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString()! : "";
+            return ServerFrames.Error(new ProtocolError(Text(WireNames.Fields.Code), Text(WireNames.Fields.Message)));
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
 
     /// <summary>Close codes after which the node keeps the session for a resume: restart, abnormal, timeout.</summary>
     public static bool KeepsSession(int? closeStatus) => closeStatus is null or 1012 or 1006 or 3008;

@@ -264,7 +264,12 @@ internal sealed class FailoverSession : IAsyncDisposable
                         }
                         if (type == FailoverFrames.Reply && replyId is not null && _inFlight.Answered(replyId))
                         {
-                            continue; // the answer to an id the proxy gave
+                            // The answer to an id the proxy gave: the client, which gave none, hears only of a failure.
+                            if (FailoverFrames.ErrorOfFailedReply(frame.Data) is not { } error)
+                            {
+                                continue;
+                            }
+                            frame = frame with { Data = error };
                         }
                         if (type == FailoverFrames.Welcome && _session is null)
                         {

@@ -312,6 +312,36 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ACommandWithoutAnIdThatTheNodeRefuses_TheClientGetsTheErrorFrame_AsStraightAtTheNode()
+    {
+        await StartAsync();
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        await bob.ReceiveAsync("bob's welcome through the proxy");
+        await using var direct = await _cluster.ConnectAsync("carol", "node-1");
+
+        // The proxy gives the send an id of its own so that it is answered; the node's refusal must still reach bob,
+        // as the error frame the node sends a client that gave no id.
+        const string refused = """{"type":"send","to":"nowhere:x","data":1}""";
+        await bob.SendAsync(refused);
+        await direct.SendAsync(refused);
+        var throughProxy = await bob.ReceiveAsync("the refusal through the proxy");
+        var straight = await direct.ReceiveAsync("the refusal straight from the node");
+
+        straight.GetProperty("type").GetString().ShouldBe("error");
+        throughProxy.GetProperty("type").GetString().ShouldBe("error");
+        throughProxy.GetProperty("code").GetString().ShouldBe(straight.GetProperty("code").GetString());
+        throughProxy.GetProperty("message").GetString().ShouldBe(straight.GetProperty("message").GetString());
+        throughProxy.TryGetProperty("id", out _).ShouldBeFalse("the proxy's own id stays the proxy's");
+
+        // A send that succeeds is still answered to the proxy alone: the next frame bob sees is carol's message.
+        await bob.SendAsync("""{"type":"send","to":"user:carol","data":2}""");
+        await direct.SendAsync("""{"type":"send","to":"user:bob","data":3}""");
+        var next = await bob.ReceiveAsync("carol's message");
+        next.GetProperty("type").GetString().ShouldBe("message");
+        next.GetProperty("data").GetInt32().ShouldBe(3);
+    }
+
+    [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
         await StartAsync();
@@ -422,6 +452,10 @@ public sealed class FailoverTests : IAsyncLifetime
         var welcome = FailoverFrames.ReadWelcome("""{"type":"welcome","session":"S1","node":"node-2","resumed":false,"missedFrom":3,"missedTo":5}"""u8);
         welcome.ShouldBe(new FailoverFrames.WelcomeInfo("S1", false, 3, 5, "node-2"));
         JsonDocument.Parse(FailoverFrames.Resume("S\"1", 17)).RootElement.GetProperty("session").GetString().ShouldBe("S\"1");
+        FailoverFrames.ErrorOfFailedReply("""{"type":"reply","id":"~sb1","ok":true}"""u8).ShouldBeNull();
+        var error = JsonDocument.Parse(FailoverFrames.ErrorOfFailedReply("""{"type":"reply","id":"~sb1","ok":false,"error":{"code":"unavailable","message":"m"}}"""u8)!).RootElement;
+        (error.GetProperty("type").GetString(), error.GetProperty("code").GetString(), error.GetProperty("message").GetString()).ShouldBe(("error", "unavailable", "m"));
+        FailoverFrames.ErrorOfFailedReply("""{"ok":false"""u8).ShouldBeNull();
         FailoverFrames.WithNodeQuery("").ShouldBe("?ids=1&confirm=1");
         FailoverFrames.WithNodeQuery("?token=t").ShouldBe("?token=t&ids=1&confirm=1");
     }
