@@ -27,7 +27,7 @@ public sealed class RoutedMessage
     }
 
     /// <summary>
-    /// Rebuilds a message from a frame prefix made by <see cref="ServerFrames.MessagePrefix"/> (a backplane that
+    /// Rebuilds a message from a frame prefix made by <see cref="ServerFrames.MessagePrefix(string, string, ReadOnlySpan{byte})"/> (a backplane that
     /// serializes uses this). <paramref name="id"/> keeps the original message's <see cref="Id"/>; 0 makes a new one.
     /// </summary>
     public static RoutedMessage FromFramePrefix(Target target, string from, byte[] framePrefix, string? originNodeId, long id = 0) =>

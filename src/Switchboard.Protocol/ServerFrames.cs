@@ -164,7 +164,7 @@ public static class ServerFrames
 
     /// <summary>
     /// Writes <c>,"seq":N}</c> (with a <paramref name="messageId"/>, <c>,"mid":"M","seq":N}</c>), which completes a frame
-    /// started by <see cref="MessagePrefix"/>; returns the bytes written.
+    /// started by <see cref="MessagePrefix(string, string, ReadOnlySpan{byte})"/>; returns the bytes written.
     /// </summary>
     public static int WriteMessageEnd(Span<byte> destination, long seq, long? messageId = null)
     {
