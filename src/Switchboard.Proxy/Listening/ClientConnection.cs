@@ -64,7 +64,7 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
         }
     }
 
-    /// <summary>Hands the connection's bytes to <paramref name="relay"/>, which a <see cref="Close"/> then ends.</summary>
+    /// <summary>Hands the connection's bytes to <paramref name="relay"/>, which a <see cref="Close(string?)"/> then ends.</summary>
     public void Attach(ReactorRelay relay)
     {
         Volatile.Write(ref _relay, relay);
