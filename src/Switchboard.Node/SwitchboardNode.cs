@@ -339,7 +339,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     /// <param name="ticket">Its ticket, checked.</param>
     /// <param name="cork">The stream under the WebSocket, when it can gather a batch of frames into one write.</param>
     /// <param name="messageIds">The URL asked for <c>ids=1</c>: message frames carry <c>mid</c>.</param>
-    /// <param name="confirmSends">The URL asked for <c>confirm=1</c>: a <c>send</c> is answered once the backplane wrote it out.</param>
+    /// <param name="confirmSends">The URL asked for <c>confirm=1</c>: a <c>send</c> is answered once the backplane's broker confirmed it.</param>
     internal async Task StartServingAsync(WebSocket socket, TicketValidation ticket, CorkingStream? cork = null, bool messageIds = false, bool confirmSends = false)
     {
         if (await AdmitAsync(socket, ticket, cork, messageIds, confirmSends).ConfigureAwait(false) is { } connection)
@@ -527,7 +527,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         }
     }
 
-    /// <summary>Waits until the backplane has written out what was routed before; false when it could not.</summary>
+    /// <summary>Waits until the backplane's broker has confirmed what was routed before; false when it could not.</summary>
     private async ValueTask<bool> FlushBackplaneAsync()
     {
         try

@@ -82,7 +82,7 @@ public sealed partial class ClientConnection
     /// <summary>Opened with <c>ids=1</c>: each <c>message</c> frame carries the message's id in <c>mid</c>.</summary>
     internal bool MessageIds { get; }
 
-    /// <summary>Opened with <c>confirm=1</c>: a <c>send</c> is answered once the backplane has written the message out.</summary>
+    /// <summary>Opened with <c>confirm=1</c>: a <c>send</c> is answered once the backplane's broker has confirmed the message.</summary>
     internal bool ConfirmSends { get; }
 
     /// <summary>The session: from the ticket, or a new one when a resume found nothing to continue.</summary>
