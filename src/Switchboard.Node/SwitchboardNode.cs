@@ -471,7 +471,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         switch (command.Type)
         {
             case ClientCommandType.Send:
-                var message = new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId);
+                var message = command.Key is { } key
+                    ? new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId, RoutedMessage.IdForKey(connection.Sender, key))
+                    : new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId);
                 if (!await RouteAsync(message).ConfigureAwait(false) || (connection.ConfirmSends && !await FlushBackplaneAsync().ConfigureAwait(false)))
                 {
                     Answer(connection, command.Id, new ProtocolError(ErrorCodes.Unavailable, "the backplane is unreachable; the message reached this node's recipients only"));

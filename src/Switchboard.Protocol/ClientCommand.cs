@@ -35,6 +35,12 @@ public readonly struct ClientCommand
     /// <summary>The raw JSON of <c>data</c> of a <c>send</c>, exactly as the client wrote it.</summary>
     public ReadOnlyMemory<byte> Data { get; init; }
 
+    /// <summary>
+    /// The idempotency key of a <c>send</c>, or null: sends of one sender with the same key are one message, with one
+    /// <c>mid</c> (<see cref="RoutedMessage.IdForKey"/>), however many times they are carried out.
+    /// </summary>
+    public string? Key { get; init; }
+
     /// <summary>The group of a <c>join</c> or <c>leave</c>.</summary>
     public string? Group { get; init; }
 

@@ -80,6 +80,19 @@ public static class ClientCommandParser
         {
             f.Group = ReadString(ref reader, WireNames.Fields.Group, ref f);
         }
+        else if (reader.ValueTextEquals(WireNames.Fields.Key))
+        {
+            reader.Read();
+            if (reader.TokenType == JsonTokenType.String && reader.GetString() is { Length: > 0 and <= MaxIdLength } key)
+            {
+                f.Key = key;
+            }
+            else
+            {
+                f.FieldProblem ??= $"'key' must be a string of 1 to {MaxIdLength} characters";
+                reader.Skip();
+            }
+        }
         else if (reader.ValueTextEquals(WireNames.Fields.Session))
         {
             f.Session = ReadString(ref reader, WireNames.Fields.Session, ref f);
@@ -170,6 +183,7 @@ public static class ClientCommandParser
                     Id = f.Id,
                     Target = target,
                     Data = utf8[f.DataStart..f.DataEnd],
+                    Key = f.Key,
                 });
             case ClientCommandType.Join or ClientCommandType.Leave:
                 if (f.Group is null)
@@ -228,6 +242,7 @@ public static class ClientCommandParser
         public string? Id;
         public string? To;
         public string? Group;
+        public string? Key;
         public string? Session;
         public bool HasData;
         public int DataStart;

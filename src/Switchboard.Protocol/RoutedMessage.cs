@@ -17,6 +17,12 @@ public sealed class RoutedMessage
     {
     }
 
+    /// <summary>A new message with the given <paramref name="id"/> (see <see cref="IdForKey"/>).</summary>
+    public RoutedMessage(Target target, string from, ReadOnlySpan<byte> rawData, string? originNodeId, long id)
+        : this(target, from, ServerFrames.MessagePrefix(from, target, rawData), originNodeId, id != 0 ? id : NextId())
+    {
+    }
+
     private RoutedMessage(Target target, string from, byte[] framePrefix, string? originNodeId, long id)
     {
         Target = target;
@@ -53,6 +59,23 @@ public sealed class RoutedMessage
 
     /// <summary>The UTF-8 client frame up to, not including, <c>,"seq":N}</c>.</summary>
     public byte[] FramePrefix { get; }
+
+    /// <summary>
+    /// The id of a send with an idempotency key: the same on every node for the same sender and key, so a send carried
+    /// out twice (a failover proxy sends again what a lost node had not answered) is one message wherever copies meet.
+    /// </summary>
+    /// <remarks>
+    /// A cryptographic hash, so that no sender can choose a key whose id is one a node will give another message:
+    /// only its own keyed sends can share an id. Never 0.
+    /// </remarks>
+    public static long IdForKey(string from, string key)
+    {
+        var input = System.Text.Encoding.UTF8.GetBytes(from + "\n" + key);
+        Span<byte> hash = stackalloc byte[32];
+        System.Security.Cryptography.SHA256.HashData(input, hash);
+        var id = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash);
+        return id != 0 ? id : 1;
+    }
 
     // A random start per process: ids from different processes land in unrelated parts of the 64-bit space.
     private static long s_lastId = System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue) * (long)uint.MaxValue;

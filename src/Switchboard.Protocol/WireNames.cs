@@ -52,6 +52,7 @@ public static class WireNames
         public const string From = "from";
         public const string Data = "data";
         public const string Group = "group";
+        public const string Key = "key";
         public const string Session = "session";
         public const string LastSeq = "lastSeq";
         public const string Seq = "seq";

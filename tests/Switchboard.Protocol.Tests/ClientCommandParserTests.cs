@@ -132,6 +132,16 @@ public class ClientCommandParserTests
         DataText(result.Command).ShouldBe("null");
     }
 
+    [Fact]
+    public void Send_Key_IsReadWhenGiven_AndRefusedWhenNotAShortString()
+    {
+        ParseOk("""{"type":"send","to":"all","data":1,"key":"k-1"}""").Key.ShouldBe("k-1");
+        ParseOk("""{"type":"send","to":"all","data":1}""").Key.ShouldBeNull();
+        ShouldFail("""{"type":"send","to":"all","data":1,"key":7,"id":"s1"}""", ErrorCodes.InvalidField, "s1");
+        ShouldFail("""{"type":"send","to":"all","data":1,"key":""}""", ErrorCodes.InvalidField, null);
+        ShouldFail($$"""{"type":"send","to":"all","data":1,"key":"{{new string('k', ClientCommandParser.MaxIdLength + 1)}}"}""", ErrorCodes.InvalidField, null);
+    }
+
     [Theory]
     [InlineData("join", ClientCommandType.Join)]
     [InlineData("leave", ClientCommandType.Leave)]

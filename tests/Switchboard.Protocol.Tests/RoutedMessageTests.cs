@@ -26,6 +26,20 @@ public class RoutedMessageTests
     }
 
     [Fact]
+    public void IdForKey_IsTheSameForOneSenderAndKey_AndDiffersOtherwise()
+    {
+        var id = RoutedMessage.IdForKey("user:alice", "k1");
+
+        id.ShouldNotBe(0);
+        RoutedMessage.IdForKey("user:alice", "k1").ShouldBe(id);
+        RoutedMessage.IdForKey("user:alice", "k2").ShouldNotBe(id);
+        RoutedMessage.IdForKey("user:bob", "k1").ShouldNotBe(id, "another sender's key is its own");
+        Target.TryParse("all", out var all, out _).ShouldBeTrue();
+        new RoutedMessage(all, "user:alice", "1"u8, "node-1", id).Id.ShouldBe(id);
+        new RoutedMessage(all, "user:alice", "1"u8, "node-1", 0).Id.ShouldNotBe(0, "0 asks for a new id");
+    }
+
+    [Fact]
     public void Constructor_FromGateway_HasNoOriginNode()
     {
         var message = new RoutedMessage(Target.All, WireNames.ApiSender, "1"u8, originNodeId: null);

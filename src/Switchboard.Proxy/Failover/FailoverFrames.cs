@@ -63,12 +63,13 @@ internal static class FailoverFrames
     /// <param name="MessageId">A message's <c>mid</c>, which a node writes for <c>ids=1</c>.</param>
     /// <param name="Id">A reply's or a command's <c>id</c>.</param>
     /// <param name="Group">A <c>join</c>'s or <c>leave</c>'s <c>group</c>.</param>
-    public readonly record struct FrameFields(string? Type, long? Seq, long? MessageId, string? Id, string? Group = null);
+    /// <param name="Key">A <c>send</c>'s idempotency <c>key</c>.</param>
+    public readonly record struct FrameFields(string? Type, long? Seq, long? MessageId, string? Id, string? Group = null, string? Key = null);
 
-    /// <summary>Reads the top-level <c>type</c>, <c>seq</c>, <c>mid</c>, <c>id</c> and <c>group</c> of a frame.</summary>
+    /// <summary>Reads the top-level <c>type</c>, <c>seq</c>, <c>mid</c>, <c>id</c>, <c>group</c> and <c>key</c> of a frame.</summary>
     public static FrameFields Scan(ReadOnlySpan<byte> frame)
     {
-        string? type = null, id = null, group = null;
+        string? type = null, id = null, group = null, key = null;
         long? seq = null, messageId = null;
         try
         {
@@ -80,12 +81,18 @@ internal static class FailoverFrames
             while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
             {
                 var field = reader.ValueTextEquals("type"u8) ? 1 : reader.ValueTextEquals("seq"u8) ? 2 : reader.ValueTextEquals("mid"u8) ? 3
-                    : reader.ValueTextEquals("id"u8) ? 4 : reader.ValueTextEquals("group"u8) ? 5 : 0;
+                    : reader.ValueTextEquals("id"u8) ? 4 : reader.ValueTextEquals("group"u8) ? 5 : reader.ValueTextEquals("key"u8) ? 6 : 0;
                 reader.Read();
-                if (field is 1 or 4 or 5 && reader.TokenType == JsonTokenType.String)
+                if (field is 1 or 4 or 5 or 6 && reader.TokenType == JsonTokenType.String)
                 {
                     var value = reader.GetString();
-                    (type, id, group) = field switch { 1 => (value, id, group), 4 => (type, value, group), _ => (type, id, value) };
+                    (type, id, group, key) = field switch
+                    {
+                        1 => (value, id, group, key),
+                        4 => (type, value, group, key),
+                        5 => (type, id, value, key),
+                        _ => (type, id, group, value),
+                    };
                 }
                 else if (field == 2 && reader.TokenType == JsonTokenType.Number && reader.TryGetInt64(out var value))
                 {
@@ -105,14 +112,14 @@ internal static class FailoverFrames
         {
             return default;
         }
-        return new FrameFields(type, seq, messageId, id, group);
+        return new FrameFields(type, seq, messageId, id, group, key);
     }
 
-    /// <summary>The top-level <c>type</c>, <c>group</c> and <c>id</c> of a client command (see <see cref="Scan"/>).</summary>
-    public static (string? Type, string? Group, string? Id) ScanCommand(ReadOnlySpan<byte> frame)
+    /// <summary>The top-level <c>type</c>, <c>group</c>, <c>id</c> and <c>key</c> of a client command (see <see cref="Scan"/>).</summary>
+    public static (string? Type, string? Group, string? Id, string? Key) ScanCommand(ReadOnlySpan<byte> frame)
     {
         var fields = Scan(frame);
-        return (fields.Type, fields.Group, fields.Id);
+        return (fields.Type, fields.Group, fields.Id, fields.Key);
     }
 
     /// <summary>
@@ -144,7 +151,13 @@ internal static class FailoverFrames
     /// The command with <c>"id":"<paramref name="id"/>"</c> added as its first field, so the node answers it; null when
     /// the frame is not a JSON object.
     /// </summary>
-    public static byte[]? WithId(byte[] command, string id)
+    public static byte[]? WithId(byte[] command, string id) => WithFields(command, id, key: null);
+
+    /// <summary>
+    /// The command with <c>id</c> and <c>key</c> added as its first fields (each only when given); null when the frame is
+    /// not a JSON object.
+    /// </summary>
+    public static byte[]? WithFields(byte[] command, string? id, string? key)
     {
         var open = command.AsSpan().IndexOfAnyExcept(" \t\r\n"u8);
         if (open < 0 || command[open] != (byte)'{')
@@ -153,7 +166,14 @@ internal static class FailoverFrames
         }
         var next = command.AsSpan(open + 1).IndexOfAnyExcept(" \t\r\n"u8);
         var empty = next >= 0 && command[open + 1 + next] == (byte)'}';
-        var field = Encoding.UTF8.GetBytes($"\"id\":{JsonSerializer.Serialize(id)}{(empty ? "" : ",")}");
+        var idField = id is null ? null : $"\"{WireNames.Fields.Id}\":{JsonSerializer.Serialize(id)}";
+        var keyField = key is null ? null : $"\"{WireNames.Fields.Key}\":{JsonSerializer.Serialize(key)}";
+        var fields = idField is not null && keyField is not null ? idField + "," + keyField : idField ?? keyField;
+        if (fields is null)
+        {
+            return command;
+        }
+        var field = Encoding.UTF8.GetBytes(fields + (empty ? "" : ","));
         return [.. command.AsSpan(0, open + 1), .. field, .. command.AsSpan(open + 1)];
     }
 

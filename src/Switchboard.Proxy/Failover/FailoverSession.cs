@@ -183,9 +183,9 @@ internal sealed class FailoverSession : IAsyncDisposable
                             continue;
                         }
                         // Read once, when the frame first leaves the queue: mirrored, rewritten and tracked from that one scan.
-                        var (type, group, id) = next.Type == WebSocketMessageType.Text ? FailoverFrames.ScanCommand(next.Data) : default;
+                        var (type, group, id, key) = next.Type == WebSocketMessageType.Text ? FailoverFrames.ScanCommand(next.Data) : default;
                         next = await MirrorCommandAsync(next, type, group, id).ConfigureAwait(false);
-                        (var tracked, pendingTracked) = _inFlight.Track(next, type, id);
+                        (var tracked, pendingTracked) = _inFlight.Track(next, type, id, key);
                         pending = tracked;
                     }
                     frame = pending.Value;
@@ -253,7 +253,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                     _connection.Touch(_runtime.Time.GetTimestamp());
                     if (frame.Type == WebSocketMessageType.Text)
                     {
-                        var (type, seq, messageId, replyId, _) = FailoverFrames.Scan(frame.Data);
+                        var (type, seq, messageId, replyId, _, _) = FailoverFrames.Scan(frame.Data);
                         if (type == FailoverFrames.Reconnect)
                         {
                             // The node drains or sheds load: close as a client would (1000 keeps the session after

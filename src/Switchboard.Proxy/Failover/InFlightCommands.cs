@@ -4,7 +4,9 @@ namespace Switchboard.Proxy.Failover;
 /// The commands (<c>send</c>, <c>join</c>, <c>leave</c>, and a <c>ping</c> with an id) a failover client's node has been
 /// sent and not yet answered. Each goes with an id, the proxy's own when the client gave none, so the node answers every
 /// one; when the node is lost, the unanswered ones go to the next node before anything newer. A node that carried a command out but died
-/// before answering gets it again: commands in flight when a node is lost are at least once.
+/// before answering gets it again: commands in flight when a node is lost are at least once. Each <c>send</c> also goes
+/// with an idempotency <c>key</c> (unless the client gave one), so both copies of a send carried out twice are one message
+/// with one <c>mid</c>, and a failover proxy's clients get it once.
 /// </summary>
 internal sealed class InFlightCommands
 {
@@ -13,13 +15,16 @@ internal sealed class InFlightCommands
 
     private readonly Lock _lock = new();
     private readonly LinkedList<(string Id, FailoverFrame Frame)> _waiting = new();
+    // Keys must not repeat across the proxy's clients, proxies and restarts: a random prefix per client connection.
+    private readonly string _keyPrefix = IdPrefix + Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(12)) + ".";
     private long _lastId;
+    private long _lastKey;
 
     /// <summary>
     /// Records a client frame about to go to the node when it is a command that is answered; returns the frame to send
     /// (with the proxy's id added when it had none) and whether it was recorded.
     /// </summary>
-    public (FailoverFrame Frame, bool Tracked) Track(FailoverFrame frame, string? type, string? clientId)
+    public (FailoverFrame Frame, bool Tracked) Track(FailoverFrame frame, string? type, string? clientId, string? clientKey = null)
     {
         // A ping without an id gets no answer (and wants none), so there is nothing to wait for; one with an id is
         // answered, and a ping carried out twice does no harm.
@@ -27,15 +32,18 @@ internal sealed class InFlightCommands
         {
             return (frame, false);
         }
-        var id = clientId;
-        if (id is null)
+        var id = clientId ?? IdPrefix + Interlocked.Increment(ref _lastId).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        // A send carried out twice (sent again to the next node) must be one message: the key gives both copies one mid.
+        var key = type == FailoverFrames.Send && clientKey is null
+            ? _keyPrefix + Interlocked.Increment(ref _lastKey).ToString(System.Globalization.CultureInfo.InvariantCulture)
+            : null;
+        if (clientId is null || key is not null)
         {
-            id = IdPrefix + Interlocked.Increment(ref _lastId).ToString(System.Globalization.CultureInfo.InvariantCulture);
-            if (FailoverFrames.WithId(frame.Data, id) is not { } withId)
+            if (FailoverFrames.WithFields(frame.Data, clientId is null ? id : null, key) is not { } withFields)
             {
                 return (frame, false); // not a JSON object: the node refuses it anyway
             }
-            frame = frame with { Data = withId };
+            frame = frame with { Data = withFields };
         }
         lock (_lock)
         {

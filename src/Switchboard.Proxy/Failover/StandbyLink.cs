@@ -106,7 +106,7 @@ internal sealed class StandbyLink : IDisposable
         {
             while (await Link.ReceiveAsync(token).ConfigureAwait(false) is { } frame)
             {
-                var (type, seq, id, _, _) = FailoverFrames.Scan(frame.Data);
+                var (type, seq, id, _, _, _) = FailoverFrames.Scan(frame.Data);
                 if (type == FailoverFrames.Message && seq is { } s)
                 {
                     Interlocked.Exchange(ref _lastSeq, s);

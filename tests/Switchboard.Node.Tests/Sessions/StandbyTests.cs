@@ -91,6 +91,35 @@ public sealed class StandbyTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task SendsWithOneKey_AreOneMessage_WithOneIdOnEveryNode()
+    {
+        await using var bob = await RawClient.OpenAsync(new Uri(_cluster.TicketUrl("bob", "node-1") + "&ids=1"));
+        (await bob.ReceiveAsync("welcome")).GetProperty("type").GetString().ShouldBe("welcome");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
+        await using var alice2 = await _cluster.ConnectAsync("alice", "node-3");
+        await using var carol = await _cluster.ConnectAsync("carol", "node-3");
+
+        // The same send carried out twice, on two nodes (a failover proxy sending again what a lost node had not
+        // answered): both copies carry one id. Another key, or the same key from another sender, is another message.
+        (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"a"}""", "a")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await alice2.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"b"}""", "b")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":2,"key":"k2","id":"c"}""", "c")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await carol.CommandAsync("""{"type":"send","to":"user:bob","data":3,"key":"k1","id":"d"}""", "d")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+
+        var mids = new Dictionary<string, List<string>>();
+        for (var n = 0; n < 4; n++)
+        {
+            var frame = await bob.ReceiveAsync($"message {n + 1}");
+            var label = $"{frame.GetProperty("from").GetString()}:{frame.GetProperty("data").GetInt32()}";
+            (mids.TryGetValue(label, out var list) ? list : mids[label] = []).Add(frame.GetProperty("mid").GetString()!);
+        }
+        mids["user:alice:1"].Count.ShouldBe(2, "a client straight on a node gets both copies; a failover proxy's client gets one");
+        mids["user:alice:1"].Distinct().Count().ShouldBe(1);
+        mids["user:alice:2"].Single().ShouldNotBe(mids["user:alice:1"][0]);
+        mids["user:carol:3"].Single().ShouldNotBe(mids["user:alice:1"][0]);
+    }
+
+    [Fact]
     public async Task ConfirmedSends_AreAnsweredAndDelivered()
     {
         await using var bob = await _cluster.ConnectAsync("bob", "node-1");

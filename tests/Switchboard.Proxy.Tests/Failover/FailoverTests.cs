@@ -342,6 +342,25 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ASendCarriedOutTwice_ReachesAClientBehindTheProxyOnce()
+    {
+        await StartAsync(nodes: 3);
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        await bob.ReceiveAsync("bob's welcome through the proxy");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
+        await using var alice2 = await _cluster.ConnectAsync("alice", "node-3");
+
+        // What a failover proxy does for alice when her node dies unanswered: the same send, with its key, again on
+        // another node. Bob's proxy gets both copies, with one mid, and passes on one.
+        (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"a"}""", "a")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await alice2.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"b"}""", "b")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":2,"id":"c"}""", "c")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+
+        (await bob.ReceiveAsync("the keyed message")).GetProperty("data").GetInt32().ShouldBe(1);
+        (await bob.ReceiveAsync("the next message, not the second copy")).GetProperty("data").GetInt32().ShouldBe(2);
+    }
+
+    [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
         await StartAsync();
@@ -447,8 +466,11 @@ public sealed class FailoverTests : IAsyncLifetime
             .ShouldBe(""" {"id":"~sb1","type":"send","to":"user:b","data":1}""");
         Encoding.UTF8.GetString(FailoverFrames.WithId("{ }"u8.ToArray(), "x")!).ShouldBe("""{"id":"x" }""");
         FailoverFrames.WithId("[1]"u8.ToArray(), "x").ShouldBeNull();
-        FailoverFrames.ScanCommand("""{"type":"join","id":"j1","group":"room"}"""u8).ShouldBe(("join", "room", "j1"));
-        FailoverFrames.ScanCommand("""{"type":"send","to":"user:b","data":{"group":"x"}}"""u8).ShouldBe(("send", (string?)null, (string?)null));
+        FailoverFrames.ScanCommand("""{"type":"join","id":"j1","group":"room"}"""u8).ShouldBe(("join", "room", "j1", (string?)null));
+        FailoverFrames.ScanCommand("""{"type":"send","to":"user:b","data":{"group":"x","key":"y"}}"""u8).ShouldBe(("send", (string?)null, (string?)null, (string?)null));
+        FailoverFrames.ScanCommand("""{"type":"send","key":"k","to":"user:b","data":1}"""u8).ShouldBe(("send", (string?)null, (string?)null, "k"));
+        Encoding.UTF8.GetString(FailoverFrames.WithFields("""{"type":"send"}"""u8.ToArray(), "~sb1", "K")!).ShouldBe("""{"id":"~sb1","key":"K","type":"send"}""");
+        Encoding.UTF8.GetString(FailoverFrames.WithFields("""{"type":"send"}"""u8.ToArray(), null, "K")!).ShouldBe("""{"key":"K","type":"send"}""");
         var welcome = FailoverFrames.ReadWelcome("""{"type":"welcome","session":"S1","node":"node-2","resumed":false,"missedFrom":3,"missedTo":5}"""u8);
         welcome.ShouldBe(new FailoverFrames.WelcomeInfo("S1", false, 3, 5, "node-2"));
         JsonDocument.Parse(FailoverFrames.Resume("S\"1", 17)).RootElement.GetProperty("session").GetString().ShouldBe("S\"1");

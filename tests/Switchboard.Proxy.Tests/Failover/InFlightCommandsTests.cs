@@ -36,6 +36,29 @@ public sealed class InFlightCommandsTests
     }
 
     [Fact]
+    public void EverySend_GoesWithAKeyOfItsOwn_WhichItKeepsWhenSentAgain_UnlessTheClientGaveOne()
+    {
+        var commands = new InFlightCommands();
+        var others = new InFlightCommands();
+
+        var first = FailoverFrames.Scan(commands.Track(Frame("""{"type":"send","to":"user:a","data":1}"""), FailoverFrames.Send, null).Frame.Data);
+        var second = FailoverFrames.Scan(commands.Track(Frame("""{"type":"send","to":"user:a","data":2,"id":"s2"}"""), FailoverFrames.Send, "s2").Frame.Data);
+        var mine = FailoverFrames.Scan(commands.Track(Frame("""{"type":"send","to":"user:a","data":3,"key":"mine"}"""), FailoverFrames.Send, null, "mine").Frame.Data);
+        var join = FailoverFrames.Scan(commands.Track(Frame("""{"type":"join","group":"g"}"""), FailoverFrames.Join, null).Frame.Data);
+        var elsewhere = FailoverFrames.Scan(others.Track(Frame("""{"type":"send","to":"user:a","data":1}"""), FailoverFrames.Send, null).Frame.Data);
+
+        first.Key.ShouldNotBeNull();
+        second.Key.ShouldNotBeNull();
+        second.Key.ShouldNotBe(first.Key);
+        second.Id.ShouldBe("s2");
+        elsewhere.Key.ShouldNotBe(first.Key, "another client connection's keys are its own");
+        mine.Key.ShouldBe("mine");
+        join.Key.ShouldBeNull();
+        // What goes to the next node is the frame as first sent: the same keys.
+        commands.Unanswered().Select(f => FailoverFrames.Scan(f.Data).Key).ShouldBe([first.Key, second.Key, "mine", null]);
+    }
+
+    [Fact]
     public void ASendWithoutAnId_GetsTheProxysId_WhoseReplyTheClientDoesNotSee()
     {
         var commands = new InFlightCommands();
