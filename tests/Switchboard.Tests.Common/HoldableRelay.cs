@@ -116,6 +116,13 @@ public sealed class HoldableRelay : IAsyncDisposable
             {
                 await server.ConnectAsync(_server, _stopped.Token);
             }
+            catch (SocketException)
+            {
+                // The server refused: so does the relay, by closing this client; the next may fare better.
+                client.Dispose();
+                server.Dispose();
+                continue;
+            }
             catch
             {
                 client.Dispose();

@@ -31,9 +31,10 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     // Null without coalescing or with a zero delay.
     private readonly PreciseDelay? _window;
     private readonly Task _loop;
-    // The session of the last publish, whose confirms a flush waits for; and whether this window lost a message.
+    // The session of the last publish, whose confirms a flush waits for; and whether a message may have been lost since
+    // the last flush (not published, or left unconfirmed on a session that was replaced): the next flushes fail.
     private BrokerSession? _publishedOn;
-    private bool _windowLost;
+    private bool _lostSinceFlush;
     private long _framesPublished;
     private long _messagesPublished;
 
@@ -84,7 +85,15 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     {
         var flushed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await _queue.Writer.WriteAsync(new Outgoing(string.Empty, string.Empty, false, null, null, null, null, flushed), cancellationToken).ConfigureAwait(false);
-        await flushed.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await flushed.Task.WaitAsync(_options.ConfirmTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A broker that blocks publishers (a resource alarm) confirms nothing: say so rather than hold the sender.
+            throw new BackplaneUnavailableException($"The broker did not confirm within {_options.ConfirmTimeout.TotalSeconds:0.#} s (Backplane:ConfirmTimeout).");
+        }
     }
 
     /// <summary>Queues a presence delta for the control exchange (merged with its neighbours when coalescing).</summary>
@@ -122,15 +131,19 @@ internal sealed class BackplanePublisher : IAsyncDisposable
 
     /// <summary>
     /// Hands the <see cref="FlushAsync"/> calls read so far to the broker's confirms (what was queued before them has
-    /// been published), or fails them when this window could not publish everything.
+    /// been published), or fails them when something queued since the last flush may have been lost.
     /// </summary>
     private void CompleteFlushes()
     {
+        if (_flushed.Count == 0)
+        {
+            return;
+        }
         foreach (var flushed in _flushed)
         {
-            if (_windowLost)
+            if (_lostSinceFlush)
             {
-                flushed.TrySetException(new BackplaneUnavailableException("The broker was unreachable: a message queued before the flush was not published."));
+                flushed.TrySetException(new BackplaneUnavailableException("The broker was unreachable: a message queued before the flush may not have been published."));
             }
             else if (_publishedOn is { } session)
             {
@@ -142,7 +155,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
             }
         }
         _flushed.Clear();
-        _windowLost = false;
+        _lostSinceFlush = false;
     }
 
     private async Task DrainAsync(ChannelReader<Outgoing> reader)
@@ -157,7 +170,8 @@ internal sealed class BackplanePublisher : IAsyncDisposable
     {
         if (item.Flushed is { } flushed)
         {
-            // Completed after this window's batches are written: everything queued before it is in them.
+            // Handed to the confirms once this window's batches are published: everything queued before it is in them
+            // or in earlier windows.
             _flushed.Add(flushed);
             return;
         }
@@ -237,7 +251,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         if (session is null)
         {
             _countUnroutable(frames);
-            _windowLost = true;
+            _lostSinceFlush = true;
             return;
         }
         try
@@ -247,6 +261,11 @@ internal sealed class BackplanePublisher : IAsyncDisposable
             var sequenceNumber = await session.Publish.GetNextPublishSequenceNumberAsync(session.Lost).ConfigureAwait(false);
             await session.Publish.BasicPublishAsync(exchange, key, mandatory, properties, body, session.Lost).ConfigureAwait(false);
             session.Confirms.Published(sequenceNumber);
+            if (_publishedOn is { } previous && !ReferenceEquals(previous, session) && !previous.Confirms.AllConfirmed)
+            {
+                // A flush now waits on this session only: what the replaced one left unconfirmed may be lost.
+                _lostSinceFlush = true;
+            }
             _publishedOn = session;
             Interlocked.Add(ref _framesPublished, frames);
             Interlocked.Increment(ref _messagesPublished);
@@ -254,7 +273,7 @@ internal sealed class BackplanePublisher : IAsyncDisposable
         catch (Exception e)
         {
             _countUnroutable(frames);
-            _windowLost = true;
+            _lostSinceFlush = true;
             _link.ReportBroken(session, $"publish failed: {e.Message}");
         }
     }

@@ -19,6 +19,9 @@ internal sealed class PublishConfirms
     private readonly List<(ulong Through, TaskCompletionSource Done)> _waiters = [];
     private ulong _published;
     private ulong _confirmedThrough;
+    // A refused number that no waiter covered yet fails the next one to register.
+    private ulong _lastRefused;
+    private ulong _coveredThrough;
     private Exception? _failure;
 
     /// <summary>Records that the message numbered <paramref name="sequenceNumber"/> was handed to the channel.</summary>
@@ -38,17 +41,36 @@ internal sealed class PublishConfirms
     {
         lock (_lock)
         {
-            if (_failure is not null)
+            var refused = _lastRefused > _coveredThrough;
+            _coveredThrough = _published;
+            if (refused)
             {
-                done.TrySetException(_failure);
+                done.TrySetException(Refused(_lastRefused, multiple: false));
             }
             else if (_confirmedThrough >= _published)
             {
+                // Everything confirmed: a channel lost afterwards took nothing this waiter cares about.
                 done.TrySetResult();
+            }
+            else if (_failure is not null)
+            {
+                done.TrySetException(_failure);
             }
             else
             {
                 _waiters.Add((_published, done));
+            }
+        }
+    }
+
+    /// <summary>Whether the broker has confirmed every message published so far.</summary>
+    public bool AllConfirmed
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _confirmedThrough >= _published;
             }
         }
     }
@@ -70,7 +92,8 @@ internal sealed class PublishConfirms
         {
             // A multiple nack refuses every number not yet confirmed up to the tag: every waiter still waiting.
             var lowestRefused = multiple ? _confirmedThrough + 1 : deliveryTag;
-            var refused = new BackplaneUnavailableException($"The broker refused message {deliveryTag}{(multiple ? " and those before it" : "")} (basic.nack).");
+            _lastRefused = Math.Max(_lastRefused, deliveryTag);
+            var refused = Refused(deliveryTag, multiple);
             _waiters.RemoveAll(w =>
             {
                 if (w.Through < lowestRefused)
@@ -98,6 +121,9 @@ internal sealed class PublishConfirms
             _waiters.Clear();
         }
     }
+
+    private static BackplaneUnavailableException Refused(ulong deliveryTag, bool multiple) =>
+        new($"The broker refused message {deliveryTag}{(multiple ? " and those before it" : "")} (basic.nack).");
 
     private void Confirm(ulong deliveryTag, bool multiple)
     {

@@ -21,6 +21,12 @@ public sealed class RabbitMqBackplaneOptions
     /// <summary>Frames waiting to be published before senders are made to wait (back-pressure instead of memory growth).</summary>
     public int PublishQueueCapacity { get; set; } = 65_536;
 
+    /// <summary>
+    /// How long a flush (a <c>confirm=1</c> send's answer) waits for the broker's confirm before it fails: a broker that
+    /// blocks publishers confirms nothing.
+    /// </summary>
+    public TimeSpan ConfirmTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>First delay before reconnecting to a lost broker; doubles per failed attempt, with jitter.</summary>
     public TimeSpan ReconnectMinDelay { get; set; } = TimeSpan.FromMilliseconds(100);
 
@@ -55,6 +61,10 @@ public sealed class RabbitMqBackplaneOptions
         if (PublishQueueCapacity < 1)
         {
             throw new ArgumentException("PublishQueueCapacity must be positive.", nameof(PublishQueueCapacity));
+        }
+        if (ConfirmTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("ConfirmTimeout must be positive.", nameof(ConfirmTimeout));
         }
         if (ReconnectMinDelay <= TimeSpan.Zero || ReconnectMaxDelay < ReconnectMinDelay)
         {

@@ -92,6 +92,38 @@ public sealed class PublishConfirmsTests
     }
 
     [Fact]
+    public void ANackBeforeAnyWaiter_FailsTheNextWaiter_AndOnlyIt()
+    {
+        var confirms = PublishedThrough(2);
+        confirms.Nacked(1, multiple: false);
+        confirms.Acked(2, multiple: false);
+
+        var covering = Waiter();
+        confirms.WhenConfirmed(covering);
+        covering.Task.IsFaulted.ShouldBeTrue("message 1 was refused before anyone waited for it");
+
+        confirms.Published(3);
+        confirms.Acked(3, multiple: false);
+        var next = Waiter();
+        confirms.WhenConfirmed(next);
+        next.Task.IsCompletedSuccessfully.ShouldBeTrue();
+    }
+
+    [Fact]
+    public void ALostChannel_FailsNoWaiterWhenEverythingWasConfirmed()
+    {
+        var confirms = PublishedThrough(2);
+        confirms.Acked(2, multiple: true);
+        confirms.Fail(new BackplaneUnavailableException("lost"));
+
+        var done = Waiter();
+        confirms.WhenConfirmed(done);
+
+        done.Task.IsCompletedSuccessfully.ShouldBeTrue();
+        confirms.AllConfirmed.ShouldBeTrue();
+    }
+
+    [Fact]
     public void ALostChannel_FailsWaitersNowAndLater()
     {
         var confirms = PublishedThrough(1);

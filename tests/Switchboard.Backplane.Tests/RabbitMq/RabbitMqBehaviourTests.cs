@@ -199,6 +199,63 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
         failure.Message.ShouldContain("lost");
     }
 
+    [Fact]
+    public async Task Flush_FailsWhenAnEarlierMessageWasLeftUnconfirmedOnAReplacedConnection()
+    {
+        await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
+        var backplane = await ConnectAsync(ThroughRelay(relay));
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+
+        // A message leaves on the first connection, which is cut before the broker sees it; no flush asks about it yet.
+        relay.Hold();
+        var before = relay.BytesFromClients;
+        var lost = new string('z', 4096);
+        await backplane.SendAsync("node-b", TestMessages.Create(lost, "node-a")).AsTask().WithTimeout("send");
+        await Eventually.TrueAsync(() => relay.BytesFromClients > before + lost.Length, "the publish to leave the process");
+        relay.CutAll();
+        relay.Release();
+        await Eventually.TrueAsync(() => !backplane.IsConnected, "the backplane to notice the cut");
+        await Eventually.TrueAsync(() => backplane.IsConnected, "the backplane to reconnect");
+
+        // The next flush covers it too, though its own message goes out on the new connection and is confirmed.
+        await backplane.SendAsync("node-b", TestMessages.Create("after", "node-a")).AsTask().WithTimeout("send");
+        await Should.ThrowAsync<BackplaneUnavailableException>(backplane.FlushAsync().AsTask().WithTimeout("the flush to fail"));
+        await inbox.WaitForLabelAsync("after");
+
+        // Reported once: the flush after that one has nothing lost behind it.
+        await backplane.SendAsync("node-b", TestMessages.Create("later", "node-a")).AsTask().WithTimeout("send");
+        await backplane.FlushAsync().AsTask().WithTimeout("the next flush");
+    }
+
+    [Fact]
+    public async Task Flush_FailsAfterTheConfirmTimeout_WhenTheBrokerConfirmsNothing()
+    {
+        await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
+        var options = ThroughRelay(relay);
+        options.ConfirmTimeout = TimeSpan.FromMilliseconds(300);
+        var backplane = await ConnectAsync(options);
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+
+        // As a broker blocking its publishers: the message is held, so no confirm comes.
+        relay.Hold();
+        await backplane.SendAsync("node-b", TestMessages.Create("held", "node-a")).AsTask().WithTimeout("send");
+        var failure = await Should.ThrowAsync<BackplaneUnavailableException>(backplane.FlushAsync().AsTask().WithTimeout("the flush to time out"));
+        failure.Message.ShouldContain("Backplane:ConfirmTimeout");
+
+        relay.Release();
+        await inbox.WaitForLabelAsync("held");
+    }
+
+    [Fact]
+    public void ConfirmTimeout_MustBePositive()
+    {
+        var options = fixture.Options();
+        options.ConfirmTimeout = TimeSpan.Zero;
+        Should.Throw<ArgumentException>(options.Validate).ParamName.ShouldBe(nameof(RabbitMqBackplaneOptions.ConfirmTimeout));
+    }
+
     private RabbitMqBackplaneOptions ThroughRelay(HoldableRelay relay)
     {
         var options = fixture.Options();
