@@ -474,9 +474,15 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 var message = command.Key is { } key
                     ? new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId, RoutedMessage.IdForKey(connection.Sender, key))
                     : new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId);
-                if (!await RouteAsync(message).ConfigureAwait(false) || (connection.ConfirmSends && !await FlushBackplaneAsync().ConfigureAwait(false)))
+                if (!await RouteAsync(message).ConfigureAwait(false))
                 {
                     Answer(connection, command.Id, new ProtocolError(ErrorCodes.Unavailable, "the backplane is unreachable; the message reached this node's recipients only"));
+                    return;
+                }
+                if (connection.ConfirmSends && !await FlushBackplaneAsync().ConfigureAwait(false))
+                {
+                    Answer(connection, command.Id, new ProtocolError(ErrorCodes.Unavailable,
+                        "the broker did not confirm the message: it reached this node's recipients, and may or may not have reached the others"));
                     return;
                 }
                 break;

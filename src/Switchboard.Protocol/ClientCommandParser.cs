@@ -61,16 +61,7 @@ public static class ClientCommandParser
         }
         else if (reader.ValueTextEquals(WireNames.Fields.Id))
         {
-            reader.Read();
-            if (reader.TokenType == JsonTokenType.String && reader.GetString() is { Length: > 0 and <= MaxIdLength } id)
-            {
-                f.Id = id;
-            }
-            else
-            {
-                f.FieldProblem ??= $"'id' must be a string of 1 to {MaxIdLength} characters";
-                reader.Skip();
-            }
+            f.Id = ReadShortString(ref reader, WireNames.Fields.Id, ref f);
         }
         else if (reader.ValueTextEquals(WireNames.Fields.To))
         {
@@ -82,16 +73,7 @@ public static class ClientCommandParser
         }
         else if (reader.ValueTextEquals(WireNames.Fields.Key))
         {
-            reader.Read();
-            if (reader.TokenType == JsonTokenType.String && reader.GetString() is { Length: > 0 and <= MaxIdLength } key)
-            {
-                f.Key = key;
-            }
-            else
-            {
-                f.FieldProblem ??= $"'key' must be a string of 1 to {MaxIdLength} characters";
-                reader.Skip();
-            }
+            f.Key = ReadShortString(ref reader, WireNames.Fields.Key, ref f);
         }
         else if (reader.ValueTextEquals(WireNames.Fields.Session))
         {
@@ -128,6 +110,19 @@ public static class ClientCommandParser
             return seq;
         }
         f.FieldProblem ??= $"'{name}' must be a non-negative integer";
+        reader.Skip();
+        return null;
+    }
+
+    /// <summary>An <c>id</c> or a <c>key</c>: a string of 1 to <see cref="MaxIdLength"/> characters.</summary>
+    private static string? ReadShortString(ref Utf8JsonReader reader, string name, ref Fields f)
+    {
+        reader.Read();
+        if (reader.TokenType == JsonTokenType.String && reader.GetString() is { Length: > 0 and <= MaxIdLength } value)
+        {
+            return value;
+        }
+        f.FieldProblem ??= $"'{name}' must be a string of 1 to {MaxIdLength} characters";
         reader.Skip();
         return null;
     }

@@ -65,19 +65,20 @@ public sealed class RoutedMessage
     /// out twice (a failover proxy sends again what a lost node had not answered) is one message wherever copies meet.
     /// </summary>
     /// <remarks>
-    /// A cryptographic hash, so that no sender can choose a key whose id is one a node will give another message:
-    /// only its own keyed sends can share an id. Never 0.
+    /// Always negative, where the ids nodes give (<see cref="NextId"/>, positive) never are, so no key can reach one of
+    /// those; and a cryptographic hash of the sender with the key, so a sender cannot aim a key at another sender's keyed
+    /// ids either: only its own sends with one key share an id.
     /// </remarks>
     public static long IdForKey(string from, string key)
     {
         var input = System.Text.Encoding.UTF8.GetBytes(from + "\n" + key);
         Span<byte> hash = stackalloc byte[32];
         System.Security.Cryptography.SHA256.HashData(input, hash);
-        var id = System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash);
-        return id != 0 ? id : 1;
+        return System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash) | long.MinValue;
     }
 
-    // A random start per process: ids from different processes land in unrelated parts of the 64-bit space.
+    // A random start per process: ids from different processes land in unrelated parts of the 64-bit space. Positive:
+    // it starts below 2^62 and would take centuries of increments to reach 2^63.
     private static long s_lastId = System.Security.Cryptography.RandomNumberGenerator.GetInt32(int.MaxValue) * (long)uint.MaxValue;
 
     private static long NextId()

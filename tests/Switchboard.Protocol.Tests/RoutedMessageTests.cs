@@ -30,13 +30,13 @@ public class RoutedMessageTests
     {
         var id = RoutedMessage.IdForKey("user:alice", "k1");
 
-        id.ShouldNotBe(0);
+        id.ShouldBeLessThan(0, "keyed ids are negative, nodes' own ids positive: the two never meet");
         RoutedMessage.IdForKey("user:alice", "k1").ShouldBe(id);
         RoutedMessage.IdForKey("user:alice", "k2").ShouldNotBe(id);
         RoutedMessage.IdForKey("user:bob", "k1").ShouldNotBe(id, "another sender's key is its own");
         Target.TryParse("all", out var all, out _).ShouldBeTrue();
         new RoutedMessage(all, "user:alice", "1"u8, "node-1", id).Id.ShouldBe(id);
-        new RoutedMessage(all, "user:alice", "1"u8, "node-1", 0).Id.ShouldNotBe(0, "0 asks for a new id");
+        new RoutedMessage(all, "user:alice", "1"u8, "node-1", 0).Id.ShouldBeGreaterThan(0, "0 asks for a new id, which is positive");
     }
 
     [Fact]
