@@ -160,16 +160,10 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
         // The backplane reaches the broker through a relay that holds what it sends: the publish leaves the process,
         // but the broker has not seen it. A node answering a confirm=1 send at that point could die and lose it.
         await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
-        var backplane = await ConnectAsync(ThroughRelay(relay));
-        var inbox = new RecordingInbox("node-b");
-        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+        var (backplane, inbox) = await ConnectThroughAsync(relay);
 
-        relay.Hold();
-        var before = relay.BytesFromClients;
         var label = new string('x', 4096);
-        await backplane.SendAsync("node-b", TestMessages.Create(label, "node-a")).AsTask().WithTimeout("send");
-        var flush = backplane.FlushAsync().AsTask();
-        await Eventually.TrueAsync(() => relay.BytesFromClients > before + label.Length, "the publish to leave the process");
+        var flush = (await SendHeldAsync(relay, backplane, label, flush: true))!;
         flush.IsCompleted.ShouldBeFalse("the broker has not seen the message, so it cannot have confirmed it");
 
         relay.Release();
@@ -181,16 +175,9 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     public async Task Flush_FailsWhenTheConnectionIsLostBeforeTheBrokerConfirmed()
     {
         await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
-        var backplane = await ConnectAsync(ThroughRelay(relay));
-        var inbox = new RecordingInbox("node-b");
-        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+        var (backplane, inbox) = await ConnectThroughAsync(relay);
 
-        relay.Hold();
-        var before = relay.BytesFromClients;
-        var label = new string('y', 4096);
-        await backplane.SendAsync("node-b", TestMessages.Create(label, "node-a")).AsTask().WithTimeout("send");
-        var flush = backplane.FlushAsync().AsTask();
-        await Eventually.TrueAsync(() => relay.BytesFromClients > before + label.Length, "the publish to leave the process");
+        var flush = (await SendHeldAsync(relay, backplane, new string('y', 4096), flush: true))!;
         relay.CutAll();
         relay.Release();
 
@@ -203,16 +190,10 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     public async Task Flush_FailsWhenAnEarlierMessageWasLeftUnconfirmedOnAReplacedConnection()
     {
         await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
-        var backplane = await ConnectAsync(ThroughRelay(relay));
-        var inbox = new RecordingInbox("node-b");
-        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+        var (backplane, inbox) = await ConnectThroughAsync(relay);
 
         // A message leaves on the first connection, which is cut before the broker sees it; no flush asks about it yet.
-        relay.Hold();
-        var before = relay.BytesFromClients;
-        var lost = new string('z', 4096);
-        await backplane.SendAsync("node-b", TestMessages.Create(lost, "node-a")).AsTask().WithTimeout("send");
-        await Eventually.TrueAsync(() => relay.BytesFromClients > before + lost.Length, "the publish to leave the process");
+        await SendHeldAsync(relay, backplane, new string('z', 4096), flush: false);
         relay.CutAll();
         relay.Release();
         await Eventually.TrueAsync(() => !backplane.IsConnected, "the backplane to notice the cut");
@@ -232,11 +213,7 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
     public async Task Flush_FailsAfterTheConfirmTimeout_WhenTheBrokerConfirmsNothing()
     {
         await using var relay = await HoldableRelay.StartAsync(fixture.Broker.Url.Host, fixture.Broker.Url.Port);
-        var options = ThroughRelay(relay);
-        options.ConfirmTimeout = TimeSpan.FromMilliseconds(300);
-        var backplane = await ConnectAsync(options);
-        var inbox = new RecordingInbox("node-b");
-        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+        var (backplane, inbox) = await ConnectThroughAsync(relay, o => o.ConfirmTimeout = TimeSpan.FromMilliseconds(300));
 
         // As a broker blocking its publishers: the message is held, so no confirm comes.
         relay.Hold();
@@ -256,11 +233,30 @@ public sealed class RabbitMqBehaviourTests(BrokerFixture fixture) : IAsyncLifeti
         Should.Throw<ArgumentException>(options.Validate).ParamName.ShouldBe(nameof(RabbitMqBackplaneOptions.ConfirmTimeout));
     }
 
-    private RabbitMqBackplaneOptions ThroughRelay(HoldableRelay relay)
+    /// <summary>A backplane that reaches the broker through <paramref name="relay"/>, and an inbox joined as node-b.</summary>
+    private async Task<(RabbitMqBackplane Backplane, RecordingInbox Inbox)> ConnectThroughAsync(HoldableRelay relay, Action<RabbitMqBackplaneOptions>? configure = null)
     {
         var options = fixture.Options();
         options.Uri = new UriBuilder(fixture.Broker.Url) { Host = "127.0.0.1", Port = relay.Port }.Uri;
-        return options;
+        configure?.Invoke(options);
+        var backplane = await ConnectAsync(options);
+        var inbox = new RecordingInbox("node-b");
+        await backplane.JoinAsync("node-b", inbox).WithTimeout("join");
+        return (backplane, inbox);
+    }
+
+    /// <summary>
+    /// Holds the relay, sends <paramref name="label"/> to node-b and, with <paramref name="flush"/>, asks for a flush at
+    /// once; returns the flush (or null) once the publish has left the process, which the broker has then not seen.
+    /// </summary>
+    private static async Task<Task?> SendHeldAsync(HoldableRelay relay, RabbitMqBackplane backplane, string label, bool flush)
+    {
+        relay.Hold();
+        var before = relay.BytesFromClients;
+        await backplane.SendAsync("node-b", TestMessages.Create(label, "node-a")).AsTask().WithTimeout("send");
+        var flushed = flush ? backplane.FlushAsync().AsTask() : null;
+        await Eventually.TrueAsync(() => relay.BytesFromClients > before + label.Length, "the publish to leave the process");
+        return flushed;
     }
 
     [Fact]
