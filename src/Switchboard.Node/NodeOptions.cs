@@ -94,6 +94,13 @@ public sealed class NodeOptions
     /// <summary>Tolerated clock difference between gateways and this node when checking ticket expiry.</summary>
     public TimeSpan TicketClockSkew { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Keyed messages (sends with an idempotency key) whose ids the node remembers, so that a send carried out twice
+    /// reaches its recipients on this node once; the oldest go first. A repeat is caught while fewer than this many
+    /// keyed messages came between its two copies. 0 turns it off.
+    /// </summary>
+    public int RepeatWindow { get; set; } = 65_536;
+
     /// <summary>Messages each session keeps for a client that reconnects and resumes (the oldest go first).</summary>
     public int ReplayBufferMessages { get; set; } = 1000;
 
@@ -174,6 +181,10 @@ public sealed class NodeOptions
         Positive(ProtocolErrorBudget, "Node:ProtocolErrorBudget");
         Positive(MaxGroupsPerConnection, "Node:MaxGroupsPerConnection");
         Positive(PresenceSnapshotEvery, "Node:PresenceSnapshotEvery");
+        if (RepeatWindow < 0)
+        {
+            throw new ArgumentException($"Node:RepeatWindow must be 0 (off) or positive (is {RepeatWindow}).");
+        }
         if (RateLimitPerSecond < 0 || (RateLimitPerSecond > 0 && RateLimitBurst < 1))
         {
             throw new ArgumentException("Node:RateLimitPerSecond must be 0 (off) or positive with Node:RateLimitBurst at least 1.");

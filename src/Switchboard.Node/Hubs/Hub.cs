@@ -15,10 +15,21 @@ public sealed class Hub
     private readonly ConcurrentDictionary<string, ConnectionSet> _users = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConnectionSet> _groups = new(StringComparer.Ordinal);
     private readonly int _capacity;
+    private readonly RepeatFilter _repeats;
     private int _reserved;
 
-    /// <summary>Creates a hub that holds at most <paramref name="capacity"/> connections.</summary>
-    public Hub(int capacity) => _capacity = capacity;
+    /// <summary>
+    /// Creates a hub that holds at most <paramref name="capacity"/> connections and remembers the last
+    /// <paramref name="repeatWindow"/> keyed messages it delivered, to drop their repeats (0: none).
+    /// </summary>
+    public Hub(int capacity, int repeatWindow = 0)
+    {
+        _capacity = capacity;
+        _repeats = new RepeatFilter(repeatWindow);
+    }
+
+    /// <summary>Keyed messages remembered now, whose repeats this hub drops.</summary>
+    public int RememberedKeyedMessages => _repeats.Count;
 
     /// <summary>Connections held now.</summary>
     public int Count => _connections.Count;
@@ -135,9 +146,16 @@ public sealed class Hub
         return true;
     }
 
-    /// <summary>Hands a message to every local recipient's send queue; returns how many took it.</summary>
+    /// <summary>
+    /// Hands a message to every local recipient's send queue; returns how many took it. A repeat of a keyed message
+    /// already handed to the same recipients here goes to none.
+    /// </summary>
     public int Deliver(RoutedMessage message)
     {
+        if (!_repeats.FirstTime(message))
+        {
+            return 0;
+        }
         switch (message.Target.Kind)
         {
             case TargetKind.User:
