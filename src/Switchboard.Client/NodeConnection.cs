@@ -151,7 +151,7 @@ internal sealed class NodeConnection : IAsyncDisposable
 
     /// <summary>
     /// Sends one command frame and waits for its reply. Fails with <see cref="SwitchboardErrorReason.ConnectionLost"/>
-    /// when the connection ends first; the frame is never re-sent. <paramref name="onOk"/> runs on the receive loop
+    /// when the connection ends first; this connection never sends the frame again (the client may send a keyed send on the next). <paramref name="onOk"/> runs on the receive loop
     /// when the reply is ok, before any later frame is processed.
     /// </summary>
     public async Task<ReplyFrame> SendCommandAsync(string id, string command, ReadOnlyMemory<byte> frame, Action? onOk, CancellationToken cancellationToken)

@@ -16,8 +16,10 @@ namespace Switchboard.Client;
 /// </summary>
 /// <remarks>
 /// <para>Guarantees: messages reach the application in the order the node sent them, through one reader
-/// (<see cref="ReadAllAsync"/> or <see cref="OnMessage"/>). A command is sent at most once: when the connection drops
-/// while it is in flight it fails with <see cref="SwitchboardErrorReason.ConnectionLost"/> and is never re-sent.
+/// (<see cref="ReadAllAsync"/> or <see cref="OnMessage"/>). A send whose connection drops before its reply is sent
+/// again on the next connection with the same idempotency key, which the cluster carries out once
+/// (<see cref="SwitchboardClientOptions.RetrySends"/>); any other command in flight then fails with
+/// <see cref="SwitchboardErrorReason.ConnectionLost"/> and is never re-sent.
 /// Commands issued while reconnecting wait for the new connection (within <see cref="SwitchboardClientOptions.CommandTimeout"/>).
 /// Groups joined with <see cref="JoinAsync"/> are joined again on every new connection.</para>
 /// <para>All members are thread-safe.</para>
@@ -43,7 +45,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private Task? _supervisor;
     private Func<SwitchboardMessage, ValueTask>? _onMessage;
 
+    // Idempotency keys: unique to this client instance (a user's clients share one id space for keys), then a counter.
+    private readonly string _keyPrefix = Guid.NewGuid().ToString("N");
     private long _nextCommandId;
+    private long _nextKey;
     private long _lastSeq;
     private int _readerActive;
 
@@ -239,7 +244,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
     public Task SendAsync(string to, JsonElement data, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(to);
-        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.Send(buffer, to, data, id), onOk: null, cancellationToken);
+        var key = NextKey();
+        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.Send(buffer, to, data, id, key), onOk: null, cancellationToken, retryWhenLost: key is not null);
     }
 
     /// <summary>Serializes <paramref name="data"/> with source-generated metadata, sends it to <paramref name="to"/> and waits for the reply.</summary>
@@ -253,7 +259,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(to);
         ArgumentNullException.ThrowIfNull(typeInfo);
-        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.Send(buffer, to, data, typeInfo, id), onOk: null, cancellationToken);
+        var key = NextKey();
+        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.Send(buffer, to, data, typeInfo, id, key), onOk: null, cancellationToken, retryWhenLost: key is not null);
     }
 
     /// <summary>Sends payload bytes that are already UTF-8 JSON (validated, not re-encoded) and waits for the reply.</summary>
@@ -266,7 +273,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
     public Task SendRawAsync(string to, ReadOnlyMemory<byte> utf8JsonData, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(to);
-        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.SendRaw(buffer, to, utf8JsonData, id), onOk: null, cancellationToken);
+        var key = NextKey();
+        return ExecuteAsync(WireNames.Types.Send, (buffer, id) => ClientFrames.SendRaw(buffer, to, utf8JsonData, id, key), onOk: null, cancellationToken, retryWhenLost: key is not null);
     }
 
     /// <summary>Joins <paramref name="group"/> and waits for the reply; the group is joined again after every reconnect.</summary>
@@ -381,7 +389,11 @@ public sealed class SwitchboardClient : IAsyncDisposable
         _gateway.Dispose();
     }
 
-    private async Task ExecuteAsync(string command, Action<IBufferWriter<byte>, string> write, Action? onOk, CancellationToken cancellationToken)
+    private string? NextKey() =>
+        _options.RetrySends ? _keyPrefix + "." + Interlocked.Increment(ref _nextKey).ToString(CultureInfo.InvariantCulture) : null;
+
+    private async Task ExecuteAsync(string command, Action<IBufferWriter<byte>, string> write, Action? onOk, CancellationToken cancellationToken,
+        bool retryWhenLost = false)
     {
         var id = "c" + Interlocked.Increment(ref _nextCommandId).ToString(CultureInfo.InvariantCulture);
         // Serialized before anything waits, so bad input fails at once, connected or not.
@@ -404,6 +416,12 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 catch (NodeConnection.NotSentException)
                 {
                     // The connection ended before the frame left: sending it on the next one is still at most once.
+                    await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+                    OnConnectionEnding(connection);
+                }
+                catch (SwitchboardException e) when (retryWhenLost && e.Reason == SwitchboardErrorReason.ConnectionLost)
+                {
+                    // The node may have carried it out: the same frame, with the same key, is one message however often it is.
                     await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
                     OnConnectionEnding(connection);
                 }

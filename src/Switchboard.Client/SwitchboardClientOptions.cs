@@ -27,6 +27,15 @@ public sealed class SwitchboardClientOptions
     /// <summary>How long a command (send, join, leave, ping) waits for its reply, including any wait for a reconnect.</summary>
     public TimeSpan CommandTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Send every message with an idempotency key (<c>key</c>, unique to this client), and when the connection is lost
+    /// before the node answered a send, send it again, with the same key, on the next connection (within
+    /// <see cref="CommandTimeout"/>): the cluster carries out a send with one key once, so the message is neither lost
+    /// nor delivered twice. When false a send is sent at most once and fails with
+    /// <see cref="SwitchboardErrorReason.ConnectionLost"/> if the connection drops before its reply.
+    /// </summary>
+    public bool RetrySends { get; set; } = true;
+
     /// <summary>How long one connect attempt (gateway request, WebSocket handshake, <c>welcome</c>) may take.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -6,7 +6,8 @@ namespace Switchboard.Tests.Common;
 /// <summary>
 /// A TCP relay on 127.0.0.1 in front of a server. A test can hold what the clients send (the relay still reads and
 /// counts it, but passes nothing on until released) and cut every connection, to put a client in the moment where
-/// its bytes have left it but the server has not seen them.
+/// its bytes have left it but the server has not seen them; or hold what the server sends, for the moment where the
+/// server has acted on a request but its answer has not reached the client.
 /// </summary>
 public sealed class HoldableRelay : IAsyncDisposable
 {
@@ -17,6 +18,7 @@ public sealed class HoldableRelay : IAsyncDisposable
     private readonly List<Socket> _sockets = [];
     private readonly Task _accepting;
     private TaskCompletionSource _released = Released();
+    private TaskCompletionSource _serversReleased = Released();
     private long _bytesFromClients;
 
     private HoldableRelay(IPEndPoint server)
@@ -51,12 +53,25 @@ public sealed class HoldableRelay : IAsyncDisposable
         }
     }
 
-    /// <summary>Passes on what was held, and everything after it.</summary>
+    /// <summary>From now on, what the server sends is read but not passed on.</summary>
+    public void HoldServers()
+    {
+        lock (_lock)
+        {
+            if (_serversReleased.Task.IsCompleted)
+            {
+                _serversReleased = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            }
+        }
+    }
+
+    /// <summary>Passes on what was held, either way, and everything after it.</summary>
     public void Release()
     {
         lock (_lock)
         {
             _released.TrySetResult();
+            _serversReleased.TrySetResult();
         }
     }
 
@@ -155,13 +170,13 @@ public sealed class HoldableRelay : IAsyncDisposable
                 if (fromClient)
                 {
                     Interlocked.Add(ref _bytesFromClients, read);
-                    Task released;
-                    lock (_lock)
-                    {
-                        released = _released.Task;
-                    }
-                    await released.WaitAsync(_stopped.Token);
                 }
+                Task released;
+                lock (_lock)
+                {
+                    released = fromClient ? _released.Task : _serversReleased.Task;
+                }
+                await released.WaitAsync(_stopped.Token);
                 await to.SendAsync(buffer.AsMemory(0, read), SocketFlags.None, _stopped.Token);
             }
         }

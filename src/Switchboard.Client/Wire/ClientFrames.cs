@@ -11,8 +11,8 @@ internal static class ClientFrames
     /// <summary>Writes the data of a <c>send</c> into the frame.</summary>
     public delegate void DataWriter(Utf8JsonWriter writer);
 
-    /// <summary><c>{"type":"send","to":…,"data":…,"id":…}</c>.</summary>
-    public static void Send(IBufferWriter<byte> output, string to, DataWriter writeData, string id)
+    /// <summary><c>{"type":"send","to":…,"data":…,"id":…}</c>, with <c>"key":…</c> when <paramref name="key"/> is given.</summary>
+    public static void Send(IBufferWriter<byte> output, string to, DataWriter writeData, string id, string? key = null)
     {
         using var w = new Utf8JsonWriter(output);
         w.WriteStartObject();
@@ -21,24 +21,28 @@ internal static class ClientFrames
         w.WritePropertyName(WireNames.Fields.Data);
         writeData(w);
         w.WriteString(WireNames.Fields.Id, id);
+        if (key is not null)
+        {
+            w.WriteString(WireNames.Fields.Key, key);
+        }
         w.WriteEndObject();
     }
 
     /// <summary>A <c>send</c> whose data is a <see cref="JsonElement"/>.</summary>
-    public static void Send(IBufferWriter<byte> output, string to, JsonElement data, string id) =>
-        Send(output, to, w => data.WriteTo(w), id);
+    public static void Send(IBufferWriter<byte> output, string to, JsonElement data, string id, string? key = null) =>
+        Send(output, to, w => data.WriteTo(w), id, key);
 
     /// <summary>A <c>send</c> whose data is serialized with source-generated metadata.</summary>
-    public static void Send<T>(IBufferWriter<byte> output, string to, T data, JsonTypeInfo<T> typeInfo, string id) =>
-        Send(output, to, w => JsonSerializer.Serialize(w, data, typeInfo), id);
+    public static void Send<T>(IBufferWriter<byte> output, string to, T data, JsonTypeInfo<T> typeInfo, string id, string? key = null) =>
+        Send(output, to, w => JsonSerializer.Serialize(w, data, typeInfo), id, key);
 
     /// <summary>A <c>send</c> whose data is already UTF-8 JSON; it is validated so the node never sees a malformed frame.</summary>
     /// <exception cref="ArgumentException">The data is not one valid JSON value.</exception>
-    public static void SendRaw(IBufferWriter<byte> output, string to, ReadOnlyMemory<byte> utf8JsonData, string id)
+    public static void SendRaw(IBufferWriter<byte> output, string to, ReadOnlyMemory<byte> utf8JsonData, string id, string? key = null)
     {
         try
         {
-            Send(output, to, w => w.WriteRawValue(utf8JsonData.Span, skipInputValidation: false), id);
+            Send(output, to, w => w.WriteRawValue(utf8JsonData.Span, skipInputValidation: false), id, key);
         }
         catch (JsonException e)
         {

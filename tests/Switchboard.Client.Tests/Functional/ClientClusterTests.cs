@@ -319,4 +319,41 @@ public sealed class ClientClusterTests
         (await Should.ThrowAsync<SwitchboardException>(client.PingAsync().WithTimeout("ping"))).Reason.ShouldBe(SwitchboardErrorReason.Closed);
         await client.DisposeAsync();
     }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ASendTheNodeCarriedOut_WhoseAnswerWasLost_ReachesItsRecipientOnce(bool retrySends)
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        var node = cluster.Cluster.Node("node-1").WebSocketUrl;
+        await using var relay = await HoldableRelay.StartAsync(node.Host, node.Port);
+        await using var alice = await ConnectAsync(cluster.Gateway, "alice", o =>
+        {
+            o.ProxyUrl = new UriBuilder(node) { Port = relay.Port }.Uri;
+            o.RetrySends = retrySends;
+        });
+        await using var bob = await ConnectAsync(cluster.Gateway, "bob");
+        await using var bobMessages = bob.ReadAllAsync().GetAsyncEnumerator();
+
+        // The node carries the send out, but its answer never reaches alice: her connection is cut first.
+        relay.HoldServers();
+        var send = alice.SendAsync("user:bob", Json("1"));
+        (await bobMessages.NextAsync("bob's message")).Data.GetInt32().ShouldBe(1);
+        send.IsCompleted.ShouldBeFalse("the answer is held");
+        relay.CutAll();
+        relay.Release();
+
+        if (retrySends)
+        {
+            // Sent again on the next connection, with its key: answered, and not delivered a second time.
+            await send.WithTimeout("the send, sent again after the reconnect");
+        }
+        else
+        {
+            (await Should.ThrowAsync<SwitchboardException>(send.WithTimeout("the send in flight"))).Reason.ShouldBe(SwitchboardErrorReason.ConnectionLost);
+        }
+        await alice.SendAsync("user:bob", Json("2")).WithTimeout("the next send");
+        (await bobMessages.NextAsync("bob's next message")).Data.GetInt32().ShouldBe(2, "the first send once, then the second");
+    }
 }

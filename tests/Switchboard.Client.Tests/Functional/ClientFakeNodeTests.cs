@@ -69,6 +69,65 @@ public sealed class ClientFakeNodeTests
     }
 
     [Fact]
+    public async Task SendInFlight_WhenTheConnectionDrops_IsSentAgainWithTheSameKey_OnTheNewConnection()
+    {
+        var sends = new ConcurrentQueue<(int Connection, JsonElement Frame)>();
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                // Take the send (as a node that carried it out and died before answering), then drop.
+                sends.Enqueue((0, (await c.ReceiveAsync())!.Value));
+                c.Socket.Abort();
+                return;
+            }
+            await c.ReplyOkUntilClosedAsync(command => sends.Enqueue((c.Index, command)));
+        });
+        await using var client = NewClient(node, out _);
+        await client.ConnectAsync().WithTimeout("connect");
+
+        await client.SendAsync("user:bob", JsonSerializer.SerializeToElement(7)).WithTimeout("the send, answered on the new connection");
+        await client.SendAsync("user:bob", JsonSerializer.SerializeToElement(8)).WithTimeout("the next send");
+
+        var frames = sends.ToList();
+        frames.Select(f => f.Connection).ShouldBe([0, 1, 1]);
+        var key = frames[0].Frame.GetProperty("key").GetString()!;
+        key.Length.ShouldBeInRange(1, 64);
+        frames[1].Frame.GetProperty("key").GetString().ShouldBe(key, "the same send, so the cluster carries it out once");
+        frames[1].Frame.GetProperty("data").GetInt32().ShouldBe(7);
+        frames[2].Frame.GetProperty("key").GetString().ShouldNotBe(key, "another send is another message");
+    }
+
+    [Fact]
+    public async Task SendInFlight_WithRetrySendsOff_FailsWithConnectionLost_AndIsNeverResent()
+    {
+        var sends = new ConcurrentQueue<(int Connection, JsonElement Frame)>();
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                sends.Enqueue((0, (await c.ReceiveAsync())!.Value));
+                c.Socket.Abort();
+                return;
+            }
+            await c.ReplyOkUntilClosedAsync(command => sends.Enqueue((c.Index, command)));
+        });
+        await using var client = NewClient(node, out _, o => o.RetrySends = false);
+        var events = new ClientEvents(client);
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var error = await Should.ThrowAsync<SwitchboardException>(client.SendAsync("user:bob", JsonSerializer.SerializeToElement(7)).WithTimeout("the send in flight"));
+
+        error.Reason.ShouldBe(SwitchboardErrorReason.ConnectionLost);
+        await Eventually.TrueAsync(() => events.Connected.Count == 2, "the reconnect");
+        await client.PingAsync().WithTimeout("a ping on the new connection");
+        sends.Count(s => s.Frame.GetProperty("type").GetString() == "send").ShouldBe(1);
+        sends.First().Frame.TryGetProperty("key", out _).ShouldBeFalse("no key when sends are not retried");
+    }
+
+    [Fact]
     public async Task CommandsWhileReconnecting_WaitAndGoOutOnTheNewConnection()
     {
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);

@@ -26,6 +26,16 @@ public sealed class ClientFramesTests
     }
 
     [Fact]
+    public void Send_WithAKey_CarriesItForTheNode()
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        ClientFrames.Send(buffer, "user:bob", JsonSerializer.SerializeToElement(1), "c1", key: "k.1");
+
+        Encoding.UTF8.GetString(buffer.WrittenSpan).ShouldBe("""{"type":"send","to":"user:bob","data":1,"id":"c1","key":"k.1"}""");
+        ClientCommandParser.Parse(buffer.WrittenMemory).Command.Key.ShouldBe("k.1");
+    }
+
+    [Fact]
     public void Send_Typed_UsesTheSourceGeneratedContract()
     {
         var buffer = new ArrayBufferWriter<byte>();
