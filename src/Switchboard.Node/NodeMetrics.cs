@@ -13,6 +13,7 @@ public sealed class NodeMetrics
     private readonly Counter<long> _disconnects;
     private readonly Counter<long> _messagesDelivered;
     private readonly Counter<long> _connectionsRefused;
+    private readonly Counter<long> _repeatsDropped;
     private readonly Counter<long> _idleTrims;
     private readonly Counter<long> _idleTrimmedBytes;
 
@@ -24,6 +25,7 @@ public sealed class NodeMetrics
         _disconnects = meter.CreateCounter<long>("switchboard.node.disconnects", "{connection}", "Connections ended, by reason");
         _messagesDelivered = meter.CreateCounter<long>("switchboard.node.messages.delivered", "{message}", "Message frames written to clients");
         _connectionsRefused = meter.CreateCounter<long>("switchboard.node.connections.refused", "{connection}", "Connections refused at the handshake, by reason");
+        _repeatsDropped = meter.CreateCounter<long>("switchboard.node.messages.repeats", "{message}", "Repeats of keyed sends dropped (a send carried out twice, Node:RepeatWindow)");
         _idleTrims = meter.CreateCounter<long>("switchboard.node.memory.trims", "{trim}", "Idle trims run (Node:IdleTrim)");
         _idleTrimmedBytes = meter.CreateCounter<long>("switchboard.node.memory.trimmed", "By", "Resident memory the idle trims gave back");
     }
@@ -37,6 +39,8 @@ public sealed class NodeMetrics
     }
 
     internal void MessageDelivered(string nodeId) => _messagesDelivered.Add(1, new KeyValuePair<string, object?>("node", nodeId));
+
+    internal void RepeatDropped(string nodeId) => _repeatsDropped.Add(1, new KeyValuePair<string, object?>("node", nodeId));
 
     internal void ConnectionRefused(string nodeId, string reason) =>
         _connectionsRefused.Add(1, new KeyValuePair<string, object?>("node", nodeId), new KeyValuePair<string, object?>("reason", reason));

@@ -73,7 +73,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _time = timeProvider ?? TimeProvider.System;
         _tickets = new TicketValidator(options.ClusterSecret, options.NodeId, options.TicketClockSkew, _time);
         _usedTickets = new TicketReplayGuard(options.TicketClockSkew, _time);
-        Hub = new Hub(options.MaxConnections, options.RepeatWindow);
+        Hub = new Hub(options.MaxConnections, options.RepeatWindow) { RepeatDropped = () => _metrics.RepeatDropped(NodeId) };
         Cluster = new ClusterView(new ClusterViewOptions { HeartbeatInterval = options.HeartbeatInterval, OwnNodeId = options.NodeId }, _time);
         _router = new ClusterRouter(backplane, Cluster);
         _cpu = new CpuMeter(_time);

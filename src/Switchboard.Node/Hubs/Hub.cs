@@ -31,6 +31,14 @@ public sealed class Hub
     /// <summary>Keyed messages remembered now, whose repeats this hub drops.</summary>
     public int RememberedKeyedMessages => _repeats.Count;
 
+    /// <summary>Repeats of keyed messages dropped so far (a send carried out twice reached this node twice).</summary>
+    public long RepeatsDropped => Interlocked.Read(ref _repeatsDropped);
+
+    /// <summary>Called for each repeat dropped (the node counts it in its metrics).</summary>
+    internal Action? RepeatDropped { get; set; }
+
+    private long _repeatsDropped;
+
     /// <summary>Connections held now.</summary>
     public int Count => _connections.Count;
 
@@ -154,6 +162,8 @@ public sealed class Hub
     {
         if (!_repeats.FirstTime(message))
         {
+            Interlocked.Increment(ref _repeatsDropped);
+            RepeatDropped?.Invoke();
             return 0;
         }
         switch (message.Target.Kind)

@@ -113,7 +113,7 @@ public sealed class StandbyTests : IAsyncLifetime
         (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":"end-2","id":"e"}""", "e")).GetProperty("ok").GetBoolean().ShouldBeTrue();
         (await alice2.CommandAsync("""{"type":"send","to":"user:bob","data":"end-3","id":"f"}""", "f")).GetProperty("ok").GetBoolean().ShouldBeTrue();
 
-        foreach (var (connection, name) in new[] { (bob, "bob on node-1"), (bob3, "bob on node-3, where one copy was sent") })
+        foreach (var (connection, node, name) in new[] { (bob, "node-1", "bob on node-1"), (bob3, "node-3", "bob on node-3, where one copy was sent") })
         {
             var mids = new Dictionary<string, List<string>>();
             var markers = 0;
@@ -130,6 +130,7 @@ public sealed class StandbyTests : IAsyncLifetime
                 (mids.TryGetValue(label, out var list) ? list : mids[label] = []).Add(frame.GetProperty("mid").GetString()!);
             }
             mids["user:alice:1"].Count.ShouldBe(1, $"{name} gets the send carried out twice once");
+            _cluster.Cluster.Node(node).Node.Hub.RepeatsDropped.ShouldBe(1, $"{name}: its node dropped the second copy");
             mids["user:alice:2"].Single().ShouldNotBe(mids["user:alice:1"][0]);
             mids["user:carol:3"].Single().ShouldNotBe(mids["user:alice:1"][0]);
         }
