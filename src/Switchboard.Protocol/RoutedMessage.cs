@@ -71,9 +71,20 @@ public sealed class RoutedMessage
     /// </remarks>
     public static long IdForKey(string from, string key)
     {
-        var input = System.Text.Encoding.UTF8.GetBytes(from + "\n" + key);
+        // Every send of a client that retries sends has a key: hashed without garbage where it fits on the stack.
+        var utf8 = System.Text.Encoding.UTF8;
+        var length = utf8.GetByteCount(from) + 1 + utf8.GetByteCount(key);
+        var rented = length > 512 ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        var input = rented is null ? stackalloc byte[512] : rented;
+        var written = utf8.GetBytes(from, input);
+        input[written++] = (byte)'\n';
+        written += utf8.GetBytes(key, input[written..]);
         Span<byte> hash = stackalloc byte[32];
-        System.Security.Cryptography.SHA256.HashData(input, hash);
+        System.Security.Cryptography.SHA256.HashData(input[..written], hash);
+        if (rented is not null)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+        }
         return System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash) | long.MinValue;
     }
 

@@ -39,6 +39,19 @@ public class RoutedMessageTests
         new RoutedMessage(all, "user:alice", "1"u8, "node-1", 0).Id.ShouldBeGreaterThan(0, "0 asks for a new id, which is positive");
     }
 
+    [Theory]
+    [InlineData("user:alice", "k1")]
+    [InlineData("user:älice", "ключ")]
+    [InlineData(null, "k1")]
+    public void IdForKey_IsTheLowBytesOfTheSha256OfSenderNewlineKey_WithTheSignBitSet(string? from, string key)
+    {
+        // Nodes of two versions in one cluster (a rolling deploy) must derive one id: this pins the derivation.
+        from ??= "user:" + new string('x', 600);
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(from + "\n" + key));
+
+        RoutedMessage.IdForKey(from, key).ShouldBe(System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash) | long.MinValue);
+    }
+
     [Fact]
     public void Constructor_FromGateway_HasNoOriginNode()
     {
