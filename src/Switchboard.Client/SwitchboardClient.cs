@@ -240,7 +240,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// <param name="data">The payload, any JSON value.</param>
     /// <param name="cancellationToken">Stops waiting; the command may still be carried out if it was sent.</param>
     /// <exception cref="SwitchboardCommandException">The node refused it, for example with <c>bad_target</c> or <c>rate_limited</c>.</exception>
-    /// <exception cref="SwitchboardException">The connection was lost with the command in flight, or no reply came in time.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the send in flight and it was not sent again (see <see cref="SwitchboardClientOptions.RetrySends"/>), or no reply came in time, across any resends.</exception>
     public Task SendAsync(string to, JsonElement data, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(to);
@@ -254,7 +254,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// <param name="typeInfo">How to serialize it, from a <see cref="System.Text.Json.Serialization.JsonSerializerContext"/>.</param>
     /// <param name="cancellationToken">Stops waiting; the command may still be carried out if it was sent.</param>
     /// <exception cref="SwitchboardCommandException">The node refused it.</exception>
-    /// <exception cref="SwitchboardException">The connection was lost with the command in flight, or no reply came in time.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the send in flight and it was not sent again (see <see cref="SwitchboardClientOptions.RetrySends"/>), or no reply came in time, across any resends.</exception>
     public Task SendAsync<T>(string to, T data, JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(to);
@@ -269,7 +269,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting; the command may still be carried out if it was sent.</param>
     /// <exception cref="ArgumentException"><paramref name="utf8JsonData"/> is not one valid JSON value.</exception>
     /// <exception cref="SwitchboardCommandException">The node refused it.</exception>
-    /// <exception cref="SwitchboardException">The connection was lost with the command in flight, or no reply came in time.</exception>
+    /// <exception cref="SwitchboardException">The connection was lost with the send in flight and it was not sent again (see <see cref="SwitchboardClientOptions.RetrySends"/>), or no reply came in time, across any resends.</exception>
     public Task SendRawAsync(string to, ReadOnlyMemory<byte> utf8JsonData, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(to);
@@ -389,6 +389,14 @@ public sealed class SwitchboardClient : IAsyncDisposable
         _gateway.Dispose();
     }
 
+    /// <summary>How often one send is sent again after lost connections before its <c>ConnectionLost</c> is thrown.</summary>
+    private const int MaxResends = 3;
+
+    /// <summary>Close codes by which the node refuses what the client sent: a send that was in flight may be why.</summary>
+    private static bool MayBeTheCommandsFault(int status) => status is (int)System.Net.WebSockets.WebSocketCloseStatus.ProtocolError
+        or (int)System.Net.WebSockets.WebSocketCloseStatus.InvalidMessageType or CloseCodes.InvalidPayload or CloseCodes.PolicyViolation
+        or CloseCodes.MessageTooBig or CloseCodes.TooManyInvalidFrames;
+
     private string? NextKey() =>
         _options.RetrySends ? _keyPrefix + "." + Interlocked.Increment(ref _nextKey).ToString(CultureInfo.InvariantCulture) : null;
 
@@ -402,6 +410,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
         using var timeout = new CancellationTokenSource(_options.CommandTimeout, _options.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        var resends = 0;
         ReplyFrame reply;
         try
         {
@@ -419,10 +428,17 @@ public sealed class SwitchboardClient : IAsyncDisposable
                     await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
                     OnConnectionEnding(connection);
                 }
-                catch (SwitchboardException e) when (retryWhenLost && e.Reason == SwitchboardErrorReason.ConnectionLost)
+                catch (SwitchboardException e) when (retryWhenLost && e.Reason == SwitchboardErrorReason.ConnectionLost && _options.AutoReconnect
+                    && resends < MaxResends)
                 {
                     // The node may have carried it out: the same frame, with the same key, is one message however often it is.
-                    await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+                    var end = await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+                    if (end.CloseStatus is { } status && MayBeTheCommandsFault(status))
+                    {
+                        // Sending it again would only be refused again (too big, invalid), costing a connection each time.
+                        throw;
+                    }
+                    resends++;
                     OnConnectionEnding(connection);
                 }
             }

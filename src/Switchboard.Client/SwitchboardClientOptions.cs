@@ -30,9 +30,12 @@ public sealed class SwitchboardClientOptions
     /// <summary>
     /// Send every message with an idempotency key (<c>key</c>, unique to this client), and when the connection is lost
     /// before the node answered a send, send it again, with the same key, on the next connection (within
-    /// <see cref="CommandTimeout"/>): the cluster carries out a send with one key once, so the message is neither lost
-    /// nor delivered twice. When false a send is sent at most once and fails with
-    /// <see cref="SwitchboardErrorReason.ConnectionLost"/> if the connection drops before its reply.
+    /// <see cref="CommandTimeout"/>, at most three times, and not after a close that refuses the send itself, such as
+    /// 1009 or 1008; needs <see cref="AutoReconnect"/>). Each recipient's node passes on a send with one key once
+    /// (within its <c>Node:RepeatWindow</c>), so the message is neither lost nor delivered twice, unless the recipient
+    /// moved to another node between the copies. A resent send may arrive after sends made while it waited. When
+    /// false a send is sent at most once and fails with <see cref="SwitchboardErrorReason.ConnectionLost"/> if the
+    /// connection drops before its reply.
     /// </summary>
     public bool RetrySends { get; set; } = true;
 

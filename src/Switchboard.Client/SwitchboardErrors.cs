@@ -4,7 +4,7 @@ namespace Switchboard.Client;
 internal static class SwitchboardErrors
 {
     public static SwitchboardException ConnectionLost(string command) =>
-        new(SwitchboardErrorReason.ConnectionLost, $"The connection was lost while '{command}' was in flight; it was not re-sent and may or may not have been carried out.");
+        new(SwitchboardErrorReason.ConnectionLost, $"The connection was lost while '{command}' was in flight; it was not sent again and may or may not have been carried out.");
 
     public static SwitchboardException Timeout(string command, TimeSpan timeout) =>
         new(SwitchboardErrorReason.Timeout, $"No reply to '{command}' within {timeout.TotalSeconds:0.###} s.");

@@ -127,6 +127,65 @@ public sealed class ClientFakeNodeTests
         sends.First().Frame.TryGetProperty("key", out _).ShouldBeFalse("no key when sends are not retried");
     }
 
+    [Theory]
+    [InlineData(1009, 1)] // the node refuses the send itself (too big): sending it again would be refused again
+    [InlineData(1008, 1)]
+    [InlineData(1011, 4)] // a node failing for its own reasons: sent again, three times at most
+    [InlineData(null, 4)] // dropped without a close
+    public async Task SendInFlight_WhenEveryConnectionEndsOnIt_IsSentAgainOnlyForCausesNotItsOwn_AndAtMostThreeTimes(int? close, int expectedSends)
+    {
+        var sends = new ConcurrentQueue<int>();
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (await c.ReceiveAsync() is not { } command)
+            {
+                return;
+            }
+            if (command.GetProperty("type").GetString() == "ping")
+            {
+                await c.SendAsync(ServerFrames.ReplyOk(command.GetProperty("id").GetString()!));
+                await c.ReplyOkUntilClosedAsync();
+                return;
+            }
+            sends.Enqueue(c.Index);
+            if (close is { } status)
+            {
+                await c.CloseAsync(status, "refused");
+            }
+            else
+            {
+                c.Socket.Abort();
+            }
+        });
+        await using var client = NewClient(node, out _, o => o.CommandTimeout = TimeSpan.FromSeconds(20));
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var error = await Should.ThrowAsync<SwitchboardException>(client.SendAsync("user:bob", JsonSerializer.SerializeToElement(7)).WithTimeout("the send"));
+
+        error.Reason.ShouldBe(SwitchboardErrorReason.ConnectionLost);
+        sends.Count.ShouldBe(expectedSends);
+        // The client itself carries on.
+        await client.PingAsync().WithTimeout("a ping on the next connection");
+    }
+
+    [Fact]
+    public async Task SendInFlight_WithoutAutoReconnect_FailsWithConnectionLost()
+    {
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            await c.ReceiveAsync();
+            c.Socket.Abort();
+        });
+        await using var client = NewClient(node, out _, o => o.AutoReconnect = false);
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var error = await Should.ThrowAsync<SwitchboardException>(client.SendAsync("user:bob", JsonSerializer.SerializeToElement(7)).WithTimeout("the send"));
+
+        error.Reason.ShouldBe(SwitchboardErrorReason.ConnectionLost, "the send may have been carried out: the caller must hear that");
+    }
+
     [Fact]
     public async Task CommandsWhileReconnecting_WaitAndGoOutOnTheNewConnection()
     {
