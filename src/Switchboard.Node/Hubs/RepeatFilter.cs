@@ -45,11 +45,12 @@ internal sealed class RepeatFilter(int capacity)
             {
                 return false;
             }
-            _order.Enqueue(entry);
-            if (_order.Count > capacity)
+            // Out before in, so the queue never holds more than the capacity (and never doubles past it).
+            if (_order.Count == capacity)
             {
                 _seen.Remove(_order.Dequeue());
             }
+            _order.Enqueue(entry);
             return true;
         }
     }

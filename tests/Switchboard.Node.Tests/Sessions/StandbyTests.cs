@@ -100,6 +100,8 @@ public sealed class StandbyTests : IAsyncLifetime
         await using var alice = await _cluster.ConnectAsync("alice", "node-2");
         await using var alice2 = await _cluster.ConnectAsync("alice", "node-3");
         await using var carol = await _cluster.ConnectAsync("carol", "node-3");
+        await KnowsAsync(_cluster, "node-2", "bob", "node-1", "node-3");
+        await KnowsAsync(_cluster, "node-3", "bob", "node-1");
 
         // The same send carried out twice, on two nodes (a failover proxy sending again what a lost node had not
         // answered): one message, which each of bob's connections gets once, with one id, whichever copy came first.
@@ -144,6 +146,7 @@ public sealed class StandbyTests : IAsyncLifetime
         (await bob.ReceiveAsync("welcome")).GetProperty("type").GetString().ShouldBe("welcome");
         await using var alice = await cluster.ConnectAsync("alice", "node-1");
         await using var alice2 = await cluster.ConnectAsync("alice", "node-2");
+        await KnowsAsync(cluster, "node-2", "bob", "node-1");
 
         (await alice.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"a"}""", "a")).GetProperty("ok").GetBoolean().ShouldBeTrue();
         (await alice2.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"b"}""", "b")).GetProperty("ok").GetBoolean().ShouldBeTrue();
@@ -152,6 +155,11 @@ public sealed class StandbyTests : IAsyncLifetime
         var second = await bob.ReceiveAsync("the second copy");
         second.GetProperty("mid").GetString().ShouldBe(first.GetProperty("mid").GetString());
     }
+
+    /// <summary>Waits until <paramref name="observer"/> routes <paramref name="userId"/>'s messages to each of <paramref name="nodes"/>.</summary>
+    private static Task KnowsAsync(TestCluster cluster, string observer, string userId, params string[] nodes) =>
+        Eventually.TrueAsync(() => nodes.All(cluster.Cluster.Node(observer).Node.Cluster.Directory.GetNodes(userId).Contains),
+            $"{observer} to learn that {userId} is on {string.Join(", ", nodes)}");
 
     [Fact]
     public async Task ConfirmedSends_AreAnsweredAndDelivered()
