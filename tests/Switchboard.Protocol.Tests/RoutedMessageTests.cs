@@ -42,6 +42,7 @@ public class RoutedMessageTests
     [Theory]
     [InlineData("user:alice", "k1")]
     [InlineData("user:älice", "ключ")]
+    [InlineData("user:\uD800", "\uDC00k")] // lone surrogates on either side of the newline: each replaced, as before
     [InlineData(null, "k1")]
     public void IdForKey_IsTheLowBytesOfTheSha256OfSenderNewlineKey_WithTheSignBitSet(string? from, string key)
     {
@@ -50,6 +51,28 @@ public class RoutedMessageTests
         var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(from + "\n" + key));
 
         RoutedMessage.IdForKey(from, key).ShouldBe(System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash) | long.MinValue);
+    }
+
+    [Fact]
+    public void IdForKey_AllocatesNothing()
+    {
+        RoutedMessage.IdForKey("user:alice", "warm-up");
+        var before = GC.GetAllocatedBytesForCurrentThread();
+
+        RoutedMessage.IdForKey("user:alice", "0123456789abcdef0123456789abcdef.42");
+
+        (GC.GetAllocatedBytesForCurrentThread() - before).ShouldBe(0);
+    }
+
+    [Fact]
+    public void IdForKey_IsTheSameOnEitherSideOfItsStackBuffer()
+    {
+        for (var length = 505; length <= 515; length++)
+        {
+            var from = "user:" + new string('é', (length - 8) / 2) + new string('x', (length - 8) % 2);
+            var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(from + "\nk1"));
+            RoutedMessage.IdForKey(from, "k1").ShouldBe(System.Buffers.Binary.BinaryPrimitives.ReadInt64LittleEndian(hash) | long.MinValue, $"{length} bytes");
+        }
     }
 
     [Fact]
