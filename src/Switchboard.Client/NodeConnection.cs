@@ -135,7 +135,7 @@ internal sealed class NodeConnection : IAsyncDisposable
     /// <paramref name="onEnding"/> runs on the receive loop when the connection ends, before the commands in flight fail,
     /// so the owner stops handing this connection out before anyone sees the failure.
     /// </remarks>
-    public void Start(Func<SwitchboardMessage, ValueTask> deliver, Action<ErrorFrame> onError, Action<NodeConnection> onEnding)
+    public void Start(Func<MessageFrame, ValueTask> deliver, Action<ErrorFrame> onError, Action<NodeConnection> onEnding)
     {
         _receiveLoop = Task.Run(() => ReceiveLoopAsync(deliver, onError, onEnding));
     }
@@ -202,7 +202,7 @@ internal sealed class NodeConnection : IAsyncDisposable
     /// <summary>Aborts the socket at once; the receive loop ends and pending commands fail.</summary>
     public void Abort() => _abort.Cancel();
 
-    private async Task<ConnectionEnd> ReceiveLoopAsync(Func<SwitchboardMessage, ValueTask> deliver, Action<ErrorFrame> onError, Action<NodeConnection> onEnding)
+    private async Task<ConnectionEnd> ReceiveLoopAsync(Func<MessageFrame, ValueTask> deliver, Action<ErrorFrame> onError, Action<NodeConnection> onEnding)
     {
         ConnectionEnd end;
         try
@@ -219,7 +219,7 @@ internal sealed class NodeConnection : IAsyncDisposable
                 switch (ServerFrameParser.Parse(frame.Value.Span))
                 {
                     case MessageFrame message:
-                        await deliver(message.Message).ConfigureAwait(false);
+                        await deliver(message).ConfigureAwait(false);
                         break;
                     case ReplyFrame reply:
                         if (_pending.TryRemove(reply.Id, out var pending))

@@ -50,6 +50,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private long _nextCommandId;
     private long _nextKey;
     private long _lastSeq;
+    // Ids of the last messages delivered, across sessions: touched only by the receive loop of the one live connection.
+    private readonly HashSet<string> _recentIds = new(StringComparer.Ordinal);
+    private readonly Queue<string> _recentOrder = new();
+    private const int RecentIdCapacity = 4096;
     private int _readerActive;
 
     /// <summary>Creates a client; nothing is dialled until <see cref="ConnectAsync"/>.</summary>
@@ -489,6 +493,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 return new AttemptResult(null, answer.Error, answer.Permanent, answer.RetryAfter);
             }
             var dial = _options.ProxyUrl is { } proxy ? ConnectTicket.BuildDialUri(proxy, ticket.Token) : ticket.DialUri;
+            if (_options.DropRepeats)
+            {
+                dial = new UriBuilder(dial) { Query = dial.Query.TrimStart('?') + "&" + WireNames.MessageIdsQueryParameter + "=1" }.Uri;
+            }
             var opened = await NodeConnection.OpenAsync(dial, _options, resume, linked.Token).ConfigureAwait(false);
             return new AttemptResult(opened.Connection, opened.Error, Permanent: false, RetryAfter: null);
         }
@@ -750,14 +758,20 @@ public sealed class SwitchboardClient : IAsyncDisposable
         _messages.TryComplete(cause);
     }
 
-    private async ValueTask DeliverAsync(SwitchboardMessage message)
+    private async ValueTask DeliverAsync(MessageFrame frame)
     {
+        var message = frame.Message;
         if (message.Seq <= Interlocked.Read(ref _lastSeq))
         {
             // Already delivered in this session (a replay overlapping what arrived before the move): once only.
             return;
         }
         Interlocked.Exchange(ref _lastSeq, message.Seq);
+        if (_options.DropRepeats && frame.MessageId is { } id && !FirstTime(id))
+        {
+            // A send carried out twice: its seq still counts (the session has it), the application had it already.
+            return;
+        }
         try
         {
             // Buffer full: stop reading the socket until the application catches up (the node sees the back-pressure).
@@ -767,6 +781,20 @@ public sealed class SwitchboardClient : IAsyncDisposable
         {
             // Disposing: nobody will read it.
         }
+    }
+
+    private bool FirstTime(string messageId)
+    {
+        if (!_recentIds.Add(messageId))
+        {
+            return false;
+        }
+        if (_recentOrder.Count == RecentIdCapacity)
+        {
+            _recentIds.Remove(_recentOrder.Dequeue());
+        }
+        _recentOrder.Enqueue(messageId);
+        return true;
     }
 
     private void OnErrorFrame(ErrorFrame error) => Raise(ErrorReceived, new SwitchboardErrorEventArgs(error.Code, error.Message));

@@ -8,7 +8,9 @@ internal abstract record ServerFrame;
 internal sealed record WelcomeFrame(string ConnectionId, string UserId, string Node, string Session, bool Resumed, long? MissedFrom = null, long? MissedTo = null) : ServerFrame;
 
 /// <summary><c>message</c>: a delivery to this connection.</summary>
-internal sealed record MessageFrame(SwitchboardMessage Message) : ServerFrame;
+/// <param name="Message">The message.</param>
+/// <param name="MessageId">Its cluster-wide id (<c>mid</c>), when the connection asked for ids (<c>ids=1</c>).</param>
+internal sealed record MessageFrame(SwitchboardMessage Message, string? MessageId = null) : ServerFrame;
 
 /// <summary><c>reply</c>: the answer to a command with an id; <see cref="ErrorCode"/> is set when <see cref="Ok"/> is false.</summary>
 internal sealed record ReplyFrame(string Id, bool Ok, string? ErrorCode, string? ErrorMessage) : ServerFrame;

@@ -70,6 +70,10 @@ internal static class ServerFrameParser
             f.Data = JsonElement.ParseValue(ref reader);
             f.DataSeen = true;
         }
+        else if (reader.ValueTextEquals(WireNames.Fields.MessageId))
+        {
+            f.MessageId = ReadString(ref reader);
+        }
         else if (reader.ValueTextEquals(WireNames.Fields.Seq))
         {
             reader.Read();
@@ -214,7 +218,7 @@ internal static class ServerFrameParser
                 {
                     return Missing("message", "from, to and seq");
                 }
-                return new MessageFrame(new SwitchboardMessage(f.From, f.To, f.DataSeen ? f.Data : NullElement, f.Seq.Value));
+                return new MessageFrame(new SwitchboardMessage(f.From, f.To, f.DataSeen ? f.Data : NullElement, f.Seq.Value), f.MessageId);
             case WireNames.Types.Reply:
                 if (f.Id is null || f.Ok is null)
                 {
@@ -250,6 +254,7 @@ internal static class ServerFrameParser
         public JsonElement Data;
         public bool DataSeen;
         public long? Seq;
+        public string? MessageId;
         public bool? Ok;
         public string? ErrorCode;
         public string? ErrorMessage;

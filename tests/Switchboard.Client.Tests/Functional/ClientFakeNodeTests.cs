@@ -186,6 +186,42 @@ public sealed class ClientFakeNodeTests
         error.Reason.ShouldBe(SwitchboardErrorReason.ConnectionLost, "the send may have been carried out: the caller must hear that");
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task AMessageWhoseIdCameBefore_IsDroppedAcrossSessions_UnlessTheClientTakesEveryCopy(bool dropRepeats)
+    {
+        var askedForIds = new ConcurrentQueue<bool>();
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            askedForIds.Enqueue(c.AsksForIds);
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                // The session is then lost with its node; the second copy comes in the next session, with seq 1 again.
+                await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":1,"mid":"-5","seq":1}""");
+                await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":2,"mid":"9","seq":2}""");
+                await c.CloseAsync(CloseCodes.InternalError, "lost");
+                return;
+            }
+            await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":1,"mid":"-5","seq":1}""");
+            await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":3,"mid":"10","seq":2}""");
+            await c.ReplyOkUntilClosedAsync();
+        });
+        await using var client = NewClient(node, out _, o => o.DropRepeats = dropRepeats);
+        await using var messages = client.ReadAllAsync().GetAsyncEnumerator();
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var data = new List<int>();
+        while (data.LastOrDefault() != 3)
+        {
+            data.Add((await messages.NextAsync("the next message")).Data.GetInt32());
+        }
+
+        data.ShouldBe(dropRepeats ? [1, 2, 3] : [1, 2, 1, 3]);
+        askedForIds.ShouldAllBe(asked => asked == dropRepeats);
+    }
+
     [Fact]
     public async Task CommandsWhileReconnecting_WaitAndGoOutOnTheNewConnection()
     {

@@ -45,7 +45,10 @@ internal sealed class FakeNode : IAsyncDisposable
             }
             using var socket = await context.WebSockets.AcceptWebSocketAsync(WireNames.Subprotocol);
             var index = Interlocked.Increment(ref node._accepted) - 1;
-            await script(new FakeNodeConnection(socket, index, context.Request.Query[WireNames.TokenQueryParameter].ToString()));
+            await script(new FakeNodeConnection(socket, index, context.Request.Query[WireNames.TokenQueryParameter].ToString())
+            {
+                AsksForIds = context.Request.Query[WireNames.MessageIdsQueryParameter] == "1",
+            });
         });
         await app.StartAsync().WaitAsync(Eventually.DefaultTimeout);
         node.WebSocketUrl = new Uri(app.Urls.First().Replace("http://", "ws://", StringComparison.Ordinal) + WireNames.WebSocketPath);
@@ -67,6 +70,9 @@ internal sealed class FakeNodeConnection(WebSocket socket, int index, string tic
     public int Index { get; } = index;
 
     public string Ticket { get; } = ticket;
+
+    /// <summary>Whether the client dialled with <c>ids=1</c>.</summary>
+    public bool AsksForIds { get; init; }
 
     public Task SendWelcomeAsync() =>
         SendAsync(ServerFrames.Welcome($"conn-{Index}", "alice", "fake-node", $"session-{Index}", resumed: false));

@@ -57,6 +57,20 @@ public sealed class ServerFrameParserTests
     }
 
     [Fact]
+    public void Message_WithItsId_AsTheNodeWritesItForIds1()
+    {
+        var prefix = ServerFrames.MessagePrefix("user:alice", "user:bob", "1"u8);
+        var bytes = new byte[prefix.Length + ServerFrames.MessageEndMaxLength];
+        prefix.CopyTo(bytes, 0);
+        var length = prefix.Length + ServerFrames.WriteMessageEnd(bytes.AsSpan(prefix.Length), 7, messageId: -42);
+
+        var frame = ServerFrameParser.Parse(bytes.AsSpan(0, length)).ShouldBeOfType<MessageFrame>();
+        frame.MessageId.ShouldBe("-42");
+        frame.Message.Seq.ShouldBe(7);
+        Parse("""{"type":"message","from":"api","to":"all","data":1,"seq":3}""").ShouldBeOfType<MessageFrame>().MessageId.ShouldBeNull();
+    }
+
+    [Fact]
     public void Message_Data_OutlivesTheReceiveBuffer()
     {
         var buffer = Encoding.UTF8.GetBytes("""{"type":"message","from":"user:alice","to":"all","data":{"text":"hello"},"seq":1}""");
