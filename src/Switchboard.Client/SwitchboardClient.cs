@@ -51,8 +51,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private long _nextKey;
     private long _lastSeq;
     // Ids of the last messages delivered, across sessions: touched only by the receive loop of the one live connection.
-    private readonly HashSet<string> _recentIds = new(StringComparer.Ordinal);
-    private readonly Queue<string> _recentOrder = new();
+    private readonly HashSet<long> _recentIds = [];
+    private readonly Queue<long> _recentOrder = new();
     private const int RecentIdCapacity = 4096;
     private int _readerActive;
 
@@ -783,7 +783,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
     }
 
-    private bool FirstTime(string messageId)
+    private bool FirstTime(long messageId)
     {
         if (!_recentIds.Add(messageId))
         {

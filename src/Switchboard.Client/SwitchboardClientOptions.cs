@@ -32,9 +32,10 @@ public sealed class SwitchboardClientOptions
     /// before the node answered a send, send it again, with the same key, on the next connection (within
     /// <see cref="CommandTimeout"/>, at most three times, and not after a close that refuses the send itself, such as
     /// 1009 or 1008; needs <see cref="AutoReconnect"/>). Each recipient's node passes on a send with one key once
-    /// (within its <c>Node:RepeatWindow</c>), and a recipient whose session was lost or moved between the copies drops
-    /// the second by its id (<see cref="DropRepeats"/>), so the message is neither lost nor delivered twice. A resent
-    /// send may arrive after sends made while it waited. When
+    /// (within its <c>Node:RepeatWindow</c>), and a .NET recipient whose session was lost or moved between the copies
+    /// drops the second by its id (<see cref="DropRepeats"/>), so between .NET clients the message is neither lost nor
+    /// delivered twice; other recipients may then get both. A resent send may arrive after sends made while it
+    /// waited. When
     /// false a send is sent at most once and fails with <see cref="SwitchboardErrorReason.ConnectionLost"/> if the
     /// connection drops before its reply.
     /// </summary>
@@ -44,7 +45,8 @@ public sealed class SwitchboardClientOptions
     /// Ask the node for each message's cluster-wide id (<c>ids=1</c>) and drop a message whose id was among the last
     /// 4,096 this client received: a send carried out twice (see <see cref="RetrySends"/>) whose second copy reached
     /// this client after its session was lost with its node, where the nodes' own repeat window cannot see the first.
-    /// Costs ~25 bytes per message on the wire. False: every message as the nodes pass it on.
+    /// Costs ~25 bytes per message on the wire (saved when false, except behind a failover proxy, which always asks for
+    /// ids). False: every message as the nodes pass it on.
     /// </summary>
     public bool DropRepeats { get; set; } = true;
 

@@ -17,7 +17,8 @@ public static class WireNames
 
     /// <summary>
     /// The query parameter of the node's WebSocket URL that asks for each <c>message</c> frame to carry its
-    /// cluster-unique id in <c>mid</c> (<c>ids=1</c>): a failover proxy reading two copies of a stream uses it.
+    /// cluster-unique id in <c>mid</c> (<c>ids=1</c>): a failover proxy reading two copies of a stream uses it, and the
+    /// .NET client, to drop a second copy of a send carried out twice.
     /// </summary>
     public const string MessageIdsQueryParameter = "ids";
 

@@ -10,7 +10,7 @@ internal sealed record WelcomeFrame(string ConnectionId, string UserId, string N
 /// <summary><c>message</c>: a delivery to this connection.</summary>
 /// <param name="Message">The message.</param>
 /// <param name="MessageId">Its cluster-wide id (<c>mid</c>), when the connection asked for ids (<c>ids=1</c>).</param>
-internal sealed record MessageFrame(SwitchboardMessage Message, string? MessageId = null) : ServerFrame;
+internal sealed record MessageFrame(SwitchboardMessage Message, long? MessageId = null) : ServerFrame;
 
 /// <summary><c>reply</c>: the answer to a command with an id; <see cref="ErrorCode"/> is set when <see cref="Ok"/> is false.</summary>
 internal sealed record ReplyFrame(string Id, bool Ok, string? ErrorCode, string? ErrorMessage) : ServerFrame;

@@ -72,7 +72,10 @@ internal static class ServerFrameParser
         }
         else if (reader.ValueTextEquals(WireNames.Fields.MessageId))
         {
-            f.MessageId = ReadString(ref reader);
+            // A decimal integer in a string (64 bits do not survive every JSON reader as a number); read without a string.
+            reader.Read();
+            f.MessageId = reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped
+                && System.Buffers.Text.Utf8Parser.TryParse(reader.ValueSpan, out long mid, out var used) && used == reader.ValueSpan.Length ? mid : null;
         }
         else if (reader.ValueTextEquals(WireNames.Fields.Seq))
         {
@@ -254,7 +257,7 @@ internal static class ServerFrameParser
         public JsonElement Data;
         public bool DataSeen;
         public long? Seq;
-        public string? MessageId;
+        public long? MessageId;
         public bool? Ok;
         public string? ErrorCode;
         public string? ErrorMessage;

@@ -365,31 +365,37 @@ public sealed class ClientClusterTests
         await using var bob = await ConnectAsync(cluster.Gateway, "bob");
         await using var bobMessages = bob.ReadAllAsync().GetAsyncEnumerator();
         var senders = new List<RawClient>();
-        foreach (var node in cluster.Cluster.Nodes.Select(n => n.NodeId).Where(n => n != bob.NodeId))
+        try
         {
-            senders.Add(await cluster.ConnectAsync("alice", node));
-            await PresenceKnownAsync(cluster, node, "bob", bob.NodeId!);
-        }
+            foreach (var node in cluster.Cluster.Nodes.Select(n => n.NodeId).Where(n => n != bob.NodeId))
+            {
+                senders.Add(await cluster.ConnectAsync("alice", node));
+                await PresenceKnownAsync(cluster, node, "bob", bob.NodeId!);
+            }
 
-        foreach (var sender in senders)
-        {
-            (await sender.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"a"}""", "a")).GetProperty("ok").GetBoolean().ShouldBeTrue();
-        }
-        foreach (var sender in senders)
-        {
-            // Behind each copy on its way: once both have arrived, so has every copy.
-            (await sender.CommandAsync("""{"type":"send","to":"user:bob","data":"end","id":"b"}""", "b")).GetProperty("ok").GetBoolean().ShouldBeTrue();
-        }
+            foreach (var sender in senders)
+            {
+                (await sender.CommandAsync("""{"type":"send","to":"user:bob","data":1,"key":"k1","id":"a"}""", "a")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+            }
+            foreach (var sender in senders)
+            {
+                // Behind each copy on its way: once both have arrived, so has every copy.
+                (await sender.CommandAsync("""{"type":"send","to":"user:bob","data":"end","id":"b"}""", "b")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+            }
 
-        var received = new List<string>();
-        while (received.Count(r => r == "\"end\"") < 2)
-        {
-            received.Add((await bobMessages.NextAsync("bob's next message")).Data.GetRawText());
+            var received = new List<string>();
+            while (received.Count(r => r == "\"end\"") < 2)
+            {
+                received.Add((await bobMessages.NextAsync("bob's next message")).Data.GetRawText());
+            }
+            received.Count(r => r == "1").ShouldBe(1, "the two copies share one mid, and the client drops the second");
         }
-        received.Count(r => r == "1").ShouldBe(1, "the two copies share one mid, and the client drops the second");
-        foreach (var sender in senders)
+        finally
         {
-            await sender.DisposeAsync();
+            foreach (var sender in senders)
+            {
+                await sender.DisposeAsync();
+            }
         }
     }
 }

@@ -65,7 +65,7 @@ public sealed class ServerFrameParserTests
         var length = prefix.Length + ServerFrames.WriteMessageEnd(bytes.AsSpan(prefix.Length), 7, messageId: -42);
 
         var frame = ServerFrameParser.Parse(bytes.AsSpan(0, length)).ShouldBeOfType<MessageFrame>();
-        frame.MessageId.ShouldBe("-42");
+        frame.MessageId.ShouldBe(-42);
         frame.Message.Seq.ShouldBe(7);
         Parse("""{"type":"message","from":"api","to":"all","data":1,"seq":3}""").ShouldBeOfType<MessageFrame>().MessageId.ShouldBeNull();
     }
