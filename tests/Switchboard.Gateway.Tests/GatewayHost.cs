@@ -102,12 +102,16 @@ public sealed class GatewayHost : IAsyncDisposable
         return Client.SendAsync(request).WithTimeout("POST /v1/connect");
     }
 
-    public Task<HttpResponseMessage> PublishAsync(string json, string? apiKey = ApiKey)
+    public Task<HttpResponseMessage> PublishAsync(string json, string? apiKey = ApiKey, params string[] idempotencyKeys)
     {
         var request = new HttpRequestMessage(HttpMethod.Post, "/v1/publish") { Content = new StringContent(json, Encoding.UTF8, "application/json") };
         if (apiKey is not null)
         {
             request.Headers.Add("X-Api-Key", apiKey);
+        }
+        if (idempotencyKeys.Length > 0)
+        {
+            request.Headers.Add("Idempotency-Key", idempotencyKeys);
         }
         return Client.SendAsync(request).WithTimeout("POST /v1/publish");
     }

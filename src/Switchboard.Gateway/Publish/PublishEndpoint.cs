@@ -10,7 +10,9 @@ namespace Switchboard.Gateway.Publish;
 
 /// <summary>
 /// <c>POST /v1/publish</c>: an application backend sends <c>{"to":…,"data":…}</c> with an API key; the gateway
-/// routes it over the backplane to the nodes holding the recipients, as sender <c>api</c>.
+/// routes it over the backplane to the nodes holding the recipients, as sender <c>api</c>. With an idempotency key
+/// (the <c>Idempotency-Key</c> header or a <c>key</c> field) a publish retried after a lost answer is one message: its
+/// id is derived from the API key and the idempotency key, and the nodes pass on one copy.
 /// </summary>
 internal sealed class PublishEndpoint(ApiKeyChecker keys, ClusterRouter router, int maxBytes, ILogger<PublishEndpoint> logger)
 {
@@ -43,7 +45,8 @@ internal sealed class PublishEndpoint(ApiKeyChecker keys, ClusterRouter router, 
         }
         using (document)
         {
-            if (Parse(document.RootElement) is { } problem)
+            string? key = null;
+            if ((Parse(document.RootElement) ?? ParseKey(document.RootElement, context.Request.Headers[IdempotencyKeyHeader], out key)) is { } problem)
             {
                 await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, problem.Code, problem.Message).ConfigureAwait(false);
                 return;
@@ -51,7 +54,12 @@ internal sealed class PublishEndpoint(ApiKeyChecker keys, ClusterRouter router, 
             var root = document.RootElement;
             Target.TryParse(root.GetProperty(WireNames.Fields.To).GetString(), out var target, out _);
             // The raw UTF-8 slice of "data", as the publisher wrote it: no re-serialization.
-            var message = new RoutedMessage(target, WireNames.ApiSender, JsonMarshal.GetRawUtf8Value(root.GetProperty(WireNames.Fields.Data)), originNodeId: null);
+            var data = JsonMarshal.GetRawUtf8Value(root.GetProperty(WireNames.Fields.Data));
+            // Keyed per API key, so two backends' keys never meet; the API key is only ever seen through the hash.
+            var message = key is null
+                ? new RoutedMessage(target, WireNames.ApiSender, data, originNodeId: null)
+                : new RoutedMessage(target, WireNames.ApiSender, data, originNodeId: null,
+                    RoutedMessage.IdForKey(WireNames.ApiSender + "\n" + context.Request.Headers[GatewayRoutes.ApiKeyHeader], key));
             try
             {
                 await router.RouteAsync(message, context.RequestAborted).ConfigureAwait(false);
@@ -66,6 +74,38 @@ internal sealed class PublishEndpoint(ApiKeyChecker keys, ClusterRouter router, 
             logger.Published(target.ToString(), body.Value.Length);
         }
         await HttpAnswers.JsonAsync(context, StatusCodes.Status202Accepted, new PublishAccepted(true), GatewayJsonContext.Default.PublishAccepted).ConfigureAwait(false);
+    }
+
+    /// <summary>The header an HTTP client's retries carry (the IETF draft's name); a <c>key</c> field in the body does the same.</summary>
+    public const string IdempotencyKeyHeader = "Idempotency-Key";
+
+    private static (string Code, string Message)? ParseKey(JsonElement root, Microsoft.Extensions.Primitives.StringValues header, out string? key)
+    {
+        key = null;
+        string? fromBody = null;
+        if (root.TryGetProperty(WireNames.Fields.Key, out var field))
+        {
+            if (field.ValueKind != JsonValueKind.String || field.GetString() is not { Length: > 0 and <= ClientCommandParser.MaxIdLength } value)
+            {
+                return (GatewayErrorCodes.BadRequest, $"'key' must be a string of 1 to {ClientCommandParser.MaxIdLength} characters");
+            }
+            fromBody = value;
+        }
+        string? fromHeader = null;
+        if (header.Count > 0)
+        {
+            if (header.Count > 1 || header[0] is not { Length: > 0 and <= ClientCommandParser.MaxIdLength } value)
+            {
+                return (GatewayErrorCodes.BadRequest, $"{IdempotencyKeyHeader} must be one value of 1 to {ClientCommandParser.MaxIdLength} characters");
+            }
+            fromHeader = value;
+        }
+        if (fromBody is not null && fromHeader is not null && !string.Equals(fromBody, fromHeader, StringComparison.Ordinal))
+        {
+            return (GatewayErrorCodes.BadRequest, $"the {IdempotencyKeyHeader} header and the 'key' field differ; give one");
+        }
+        key = fromHeader ?? fromBody;
+        return null;
     }
 
     private static (string Code, string Message)? Parse(JsonElement root)

@@ -131,6 +131,54 @@ public sealed class PublishEndpointTests
     }
 
     [Fact]
+    public async Task APublishWithAnIdempotencyKey_HasTheKeysId_EveryTimeItIsSent()
+    {
+        await using var host = await GatewayHost.StartAsync(o => o.ApiKeys = [GatewayHost.ApiKey, "another-api-key"]);
+        var nodes = await JoinAsync(host, "node-1");
+
+        // The same publish retried (header or field), another key, another API key with the same key, no key.
+        (await host.PublishAsync("""{"to":"all","data":1}""", GatewayHost.ApiKey, "order-17")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await host.PublishAsync("""{"to":"all","data":1,"key":"order-17"}""")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await host.PublishAsync("""{"to":"all","data":2}""", GatewayHost.ApiKey, "order-18")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await host.PublishAsync("""{"to":"all","data":3}""", "another-api-key", "order-17")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        (await host.PublishAsync("""{"to":"all","data":4}""")).StatusCode.ShouldBe(HttpStatusCode.Accepted);
+        await PublishBarrierAsync(host, nodes);
+
+        var ids = nodes["node-1"].Messages.Take(5).Select(m => m.Id).ToList();
+        ids[1].ShouldBe(ids[0], "one message, however often it is published: the nodes pass on one copy");
+        ids[0].ShouldBeLessThan(0, "a key's id, which nodes remember to drop its repeats");
+        ids[2].ShouldNotBe(ids[0]);
+        ids[3].ShouldNotBe(ids[0], "another API key's keys are its own");
+        ids[4].ShouldBeGreaterThan(0);
+    }
+
+    [Theory]
+    [InlineData("""{"to":"all","data":1,"key":""}""", new string[0])]
+    [InlineData("""{"to":"all","data":1,"key":7}""", new string[0])]
+    [InlineData("""{"to":"all","data":1}""", new[] { "" })]
+    [InlineData("""{"to":"all","data":1,"key":"a"}""", new[] { "b" })]
+    public async Task APublishWithABadIdempotencyKey_Is400(string body, string[] headers)
+    {
+        await using var host = await GatewayHost.StartAsync();
+
+        var response = await host.PublishAsync(body, GatewayHost.ApiKey, headers);
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.ErrorCodeAsync()).ShouldBe("bad_request");
+    }
+
+    [Fact]
+    public async Task APublishWithAKeyOf65Characters_Is400()
+    {
+        await using var host = await GatewayHost.StartAsync();
+
+        var response = await host.PublishAsync("""{"to":"all","data":1}""", GatewayHost.ApiKey, new string('k', 65));
+
+        response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
+        (await response.JsonAsync()).GetProperty("error").GetProperty("message").GetString().ShouldContain("Idempotency-Key");
+    }
+
+    [Fact]
     public async Task PublishToAll_ReachesEveryJoinedNodeOnce()
     {
         await using var host = await GatewayHost.StartAsync();

@@ -160,4 +160,34 @@ public sealed class CrossNodeRoutingTests : IAsyncLifetime
         message.GetProperty("from").GetString().ShouldBe("api");
         message.GetProperty("data").GetProperty("from").GetString().ShouldBe("backend");
     }
+
+    [Fact]
+    public async Task PublishApi_RetriedWithAnIdempotencyKey_ReachesTheUserOnce()
+    {
+        await using var grace = await _cluster.ConnectAsync("grace", "node-2");
+        using var http = new HttpClient();
+        async Task PublishAsync(string data, string? key)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(_cluster.Gateway, "/v1/publish"))
+            {
+                // To her connection, which names its node: no wait for the gateway to learn where grace is.
+                Content = new StringContent($$"""{"to":"conn:{{grace.ConnectionId}}","data":{{data}}}""", System.Text.Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Add("X-Api-Key", "test-key");
+            if (key is not null)
+            {
+                request.Headers.Add("Idempotency-Key", key);
+            }
+            (await http.SendAsync(request).WaitAsync(Eventually.DefaultTimeout)).StatusCode.ShouldBe(System.Net.HttpStatusCode.Accepted);
+        }
+
+        // A backend that did not hear the first answer publishes again with the same key; then another message.
+        await PublishAsync("1", "order-17");
+        await PublishAsync("1", "order-17");
+        await PublishAsync("2", null);
+
+        (await grace.ReceiveAsync("the published message")).GetProperty("data").GetInt32().ShouldBe(1);
+        (await grace.ReceiveAsync("the next one, not a second copy")).GetProperty("data").GetInt32().ShouldBe(2);
+        _cluster.Cluster.Node("node-2").Node.Hub.RepeatsDropped.ShouldBe(1);
+    }
 }
