@@ -41,6 +41,9 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     private readonly ConcurrentDictionary<string, NodeState> _nodes = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private readonly TimeSpan _evictAfter;
+    private readonly TimeSpan _interval;
+    private DateTimeOffset _lastCheck;
+    private DateTimeOffset _graceUntil;
     private readonly ITimer _evictionTimer;
     private readonly bool _trackPresence;
     private readonly string? _ownNodeId;
@@ -50,6 +53,7 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     {
         _time = timeProvider ?? TimeProvider.System;
         _evictAfter = options.HeartbeatInterval * options.MissedHeartbeatsBeforeEviction;
+        _interval = options.HeartbeatInterval;
         _trackPresence = options.TrackPresence;
         _ownNodeId = options.OwnNodeId;
         // Checking only once per interval would let a dead node linger almost a whole extra interval.
@@ -115,7 +119,23 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     /// <summary>Forgets nodes whose last heartbeat is older than the eviction age. Runs on a timer; public for tests on virtual time.</summary>
     public void EvictSilentNodes()
     {
-        var cutoff = _time.GetUtcNow() - _evictAfter;
+        var now = _time.GetUtcNow();
+        var last = _lastCheck;
+        _lastCheck = now;
+        if (last != default && now - last > _evictAfter / 2)
+        {
+            // This check comes far later than planned: this process itself did not run (a long pause, starved cores), so
+            // the silence it sees is its own, and heartbeats that came meanwhile may still wait to be read. Forgetting
+            // every node now would drop all their users from the directory until their next snapshots, and messages to
+            // them with it; one heartbeat interval from now, a node still silent is evicted.
+            _graceUntil = now + _interval;
+            return;
+        }
+        if (now < _graceUntil)
+        {
+            return;
+        }
+        var cutoff = now - _evictAfter;
         foreach (var (nodeId, state) in _nodes)
         {
             // Removes exactly the stale state: a heartbeat that lands meanwhile keeps the node.

@@ -175,6 +175,33 @@ public sealed class ClusterViewTests : IDisposable
     }
 
     [Fact]
+    public void AfterThisProcessStalled_NoNodeIsEvicted_UntilItsHeartbeatHadAnIntervalToArrive()
+    {
+        _view.OnHeartbeat(TestData.Heartbeat("node-1"));
+        _view.OnHeartbeat(TestData.Heartbeat("node-2"));
+        _view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+        _view.Dispose(); // no timer: the explicit calls play its checks
+        _view.EvictSilentNodes();
+
+        // The view's own checks stopped for 5 intervals (a pause of this process): its next check evicts nobody.
+        _time.Advance(5 * Interval);
+        _view.EvictSilentNodes();
+        _view.TryGetNode("node-1", out _).ShouldBeTrue();
+        _view.Directory.GetNodes("bob").ShouldBe(["node-1"], "a node's users must not vanish for this process's pause");
+
+        // node-1's heartbeat, queued during the pause, is read; node-2 stays silent past the grace.
+        _view.OnHeartbeat(TestData.Heartbeat("node-1"));
+        _time.Advance(Interval / 2);
+        _view.EvictSilentNodes();
+        _removed.ShouldBeEmpty("still within one interval of the pause");
+        _time.Advance(Interval / 2 + TimeSpan.FromMilliseconds(1));
+        _view.EvictSilentNodes();
+
+        _removed.ShouldBe(["node-2"]);
+        _view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
+    }
+
+    [Fact]
     public void OnNodeLeft_RemovesAtOnce()
     {
         _view.OnHeartbeat(TestData.Heartbeat("node-1", epoch: 4));
