@@ -51,9 +51,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private long _nextKey;
     private long _lastSeq;
     // Ids of the last messages delivered, across sessions: touched only by the receive loop of the one live connection.
-    private readonly HashSet<long> _recentIds = [];
-    private readonly Queue<long> _recentOrder = new();
-    private const int RecentIdCapacity = 4096;
+    private readonly RecentSet<long> _recentIds = new(4096);
     private int _readerActive;
 
     /// <summary>Creates a client; nothing is dialled until <see cref="ConnectAsync"/>.</summary>
@@ -767,7 +765,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             return;
         }
         Interlocked.Exchange(ref _lastSeq, message.Seq);
-        if (_options.DropRepeats && frame.MessageId is { } id && !FirstTime(id))
+        if (_options.DropRepeats && frame.MessageId is { } id && !_recentIds.Add(id))
         {
             // A send carried out twice: its seq still counts (the session has it), the application had it already.
             return;
@@ -781,20 +779,6 @@ public sealed class SwitchboardClient : IAsyncDisposable
         {
             // Disposing: nobody will read it.
         }
-    }
-
-    private bool FirstTime(long messageId)
-    {
-        if (!_recentIds.Add(messageId))
-        {
-            return false;
-        }
-        if (_recentOrder.Count == RecentIdCapacity)
-        {
-            _recentIds.Remove(_recentOrder.Dequeue());
-        }
-        _recentOrder.Enqueue(messageId);
-        return true;
     }
 
     private void OnErrorFrame(ErrorFrame error) => Raise(ErrorReceived, new SwitchboardErrorEventArgs(error.Code, error.Message));

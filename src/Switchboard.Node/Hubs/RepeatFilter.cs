@@ -15,8 +15,7 @@ namespace Switchboard.Node.Hubs;
 internal sealed class RepeatFilter(int capacity)
 {
     private readonly Lock _lock = new();
-    private readonly HashSet<(long Id, Target Target)> _seen = [];
-    private readonly Queue<(long Id, Target Target)> _order = new();
+    private readonly RecentSet<(long Id, Target Target)> _seen = new(capacity);
 
     /// <summary>Keyed messages remembered now.</summary>
     public int Count
@@ -38,20 +37,9 @@ internal sealed class RepeatFilter(int capacity)
         {
             return true;
         }
-        var entry = (message.Id, message.Target);
         lock (_lock)
         {
-            if (!_seen.Add(entry))
-            {
-                return false;
-            }
-            // Out before in, so the queue never holds more than the capacity (and never doubles past it).
-            if (_order.Count == capacity)
-            {
-                _seen.Remove(_order.Dequeue());
-            }
-            _order.Enqueue(entry);
-            return true;
+            return _seen.Add((message.Id, message.Target));
         }
     }
 }

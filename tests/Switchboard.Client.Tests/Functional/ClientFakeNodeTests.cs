@@ -68,22 +68,28 @@ public sealed class ClientFakeNodeTests
         events.Disconnected.ShouldHaveSingleItem().WillReconnect.ShouldBeTrue();
     }
 
-    [Fact]
-    public async Task SendInFlight_WhenTheConnectionDrops_IsSentAgainWithTheSameKey_OnTheNewConnection()
-    {
-        var sends = new ConcurrentQueue<(int Connection, JsonElement Frame)>();
-        await using var node = await FakeNode.StartAsync(async c =>
+    /// <summary>
+    /// A node whose first connection takes one command (as a node that carried it out and died before answering) and
+    /// drops; later connections answer ok. Every command it reads is recorded with its connection's index.
+    /// </summary>
+    private static Task<FakeNode> StartNodeThatDiesOnTheFirstCommandAsync(ConcurrentQueue<(int Connection, JsonElement Frame)> commands) =>
+        FakeNode.StartAsync(async c =>
         {
             await c.SendWelcomeAsync();
             if (c.Index == 0)
             {
-                // Take the send (as a node that carried it out and died before answering), then drop.
-                sends.Enqueue((0, (await c.ReceiveAsync())!.Value));
+                commands.Enqueue((0, (await c.ReceiveAsync())!.Value));
                 c.Socket.Abort();
                 return;
             }
-            await c.ReplyOkUntilClosedAsync(command => sends.Enqueue((c.Index, command)));
+            await c.ReplyOkUntilClosedAsync(command => commands.Enqueue((c.Index, command)));
         });
+
+    [Fact]
+    public async Task SendInFlight_WhenTheConnectionDrops_IsSentAgainWithTheSameKey_OnTheNewConnection()
+    {
+        var sends = new ConcurrentQueue<(int Connection, JsonElement Frame)>();
+        await using var node = await StartNodeThatDiesOnTheFirstCommandAsync(sends);
         await using var client = NewClient(node, out _);
         await client.ConnectAsync().WithTimeout("connect");
 
@@ -103,17 +109,7 @@ public sealed class ClientFakeNodeTests
     public async Task SendInFlight_WithRetrySendsOff_FailsWithConnectionLost_AndIsNeverResent()
     {
         var sends = new ConcurrentQueue<(int Connection, JsonElement Frame)>();
-        await using var node = await FakeNode.StartAsync(async c =>
-        {
-            await c.SendWelcomeAsync();
-            if (c.Index == 0)
-            {
-                sends.Enqueue((0, (await c.ReceiveAsync())!.Value));
-                c.Socket.Abort();
-                return;
-            }
-            await c.ReplyOkUntilClosedAsync(command => sends.Enqueue((c.Index, command)));
-        });
+        await using var node = await StartNodeThatDiesOnTheFirstCommandAsync(sends);
         await using var client = NewClient(node, out _, o => o.RetrySends = false);
         var events = new ClientEvents(client);
         await client.ConnectAsync().WithTimeout("connect");

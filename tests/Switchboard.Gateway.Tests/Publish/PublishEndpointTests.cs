@@ -175,7 +175,7 @@ public sealed class PublishEndpointTests
         var response = await host.PublishAsync("""{"to":"all","data":1}""", GatewayHost.ApiKey, new string('k', 65));
 
         response.StatusCode.ShouldBe(HttpStatusCode.BadRequest);
-        (await response.JsonAsync()).GetProperty("error").GetProperty("message").GetString().ShouldContain("Idempotency-Key");
+        (await response.JsonAsync()).GetProperty("error").GetProperty("message").GetString()!.ShouldContain("Idempotency-Key");
     }
 
     [Fact]
