@@ -17,6 +17,10 @@ internal static partial class GatewayLog
         Message = "Gateway stopped observing the backplane")]
     public static partial void Stopped(this ILogger logger);
 
+    [LoggerMessage(EventId = 4, EventName = "NodeEvicted", Level = LogLevel.Warning,
+        Message = "Node {NodeId} evicted: no heartbeat for {Silence}; no more placements on it, and its users stay routable (to its queue) for {UsersKeptFor}")]
+    public static partial void NodeEvicted(this ILogger logger, string nodeId, TimeSpan silence, TimeSpan usersKeptFor);
+
     [LoggerMessage(EventId = 100, EventName = "Placed", Level = LogLevel.Debug,
         Message = "Placed user {UserId} on node {NodeId} (session {SessionId}, policy {Policy})")]
     public static partial void Placed(this ILogger logger, string userId, string nodeId, string sessionId, string policy);

@@ -77,6 +77,13 @@ public sealed class GatewayOptions
     /// <summary>Heartbeat intervals without news after which a node is forgotten and no longer placed on.</summary>
     public int MissedHeartbeatsBeforeEviction { get; set; } = 3;
 
+    /// <summary>
+    /// How long the users of a node evicted for silence stay routable for the publish API (to the node's queue), so
+    /// that a node that was only paused gets what was published to them meanwhile. <see cref="TimeSpan.Zero"/> forgets
+    /// them with the node.
+    /// </summary>
+    public TimeSpan SilentNodeUsersKeptFor { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>The largest <c>POST /v1/publish</c> body accepted, in bytes; larger ones get 413.</summary>
     public int MaxPublishBytes { get; set; } = 1024 * 1024;
 }

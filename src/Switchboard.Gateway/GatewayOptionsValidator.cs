@@ -46,6 +46,10 @@ internal sealed class GatewayOptionsValidator(IEnumerable<IPlacementPolicy> poli
         {
             failures.Add($"{Prefix}{nameof(GatewayOptions.MissedHeartbeatsBeforeEviction)} is {options.MissedHeartbeatsBeforeEviction}; it must be at least 1.");
         }
+        if (options.SilentNodeUsersKeptFor < TimeSpan.Zero)
+        {
+            failures.Add($"{Prefix}{nameof(GatewayOptions.SilentNodeUsersKeptFor)} is {options.SilentNodeUsersKeptFor}; it must be 0 (off) or positive.");
+        }
         if (options.MaxPublishBytes < 1)
         {
             failures.Add($"{Prefix}{nameof(GatewayOptions.MaxPublishBytes)} is {options.MaxPublishBytes}; it must be positive.");

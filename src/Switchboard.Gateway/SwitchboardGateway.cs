@@ -30,8 +30,10 @@ public sealed class SwitchboardGateway : IHostedService, IAsyncDisposable
             {
                 HeartbeatInterval = options.HeartbeatInterval,
                 MissedHeartbeatsBeforeEviction = options.MissedHeartbeatsBeforeEviction,
+                SilentNodeUsersKeptFor = options.SilentNodeUsersKeptFor,
             },
             time);
+        Cluster.NodeEvicted += logger.NodeEvicted;
     }
 
     /// <summary>This gateway's picture of the cluster: live nodes and who is where.</summary>

@@ -59,6 +59,9 @@ internal static partial class NodeLog
     [LoggerMessage(16, LogLevel.Warning, "Node {NodeId} could not trim idle memory", EventName = "IdleTrimFailed")]
     public static partial void IdleTrimFailed(ILogger logger, string nodeId, Exception exception);
 
+    [LoggerMessage(17, LogLevel.Warning, "Node {NodeId} evicted peer {PeerId}: no heartbeat for {Silence}; its users stay routable (to its queue) for {UsersKeptFor}", EventName = "PeerEvicted")]
+    public static partial void PeerEvicted(ILogger logger, string nodeId, string peerId, TimeSpan silence, TimeSpan usersKeptFor);
+
     [LoggerMessage(50, LogLevel.Warning, "The data-plane listener could not accept a connection: {Error}", EventName = "DataPlaneAcceptFailed")]
     public static partial void DataPlaneAcceptFailed(ILogger logger, System.Net.Sockets.SocketError error);
 

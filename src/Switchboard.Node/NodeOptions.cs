@@ -55,6 +55,13 @@ public sealed class NodeOptions
     /// </summary>
     public int PresenceSnapshotEvery { get; set; } = 5;
 
+    /// <summary>
+    /// How long the users of a peer evicted for silence stay routable (to its queue), so that a peer that was only
+    /// paused gets what was sent to them meanwhile. A peer heard again keeps them; one that left, restarted or whose
+    /// queue the broker deleted loses them at once. <see cref="TimeSpan.Zero"/> forgets them with the peer.
+    /// </summary>
+    public TimeSpan SilentPeerUsersKeptFor { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>How long a closing handshake may take before the connection is aborted.</summary>
     public TimeSpan CloseTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
@@ -190,6 +197,10 @@ public sealed class NodeOptions
             throw new ArgumentException("Node:RateLimitPerSecond must be 0 (off) or positive with Node:RateLimitBurst at least 1.");
         }
         Positive(HeartbeatInterval, "Node:HeartbeatInterval");
+        if (SilentPeerUsersKeptFor < TimeSpan.Zero)
+        {
+            throw new ArgumentException($"Node:SilentPeerUsersKeptFor must be 0 (off) or positive (is {SilentPeerUsersKeptFor}).");
+        }
         Positive(CloseTimeout, "Node:CloseTimeout");
         if (CongestionControl is not null && !System.Text.RegularExpressions.Regex.IsMatch(CongestionControl, "^[a-z0-9_]{1,15}$"))
         {

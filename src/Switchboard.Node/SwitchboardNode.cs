@@ -74,7 +74,13 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         _tickets = new TicketValidator(options.ClusterSecret, options.NodeId, options.TicketClockSkew, _time);
         _usedTickets = new TicketReplayGuard(options.TicketClockSkew, _time);
         Hub = new Hub(options.MaxConnections, options.RepeatWindow) { RepeatDropped = () => _metrics.RepeatDropped(NodeId) };
-        Cluster = new ClusterView(new ClusterViewOptions { HeartbeatInterval = options.HeartbeatInterval, OwnNodeId = options.NodeId }, _time);
+        Cluster = new ClusterView(new ClusterViewOptions
+        {
+            HeartbeatInterval = options.HeartbeatInterval,
+            OwnNodeId = options.NodeId,
+            SilentNodeUsersKeptFor = options.SilentPeerUsersKeptFor,
+        }, _time);
+        Cluster.NodeEvicted += (peer, silence, usersKeptFor) => NodeLog.PeerEvicted(_logger, NodeId, peer, silence, usersKeptFor);
         _router = new ClusterRouter(backplane, Cluster);
         _cpu = new CpuMeter(_time);
         _lastSampleTimestamp = _time.GetTimestamp();

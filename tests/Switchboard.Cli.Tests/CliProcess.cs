@@ -113,6 +113,12 @@ internal sealed partial class CliProcess : IAsyncDisposable
     /// <summary>SIGTERM, as a process manager (systemd, Kubernetes) stops a process.</summary>
     public void Terminate() => Kill(_process.Id, 15).ShouldBe(0);
 
+    /// <summary>Sends SIGSTOP: the process stops running, as in a long GC pause or on starved cores, but keeps its sockets.</summary>
+    public void Pause() => Kill(_process.Id, 19).ShouldBe(0);
+
+    /// <summary>Sends SIGCONT: a paused process runs again.</summary>
+    public void Resume() => Kill(_process.Id, 18).ShouldBe(0);
+
     /// <summary>True once the process has exited.</summary>
     public bool HasExited => _process.HasExited;
 

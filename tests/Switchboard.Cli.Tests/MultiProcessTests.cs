@@ -74,6 +74,45 @@ public sealed class MultiProcessTests : ProcessClusterTests
     }
 
     [Fact]
+    public async Task APausedNodeProcess_IsNoLongerPlacedOn_ButWhatWasSentToItsUsersMeanwhileReachesThemWhenItRunsAgain()
+    {
+        var broker = await Own(RabbitMqBroker.StartOrShareAsync());
+        var cluster = await Own(Task.FromResult(new ProcessCluster(broker.Url)));
+        // Far past the test's timeouts: a resume that asked the silent n2 would wait that long for its welcome.
+        cluster.ExtraEnvironment["SWITCHBOARD__Node__ResumeRequestTimeout"] = "00:05:00";
+        await Task.WhenAll(cluster.StartNodeAsync("n1"), cluster.StartNodeAsync("n2"), cluster.StartGatewayAsync());
+        await cluster.WaitForGatewayNodesAsync("the gateway to see both node processes", null, "n1", "n2");
+        var alice = await Own(Collector.ConnectAsync(cluster, "alice", "n1"));
+        var bob = await Own(Collector.ConnectAsync(cluster, "bob", "n2"));
+        await alice.ProbeUntilReachedAsync(bob, "user:bob");
+
+        var n2 = cluster.NodeProcess("n2");
+        n2.Pause();
+        try
+        {
+            // Past three silent heartbeat intervals the gateway and n1 evict n2: no more placements on it.
+            await cluster.GatewayProcess!.WaitForLineAsync(l => l.Contains("Node n2 evicted", StringComparison.Ordinal), "the gateway to evict the silent n2");
+            await cluster.NodeProcess("n1").WaitForLineAsync(l => l.Contains("evicted peer n2", StringComparison.Ordinal), "n1 to evict the silent n2");
+            (await cluster.GatewayNodesAsync()).ShouldBe(["n1"]);
+            await cluster.PublishAsync("user:bob", "published-while-paused");
+            await alice.CommandAsync("""{"type":"send","to":"user:bob","data":"sent-while-paused","id":"p1"}""", "p1");
+
+            // Though bob stays routable on n2, a resume of bob's session on n1 does not ask n2, which would not answer.
+            await using var resumed = await cluster.ResumeAsync("bob", "n1", bob.Client.Session);
+            resumed.Welcome.GetProperty("resumed").GetBoolean().ShouldBeFalse();
+        }
+        finally
+        {
+            n2.Resume();
+        }
+
+        await bob.WaitForDataAsync("published-while-paused");
+        await bob.WaitForDataAsync("sent-while-paused");
+        bob.Data("api").ShouldBe(["published-while-paused"]);
+        await cluster.WaitForGatewayNodesAsync("the gateway to place on n2 again", null, "n1", "n2");
+    }
+
+    [Fact]
     public async Task BrokerRestart_NodesServeLocalTrafficMeanwhile_AndCrossProcessRoutingReturnsWithin10Seconds()
     {
         // Its own broker: this test stops it.

@@ -58,10 +58,19 @@ internal sealed partial class ProcessCluster(Uri broker) : IAsyncDisposable
     public void Kill(string nodeId) => _nodes[nodeId].Process.KillHard();
 
     /// <summary>Connects <paramref name="userId"/> straight to a node with a ticket, and waits for the welcome.</summary>
-    public async Task<RawClient> ConnectAsync(string userId, string nodeId)
+    public Task<RawClient> ConnectAsync(string userId, string nodeId) => OpenAsync(userId, nodeId, Guid.NewGuid().ToString("N"), resume: false);
+
+    /// <summary>Connects <paramref name="userId"/> to a node with a resume ticket for <paramref name="session"/>, sends <c>resume</c> and waits for the welcome.</summary>
+    public Task<RawClient> ResumeAsync(string userId, string nodeId, string session) => OpenAsync(userId, nodeId, session, resume: true);
+
+    private async Task<RawClient> OpenAsync(string userId, string nodeId, string session, bool resume)
     {
-        var (token, _) = new TicketIssuer(Secret).Issue(userId, nodeId, Guid.NewGuid().ToString("N"), TimeSpan.FromMinutes(1));
+        var (token, _) = new TicketIssuer(Secret).Issue(userId, nodeId, session, TimeSpan.FromMinutes(1), resume);
         var client = await RawClient.OpenAsync(new Uri($"{_nodes[nodeId].Url}?token={Uri.EscapeDataString(token)}"));
+        if (resume)
+        {
+            await client.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0}""");
+        }
         var welcome = await client.ReceiveAsync("welcome");
         welcome.GetProperty("node").GetString().ShouldBe(nodeId);
         return client.WithWelcome(welcome);

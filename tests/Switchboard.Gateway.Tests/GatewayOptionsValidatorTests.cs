@@ -91,6 +91,17 @@ public sealed class GatewayOptionsValidatorTests
     }
 
     [Fact]
+    public void SilentNodeUsersKeptFor_IsZeroOrPositive()
+    {
+        var options = Valid();
+        options.SilentNodeUsersKeptFor = TimeSpan.FromSeconds(-1);
+        Failure(options).ShouldContain("Gateway:SilentNodeUsersKeptFor");
+
+        options.SilentNodeUsersKeptFor = TimeSpan.Zero;
+        Validate(options).Succeeded.ShouldBeTrue();
+    }
+
+    [Fact]
     public void NegativeWeight_Fails()
     {
         var options = Valid();

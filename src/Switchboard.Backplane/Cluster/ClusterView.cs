@@ -18,6 +18,14 @@ public sealed class ClusterViewOptions
     public int MissedHeartbeatsBeforeEviction { get; set; } = 3;
 
     /// <summary>
+    /// How long the users of an evicted node stay in the directory, so that messages for them still go to the node's
+    /// queue: a node that was only paused (a long GC, starved cores) finds them there when it runs again. A node that
+    /// is heard again keeps them; one that left, whose queue the broker deleted, or that restarted loses them at once.
+    /// <see cref="TimeSpan.Zero"/> forgets them with the node.
+    /// </summary>
+    public TimeSpan SilentNodeUsersKeptFor { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
     /// Whether the view keeps the presence directory (who is on which node). An observer that routes by node only, such
     /// as the proxy, turns it off and holds no entry per user of the cluster.
     /// </summary>
@@ -34,7 +42,7 @@ public sealed class ClusterViewOptions
 /// <summary>
 /// An observer's picture of the cluster: the latest heartbeat of every live node and the presence
 /// directory. A node whose heartbeats stop is evicted after <see cref="ClusterViewOptions.MissedHeartbeatsBeforeEviction"/>
-/// intervals, together with its users.
+/// intervals, and its users <see cref="ClusterViewOptions.SilentNodeUsersKeptFor"/> later unless it is heard again.
 /// </summary>
 public sealed class ClusterView : IClusterObserver, IDisposable
 {
@@ -47,6 +55,9 @@ public sealed class ClusterView : IClusterObserver, IDisposable
     private readonly ITimer _evictionTimer;
     private readonly bool _trackPresence;
     private readonly string? _ownNodeId;
+    private readonly TimeSpan _usersKeptFor;
+    private readonly Dictionary<string, SilentNode> _silent = new(StringComparer.Ordinal);
+    private readonly Lock _silentLock = new();
 
     /// <summary>Creates a view that checks for silent nodes four times per heartbeat interval.</summary>
     public ClusterView(ClusterViewOptions options, TimeProvider? timeProvider = null)
@@ -56,6 +67,7 @@ public sealed class ClusterView : IClusterObserver, IDisposable
         _interval = options.HeartbeatInterval;
         _trackPresence = options.TrackPresence;
         _ownNodeId = options.OwnNodeId;
+        _usersKeptFor = options.SilentNodeUsersKeptFor;
         // Checking only once per interval would let a dead node linger almost a whole extra interval.
         var check = options.HeartbeatInterval / 4;
         _evictionTimer = _time.CreateTimer(_ => EvictSilentNodes(), null, check, check);
@@ -66,6 +78,12 @@ public sealed class ClusterView : IClusterObserver, IDisposable
 
     /// <summary>Raised after a node was forgotten, because it left or went silent.</summary>
     public event Action<string>? NodeRemoved;
+
+    /// <summary>
+    /// Raised when a node is evicted for silence (before <see cref="NodeRemoved"/>), with how long it had been silent
+    /// and how long its users stay in the directory.
+    /// </summary>
+    public event Action<string, TimeSpan, TimeSpan>? NodeEvicted;
 
     /// <summary>Raised after each heartbeat was recorded.</summary>
     public event Action<NodeHeartbeat>? HeartbeatReceived;
@@ -82,6 +100,7 @@ public sealed class ClusterView : IClusterObserver, IDisposable
         var state = new NodeState(heartbeat, _time.GetUtcNow());
         _nodes.AddOrUpdate(heartbeat.NodeId, state, (_, old) => heartbeat.Epoch >= old.Heartbeat.Epoch ? state : old);
         Directory.ObserveEpoch(heartbeat.NodeId, heartbeat.Epoch);
+        EndSilence(heartbeat.NodeId, heartbeat.Epoch);
         HeartbeatReceived?.Invoke(heartbeat);
     }
 
@@ -109,6 +128,7 @@ public sealed class ClusterView : IClusterObserver, IDisposable
         {
             return;
         }
+        EndSilence(nodeId, epoch);
         var removed = state is not null && _nodes.TryRemove(new KeyValuePair<string, NodeState>(nodeId, state));
         if (removed || state is null)
         {
@@ -141,12 +161,59 @@ public sealed class ClusterView : IClusterObserver, IDisposable
             // Removes exactly the stale state: a heartbeat that lands meanwhile keeps the node.
             if (state.ReceivedAt < cutoff && _nodes.TryRemove(new KeyValuePair<string, NodeState>(nodeId, state)))
             {
-                Directory.RemoveNode(nodeId, upToEpoch: state.Heartbeat.Epoch);
+                var usersKeptFor = KeepUsersOfSilentNode(nodeId, state.Heartbeat.Epoch, now);
+                NodeEvicted?.Invoke(nodeId, now - state.ReceivedAt, usersKeptFor);
                 NodeRemoved?.Invoke(nodeId);
+            }
+        }
+        ForgetUsersOfLongSilentNodes(now);
+    }
+
+    private TimeSpan KeepUsersOfSilentNode(string nodeId, long epoch, DateTimeOffset now)
+    {
+        if (!_trackPresence || _usersKeptFor <= TimeSpan.Zero)
+        {
+            Directory.RemoveNode(nodeId, upToEpoch: epoch);
+            return TimeSpan.Zero;
+        }
+        // Silence alone does not say the node is gone: a dead node's queue is deleted by the broker, which observers
+        // hear of (OnNodeLeft, with the broker's event exchange) and which drops its users at once. Until then its queue
+        // keeps what is sent to its users.
+        lock (_silentLock)
+        {
+            _silent[nodeId] = new SilentNode(epoch, now + _usersKeptFor);
+        }
+        return _usersKeptFor;
+    }
+
+    private void ForgetUsersOfLongSilentNodes(DateTimeOffset now)
+    {
+        lock (_silentLock)
+        {
+            foreach (var (nodeId, silent) in _silent)
+            {
+                if (silent.ForgetAt <= now)
+                {
+                    _silent.Remove(nodeId);
+                    Directory.RemoveNode(nodeId, upToEpoch: silent.Epoch);
+                }
+            }
+        }
+    }
+
+    private void EndSilence(string nodeId, long epoch)
+    {
+        lock (_silentLock)
+        {
+            if (_silent.TryGetValue(nodeId, out var silent) && epoch >= silent.Epoch)
+            {
+                _silent.Remove(nodeId);
             }
         }
     }
 
     /// <inheritdoc/>
     public void Dispose() => _evictionTimer.Dispose();
+
+    private readonly record struct SilentNode(long Epoch, DateTimeOffset ForgetAt);
 }

@@ -203,8 +203,10 @@ internal sealed class SessionStore(
     {
         // A kept session keeps its user present on its node, so the directory names every candidate. A directory that
         // lost the user (its node's heartbeats stalled, say) would make the session look gone: then every node is asked.
-        var candidates = directory.GetNodes(userId).Where(n => n != nodeId).ToArray();
-        return candidates.Length > 0 ? candidates : knownNodes().Where(n => n != nodeId).ToArray();
+        // A node evicted for silence keeps its users in the directory for a while but is not asked: it would not answer.
+        var live = knownNodes().Where(n => n != nodeId).ToArray();
+        var candidates = directory.GetNodes(userId).Where(live.Contains).ToArray();
+        return candidates.Length > 0 ? candidates : live;
     }
 
     /// <summary>Answers another node's <see cref="SessionTakeMessages.CheckKind"/> request.</summary>

@@ -82,7 +82,7 @@ public sealed class ClusterViewTests : IDisposable
     }
 
     [Fact]
-    public void SilentNode_IsEvictedAfterThreeIntervals_WithItsDirectoryEntries()
+    public void SilentNode_IsEvictedAfterThreeIntervals_AndItsUsersAfterTheGrace()
     {
         _view.OnHeartbeat(TestData.Heartbeat("node-1"));
         _view.OnPresence(TestData.Joined("node-1", 1, "bob"));
@@ -90,16 +90,72 @@ public sealed class ClusterViewTests : IDisposable
         // Not before three intervals have passed without news...
         _time.Advance(3 * Interval - TimeSpan.FromMilliseconds(1));
         _view.TryGetNode("node-1", out _).ShouldBeTrue();
-        _view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
         _removed.ShouldBeEmpty();
 
-        // ...and by the next check after that.
+        // ...and by the next check after that; its users stay routable, to its queue, for the grace.
         _time.Advance(Interval + TimeSpan.FromMilliseconds(1));
         _view.TryGetNode("node-1", out _).ShouldBeFalse();
         _view.Nodes.ShouldBeEmpty();
+        _removed.ShouldBe(["node-1"]);
+        _view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
+
+        _time.Advance(new ClusterViewOptions().SilentNodeUsersKeptFor - Interval);
+        _view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
+        _time.Advance(Interval);
         _view.Directory.GetNodes("bob").ShouldBeEmpty();
         _view.Directory.CountUsers("node-1").ShouldBe(0);
         _removed.ShouldBe(["node-1"]);
+    }
+
+    [Fact]
+    public void SilentNodeHeardAgain_IsLiveAgain_AndKeepsItsUsersPastTheGrace()
+    {
+        _view.OnHeartbeat(TestData.Heartbeat("node-1"));
+        _view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+        _time.Advance(5 * Interval);
+        _removed.ShouldBe(["node-1"]);
+
+        // The node was paused, not dead: it beats again, and on.
+        for (var i = 0; i < 40; i++)
+        {
+            _view.OnHeartbeat(TestData.Heartbeat("node-1"));
+            _time.Advance(Interval);
+        }
+
+        _view.TryGetNode("node-1", out _).ShouldBeTrue();
+        _view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
+        _removed.ShouldBe(["node-1"]);
+    }
+
+    [Fact]
+    public void SilentNodeThatLeaves_OrRestarts_LosesItsUsersAtOnce()
+    {
+        _view.OnHeartbeat(TestData.Heartbeat("node-1", epoch: 1));
+        _view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+        _view.OnHeartbeat(TestData.Heartbeat("node-2", epoch: 1));
+        _view.OnPresence(TestData.Joined("node-2", 1, "carol"));
+        _time.Advance(5 * Interval);
+        _view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
+        _view.Directory.GetNodes("carol").ShouldBe(["node-2"]);
+
+        _view.OnNodeLeft("node-1", long.MaxValue); // the broker deleted its queue
+        _view.OnHeartbeat(TestData.Heartbeat("node-2", epoch: 2));
+
+        _view.Directory.GetNodes("bob").ShouldBeEmpty();
+        _view.Directory.GetNodes("carol").ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void WithoutTheGrace_ASilentNodesUsersGoWithIt()
+    {
+        using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, SilentNodeUsersKeptFor = TimeSpan.Zero }, _time);
+        view.OnHeartbeat(TestData.Heartbeat("node-1"));
+        view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+
+        _time.Advance(4 * Interval);
+
+        view.TryGetNode("node-1", out _).ShouldBeFalse();
+        view.Directory.GetNodes("bob").ShouldBeEmpty();
     }
 
     [Fact]
@@ -155,7 +211,6 @@ public sealed class ClusterViewTests : IDisposable
 
         _view.TryGetNode("node-1", out _).ShouldBeFalse();
         _view.TryGetNode("node-2", out _).ShouldBeTrue();
-        _view.Directory.GetNodes("bob").ShouldBe(["node-2"]);
         _view.Directory.GetNodes("carol").ShouldBe(["node-2"]);
         _removed.ShouldBe(["node-1"]);
     }
