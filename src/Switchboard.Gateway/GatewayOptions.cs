@@ -74,7 +74,7 @@ public sealed class GatewayOptions
     /// <summary>How often nodes send heartbeats; the gateway checks for silent nodes at this pace.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Heartbeat intervals without news after which a node is forgotten and no longer placed on.</summary>
+    /// <summary>Heartbeat intervals without news after which a node is evicted: no longer placed on.</summary>
     public int MissedHeartbeatsBeforeEviction { get; set; } = 3;
 
     /// <summary>

@@ -87,7 +87,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         // Unix milliseconds: a restarted node always has a larger epoch than its previous life.
         Epoch = _time.GetUtcNow().ToUnixTimeMilliseconds();
         _membership = new HubMembership(Hub, backplane, options.NodeId, Epoch, options.MaxGroupsPerConnection, metrics, logger);
-        _sessions = new SessionStore(options.NodeId, options, backplane, Cluster.Directory, () => Cluster.Nodes.Select(n => n.Heartbeat.NodeId),
+        _sessions = new SessionStore(options.NodeId, options, backplane, Cluster,
             _membership, _time, logger);
         _mover = new ConnectionMover(options, _time, Random.Shared);
         _writeDelay = options.WriteDelay > TimeSpan.Zero ? new WriteDelay(options.WriteDelay) : null;

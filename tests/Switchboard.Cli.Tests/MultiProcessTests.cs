@@ -88,6 +88,7 @@ public sealed class MultiProcessTests : ProcessClusterTests
 
         var n2 = cluster.NodeProcess("n2");
         n2.Pause();
+        var paused = Stopwatch.StartNew();
         try
         {
             // Past three silent heartbeat intervals the gateway and n1 evict n2: no more placements on it.
@@ -100,11 +101,14 @@ public sealed class MultiProcessTests : ProcessClusterTests
             // Though bob stays routable on n2, a resume of bob's session on n1 does not ask n2, which would not answer.
             await using var resumed = await cluster.ResumeAsync("bob", "n1", bob.Client.Session);
             resumed.Welcome.GetProperty("resumed").GetBoolean().ShouldBeFalse();
+            (await resumed.ReceiveAsync("the resume's refusal")).GetProperty("code").GetString().ShouldBe("resume_unavailable");
         }
         finally
         {
             n2.Resume();
         }
+        // Past ~27 s the broker closes the paused node's connection and deletes its queue, and what waited there with it.
+        paused.Elapsed.ShouldBeLessThan(TimeSpan.FromSeconds(15), "n2 was paused longer than this test can promise delivery for");
 
         await bob.WaitForDataAsync("published-while-paused");
         await bob.WaitForDataAsync("sent-while-paused");

@@ -14,7 +14,7 @@ public sealed class ClusterViewOptions
     /// <summary>How often nodes send heartbeats.</summary>
     public TimeSpan HeartbeatInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>Heartbeat intervals without news after which a node is forgotten.</summary>
+    /// <summary>Heartbeat intervals without news after which a node is evicted: no longer listed among the live nodes.</summary>
     public int MissedHeartbeatsBeforeEviction { get; set; } = 3;
 
     /// <summary>
@@ -181,7 +181,8 @@ public sealed class ClusterView : IClusterObserver, IDisposable
         // keeps what is sent to its users.
         lock (_silentLock)
         {
-            _silent[nodeId] = new SilentNode(epoch, now + _usersKeptFor);
+            var forgetAt = _usersKeptFor < DateTimeOffset.MaxValue - now ? now + _usersKeptFor : DateTimeOffset.MaxValue;
+            _silent[nodeId] = new SilentNode(epoch, forgetAt);
         }
         return _usersKeptFor;
     }
@@ -192,9 +193,15 @@ public sealed class ClusterView : IClusterObserver, IDisposable
         {
             foreach (var (nodeId, silent) in _silent)
             {
-                if (silent.ForgetAt <= now)
+                if (silent.ForgetAt > now)
                 {
-                    _silent.Remove(nodeId);
+                    continue;
+                }
+                _silent.Remove(nodeId);
+                // A heartbeat that landed between this node's eviction and its entry here found no entry to end, so
+                // the node may be live again: then its users are current.
+                if (!(_nodes.TryGetValue(nodeId, out var live) && live.Heartbeat.Epoch >= silent.Epoch))
+                {
                     Directory.RemoveNode(nodeId, upToEpoch: silent.Epoch);
                 }
             }
@@ -209,6 +216,18 @@ public sealed class ClusterView : IClusterObserver, IDisposable
             {
                 _silent.Remove(nodeId);
             }
+        }
+    }
+
+    /// <summary>
+    /// True while <paramref name="nodeId"/> is evicted for silence but its users are kept: the directory names it, yet
+    /// it would not answer a request.
+    /// </summary>
+    public bool IsSilent(string nodeId)
+    {
+        lock (_silentLock)
+        {
+            return _silent.ContainsKey(nodeId);
         }
     }
 

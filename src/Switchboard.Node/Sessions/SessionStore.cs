@@ -6,7 +6,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
-using Switchboard.Backplane.Presence;
+using Switchboard.Backplane.Cluster;
 using Switchboard.Node.Connections;
 using Switchboard.Node.Hubs;
 using Switchboard.Protocol;
@@ -22,7 +22,7 @@ namespace Switchboard.Node.Sessions;
 /// and a <see cref="HandOverFence"/> on the new connection keeps the forwarded and the direct path in per-sender order.
 /// </summary>
 internal sealed class SessionStore(
-    string nodeId, NodeOptions options, IBackplane backplane, PresenceDirectory directory, Func<IEnumerable<string>> knownNodes,
+    string nodeId, NodeOptions options, IBackplane backplane, ClusterView cluster,
     HubMembership membership, TimeProvider time, ILogger logger)
 {
     private readonly ConcurrentDictionary<string, ClientConnection> _sessions = new(StringComparer.Ordinal);
@@ -199,14 +199,15 @@ internal sealed class SessionStore(
     }
 
     /// <summary>The other nodes that may hold a session of <paramref name="userId"/>.</summary>
-    private string[] Candidates(string userId)
+    private (string Node, bool Silent)[] Candidates(string userId)
     {
         // A kept session keeps its user present on its node, so the directory names every candidate. A directory that
-        // lost the user (its node's heartbeats stalled, say) would make the session look gone: then every node is asked.
-        // A node evicted for silence keeps its users in the directory for a while but is not asked: it would not answer.
-        var live = knownNodes().Where(n => n != nodeId).ToArray();
-        var candidates = directory.GetNodes(userId).Where(live.Contains).ToArray();
-        return candidates.Length > 0 ? candidates : live;
+        // lost the user would make the session look gone: then every node is asked. A node evicted for silence stays
+        // named for a while but is not asked (it would not answer before the timeout); it counts as unreachable.
+        var named = cluster.Directory.GetNodes(userId).Where(n => n != nodeId).Select(n => (Node: n, Silent: cluster.IsSilent(n))).ToArray();
+        return named.Any(c => !c.Silent)
+            ? named
+            : [.. named, .. cluster.Nodes.Select(n => n.Heartbeat.NodeId).Where(n => n != nodeId).Select(n => (n, false))];
     }
 
     /// <summary>Answers another node's <see cref="SessionTakeMessages.CheckKind"/> request.</summary>
@@ -245,8 +246,13 @@ internal sealed class SessionStore(
     /// </summary>
     private async Task<(string Candidate, T? Response, bool Failed)[]> AskCandidatesAsync<T>(string userId, string kind, byte[] request, JsonTypeInfo<T> answer)
         where T : class =>
-        await Task.WhenAll(Candidates(userId).Select(async candidate =>
+        await Task.WhenAll(Candidates(userId).Select(async c =>
         {
+            var candidate = c.Node;
+            if (c.Silent)
+            {
+                return (candidate, (T?)null, true);
+            }
             try
             {
                 var body = await backplane.RequestAsync(candidate, kind, request, options.ResumeRequestTimeout).ConfigureAwait(false);

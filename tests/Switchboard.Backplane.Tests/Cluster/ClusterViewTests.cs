@@ -146,6 +146,55 @@ public sealed class ClusterViewTests : IDisposable
     }
 
     [Fact]
+    public void Eviction_IsReportedWithTheSilenceAndTheGrace()
+    {
+        var evicted = new List<(string Node, TimeSpan Silence, TimeSpan KeptFor)>();
+        _view.NodeEvicted += (node, silence, keptFor) => evicted.Add((node, silence, keptFor));
+        _view.OnHeartbeat(TestData.Heartbeat("node-1"));
+
+        _time.Advance(5 * Interval);
+
+        evicted.ShouldHaveSingleItem().ShouldSatisfyAllConditions(
+            e => e.Node.ShouldBe("node-1"),
+            e => e.Silence.ShouldBeInRange(3 * Interval, 3 * Interval + Interval / 4),
+            e => e.KeptFor.ShouldBe(new ClusterViewOptions().SilentNodeUsersKeptFor));
+    }
+
+    [Fact]
+    public void ARestartedNodesNewUsers_SurviveTheEndOfItsOldLifesGrace()
+    {
+        _view.OnHeartbeat(TestData.Heartbeat("node-1", epoch: 1));
+        _view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+        _time.Advance(5 * Interval);
+        _view.IsSilent("node-1").ShouldBeTrue();
+
+        // It comes back as a new process and beats on; the old life's grace runs out meanwhile.
+        _view.OnPresence(TestData.Joined("node-1", 2, "carol"));
+        for (var i = 0; i < 40; i++)
+        {
+            _view.OnHeartbeat(TestData.Heartbeat("node-1", epoch: 2));
+            _time.Advance(Interval);
+        }
+
+        _view.IsSilent("node-1").ShouldBeFalse();
+        _view.Directory.GetNodes("carol").ShouldBe(["node-1"]);
+        _view.Directory.GetNodes("bob").ShouldBeEmpty();
+    }
+
+    [Fact]
+    public void AGraceTooLongToAddToAnyDate_KeepsTheUsers_WithoutFailing()
+    {
+        using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, SilentNodeUsersKeptFor = TimeSpan.MaxValue }, _time);
+        view.OnHeartbeat(TestData.Heartbeat("node-1"));
+        view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+
+        _time.Advance(10 * Interval);
+
+        view.TryGetNode("node-1", out _).ShouldBeFalse();
+        view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
+    }
+
+    [Fact]
     public void WithoutTheGrace_ASilentNodesUsersGoWithIt()
     {
         using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, SilentNodeUsersKeptFor = TimeSpan.Zero }, _time);
@@ -211,6 +260,9 @@ public sealed class ClusterViewTests : IDisposable
 
         _view.TryGetNode("node-1", out _).ShouldBeFalse();
         _view.TryGetNode("node-2", out _).ShouldBeTrue();
+        _view.IsSilent("node-1").ShouldBeTrue();
+        _view.IsSilent("node-2").ShouldBeFalse();
+        _view.Directory.GetNodes("bob").ShouldBe(["node-1", "node-2"], "node-1's users are kept for the grace");
         _view.Directory.GetNodes("carol").ShouldBe(["node-2"]);
         _removed.ShouldBe(["node-1"]);
     }
