@@ -389,7 +389,12 @@ internal sealed class BenchClient : IAsyncDisposable
                     }
                     Interlocked.Exchange(ref _lastSeq, incoming.Seq);
                 }
-                _meters.Latency.Record((Stopwatch.GetTimestamp() - incoming.Timestamp) * 1_000_000 / Stopwatch.Frequency);
+                var now = Stopwatch.GetTimestamp();
+                _meters.Latency.Record((now - incoming.Timestamp) * 1_000_000 / Stopwatch.Frequency);
+                if (incoming.Due != 0)
+                {
+                    _meters.LatencyFromDue.Record((now - incoming.Due) * 1_000_000 / Stopwatch.Frequency);
+                }
                 if (_lastBySender.TryGetValue(incoming.Sender, out var last) && incoming.Number <= last)
                 {
                     Interlocked.Increment(ref _duplicates);

@@ -6,8 +6,8 @@ using Switchboard.Protocol;
 namespace Switchboard.Bench.Load;
 
 /// <summary>
-/// The bench's message: a <c>send</c> command whose <c>data</c> is <c>{"s":sender,"n":number,"t":timestamp}</c>, padded
-/// to the requested size. The receiver finds the same object in the node's <c>message</c> frame (or, from the echo
+/// The bench's message: a <c>send</c> command whose <c>data</c> is <c>{"s":sender,"n":number,"t":timestamp}</c>, with
+/// <c>"d":due</c> after <c>t</c> when the sender is paced, padded to the requested size. The receiver finds the same object in the node's <c>message</c> frame (or, from the echo
 /// baseline, in its own command coming back), which is all it needs for latency, loss and duplicates.
 /// </summary>
 internal static class Payload
@@ -29,10 +29,17 @@ internal static class Payload
     private static readonly byte[] TypeWelcome = Encoding.UTF8.GetBytes(WireNames.Types.Welcome);
 
     /// <summary>The largest frame <see cref="Write"/> produces for a padding of <paramref name="padding"/> bytes.</summary>
-    public static int MaxLength(string to, int padding) => SendStart.Length + Encoding.UTF8.GetByteCount(to) + DataStart.Length + 80 + padding;
+    public static int MaxLength(string to, int padding) => SendStart.Length + Encoding.UTF8.GetByteCount(to) + DataStart.Length + 112 + padding;
 
     /// <summary>Writes one send command into <paramref name="destination"/> and returns its length.</summary>
-    public static int Write(Span<byte> destination, ReadOnlySpan<byte> to, int sender, long number, long timestamp, int padding)
+    /// <param name="destination">Room for <see cref="MaxLength"/> bytes.</param>
+    /// <param name="to">The target, as UTF-8.</param>
+    /// <param name="sender">The sending client's index.</param>
+    /// <param name="number">The message's number from that sender.</param>
+    /// <param name="timestamp">When it is written (<see cref="System.Diagnostics.Stopwatch"/> ticks).</param>
+    /// <param name="padding">Bytes of padding.</param>
+    /// <param name="due">When a paced sender should have written it (ticks); 0 for a sender that is not paced.</param>
+    public static int Write(Span<byte> destination, ReadOnlySpan<byte> to, int sender, long number, long timestamp, int padding, long due = 0)
     {
         var w = 0;
         Append(destination, ref w, SendStart);
@@ -46,6 +53,12 @@ internal static class Payload
         Append(destination, ref w, ",\"t\":"u8);
         Utf8Formatter.TryFormat(timestamp, destination[w..], out n);
         w += n;
+        if (due != 0)
+        {
+            Append(destination, ref w, ",\"d\":"u8);
+            Utf8Formatter.TryFormat(due, destination[w..], out n);
+            w += n;
+        }
         if (padding > 0)
         {
             Append(destination, ref w, ",\"p\":\""u8);
@@ -87,12 +100,21 @@ internal static class Payload
         var rest = frame[(data + BenchDataStart.Length)..];
         if (!Utf8Parser.TryParse(rest, out int sender, out var n) || !Skip(ref rest, n, ",\"n\":"u8)
             || !Utf8Parser.TryParse(rest, out long number, out n) || !Skip(ref rest, n, ",\"t\":"u8)
-            || !Utf8Parser.TryParse(rest, out long timestamp, out n) || rest.Length <= n || rest[n] is not ((byte)'}' or (byte)',')
+            || !Utf8Parser.TryParse(rest, out long timestamp, out n))
+        {
+            return false;
+        }
+        long due = 0;
+        if (rest[n..].StartsWith(",\"d\":"u8) && (!Skip(ref rest, n, ",\"d\":"u8) || !Utf8Parser.TryParse(rest, out due, out n)))
+        {
+            return false;
+        }
+        if (rest.Length <= n || rest[n] is not ((byte)'}' or (byte)',')
             || !Utf8Parser.TryParse(frame[(seqAt + SeqField.Length)..], out long seq, out n) || seqAt + SeqField.Length + n != frame.Length - 1)
         {
             return false;
         }
-        incoming = new Incoming { Type = FrameType.Message, HasBenchData = true, Sender = sender, Number = number, Timestamp = timestamp, Seq = seq };
+        incoming = new Incoming { Type = FrameType.Message, HasBenchData = true, Sender = sender, Number = number, Timestamp = timestamp, Due = due, Seq = seq };
         return true;
     }
 
@@ -213,6 +235,9 @@ internal static class Payload
                         incoming.Timestamp = t;
                         fields |= 4;
                         continue;
+                    case (byte)'d' when reader.TryGetInt64(out var d):
+                        incoming.Due = d;
+                        continue;
                 }
             }
             reader.Skip();
@@ -255,6 +280,9 @@ internal struct Incoming
     public int Sender;
     public long Number;
     public long Timestamp;
+
+    /// <summary>When its paced sender should have written it; 0 when the sender was not paced.</summary>
+    public long Due;
     public long Seq;
     public bool Ok;
     public string? Code;

@@ -10,7 +10,7 @@ namespace Switchboard.Bench.Reporting;
 public static class RoundRatioTable
 {
     /// <summary>The figures whose ratios are shown per round, by key, in this order.</summary>
-    public static readonly IReadOnlyList<string> Figures = ["latency_p50", "latency_p99", "latency_p999", "delivered_rate"];
+    public static readonly IReadOnlyList<string> Figures = ["latency_p50", "latency_p99", "latency_p999", "latency_due_p99", "delivered_rate"];
 
     /// <summary>A row per figure of <see cref="Figures"/> and ratio; empty when the comparisons carry no rounds.</summary>
     public static IReadOnlyList<RoundRatioRow> Rows(IReadOnlyList<PathComparison> comparisons) =>

@@ -612,6 +612,16 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             Add("send_lag_p99", "paced sends' lateness p99", sendLag.ValueAtPercentile(99), "µs");
             Add("send_lag_max", "paced sends' lateness max", sendLag.Max, "µs");
         }
+        var fromDue = Merge(results.Select(r => r.LatencyFromDue).OfType<HistogramSnapshot>());
+        if (fromDue.Count > 0)
+        {
+            // The same deliveries timed from when each message was due: the lateness above included, as a client that
+            // meant to send at that moment would see it (no coordinated omission).
+            Add("latency_due_p50", "latency from the due time p50", fromDue.ValueAtPercentile(50), "µs");
+            Add("latency_due_p99", "latency from the due time p99", fromDue.ValueAtPercentile(99), "µs");
+            Add("latency_due_p999", "latency from the due time p99.9", fromDue.ValueAtPercentile(99.9), "µs");
+            Add("latency_due_max", "latency from the due time max", fromDue.Max, "µs");
+        }
     }
 
     private static LatencyHistogram Merge(IEnumerable<HistogramSnapshot> snapshots)

@@ -163,7 +163,7 @@ internal sealed class BenchWorker : IBenchWorker
         var totals = await ProgressAsync(cancellationToken).ConfigureAwait(false);
         return new WorkerResult(totals, _meters.Handshake.ToSnapshot(), _meters.Latency.ToSnapshot(), _meters.Moved.ToSnapshot(),
             new Dictionary<string, long>(_meters.ConnectFailures), new Dictionary<string, long>(_meters.Errors), new Dictionary<string, long>(_meters.Closes),
-            _meters.SendLag.ToSnapshot());
+            _meters.SendLag.ToSnapshot(), _meters.LatencyFromDue.ToSnapshot());
     }
 
     public async Task CloseAsync(CancellationToken cancellationToken)
@@ -261,7 +261,7 @@ internal sealed class BenchWorker : IBenchWorker
                 {
                     meters.SendLag.Record((sentAt - due) * 1_000_000 / Stopwatch.Frequency);
                 }
-                var length = Payload.Write(buffer, toBytes, client.Index, number, sentAt, padding);
+                var length = Payload.Write(buffer, toBytes, client.Index, number, sentAt, padding, due);
                 // Never cancel a send half-way: a cancelled WebSocket send aborts the connection.
                 await client.SendAsync(buffer.AsMemory(0, length), CancellationToken.None).ConfigureAwait(false);
                 Interlocked.Increment(ref client.Sent);

@@ -59,4 +59,5 @@ public sealed record WorkerResult(
     IReadOnlyDictionary<string, long> ConnectFailures,
     IReadOnlyDictionary<string, long> Errors,
     IReadOnlyDictionary<string, long> Closes,
-    HistogramSnapshot? SendLag = null);
+    HistogramSnapshot? SendLag = null,
+    HistogramSnapshot? LatencyFromDue = null);

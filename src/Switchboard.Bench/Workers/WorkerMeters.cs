@@ -16,6 +16,12 @@ internal sealed class WorkerMeters
     /// </summary>
     public LatencyHistogram SendLag { get; private set; } = new();
 
+    /// <summary>
+    /// Latency of paced messages counted from their due time rather than their write (µs): what a client that wanted to
+    /// send then would have seen, the load generator's own lateness included (no coordinated omission).
+    /// </summary>
+    public LatencyHistogram LatencyFromDue { get; private set; } = new();
+
     /// <summary>How long moves took: from leaving a node to the welcome on the next (µs).</summary>
     public LatencyHistogram Moved { get; } = new();
 
@@ -70,5 +76,6 @@ internal sealed class WorkerMeters
     {
         Latency = new LatencyHistogram();
         SendLag = new LatencyHistogram();
+        LatencyFromDue = new LatencyHistogram();
     }
 }

@@ -75,6 +75,10 @@ public sealed class BenchAgainstAClusterTests : IDisposable
         result["send_lag_p99"].ShouldNotBeNull();
         result["send_lag_max"]!.Value.ShouldBeGreaterThanOrEqualTo(result["send_lag_p99"]!.Value);
         result["send_lag_max"]!.Value.ShouldBeLessThan(2_000_000);
+        // And the latency counted from the due times, which each message's lateness can only lengthen.
+        result["latency_due_p50"]!.Value.ShouldBeGreaterThanOrEqualTo(result["latency_p50"]!.Value);
+        result["latency_due_p99"]!.Value.ShouldBeGreaterThanOrEqualTo(result["latency_p99"]!.Value);
+        result["latency_due_max"]!.Value.ShouldBeGreaterThanOrEqualTo(result["latency_due_p99"]!.Value);
         result.ConnectFailures.ShouldBeEmpty();
         result.Closes.ShouldBeEmpty();
         result.Notes.ShouldBeEmpty();
@@ -100,6 +104,7 @@ public sealed class BenchAgainstAClusterTests : IDisposable
         result["delivered"]!.Value.ShouldBeGreaterThan(0);
         result["lost"].ShouldBe(0);
         result["send_lag_p99"].ShouldBeNull();
+        result["latency_due_p99"].ShouldBeNull();
     }
 
     [Fact]
