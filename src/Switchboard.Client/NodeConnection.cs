@@ -154,7 +154,8 @@ internal sealed class NodeConnection : IAsyncDisposable
     /// when the connection ends first; this connection never sends the frame again (the client may send a keyed send on the next). <paramref name="onOk"/> runs on the receive loop
     /// when the reply is ok, before any later frame is processed.
     /// </summary>
-    public async Task<ReplyFrame> SendCommandAsync(string id, string command, ReadOnlyMemory<byte> frame, Action? onOk, CancellationToken cancellationToken)
+    public async Task<ReplyFrame> SendCommandAsync(string id, string command, ReadOnlyMemory<byte> frame, Action? onOk, CancellationToken cancellationToken,
+        Action? onWritten = null)
     {
         var pending = new PendingCommand(command, onOk);
         _pending[id] = pending;
@@ -167,6 +168,7 @@ internal sealed class NodeConnection : IAsyncDisposable
                 throw new NotSentException();
             }
             await SendFrameAsync(frame, cancellationToken).ConfigureAwait(false);
+            onWritten?.Invoke();
             return await pending.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally

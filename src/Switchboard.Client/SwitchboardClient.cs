@@ -18,7 +18,7 @@ namespace Switchboard.Client;
 /// <para>Guarantees: messages reach the application in the order the node sent them, through one reader
 /// (<see cref="ReadAllAsync"/> or <see cref="OnMessage"/>). A send whose connection drops before its reply is sent
 /// again on the next connection with the same idempotency key, which the cluster carries out once
-/// (<see cref="SwitchboardClientOptions.RetrySends"/>); any other command in flight then fails with
+/// (<see cref="SwitchboardClientOptions.RetrySends"/>), before any send made after it; any other command in flight then fails with
 /// <see cref="SwitchboardErrorReason.ConnectionLost"/> and is never re-sent.
 /// Commands issued while reconnecting wait for the new connection (within <see cref="SwitchboardClientOptions.CommandTimeout"/>).
 /// Groups joined with <see cref="JoinAsync"/> are joined again on every new connection.</para>
@@ -49,6 +49,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private readonly string _keyPrefix = Guid.NewGuid().ToString("N");
     private long _nextCommandId;
     private long _nextKey;
+    private readonly SendOrder<NodeConnection> _sendOrder = new();
     private long _lastSeq;
     // Ids of the last messages delivered, across sessions: touched only by the receive loop of the one live connection.
     private readonly RecentSet<long> _recentIds = new(4096);
@@ -405,7 +406,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private async Task ExecuteAsync(string command, Action<IBufferWriter<byte>, string> write, Action? onOk, CancellationToken cancellationToken,
         bool retryWhenLost = false)
     {
-        var id = "c" + Interlocked.Increment(ref _nextCommandId).ToString(CultureInfo.InvariantCulture);
+        var number = Interlocked.Increment(ref _nextCommandId);
+        var id = "c" + number.ToString(CultureInfo.InvariantCulture);
         // Serialized before anything waits, so bad input fails at once, connected or not.
         var frame = new ArrayBufferWriter<byte>(128);
         write(frame, id);
@@ -418,10 +420,23 @@ public sealed class SwitchboardClient : IAsyncDisposable
         {
             while (true)
             {
-                var connection = await GetConnectionAsync(linked.Token).ConfigureAwait(false);
+                var ready = GetConnectionAsync(linked.Token);
+                if (retryWhenLost && !ready.IsCompleted)
+                {
+                    _sendOrder.WaitingForConnection(number);
+                }
+                var connection = await ready.ConfigureAwait(false);
+                Action? onWritten = null;
+                if (retryWhenLost)
+                {
+                    // Sends sent again after a lost connection, or waiting for one, go out before this one, made after them.
+                    await _sendOrder.WaitTurnAsync(number, linked.Token).ConfigureAwait(false);
+                    _sendOrder.Writing(number, connection);
+                    onWritten = () => _sendOrder.Written(number, connection);
+                }
                 try
                 {
-                    reply = await connection.SendCommandAsync(id, command, frame.WrittenMemory, onOk, linked.Token).ConfigureAwait(false);
+                    reply = await connection.SendCommandAsync(id, command, frame.WrittenMemory, onOk, linked.Token, onWritten).ConfigureAwait(false);
                     break;
                 }
                 catch (NodeConnection.NotSentException)
@@ -448,6 +463,13 @@ public sealed class SwitchboardClient : IAsyncDisposable
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
             throw SwitchboardErrors.Timeout(command, _options.CommandTimeout);
+        }
+        finally
+        {
+            if (retryWhenLost)
+            {
+                _sendOrder.Done(number);
+            }
         }
         if (!reply.Ok)
         {
@@ -581,6 +603,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 _connection = connection;
                 _welcome = connection.Welcome;
                 _state = SwitchboardClientState.Connected;
+                _sendOrder.Live(connection);
                 _ready.TrySetResult(connection);
             }
         }
@@ -604,6 +627,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             {
                 return;
             }
+            _sendOrder.Ended(connection);
             _connection = null;
             if (_ready.Task.IsCompleted)
             {

@@ -106,6 +106,46 @@ public sealed class ClientFakeNodeTests
     }
 
     [Fact]
+    public async Task SendsInFlight_WhenTheConnectionDrops_AreSentAgainInCallOrder_BeforeSendsMadeWhileReconnecting()
+    {
+        const int InFlight = 40;
+        const int Later = 20;
+        var sends = new ConcurrentQueue<(int Connection, int Data)>();
+        var laterMade = new TaskCompletionSource();
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            if (c.Index == 0)
+            {
+                // Takes every send unanswered, as a node that carried them out and died.
+                await c.SendWelcomeAsync();
+                for (var i = 0; i < InFlight; i++)
+                {
+                    sends.Enqueue((0, (await c.ReceiveAsync())!.Value.GetProperty("data").GetInt32()));
+                }
+                c.Socket.Abort();
+                return;
+            }
+            // The next connection is welcomed once the application has made more sends, which wait for it.
+            await laterMade.Task.WaitAsync(Eventually.DefaultTimeout);
+            await c.SendWelcomeAsync();
+            await c.ReplyOkUntilClosedAsync(command => sends.Enqueue((c.Index, command.GetProperty("data").GetInt32())));
+        });
+        await using var client = NewClient(node, out _);
+        var events = new ClientEvents(client);
+        await client.ConnectAsync().WithTimeout("connect");
+
+        var inFlight = Enumerable.Range(0, InFlight).Select(i => client.SendAsync("user:bob", JsonSerializer.SerializeToElement(i))).ToArray();
+        await Eventually.TrueAsync(() => events.Disconnected.Count == 1, "the first connection to drop");
+        var later = Enumerable.Range(InFlight, Later).Select(i => client.SendAsync("user:bob", JsonSerializer.SerializeToElement(i))).ToArray();
+        laterMade.SetResult();
+        await Task.WhenAll(inFlight.Concat(later)).WithTimeout("every send, answered on the new connection");
+
+        sends.Where(s => s.Connection == 0).Select(s => s.Data).ShouldBe(Enumerable.Range(0, InFlight));
+        sends.Where(s => s.Connection == 1).Select(s => s.Data).ShouldBe(Enumerable.Range(0, InFlight + Later),
+            "the sends lost with the connection go out again first, in the order they were made, then the later ones");
+    }
+
+    [Fact]
     public async Task SendInFlight_WithRetrySendsOff_FailsWithConnectionLost_AndIsNeverResent()
     {
         var sends = new ConcurrentQueue<(int Connection, JsonElement Frame)>();
