@@ -101,6 +101,11 @@ internal sealed class SendOrder<TConnection>
     /// <summary>Send <paramref name="number"/> has been written on <paramref name="connection"/>.</summary>
     public void Written(long number, TConnection connection)
     {
+        // Only a queued send has anything to do here, and while it is queued the count cannot fall to zero.
+        if (_queuedCount == 0)
+        {
+            return;
+        }
         lock (_lock)
         {
             if (ReferenceEquals(connection, _live) && _onConnection.TryGetValue(number, out var on) && ReferenceEquals(on, connection))
