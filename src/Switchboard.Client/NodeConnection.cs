@@ -152,10 +152,11 @@ internal sealed class NodeConnection : IAsyncDisposable
     /// <summary>
     /// Sends one command frame and waits for its reply. Fails with <see cref="SwitchboardErrorReason.ConnectionLost"/>
     /// when the connection ends first; this connection never sends the frame again (the client may send a keyed send on the next). <paramref name="onOk"/> runs on the receive loop
-    /// when the reply is ok, before any later frame is processed.
+    /// when the reply is ok, before any later frame is processed. With <paramref name="order"/>, the frame is reported
+    /// to it as command <paramref name="number"/> once written.
     /// </summary>
-    public async Task<ReplyFrame> SendCommandAsync(string id, string command, ReadOnlyMemory<byte> frame, Action? onOk, CancellationToken cancellationToken,
-        Action? onWritten = null)
+    public async Task<ReplyFrame> SendCommandAsync(string id, string command, ReadOnlyMemory<byte> frame, Action? onOk,
+        SendOrder<NodeConnection>? order, long number, CancellationToken cancellationToken)
     {
         var pending = new PendingCommand(command, onOk);
         _pending[id] = pending;
@@ -168,7 +169,7 @@ internal sealed class NodeConnection : IAsyncDisposable
                 throw new NotSentException();
             }
             await SendFrameAsync(frame, cancellationToken).ConfigureAwait(false);
-            onWritten?.Invoke();
+            order?.Written(number, this);
             return await pending.Reply.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally

@@ -1,16 +1,16 @@
 namespace Switchboard.Client;
 
 /// <summary>
-/// Keeps retried sends in call order across a reconnect. Sends are numbered in call order. A send that cannot go out
-/// at once joins a queue: one written on a connection that then ended (it will be sent again), one waiting for a
-/// connection, and one that found sends queued before it. Queued sends are written one at a time, lowest number first,
-/// and a send leaves the queue once written on the live connection (or when it gives up); a later send that finds
-/// the queue holding a lower number waits its turn. So the node sees a resent send before the sends made after it,
-/// as it would have without the reconnect.
+/// Keeps commands in call order across a reconnect. Commands are numbered in call order. One that cannot go out at
+/// once joins a queue: one written on a connection that then ended (a send is sent again; another command fails),
+/// one waiting for a connection, and one that found commands queued before it. Queued commands are written one at a
+/// time, lowest number first, and a command leaves the queue once written on the live connection (or when it is done
+/// or gives up); a later one that finds the queue holding a lower number waits its turn. So the node sees a resent
+/// send before the commands made after it, as it would have without the reconnect.
 /// </summary>
 /// <remarks>
-/// On a steady connection nothing is queued and a send never waits: it costs a lock to note which connection carries
-/// it and one to forget it once answered.
+/// On a steady connection nothing is queued and a command never waits: it costs a lock to note which connection
+/// carries it and one to forget it once answered.
 /// </remarks>
 /// <typeparam name="TConnection">The connection type, compared by reference.</typeparam>
 internal sealed class SendOrder<TConnection>
@@ -23,7 +23,7 @@ internal sealed class SendOrder<TConnection>
     private TConnection? _live;
     private volatile int _queuedCount;
 
-    /// <summary>The connection sends now go to; until it ends, a send written on it leaves the queue.</summary>
+    /// <summary>The connection commands now go to; until it ends, a command written on it leaves the queue.</summary>
     public void Live(TConnection connection)
     {
         lock (_lock)
@@ -32,7 +32,7 @@ internal sealed class SendOrder<TConnection>
         }
     }
 
-    /// <summary>A connection ended: what was written on it and not answered will be sent again (or give up).</summary>
+    /// <summary>A connection ended: what was written on it and not answered is sent again, or fails.</summary>
     public void Ended(TConnection connection)
     {
         lock (_lock)
@@ -52,7 +52,7 @@ internal sealed class SendOrder<TConnection>
         }
     }
 
-    /// <summary>Send <paramref name="number"/> waits for a connection: sends made after it go out after it.</summary>
+    /// <summary>Command <paramref name="number"/> waits for a connection: commands made after it go out after it.</summary>
     public void WaitingForConnection(long number)
     {
         lock (_lock)
@@ -62,7 +62,7 @@ internal sealed class SendOrder<TConnection>
         }
     }
 
-    /// <summary>Waits until no send made before send <paramref name="number"/> is queued.</summary>
+    /// <summary>Waits until no command made before command <paramref name="number"/> is queued.</summary>
     public Task WaitTurnAsync(long number, CancellationToken cancellationToken)
     {
         if (_queuedCount == 0)
@@ -75,7 +75,7 @@ internal sealed class SendOrder<TConnection>
             {
                 return Task.CompletedTask;
             }
-            // Queued itself, so that sends after it, woken one at a time, cannot overtake it.
+            // Queued itself, so that commands after it, woken one at a time, cannot overtake it.
             _queued.Add(number);
             _queuedCount = _queued.Count;
             var turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -84,7 +84,7 @@ internal sealed class SendOrder<TConnection>
         }
     }
 
-    /// <summary>Send <paramref name="number"/> is about to be written on <paramref name="connection"/>.</summary>
+    /// <summary>Command <paramref name="number"/> is about to be written on <paramref name="connection"/>.</summary>
     public void Writing(long number, TConnection connection)
     {
         lock (_lock)
@@ -98,10 +98,10 @@ internal sealed class SendOrder<TConnection>
         }
     }
 
-    /// <summary>Send <paramref name="number"/> has been written on <paramref name="connection"/>.</summary>
+    /// <summary>Command <paramref name="number"/> has been written on <paramref name="connection"/>.</summary>
     public void Written(long number, TConnection connection)
     {
-        // Only a queued send has anything to do here, and while it is queued the count cannot fall to zero.
+        // Only a queued command has anything to do here, and while it is queued the count cannot fall to zero.
         if (_queuedCount == 0)
         {
             return;
@@ -115,7 +115,7 @@ internal sealed class SendOrder<TConnection>
         }
     }
 
-    /// <summary>Send <paramref name="number"/> is answered or gave up: it will not be written again.</summary>
+    /// <summary>Command <paramref name="number"/> is answered, failed or gave up: it will not be written again.</summary>
     public void Done(long number)
     {
         lock (_lock)
@@ -133,7 +133,7 @@ internal sealed class SendOrder<TConnection>
             return;
         }
         _queuedCount = _queued.Count;
-        // Only the lowest queued send may go next; waking more would let them race each other to the socket.
+        // Only the lowest queued command may go next; waking more would let them race each other to the socket.
         if (_queued.Count > 0 && _waiting.Remove(_queued.Min, out var next))
         {
             next.TrySetResult();

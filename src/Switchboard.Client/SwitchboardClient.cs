@@ -18,8 +18,9 @@ namespace Switchboard.Client;
 /// <para>Guarantees: messages reach the application in the order the node sent them, through one reader
 /// (<see cref="ReadAllAsync"/> or <see cref="OnMessage"/>). A send whose connection drops before its reply is sent
 /// again on the next connection with the same idempotency key, which the cluster carries out once
-/// (<see cref="SwitchboardClientOptions.RetrySends"/>), before any send made after it; any other command in flight then fails with
-/// <see cref="SwitchboardErrorReason.ConnectionLost"/> and is never re-sent.
+/// (<see cref="SwitchboardClientOptions.RetrySends"/>); any other command in flight then fails with
+/// <see cref="SwitchboardErrorReason.ConnectionLost"/> and is never re-sent. Commands go out in the order they were
+/// made, across a reconnect too: a send sent again goes before any command made after it.
 /// Commands issued while reconnecting wait for the new connection (within <see cref="SwitchboardClientOptions.CommandTimeout"/>).
 /// Groups joined with <see cref="JoinAsync"/> are joined again on every new connection.</para>
 /// <para>All members are thread-safe.</para>
@@ -369,6 +370,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
             _disposed = true;
             _state = SwitchboardClientState.Closed;
             connection = _connection;
+            if (connection is not null)
+            {
+                _sendOrder.Ended(connection);
+            }
             _connection = null;
             supervisor = _supervisor;
             _ready.TrySetException(SwitchboardErrors.Disposed());
@@ -421,22 +426,24 @@ public sealed class SwitchboardClient : IAsyncDisposable
             while (true)
             {
                 var ready = GetConnectionAsync(linked.Token);
-                if (retryWhenLost && !ready.IsCompleted)
+                if (!ready.IsCompleted)
                 {
                     _sendOrder.WaitingForConnection(number);
                 }
                 var connection = await ready.ConfigureAwait(false);
-                Action? onWritten = null;
-                if (retryWhenLost)
+                // Commands sent again after a lost connection, or waiting for one, go out before this one, made after them.
+                await _sendOrder.WaitTurnAsync(number, linked.Token).ConfigureAwait(false);
+                if (connection.HasEnded)
                 {
-                    // Sends sent again after a lost connection, or waiting for one, go out before this one, made after them.
-                    await _sendOrder.WaitTurnAsync(number, linked.Token).ConfigureAwait(false);
-                    _sendOrder.Writing(number, connection);
-                    onWritten = () => _sendOrder.Written(number, connection);
+                    // It ended while this command waited its turn: wait for the next one rather than fail to send on it.
+                    await connection.Completion.WaitAsync(linked.Token).ConfigureAwait(false);
+                    OnConnectionEnding(connection);
+                    continue;
                 }
+                _sendOrder.Writing(number, connection);
                 try
                 {
-                    reply = await connection.SendCommandAsync(id, command, frame.WrittenMemory, onOk, linked.Token, onWritten).ConfigureAwait(false);
+                    reply = await connection.SendCommandAsync(id, command, frame.WrittenMemory, onOk, _sendOrder, number, linked.Token).ConfigureAwait(false);
                     break;
                 }
                 catch (NodeConnection.NotSentException)
@@ -466,10 +473,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
         finally
         {
-            if (retryWhenLost)
-            {
-                _sendOrder.Done(number);
-            }
+            _sendOrder.Done(number);
         }
         if (!reply.Ok)
         {
@@ -743,7 +747,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             var id = "c" + Interlocked.Increment(ref _nextCommandId).ToString(CultureInfo.InvariantCulture);
             var frame = new ArrayBufferWriter<byte>(64);
             ClientFrames.Join(frame, group, id);
-            var reply = await connection.SendCommandAsync(id, WireNames.Types.Join, frame.WrittenMemory, onOk: null, linked.Token).ConfigureAwait(false);
+            var reply = await connection.SendCommandAsync(id, WireNames.Types.Join, frame.WrittenMemory, onOk: null, order: null, number: 0, linked.Token).ConfigureAwait(false);
             if (!reply.Ok)
             {
                 lock (_gate)

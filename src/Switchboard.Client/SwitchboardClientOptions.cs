@@ -34,8 +34,8 @@ public sealed class SwitchboardClientOptions
     /// 1009 or 1008; needs <see cref="AutoReconnect"/>). Each recipient's node passes on a send with one key once
     /// (within its <c>Node:RepeatWindow</c>), and a .NET recipient whose session was lost or moved between the copies
     /// drops the second by its id (<see cref="DropRepeats"/>), so between .NET clients the message is neither lost nor
-    /// delivered twice; other recipients may then get both. Sends lost with a connection go out again before any send
-    /// made after them, in the order they were made. When false a send is sent at most once and fails with
+    /// delivered twice; other recipients may then get both. Sends lost with a connection go out again before any
+    /// command made after them, in the order they were made. When false a send is sent at most once and fails with
     /// <see cref="SwitchboardErrorReason.ConnectionLost"/> if the connection drops before its reply.
     /// </summary>
     public bool RetrySends { get; set; } = true;

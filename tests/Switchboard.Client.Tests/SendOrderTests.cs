@@ -70,6 +70,25 @@ public sealed class SendOrderTests
     }
 
     [Fact]
+    public async Task AWaiterThatIsCancelled_LetsTheNextGoWhenItIsDone()
+    {
+        Send(1, _first);
+        _order.Ended(_first);
+        _order.Live(_second);
+        using var cancel = new CancellationTokenSource();
+        var second = _order.WaitTurnAsync(2, cancel.Token);
+        var third = _order.WaitTurnAsync(3, CancellationToken.None);
+
+        await cancel.CancelAsync();
+        await Should.ThrowAsync<OperationCanceledException>(second.WithTimeout("the cancelled wait"));
+        Send(1, _second);
+        third.IsCompleted.ShouldBeFalse("command 2 is still queued until it is done");
+        _order.Done(2);
+
+        await third.WithTimeout("command 3's turn");
+    }
+
+    [Fact]
     public void ASendWrittenOnAConnectionThatEndedMeanwhile_StaysQueued()
     {
         _order.Writing(1, _first);

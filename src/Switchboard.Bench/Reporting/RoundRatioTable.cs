@@ -4,8 +4,9 @@ using System.Text;
 namespace Switchboard.Bench.Reporting;
 
 /// <summary>
-/// The spread behind the medians of a <c>--proxy --rounds N</c> run: for latency p50, p99, p99.9 and throughput, each
-/// ratio between paths in every round, so that a reader sees how far one round's ratio is from another's.
+/// The spread behind the medians of a <c>--proxy --rounds N</c> run: for latency p50, p99, p99.9, p99 from the due
+/// time and throughput, each ratio between paths in every round, so that a reader sees how far one round's ratio is
+/// from another's.
 /// </summary>
 public static class RoundRatioTable
 {
