@@ -7,8 +7,9 @@ namespace Switchboard.Bench.Load;
 
 /// <summary>
 /// The bench's message: a <c>send</c> command whose <c>data</c> is <c>{"s":sender,"n":number,"t":timestamp}</c>
-/// (with <c>"d":due</c> after <c>t</c> when the sender is paced), padded to the requested size. The receiver finds the same object in the node's <c>message</c> frame (or, from the echo
-/// baseline, in its own command coming back), which is all it needs for latency, loss and duplicates.
+/// (with <c>"d":due</c> after <c>t</c> when the sender is paced), padded to the requested size. The receiver finds
+/// the same object in the node's <c>message</c> frame (or, from the echo baseline, in its own command coming back),
+/// which is all it needs for latency, loss and duplicates.
 /// </summary>
 internal static class Payload
 {
