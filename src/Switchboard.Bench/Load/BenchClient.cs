@@ -415,8 +415,11 @@ internal sealed class BenchClient : IAsyncDisposable
                 }
                 return false;
             case FrameType.Reply when !incoming.Ok:
-            case FrameType.Error:
                 _meters.CountError(incoming.Code ?? "unknown");
+                return false;
+            case FrameType.Error:
+                // The bench's messages carry no id, so the node refuses one with an error frame: it will not be delivered.
+                _meters.CountRefused(incoming.Code ?? "unknown");
                 return false;
             default:
                 return false;

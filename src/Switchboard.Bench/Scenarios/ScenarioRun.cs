@@ -554,7 +554,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             byNode[node] = byNode.GetValueOrDefault(node) + count;
         }
         return new WorkerProgress(all.Sum(p => p.Open), all.Sum(p => p.Sent), all.Sum(p => p.Delivered), all.Sum(p => p.Duplicates), all.Sum(p => p.Errors), all.Sum(p => p.Closed),
-            all.Sum(p => p.Moves), all.Sum(p => p.Resumed), all.Sum(p => p.NotResumed), all.Sum(p => p.Missed), byNode);
+            all.Sum(p => p.Moves), all.Sum(p => p.Resumed), all.Sum(p => p.NotResumed), all.Sum(p => p.Missed), byNode, all.Sum(p => p.Refused));
     }
 
     /// <summary>
@@ -595,7 +595,10 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         var latency = Merge(results.Select(r => r.Latency));
         Add("sent", "messages sent", atStop.Sent - before.Sent, "");
         Add("delivered", "deliveries", settled.Delivered - before.Delivered, "");
-        Add("lost", "deliveries lost", (atStop.Sent * window.RecipientsPerMessage) - (settled.Delivered - before.Delivered), "");
+        // A message the node refused (rate_limited, say) was never to be delivered: reported as refused, not lost.
+        var refused = settled.Refused - before.Refused;
+        Add("refused", "messages refused by the nodes", refused, "");
+        Add("lost", "deliveries lost", ((atStop.Sent - before.Sent - refused) * window.RecipientsPerMessage) - (settled.Delivered - before.Delivered), "");
         Add("duplicates", "duplicates delivered", settled.Duplicates - before.Duplicates, "");
         Add("sent_rate", "messages sent per second", (atStop.Sent - measured.Sent) / window.Seconds, "msg/s");
         Add("delivered_rate", "deliveries per second", (atStop.Delivered - measured.Delivered) / window.Seconds, "msg/s");

@@ -155,7 +155,7 @@ internal sealed class BenchWorker : IBenchWorker
             }
         }
         return Task.FromResult(new WorkerProgress(open, sent, delivered, duplicates, _meters.Errors.Values.Sum(), _meters.Closes.Values.Sum(),
-            _meters.Moves, _meters.Resumed, _meters.NotResumed, _meters.Missed, byNode));
+            _meters.Moves, _meters.Resumed, _meters.NotResumed, _meters.Missed, byNode, _meters.Refused));
     }
 
     public async Task<WorkerResult> ResultAsync(CancellationToken cancellationToken)

@@ -48,7 +48,7 @@ public sealed record TrafficOrder(IReadOnlyList<SenderOrder> Senders, double Rat
 
 /// <summary>A worker's running totals, and how many of its clients each node holds now.</summary>
 public sealed record WorkerProgress(int Open, long Sent, long Delivered, long Duplicates, long Errors, long Closed,
-    long Moves = 0, long Resumed = 0, long NotResumed = 0, long Missed = 0, IReadOnlyDictionary<string, int>? ByNode = null);
+    long Moves = 0, long Resumed = 0, long NotResumed = 0, long Missed = 0, IReadOnlyDictionary<string, int>? ByNode = null, long Refused = 0);
 
 /// <summary>Everything a worker measured, merged by the coordinator.</summary>
 public sealed record WorkerResult(

@@ -29,6 +29,7 @@ internal sealed class WorkerMeters
     private long _resumed;
     private long _notResumed;
     private long _missed;
+    private long _refused;
 
     /// <summary>Moves done: each client that reconnected and was welcomed again.</summary>
     public long Moves => Interlocked.Read(ref _resumed) + Interlocked.Read(ref _notResumed);
@@ -41,6 +42,9 @@ internal sealed class WorkerMeters
 
     /// <summary>Messages the welcomes said were lost (<c>missedFrom</c>..<c>missedTo</c>).</summary>
     public long Missed => Interlocked.Read(ref _missed);
+
+    /// <summary>Bench messages the nodes refused (an error frame, e.g. <c>rate_limited</c>): sent, but never to be delivered.</summary>
+    public long Refused => Interlocked.Read(ref _refused);
 
     /// <summary><c>reconnect</c> frames received.</summary>
     public long MoveRequests => Interlocked.Read(ref _moveRequests);
@@ -68,6 +72,13 @@ internal sealed class WorkerMeters
     public void CountFailure(string reason) => ConnectFailures.AddOrUpdate(reason, 1, (_, n) => n + 1);
 
     public void CountError(string code) => Errors.AddOrUpdate(code, 1, (_, n) => n + 1);
+
+    /// <summary>A bench message was refused: counted by its error code, and apart so that it is not counted lost.</summary>
+    public void CountRefused(string code)
+    {
+        CountError(code);
+        Interlocked.Increment(ref _refused);
+    }
 
     public void CountClose(int code) => Closes.AddOrUpdate(code.ToString(System.Globalization.CultureInfo.InvariantCulture), 1, (_, n) => n + 1);
 

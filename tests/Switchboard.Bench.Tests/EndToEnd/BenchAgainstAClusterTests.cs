@@ -85,6 +85,35 @@ public sealed class BenchAgainstAClusterTests : IDisposable
     }
 
     [Fact]
+    public async Task Direct_OverTheNodesRateLimit_CountsRefusedMessagesAsRefused_NotLost()
+    {
+        // Each connection may send 20 a second (a burst of 5): the bench offers 100 a second per sender.
+        await using var cluster = await TestCluster.StartAsync(nodes: 2, o => o.ConfigureNode = n =>
+        {
+            n.RateLimitPerSecond = 20;
+            n.RateLimitBurst = 5;
+        });
+
+        var report = await BenchRunner.RunAsync(new BenchOptions
+        {
+            Scenario = BenchScenarios.Direct,
+            Gateway = cluster.Gateway,
+            Clients = 20,
+            Rate = 1000,
+            Duration = TimeSpan.FromSeconds(2),
+            WarmUp = TimeSpan.Zero,
+            Workers = 0,
+        }, _ => { }).WaitAsync(TimeSpan.FromSeconds(90));
+
+        var result = report.Switchboard;
+        result["refused"]!.Value.ShouldBeGreaterThan(0);
+        result["refused"].ShouldBe(result.Errors.GetValueOrDefault("rate_limited"));
+        result["delivered"].ShouldBe(_delivered.Values.Sum());
+        result["delivered"].ShouldBe(result["sent"] - result["refused"]);
+        result["lost"].ShouldBe(0);
+    }
+
+    [Fact]
     public async Task Direct_FlatOut_HasNoDueTimes_SoNoSendLateness()
     {
         // Flat out, as the bench's documented commands run it: without the nodes' per-connection rate limit.
