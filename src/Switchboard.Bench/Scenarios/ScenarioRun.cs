@@ -359,14 +359,15 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         var atStopEach = await EachProgressAsync(cancellationToken).ConfigureAwait(false);
         var atStop = Total(atStopEach);
 
-        // Let what is in flight arrive: until everything expected is in, or nothing has moved for 3 s.
-        var expected = atStop.Sent * recipientsPerMessage;
+        // Let what is in flight arrive: until everything expected is in, or nothing has moved for 3 s. A refused message
+        // is not expected (its refusal may still be on the way, so it is counted anew each time).
+        long Expected(WorkerProgress progress) => (atStop.Sent - progress.Refused) * recipientsPerMessage;
         var settled = atStop;
         var settledEach = atStopEach;
         var quietSince = Stopwatch.GetTimestamp();
         var settleStarted = Stopwatch.GetTimestamp();
         var settleLimit = options.Duration + TimeSpan.FromSeconds(30);
-        while (settled.Delivered < expected && Stopwatch.GetElapsedTime(quietSince) < TimeSpan.FromSeconds(3) && Stopwatch.GetElapsedTime(settleStarted) < settleLimit)
+        while (settled.Delivered < Expected(settled) && Stopwatch.GetElapsedTime(quietSince) < TimeSpan.FromSeconds(3) && Stopwatch.GetElapsedTime(settleStarted) < settleLimit)
         {
             await Task.Delay(100, cancellationToken).ConfigureAwait(false);
             settledEach = await EachProgressAsync(cancellationToken).ConfigureAwait(false);
@@ -377,7 +378,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
             }
             settled = now;
         }
-        if (settled.Delivered < expected && Stopwatch.GetElapsedTime(quietSince) < TimeSpan.FromSeconds(3))
+        if (settled.Delivered < Expected(settled) && Stopwatch.GetElapsedTime(quietSince) < TimeSpan.FromSeconds(3))
         {
             _notes.Add($"Deliveries were still arriving {settleLimit.TotalSeconds:0} s after the senders stopped: 'deliveries lost' counts messages still queued, not only lost ones; the offered rate is above what this setup sustains.");
         }

@@ -111,6 +111,7 @@ public sealed class BenchAgainstAClusterTests : IDisposable
         result["delivered"].ShouldBe(_delivered.Values.Sum());
         result["delivered"].ShouldBe(result["sent"] - result["refused"]);
         result["lost"].ShouldBe(0);
+        result.Notes.ShouldBeEmpty();
     }
 
     [Fact]
