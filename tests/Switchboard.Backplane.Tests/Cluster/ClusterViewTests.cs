@@ -184,11 +184,7 @@ public sealed class ClusterViewTests : IDisposable
     [Fact]
     public void AGraceTooLongToAddToAnyDate_KeepsTheUsers_WithoutFailing()
     {
-        using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, SilentNodeUsersKeptFor = TimeSpan.MaxValue }, _time);
-        view.OnHeartbeat(TestData.Heartbeat("node-1"));
-        view.OnPresence(TestData.Joined("node-1", 1, "bob"));
-
-        _time.Advance(10 * Interval);
+        using var view = ViewOfBobsNodeSilentFor(10 * Interval, usersKeptFor: TimeSpan.MaxValue);
 
         view.TryGetNode("node-1", out _).ShouldBeFalse();
         view.Directory.GetNodes("bob").ShouldBe(["node-1"]);
@@ -197,14 +193,20 @@ public sealed class ClusterViewTests : IDisposable
     [Fact]
     public void WithoutTheGrace_ASilentNodesUsersGoWithIt()
     {
-        using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, SilentNodeUsersKeptFor = TimeSpan.Zero }, _time);
-        view.OnHeartbeat(TestData.Heartbeat("node-1"));
-        view.OnPresence(TestData.Joined("node-1", 1, "bob"));
-
-        _time.Advance(4 * Interval);
+        using var view = ViewOfBobsNodeSilentFor(4 * Interval, usersKeptFor: TimeSpan.Zero);
 
         view.TryGetNode("node-1", out _).ShouldBeFalse();
         view.Directory.GetNodes("bob").ShouldBeEmpty();
+    }
+
+    /// <summary>A view with its own grace that saw bob on node-1, after node-1 was silent for <paramref name="silence"/>.</summary>
+    private ClusterView ViewOfBobsNodeSilentFor(TimeSpan silence, TimeSpan usersKeptFor)
+    {
+        var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, SilentNodeUsersKeptFor = usersKeptFor }, _time);
+        view.OnHeartbeat(TestData.Heartbeat("node-1"));
+        view.OnPresence(TestData.Joined("node-1", 1, "bob"));
+        _time.Advance(silence);
+        return view;
     }
 
     [Fact]
