@@ -392,15 +392,25 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 messageIds: messageIds, confirmSends: confirmSends,
                 // Only where the held frames can leave in one write: elsewhere a delay would add latency and save nothing.
                 writeDelay: cork is null ? null : _writeDelay);
+            connection.HoldUntilRoutable();
             if (!t.Resume)
             {
-                // Queued before the connection is routable, so the welcome is always its first frame.
+                // Queued before the connection is routable, so the welcome is always its first frame; it leaves once the
+                // connection is routable here and its user's presence is published, so a message sent right after the
+                // welcome finds it.
                 connection.TryEnqueue(ServerFrames.Welcome(connection.Id, t.UserId, NodeId, t.SessionId, resumed: false));
                 _sessions.Register(connection);
             }
             // A resuming connection is routable at once, so nothing sent during the hand-over passes it by; what reaches
             // it is held until its resume has been answered (the welcome is still its first frame).
-            await _membership.AddAsync(connection).ConfigureAwait(false);
+            try
+            {
+                await _membership.AddAsync(connection).ConfigureAwait(false);
+            }
+            finally
+            {
+                connection.StopHolding();
+            }
             if (_stopping)
             {
                 connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);

@@ -20,6 +20,21 @@ public sealed class FaultyBackplane : IBackplane
     /// <summary>Presence publishes it matches are held, in order, until <see cref="ReleasePresenceAsync"/>.</summary>
     public Func<PresenceDelta, bool>? HoldPresence { get; set; }
 
+    /// <summary>
+    /// Presence publishes it matches do not return until <see cref="UnblockPresence"/>: unlike <see cref="HoldPresence"/>,
+    /// the publisher waits with them.
+    /// </summary>
+    public Func<PresenceDelta, bool>? BlockPresence { get; set; }
+
+    /// <summary>The number of presence publishes that were blocked so far.</summary>
+    public int BlockedPresenceCount => Volatile.Read(ref _blockedPresence);
+
+    private readonly TaskCompletionSource _unblockPresence = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _blockedPresence;
+
+    /// <summary>Lets every blocked presence publish, and any later one, go on.</summary>
+    public void UnblockPresence() => _unblockPresence.TrySetResult();
+
     /// <summary>The number of sends held now.</summary>
     public int HeldSendCount
     {
@@ -99,7 +114,15 @@ public sealed class FaultyBackplane : IBackplane
     public ValueTask PublishPresenceAsync(PresenceDelta delta, CancellationToken cancellationToken = default) =>
         FailPresence ? throw Broken("presence")
             : HoldPresence?.Invoke(delta) == true ? Hold(_heldPresence, () => _inner.PublishPresenceAsync(delta))
+            : BlockPresence?.Invoke(delta) == true ? PublishWhenUnblockedAsync(delta)
             : _inner.PublishPresenceAsync(delta, cancellationToken);
+
+    private async ValueTask PublishWhenUnblockedAsync(PresenceDelta delta)
+    {
+        Interlocked.Increment(ref _blockedPresence);
+        await _unblockPresence.Task;
+        await _inner.PublishPresenceAsync(delta);
+    }
 
     /// <inheritdoc/>
     public ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default) => _inner.PublishNodeLeftAsync(nodeId, epoch, cancellationToken);

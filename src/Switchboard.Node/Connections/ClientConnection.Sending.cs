@@ -24,6 +24,34 @@ public sealed partial class ClientConnection
     private bool _deferred;
     // Welcomes, replies and errors in the queue: while there are any, the queue is not held back.
     private int _urgentFrames;
+    // Set while the node makes the connection routable: what is queued meanwhile (the welcome) waits for it.
+    private bool _holding;
+
+    /// <summary>
+    /// Holds every frame queued from now on until <see cref="StopHolding"/>: the node queues the welcome before the
+    /// connection is routable (so the welcome is its first frame) and lets it leave only once it is (so a message sent
+    /// right after the welcome finds the connection). A close request is not held.
+    /// </summary>
+    internal void HoldUntilRoutable()
+    {
+        lock (_enqueueLock)
+        {
+            _holding = true;
+        }
+    }
+
+    /// <summary>Lets the frames held by <see cref="HoldUntilRoutable"/> go, in queue order.</summary>
+    internal void StopHolding()
+    {
+        lock (_enqueueLock)
+        {
+            _holding = false;
+            if (_outbox is { Count: > 0 })
+            {
+                StartOrDefer(urgent: _urgentFrames > 0);
+            }
+        }
+    }
 
     /// <summary>Frames waiting to be sent, for tests.</summary>
     internal int QueuedFrames
@@ -79,7 +107,7 @@ public sealed partial class ClientConnection
     /// </summary>
     private void StartOrDefer(bool urgent)
     {
-        if (_sender is not null || (_deferred && !urgent))
+        if (_sender is not null || _holding || (_deferred && !urgent))
         {
             return;
         }
