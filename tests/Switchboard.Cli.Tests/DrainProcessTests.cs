@@ -26,10 +26,12 @@ public sealed class DrainProcessTests : ProcessClusterTests
 
         var reconnect = await bob.ReceiveAsync("the reconnect frame");
         reconnect.GetProperty("type").GetString().ShouldBe("reconnect");
-        // Sent while bob moves: it reaches n1, which keeps it for the session.
-        await cluster.PublishAsync("user:bob", "while-moving");
+        // Sent while bob moves: it reaches n1, which keeps it for the session. Addressed to the connection, which names
+        // its node, so it does not wait for the gateway to have learned bob's presence.
+        await cluster.PublishAsync($"conn:{bob.ConnectionId}", "while-moving");
         await bob.Socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.NormalClosure, "moving", CancellationToken.None).WithTimeout("closing");
         // n1 is draining: the gateway places bob on n2 (n1 stays listed until it has left).
+        await cluster.WaitForGatewayToSeeDrainingAsync("n1");
         var (url, node) = await RawClient.PlaceAsync(cluster.Gateway!, "bob", bob.Session);
         node.ShouldBe("n2");
         await using var resumed = await RawClient.OpenAsync(url);

@@ -84,6 +84,27 @@ internal sealed partial class ProcessCluster(Uri broker) : IAsyncDisposable
         return json.RootElement.GetProperty("nodes").EnumerateArray().Select(n => n.GetProperty("nodeId").GetString()!).Order().ToArray();
     }
 
+    /// <summary>Waits until the gateway has seen <paramref name="nodeId"/>'s heartbeat that says it is draining.</summary>
+    public async Task WaitForGatewayToSeeDrainingAsync(string nodeId)
+    {
+        using var http = new HttpClient { Timeout = Eventually.DefaultTimeout };
+        var deadline = DateTime.UtcNow + Eventually.DefaultTimeout;
+        while (true)
+        {
+            using var json = JsonDocument.Parse(await http.GetStringAsync(new Uri(Gateway!, "/v1/nodes")));
+            if (json.RootElement.GetProperty("nodes").EnumerateArray()
+                .Any(n => n.GetProperty("nodeId").GetString() == nodeId && n.GetProperty("draining").GetBoolean()))
+            {
+                return;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                throw new TimeoutException($"Timed out waiting for: the gateway to see {nodeId} draining");
+            }
+            await Task.Delay(20);
+        }
+    }
+
     /// <summary>Waits until the gateway sees exactly <paramref name="nodeIds"/>.</summary>
     public async Task WaitForGatewayNodesAsync(string what, TimeSpan? timeout = null, params string[] nodeIds)
     {
