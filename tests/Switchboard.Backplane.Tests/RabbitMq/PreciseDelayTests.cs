@@ -38,7 +38,8 @@ public sealed class PreciseDelayTests
     [Fact]
     public async Task ASecondWaiter_WhileOneWaits_IsRefused()
     {
-        using var window = new PreciseDelay(TimeSpan.FromMilliseconds(100));
+        // Long enough that the first wait is still on when a slow machine gets to the second.
+        using var window = new PreciseDelay(TimeSpan.FromSeconds(2));
         var first = window.WaitAsync();
 
         Should.Throw<InvalidOperationException>(() => window.WaitAsync());

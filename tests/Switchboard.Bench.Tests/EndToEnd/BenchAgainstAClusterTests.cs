@@ -243,7 +243,9 @@ public sealed class BenchAgainstAClusterTests : IDisposable
                 gateway?.Invoke(g);
                 g.AdminKeys = ["bench-test-admin"];
             };
-            o.ConfigureNode = n => n.HeartbeatInterval = TimeSpan.FromMilliseconds(200);
+            // Quick enough for the gateway to see the drain, slow enough that a starved test process does not evict a
+            // live node (after 3 silent intervals), which would turn its clients' resumes away.
+            o.ConfigureNode = n => n.HeartbeatInterval = TimeSpan.FromMilliseconds(500);
         });
 
         var report = await BenchRunner.RunAsync(new BenchOptions

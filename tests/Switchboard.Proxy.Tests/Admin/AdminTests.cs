@@ -19,6 +19,8 @@ public sealed class AdminTests
         await using var proxy = await ProxyServer.StartAsync(options);
         using var tunnel = await ConnectAsync(proxy);
         await RawExchangeAsync(proxy.ListenEndPoint, "nonsense\r\n\r\n");
+        // The refused connection is let go once its answer is out, which the client may see first.
+        await WaitAsync(() => proxy.Connections == 1, "the refused connection to be let go");
         using var http = new HttpClient { BaseAddress = new Uri($"http://{proxy.AdminEndPoint}"), Timeout = Patience };
 
         (await http.GetStringAsync("/healthz")).ShouldBe("ok\n");
