@@ -35,6 +35,7 @@ internal sealed partial class CliProcess : IAsyncDisposable
     /// <summary>Starts the program with extra environment variables.</summary>
     public static CliProcess Start(IReadOnlyDictionary<string, string> environment, params string[] arguments)
     {
+        LetChildrenHearCtrlC();
         var info = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,
@@ -108,7 +109,32 @@ internal sealed partial class CliProcess : IAsyncDisposable
     public void Hangup() => Kill(_process.Id, 1).ShouldBe(0);
 
     /// <summary>Sends SIGINT, as Ctrl+C in a terminal does.</summary>
-    public void Interrupt() => Kill(_process.Id, 2).ShouldBe(0);
+    public void Interrupt()
+    {
+        // A process started with SIGINT ignored (the tests run as a background job of a shell without job control)
+        // keeps it ignored, as the runtime leaves an inherited SIG_IGN alone: say so rather than time out.
+        SigIntIgnored(_process.Id).ShouldBeFalse("SIGINT is ignored in the process (inherited from the shell that started the tests), so Ctrl+C cannot be tested here");
+        Kill(_process.Id, 2).ShouldBe(0);
+    }
+
+    /// <summary>
+    /// Started as a background job of a shell without job control, the tests inherit SIGINT ignored, and so would every
+    /// process they start (the runtime leaves an inherited SIG_IGN alone). Set back to the default here, it is what
+    /// the children get, so the Ctrl+C tests test the program wherever the tests run.
+    /// </summary>
+    private static void LetChildrenHearCtrlC()
+    {
+        if (SigIntIgnored(Environment.ProcessId))
+        {
+            Signal(2, 0); // SIG_DFL
+        }
+    }
+
+    private static bool SigIntIgnored(int pid)
+    {
+        var line = File.ReadLines($"/proc/{pid}/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
+    }
 
     /// <summary>SIGTERM, as a process manager (systemd, Kubernetes) stops a process.</summary>
     public void Terminate() => Kill(_process.Id, 15).ShouldBe(0);
@@ -178,6 +204,9 @@ internal sealed partial class CliProcess : IAsyncDisposable
         var path = Path.Combine(AppContext.BaseDirectory, "switchboard.dll");
         return File.Exists(path) ? path : throw new FileNotFoundException("switchboard.dll is not beside the tests", path);
     }
+
+    [LibraryImport("libc", EntryPoint = "signal")]
+    private static partial nint Signal(int signal, nint handler);
 
     [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
     private static partial int Kill(int pid, int signal);
