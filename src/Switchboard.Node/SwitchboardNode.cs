@@ -403,14 +403,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             }
             // A resuming connection is routable at once, so nothing sent during the hand-over passes it by; what reaches
             // it is held until its resume has been answered (the welcome is still its first frame).
-            try
-            {
-                await _membership.AddAsync(connection).ConfigureAwait(false);
-            }
-            finally
-            {
-                connection.StopHolding();
-            }
+            // Not let go when this throws: a connection that is not routable must not be welcomed.
+            await _membership.AddAsync(connection).ConfigureAwait(false);
+            connection.StopHolding();
             if (_stopping)
             {
                 connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);

@@ -120,7 +120,8 @@ internal sealed partial class CliProcess : IAsyncDisposable
     /// <summary>
     /// Started as a background job of a shell without job control, the tests inherit SIGINT ignored, and so would every
     /// process they start (the runtime leaves an inherited SIG_IGN alone). Set back to the default here, it is what
-    /// the children get, so the Ctrl+C tests test the program wherever the tests run.
+    /// the children get, so the Ctrl+C tests test the program wherever the tests run. It is the test host's own too:
+    /// a SIGINT then ends the host, as it would have without the shell's ignore.
     /// </summary>
     private static void LetChildrenHearCtrlC()
     {

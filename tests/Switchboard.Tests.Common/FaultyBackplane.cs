@@ -13,6 +13,8 @@ public sealed class FaultyBackplane : IBackplane
     private readonly Lock _heldLock = new();
     private readonly List<Func<ValueTask>> _heldSends = [];
     private readonly List<Func<ValueTask>> _heldPresence = [];
+    private readonly TaskCompletionSource _unblockPresence = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _blockedPresence;
 
     /// <summary>Direct sends (destination node, message) it matches are held, in order, until <see cref="ReleaseSendsAsync"/>.</summary>
     public Func<string, RoutedMessage, bool>? HoldSends { get; set; }
@@ -28,9 +30,6 @@ public sealed class FaultyBackplane : IBackplane
 
     /// <summary>The number of presence publishes that were blocked so far.</summary>
     public int BlockedPresenceCount => Volatile.Read(ref _blockedPresence);
-
-    private readonly TaskCompletionSource _unblockPresence = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private int _blockedPresence;
 
     /// <summary>Lets every blocked presence publish, and any later one, go on.</summary>
     public void UnblockPresence() => _unblockPresence.TrySetResult();

@@ -160,7 +160,7 @@ public sealed partial class ClientConnection
         lock (_enqueueLock)
         {
             _deferred = false;
-            if (_outbox is { Count: > 0 })
+            if (_outbox is { Count: > 0 } && !_holding)
             {
                 EnsureSender();
             }

@@ -44,6 +44,7 @@ public sealed class PreciseDelayTests
 
         Should.Throw<InvalidOperationException>(() => window.WaitAsync());
 
-        await first.WithTimeout("the first wait");
+        window.Dispose();
+        await first.WithTimeout("the first wait, ended by the dispose");
     }
 }

@@ -32,6 +32,39 @@ public sealed class SendQueueTests
     }
 
     [Fact]
+    public async Task FramesQueuedWhileHeld_LeaveOnlyOnceLetGo_InQueueOrder()
+    {
+        var (connection, socket, _) = Connect(capacity: 64);
+        connection.HoldUntilRoutable();
+        connection.TryEnqueue(Reply(1)).ShouldBeTrue();
+        connection.TryEnqueue(Message(2)).ShouldBeTrue();
+        connection.TryEnqueue(Reply(3)).ShouldBeTrue();
+
+        connection.QueuedFrames.ShouldBe(3);
+        connection.IsSending.ShouldBeFalse("nothing may leave while the connection is held");
+        socket.SendsStarted.ShouldBe(0);
+        connection.StopHolding();
+
+        await Eventually.TrueAsync(() => socket.Sent.Count == 3, "the held frames to be sent");
+        socket.Sent.Select(Number).ShouldBe([1, 2, 3]);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ACloseWhileHeld_IsNotHeld(bool flush)
+    {
+        var (connection, socket, _) = Connect(capacity: 64);
+        connection.HoldUntilRoutable();
+        connection.TryEnqueue(Reply(1)).ShouldBeTrue();
+
+        connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "going", flush);
+
+        await Eventually.TrueAsync(() => socket.SentClose is not null, "the close frame, though the connection is held");
+        socket.Sent.Select(Number).ShouldBe(flush ? [1] : []);
+    }
+
+    [Fact]
     public async Task AFullQueue_ClosesWith3008_AndDropsWhatWasQueued()
     {
         var (connection, socket, owner) = Connect(capacity: 8);
