@@ -69,6 +69,24 @@ internal sealed class ProcessWatch(IReadOnlyList<ClusterProcess> processes)
     public IReadOnlyList<(string Name, TimeSpan Cpu)> CpuBeforeToAfter() =>
         [.. processes.Select(p => (p.Name, Cpu: CpuBeforeToAfter(p.ProcessId))).Where(p => p.Cpu is not null).Select(p => (p.Name, p.Cpu!.Value))];
 
+    /// <summary>
+    /// Resident memory the processes added from <see cref="MarkBefore"/> to <see cref="MarkAfter"/>, all together; null
+    /// when one of them was not read at both marks.
+    /// </summary>
+    public long? RssGrowthBeforeToAfter()
+    {
+        long sum = 0;
+        foreach (var p in processes)
+        {
+            if (_before.GetValueOrDefault(p.ProcessId) is not { } before || _after.GetValueOrDefault(p.ProcessId) is not { } after)
+            {
+                return null;
+            }
+            sum += after.RssBytes - before.RssBytes;
+        }
+        return sum;
+    }
+
     private TimeSpan? CpuBeforeToAfter(int processId) =>
         _before.GetValueOrDefault(processId) is { } before && _after.GetValueOrDefault(processId) is { } after ? after.CpuTime - before.CpuTime : null;
 

@@ -560,7 +560,8 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
 
     /// <summary>
     /// What opening the connections cost in CPU, the system under test apart from the load generator (whose clients
-    /// dial on the same cores), so that a connect rate says what limits it; the process table has each one's share.
+    /// dial on the same cores), so that a connect rate says what limits it; the process table has each one's share. Also
+    /// the load generator's memory per client, which says how many clients a worker process can hold.
     /// </summary>
     private void AddConnectCpu(ProcessWatch sampler, int connected)
     {
@@ -573,6 +574,7 @@ internal sealed class ScenarioRun(BenchOptions options, RunTarget target, Action
         double PerConnection(IEnumerable<(string Name, TimeSpan Cpu)> processes) => processes.Sum(p => p.Cpu.TotalSeconds) / connected * 1_000_000;
         Add("connect_cpu_per_connection", "CPU per connection opened (system under test, connect phase)", system.Count == 0 ? null : PerConnection(system), "µs");
         Add("connect_cpu_bench_per_connection", "CPU per connection opened (load generator, connect phase)", bench.Count == 0 ? null : PerConnection(bench), "µs");
+        Add("rss_per_connection_bench", "RSS per connection (load generator)", _loadGenerator.RssGrowthBeforeToAfter() is { } grown ? (double)grown / connected : null, "B");
     }
 
     private void Add(string key, string label, double? value, string unit) => _figures.Add(new Figure(key, label, value, unit));

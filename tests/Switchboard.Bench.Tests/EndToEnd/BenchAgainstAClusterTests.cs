@@ -229,6 +229,7 @@ public sealed class BenchAgainstAClusterTests : IDisposable
         // The nodes' own instruments saw the warm-up's connections and the measured ones, each once.
         _opened.Values.Sum().ShouldBe(200 + (long)warm);
         result["connect_rate"]!.Value.ShouldBeGreaterThan(0);
+        result["rss_per_connection_bench"].ShouldNotBeNull("the load generator's memory per client is reported");
         result.Notes.ShouldBeEmpty();
     }
 
