@@ -17,6 +17,10 @@ public sealed partial class ClientConnection
 
     // Both guarded by _enqueueLock. Null while idle.
     private Queue<OutboundFrame>? _outbox;
+    // Frames a resume queued at once (its welcome, reply and replayed messages) that the queue's capacity does not
+    // count until they have left: the client has had no chance to read them, so they do not make it a slow consumer.
+    // They are at the head of the queue, so each frame taken off it uses one up.
+    private int _resumeAllowance;
     // The running send task. Once a close was requested it is the one that sends the close frame, and stays set.
     private Task? _sender;
     // With a write delay: when the last socket write ended, and whether the queue waits in the delay's line.
@@ -85,7 +89,7 @@ public sealed partial class ClientConnection
             return false;
         }
         var outbox = _outbox ??= new Queue<OutboundFrame>();
-        if (outbox.Count >= _options.SendQueueCapacity)
+        if (outbox.Count >= _options.SendQueueCapacity + _resumeAllowance)
         {
             RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
             return false;
@@ -148,6 +152,7 @@ public sealed partial class ClientConnection
             else
             {
                 _outbox = null;
+                _resumeAllowance = 0;
             }
             _sender = null;
             return true;
@@ -190,6 +195,7 @@ public sealed partial class ClientConnection
                     {
                         // Drained. Decided under the lock, so a frame queued from here on starts a new send task.
                         _outbox = null;
+                        _resumeAllowance = 0;
                         _urgentFrames = 0;
                         if (close is null)
                         {
@@ -203,6 +209,10 @@ public sealed partial class ClientConnection
                         break;
                     }
                     more = _outbox.Count > 0;
+                    if (_resumeAllowance > 0)
+                    {
+                        _resumeAllowance--;
+                    }
                     if (frame.Message is null)
                     {
                         _urgentFrames--;
@@ -245,6 +255,7 @@ public sealed partial class ClientConnection
             lock (_enqueueLock)
             {
                 _outbox = null;
+                _resumeAllowance = 0;
                 _urgentFrames = 0;
                 // A send failed before any close was requested: the receive loop will end and request it; the close
                 // then needs a send task again, and it finds the socket gone at once.

@@ -318,6 +318,7 @@ public sealed partial class ClientConnection
             _seen = [];
             _seenOrder = new Queue<long>();
             _seenUntil = _time.GetTimestamp() + (long)(dedupeWindow.TotalSeconds * _time.TimestampFrequency);
+            _resumeAllowance = (_outbox?.Count ?? 0) + 2 + replayed.Count;
             Write(new OutboundFrame(welcome));
             if (afterWelcome is not null)
             {
