@@ -140,6 +140,14 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             // Sessions are kept until they resumed elsewhere (and stragglers were forwarded) or their grace time passed.
             while (LiveConnectionCount > 0 || _sessions.KeptCount > 0 || Hub.Count > 0)
             {
+                // Connections that went live after the drain began (a resume ticket whose resume came later, a
+                // handshake under way) are asked too: left alone, they would hold the drain to its timeout and then be
+                // closed by the stop with their sessions dropped.
+                var late = Hub.Connections.Where(c => c.ClosedBecause is null && c.Mode == ClientConnection.SessionMode.Live && !c.Moving).ToList();
+                if (late.Count > 0)
+                {
+                    await _mover.MoveAsync(late, WireNames.DrainReason, deadline.Token).ConfigureAwait(false);
+                }
                 await Task.Delay(TimeSpan.FromMilliseconds(50), _time, deadline.Token).ConfigureAwait(false);
             }
         }
