@@ -316,7 +316,9 @@ internal sealed class NodeConnection : IAsyncDisposable
     private async Task SendFrameAsync(ReadOnlyMemory<byte> frame, CancellationToken cancellationToken)
     {
         await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
-        if (_ended || _abort.IsCancellationRequested)
+        // Once either side has closed (a reconnect frame has us close first), a frame could not go out or would not be
+        // read: it was not sent, so it waits for the next connection instead of failing as lost and cutting this one.
+        if (_ended || _abort.IsCancellationRequested || _socket.State != WebSocketState.Open)
         {
             _sendLock.Release();
             throw new NotSentException();

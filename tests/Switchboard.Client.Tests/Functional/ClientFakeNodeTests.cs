@@ -329,6 +329,40 @@ public sealed class ClientFakeNodeTests
     }
 
     [Fact]
+    public async Task CommandAfterAReconnectFrame_BeforeTheNodesClose_WaitsForTheNextConnection()
+    {
+        var clientClosed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var letGo = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pings = new ConcurrentQueue<int>();
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            await c.SendWelcomeAsync();
+            if (c.Index == 0)
+            {
+                await c.SendAsync("""{"type":"reconnect","reason":"drain"}""");
+                (await c.ReceiveAsync()).ShouldBeNull("the client closes after the reconnect frame");
+                clientClosed.TrySetResult();
+                // A node still flushing what it owed the client: its close comes a moment later.
+                await letGo.Task;
+                await c.CloseAsync(CloseCodes.Normal);
+                return;
+            }
+            await c.ReplyOkUntilClosedAsync(command => pings.Enqueue(c.Index));
+        });
+        await using var client = NewClient(node, out _);
+        var events = new ClientEvents(client);
+        await client.ConnectAsync().WithTimeout("connect");
+        await clientClosed.Task.WithTimeout("the client to close the first connection");
+
+        var ping = client.PingAsync();
+        letGo.SetResult();
+
+        await ping.WithTimeout("the ping, carried out on the next connection");
+        pings.ShouldBe([1]);
+        events.Connected.Count.ShouldBe(2);
+    }
+
+    [Fact]
     public async Task CloseBeforeWelcome_AsksTheGatewayAgain()
     {
         await using var node = await FakeNode.StartAsync(async c =>
