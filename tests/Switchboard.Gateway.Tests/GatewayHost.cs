@@ -86,9 +86,12 @@ public sealed class GatewayHost : IAsyncDisposable
             nodeId, NodeUrl(nodeId), connections, capacity, cpu, 0, draining, epoch, "test", Time.GetUtcNow())).AsTask();
 
     /// <summary>Joins a fake node to the backplane; its inbox records what reaches it.</summary>
-    public async Task<FakeNodeInbox> JoinFakeNodeAsync(string nodeId)
+    public Task<FakeNodeInbox> JoinFakeNodeAsync(string nodeId) => JoinFakeNodeAsync(nodeId, new FakeNodeInbox());
+
+    /// <summary>Joins a fake node with its own inbox (one that answers requests, say).</summary>
+    public async Task<TInbox> JoinFakeNodeAsync<TInbox>(string nodeId, TInbox inbox)
+        where TInbox : INodeInbox
     {
-        var inbox = new FakeNodeInbox();
         _joined.Add(await Backplane.JoinAsync(nodeId, inbox).WithTimeout($"join {nodeId}"));
         return inbox;
     }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Switchboard.Backplane;
@@ -11,7 +10,8 @@ namespace Switchboard.Gateway.Admin;
 /// <summary>
 /// <c>POST /v1/admin/nodes/{id}/drain</c> (admin key in <c>X-Admin-Key</c>): relays a drain request to the node over
 /// the backplane, so it works whichever gateway is asked. No body (or <c>{}</c>) drains the whole node;
-/// <c>{"count":N}</c> moves N of its connections and leaves it ready. Answers 202 with the node's answer.
+/// <c>{"count":N}</c> moves N of its connections and leaves it ready; any other body is
+/// 400 (see <see cref="DrainBody"/>). Answers 202 with the node's answer.
 /// </summary>
 internal sealed class DrainEndpoint(ApiKeyChecker adminKeys, IBackplane backplane, TimeSpan timeout, ILogger<DrainEndpoint> logger)
 {
@@ -27,20 +27,15 @@ internal sealed class DrainEndpoint(ApiKeyChecker adminKeys, IBackplane backplan
         }
         var nodeId = context.Request.RouteValues["id"] as string ?? string.Empty;
         var body = await RequestBodies.ReadAsync(context.Request, MaxBodyBytes, context.RequestAborted).ConfigureAwait(false);
-        DrainRequest request;
-        try
-        {
-            request = body is { } bytes ? NodeControlMessages.ReadDrain(bytes) : throw new JsonException("the body is too large");
-        }
-        catch (JsonException)
+        if (body is not { } bytes)
         {
             await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest,
-                "the body must be empty, {} (drain the node) or {\"count\":N} (move N connections)").ConfigureAwait(false);
+                $"{DrainBody.Expected}; it is larger than {MaxBodyBytes} bytes").ConfigureAwait(false);
             return;
         }
-        if (request.Count is <= 0)
+        if (!DrainBody.TryRead(bytes.Span, out var request, out var problem))
         {
-            await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, "'count' must be positive").ConfigureAwait(false);
+            await HttpAnswers.ErrorAsync(context, StatusCodes.Status400BadRequest, GatewayErrorCodes.BadRequest, problem).ConfigureAwait(false);
             return;
         }
         byte[] answer;

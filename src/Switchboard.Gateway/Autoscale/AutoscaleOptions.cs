@@ -19,7 +19,7 @@ public sealed class AutoscaleOptions
     /// </summary>
     public double ScaleDownMargin { get; set; } = 0.1;
 
-    /// <summary>The fewest ready nodes the farm keeps.</summary>
+    /// <summary>The fewest ready nodes the farm keeps; at least 1.</summary>
     public int MinNodes { get; set; } = 1;
 
     /// <summary>The most nodes the autoscaler asks for.</summary>
@@ -64,9 +64,13 @@ public sealed class AutoscaleOptions
         {
             failures.Add($"{prefix}{nameof(ScaleDownMargin)} is {ScaleDownMargin}; it must be in [0, 1).");
         }
-        if (MinNodes < 0 || MaxNodes < 1 || MaxNodes < MinNodes)
+        if (MinNodes < 1)
         {
-            failures.Add($"{prefix}needs MinNodes >= 0, MaxNodes >= 1 and MinNodes <= MaxNodes (got {MinNodes} and {MaxNodes}).");
+            failures.Add($"{prefix}{nameof(MinNodes)} is {MinNodes}; it must be >= 1 (a farm scaled to no node never grows again: /v1/connect answers no_nodes, so no load arrives to ask for one).");
+        }
+        if (MaxNodes < 1 || MaxNodes < MinNodes)
+        {
+            failures.Add($"{prefix}needs MaxNodes >= 1 and MinNodes <= MaxNodes (got {MinNodes} and {MaxNodes}).");
         }
         if (Interval <= TimeSpan.Zero || ScaleUpCooldown < TimeSpan.Zero || ScaleDownCooldown < TimeSpan.Zero)
         {

@@ -28,13 +28,16 @@ public sealed record AutoscalePlan(AutoscaleAction Action, int Current, int Desi
 
 /// <summary>
 /// Decides the node count from the load, without side effects beyond remembering when it last scaled: desired =
-/// <c>ceil(connections / (capacity × target))</c> clamped to min/max. Up goes straight to the desired count;
-/// down goes one node at a time and only when the load fits the smaller farm with the scale-down margin to spare
-/// (hysteresis), so a load at the edge does not flap. Each direction has its own cooldown after any scaling.
+/// <c>ceil(connections / (capacity × target))</c> clamped to min/max, and never below 1. Up goes straight to the
+/// desired count; down goes one node at a time and only when the load fits the smaller farm with the scale-down margin
+/// to spare (hysteresis), so a load at the edge does not flap. Each direction has its own cooldown after any scaling.
 /// </summary>
 public sealed class AutoscalePlanner(AutoscaleOptions options, TimeProvider time)
 {
     private DateTimeOffset? _lastScaledAt;
+
+    // Validation already requires MinNodes >= 1; this holds for unvalidated options too, as an empty farm never recovers.
+    private int MinNodes => Math.Max(1, options.MinNodes);
 
     /// <summary>When the planner last decided to scale, or null.</summary>
     public DateTimeOffset? LastScaledAt => _lastScaledAt;
@@ -53,10 +56,10 @@ public sealed class AutoscalePlanner(AutoscaleOptions options, TimeProvider time
     {
         if (capacityPerNode <= 0)
         {
-            return options.MinNodes;
+            return MinNodes;
         }
         var wanted = (long)Math.Ceiling(connections / (capacityPerNode * utilisation));
-        return (int)Math.Clamp(wanted, options.MinNodes, options.MaxNodes);
+        return (int)Math.Clamp(wanted, MinNodes, options.MaxNodes);
     }
 
     /// <summary>Decides; a scaling decision starts the cooldowns.</summary>
@@ -76,11 +79,11 @@ public sealed class AutoscalePlanner(AutoscaleOptions options, TimeProvider time
             }
             _lastScaledAt = now;
             return new AutoscalePlan(AutoscaleAction.ScaleUp, current, desired, desired,
-                current < options.MinNodes && connections == 0 ? $"{current} nodes, below the minimum {options.MinNodes}" : $"{load}: {desired} wanted");
+                current < MinNodes && connections == 0 ? $"{current} nodes, below the minimum {MinNodes}" : $"{load}: {desired} wanted");
         }
         // Hysteresis: the smaller farm must hold the load under the target less the margin.
         var roomy = Desired(connections, capacityPerNode, options.TargetUtilisation * (1 - options.ScaleDownMargin));
-        if (current > options.MaxNodes || (roomy < current && current > options.MinNodes))
+        if (current > options.MaxNodes || (roomy < current && current > MinNodes))
         {
             if (ScaleDownAllowedAt is { } downAt && now < downAt)
             {

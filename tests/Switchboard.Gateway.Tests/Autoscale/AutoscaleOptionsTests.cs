@@ -40,6 +40,24 @@ public sealed class AutoscaleOptionsTests
             m => m.ShouldContain("Interval > 0"));
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(-1)]
+    public void MinNodesBelowOne_FailsNamingTheSetting(int minNodes)
+    {
+        // A farm scaled to no node never grows again: /v1/connect answers no_nodes, so no load asks for one.
+        var message = Failures(new AutoscaleOptions { MinNodes = minNodes }).ShouldHaveSingleItem();
+
+        message.ShouldContain("Gateway:Autoscale:MinNodes");
+        message.ShouldContain(">= 1");
+    }
+
+    [Fact]
+    public void MinNodesOne_IsValid()
+    {
+        Failures(new AutoscaleOptions { MinNodes = 1, MaxNodes = 1 }).ShouldBeEmpty();
+    }
+
     private static List<string> Failures(AutoscaleOptions options)
     {
         var failures = new List<string>();

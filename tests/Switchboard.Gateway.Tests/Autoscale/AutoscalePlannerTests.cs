@@ -93,6 +93,36 @@ public sealed class AutoscalePlannerTests
     }
 
     [Fact]
+    public void NeverPlansBelowOneNode_EvenWithUnvalidatedMinNodesZero()
+    {
+        var options = Options();
+        options.MinNodes = 0;
+        options.ScaleUpCooldown = TimeSpan.Zero;
+        options.ScaleDownCooldown = TimeSpan.Zero;
+        var planner = new AutoscalePlanner(options, _time);
+
+        // An idle farm shrinks one node at a time, down to one and no further.
+        var current = 3;
+        for (var i = 0; i < 5; i++)
+        {
+            var plan = planner.Plan(current, connections: 0, capacityPerNode: 20);
+            plan.Desired.ShouldBeGreaterThanOrEqualTo(1);
+            plan.Target.ShouldBeGreaterThanOrEqualTo(1);
+            current = plan.Target;
+            _time.Advance(TimeSpan.FromSeconds(1));
+        }
+        current.ShouldBe(1);
+
+        // An empty farm (its nodes died, say) is a scale-up to one, with or without known capacity.
+        foreach (var capacity in new[] { 20.0, 0 })
+        {
+            new AutoscalePlanner(options, _time).Plan(current: 0, connections: 0, capacityPerNode: capacity).ShouldSatisfyAllConditions(
+                p => p.Action.ShouldBe(AutoscaleAction.ScaleUp),
+                p => p.Target.ShouldBe(1));
+        }
+    }
+
+    [Fact]
     public void MoreNodesThanMax_ScalesDown()
     {
         var options = Options();
