@@ -8,8 +8,9 @@ internal sealed class Backend
 {
     private readonly Lock _lock = new();
     private int _connections;
-    private int _successes;
-    private int _failures;
+    private int _checksPassed;
+    private int _checksFailed;
+    private int _passiveFailures;
     private long _dials;
     private long _dialFailures;
     private DateTimeOffset _ejectedUntil = DateTimeOffset.MaxValue;
@@ -84,42 +85,74 @@ internal sealed class Backend
 
     public void RemoveConnection() => Interlocked.Decrement(ref _connections);
 
-    /// <summary>An active check passed or a dial succeeded. Returns true when this brought the backend back.</summary>
-    public bool ReportSuccess(int rise, bool fromActiveCheck)
+    /// <summary>
+    /// A dial succeeded: that resets the count of passive failures only, since a backend can take TCP connections and
+    /// still fail its health checks. Returns true when this brought a passively ejected backend back.
+    /// </summary>
+    public bool ReportDialSucceeded()
     {
-        if (!fromActiveCheck)
-        {
-            Interlocked.Increment(ref _dials);
-        }
+        Interlocked.Increment(ref _dials);
         lock (_lock)
         {
-            _failures = 0;
-            if (!Ejected)
+            _passiveFailures = 0;
+            // A dial that worked on a passively ejected backend proves it is back; an actively checked one needs `rise` checks.
+            if (!Ejected || _ejectedUntil == DateTimeOffset.MaxValue)
             {
                 return false;
             }
-            // A dial that worked on a passively ejected backend proves it is back; an actively checked one needs `rise` checks.
-            if (!fromActiveCheck && _ejectedUntil != DateTimeOffset.MaxValue)
-            {
-                Ejected = false;
-                return true;
-            }
-            if (++_successes >= rise)
-            {
-                Ejected = false;
-                _successes = 0;
-                return true;
-            }
-            return false;
+            Restore();
+            return true;
         }
     }
 
     /// <summary>
-    /// An active check or a dial failed. After <paramref name="fall"/> in a row the backend is ejected, until
-    /// <paramref name="retryAt"/> (passive ejection without active checks) or until <c>rise</c> checks pass.
-    /// Returns true when this ejected it.
+    /// An active check passed: that resets the count of failed checks, and <paramref name="rise"/> in a row bring an
+    /// ejected backend back. Returns true when this brought it back.
     /// </summary>
-    public bool ReportFailure(int fall, DateTimeOffset retryAt, bool isDial)
+    public bool ReportCheckPassed(int rise)
+    {
+        lock (_lock)
+        {
+            _checksFailed = 0;
+            if (!Ejected || ++_checksPassed < rise)
+            {
+                return false;
+            }
+            Restore();
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// An active check failed. After <paramref name="fall"/> in a row, whatever dials succeeded in between, the backend
+    /// is ejected until <c>rise</c> checks pass. Returns true when this ejected it.
+    /// </summary>
+    public bool ReportCheckFailed(int fall)
+    {
+        lock (_lock)
+        {
+            _checksPassed = 0;
+            if (Ejected)
+            {
+                // Checks now decide when a passively ejected backend is back, as they would have had it been ejected with them on.
+                _ejectedUntil = DateTimeOffset.MaxValue;
+                return false;
+            }
+            if (++_checksFailed < fall)
+            {
+                return false;
+            }
+            Eject(DateTimeOffset.MaxValue);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// A dial failed (<paramref name="isDial"/>) or a tunnel ended abnormally. After <paramref name="fall"/> in a row
+    /// without a dial that worked, the backend is ejected until <paramref name="retryAt"/> (without active checks) or
+    /// until <c>rise</c> checks pass. Returns true when this ejected it.
+    /// </summary>
+    public bool ReportPassiveFailure(int fall, DateTimeOffset retryAt, bool isDial)
     {
         if (isDial)
         {
@@ -128,7 +161,6 @@ internal sealed class Backend
         }
         lock (_lock)
         {
-            _successes = 0;
             if (Ejected)
             {
                 // A failed retry of a passively ejected backend starts a new ejection period.
@@ -138,15 +170,27 @@ internal sealed class Backend
                 }
                 return false;
             }
-            if (++_failures >= fall)
+            if (++_passiveFailures < fall)
             {
-                Ejected = true;
-                _ejectedUntil = retryAt;
-                _failures = 0;
-                return true;
+                return false;
             }
-            return false;
+            Eject(retryAt);
+            return true;
         }
+    }
+
+    // Both run under _lock; every count starts afresh in the new state.
+    private void Eject(DateTimeOffset until)
+    {
+        Ejected = true;
+        _ejectedUntil = until;
+        _checksPassed = _checksFailed = _passiveFailures = 0;
+    }
+
+    private void Restore()
+    {
+        Ejected = false;
+        _checksPassed = _checksFailed = _passiveFailures = 0;
     }
 
     public override string ToString() => Id;

@@ -8,6 +8,7 @@ namespace Switchboard.Proxy.Health;
 /// Backend health. Active: GET <c>HealthCheck:Path</c> on every backend each interval; <c>Fall</c> failures in a row
 /// eject it, <c>Rise</c> passes bring it back. Passive: <c>PassiveFall</c> failed dials (or abnormal closes) in a row
 /// eject it; with active checks on, it comes back through them, otherwise it is retried after <c>PassiveEjectionTime</c>.
+/// The two are counted apart: a dial that works resets only the passive count, a passing check only the active one.
 /// An ejected backend takes no new connections; its established tunnels continue.
 /// </summary>
 internal sealed class HealthMonitor : IAsyncDisposable
@@ -40,7 +41,7 @@ internal sealed class HealthMonitor : IAsyncDisposable
     /// <summary>A dial to <paramref name="backend"/> worked.</summary>
     public void DialSucceeded(Backend backend)
     {
-        if (backend.ReportSuccess(Options.Rise, fromActiveCheck: false))
+        if (backend.ReportDialSucceeded())
         {
             ProxyLog.BackendRestored(_logger, backend.Id);
         }
@@ -52,7 +53,7 @@ internal sealed class HealthMonitor : IAsyncDisposable
         var settings = _settings().Options;
         // With active checks the checks decide when it is back; without, it is retried after the ejection time.
         var retryAt = ActiveChecks ? DateTimeOffset.MaxValue : _time.GetUtcNow() + settings.PassiveEjectionTime;
-        if (backend.ReportFailure(settings.PassiveFall, retryAt, isDial))
+        if (backend.ReportPassiveFailure(settings.PassiveFall, retryAt, isDial))
         {
             ProxyLog.BackendEjected(_logger, backend.Id, $"{settings.PassiveFall} failures in a row, the last: {why}");
         }
@@ -104,12 +105,12 @@ internal sealed class HealthMonitor : IAsyncDisposable
         }
         if (failure is null)
         {
-            if (backend.ReportSuccess(options.Rise, fromActiveCheck: true))
+            if (backend.ReportCheckPassed(options.Rise))
             {
                 ProxyLog.BackendRestored(_logger, backend.Id);
             }
         }
-        else if (backend.ReportFailure(options.Fall, DateTimeOffset.MaxValue, isDial: false))
+        else if (backend.ReportCheckFailed(options.Fall))
         {
             ProxyLog.BackendEjected(_logger, backend.Id, failure);
         }

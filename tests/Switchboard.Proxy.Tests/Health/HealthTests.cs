@@ -38,6 +38,70 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task BackendFailingHealthChecks_IsEjected_WhileDialsToItKeepSucceeding()
+    {
+        await using var sick = await TestBackend.StartAsync("sick");
+        await using var well = await TestBackend.StartAsync("well");
+        var options = Options(sick, well);
+        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 3 };
+        await using var proxy = await ProxyServer.StartAsync(options);
+
+        // Tunnels open back to back, so successful dials to the sick backend fall between every two of its checks.
+        using var stop = new CancellationTokenSource();
+        var traffic = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                using var socket = await ConnectAsync(proxy);
+                await socket.WhoAmIAsync();
+            }
+        });
+        var acceptedWhileSick = 0;
+        try
+        {
+            await WaitAsync(() => sick.Accepted >= 10 || traffic.IsCompleted, "tunnels to flow to both backends");
+            var acceptedBefore = sick.Accepted;
+            sick.Healthy = false; // its /healthz answers 503 from now on, yet it still accepts upgrades
+            await WaitAsync(() => State(proxy, sick) == "ejected" || traffic.IsCompleted, "the sick backend to be ejected by its health checks");
+            acceptedWhileSick = sick.Accepted - acceptedBefore;
+        }
+        finally
+        {
+            await stop.CancelAsync();
+        }
+        await traffic.WaitAsync(Patience);
+
+        State(proxy, sick).ShouldBe("ejected");
+        acceptedWhileSick.ShouldBeGreaterThan(0); // dials to it worked while its checks failed
+        using var next = await ConnectAsync(proxy);
+        (await next.WhoAmIAsync()).ShouldBe("well");
+    }
+
+    [Fact]
+    public void ActiveAndPassiveCounts_AreKeptApart()
+    {
+        var backend = new Backend("a", new Uri("ws://a:1"), 1);
+
+        // A working dial between failed checks does not reset their count.
+        backend.ReportCheckFailed(fall: 3).ShouldBeFalse();
+        backend.ReportDialSucceeded().ShouldBeFalse();
+        backend.ReportCheckFailed(fall: 3).ShouldBeFalse();
+        backend.ReportDialSucceeded().ShouldBeFalse();
+        backend.ReportCheckFailed(fall: 3).ShouldBeTrue();
+        backend.State.ShouldBe(BackendState.Ejected);
+
+        backend.ReportCheckPassed(rise: 2).ShouldBeFalse();
+        backend.ReportCheckPassed(rise: 2).ShouldBeTrue();
+        backend.State.ShouldBe(BackendState.Up);
+
+        // Nor does a passing check reset the count of failed dials.
+        backend.ReportPassiveFailure(fall: 2, DateTimeOffset.MaxValue, isDial: true).ShouldBeFalse();
+        backend.ReportCheckPassed(rise: 2).ShouldBeFalse();
+        backend.ReportPassiveFailure(fall: 2, DateTimeOffset.MaxValue, isDial: true).ShouldBeTrue();
+        backend.State.ShouldBe(BackendState.Ejected);
+    }
+
+    [Fact]
     public async Task FailedDials_EjectABackendPassively_ClientsGoElsewhereUnnoticed()
     {
         await using var live = await TestBackend.StartAsync("live");
@@ -113,11 +177,11 @@ public sealed class HealthTests
         var clock = new Switchboard.Tests.Common.ManualTimeProvider();
         var backend = new Backend("a", new Uri("ws://a:1"), 1);
 
-        backend.ReportFailure(fall: 1, retryAt: clock.GetUtcNow() + TimeSpan.FromSeconds(10), isDial: true).ShouldBeTrue();
+        backend.ReportPassiveFailure(fall: 1, retryAt: clock.GetUtcNow() + TimeSpan.FromSeconds(10), isDial: true).ShouldBeTrue();
         backend.IsAvailable(clock.GetUtcNow()).ShouldBeFalse();
         clock.Advance(TimeSpan.FromSeconds(10));
         backend.IsAvailable(clock.GetUtcNow()).ShouldBeTrue();
-        backend.ReportSuccess(rise: 2, fromActiveCheck: false).ShouldBeTrue();
+        backend.ReportDialSucceeded().ShouldBeTrue();
         backend.State.ShouldBe(BackendState.Up);
     }
 
