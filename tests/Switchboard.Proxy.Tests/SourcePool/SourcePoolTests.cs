@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Proxy.SourcePool;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
@@ -24,6 +25,51 @@ public sealed class SourcePoolTests
         backend.Requests.Select(r => r.RemoteAddress.ToString()).ShouldBe(
             ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
         sockets.ForEach(s => s.Dispose());
+    }
+
+    [Fact]
+    public async Task BindingToASourceAddress_LeavesThePortToTheConnect()
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            return; // IP_BIND_ADDRESS_NO_PORT is Linux's; elsewhere the bind picks the port
+        }
+        var firstPeer = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var secondPeer = new TaskCompletionSource<IPEndPoint>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var first = RawBackend.Start(socket => RecordPeerAsync(socket, firstPeer));
+        await using var second = RawBackend.Start(socket => RecordPeerAsync(socket, secondPeer));
+        var source = IPAddress.Parse("127.0.0.2");
+        using var a = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        using var b = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+
+        UpstreamDialer.BindToSource(a, source);
+        UpstreamDialer.BindToSource(b, source);
+
+        // Bound to the address only: no port is taken yet from one pool shared by every destination of the address.
+        ((IPEndPoint)a.LocalEndPoint!).ShouldBe(new IPEndPoint(source, 0));
+        ((IPEndPoint)b.LocalEndPoint!).ShouldBe(new IPEndPoint(source, 0));
+        await a.ConnectAsync(first.EndPoint).WaitAsync(Patience);
+        await b.ConnectAsync(second.EndPoint).WaitAsync(Patience);
+        // The connect picked the port (as the backends see the connections; .NET keeps the bound end point it read).
+        foreach (var peer in new[] { await firstPeer.Task.WaitAsync(Patience), await secondPeer.Task.WaitAsync(Patience) })
+        {
+            peer.Address.ShouldBe(source);
+            peer.Port.ShouldNotBe(0);
+        }
+
+        if (Socket.OSSupportsIPv6)
+        {
+            // The option is set at the IP level for IPv6 sockets too.
+            using var v6 = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp);
+            UpstreamDialer.BindToSource(v6, IPAddress.IPv6Loopback);
+            ((IPEndPoint)v6.LocalEndPoint!).ShouldBe(new IPEndPoint(IPAddress.IPv6Loopback, 0));
+        }
+    }
+
+    private static Task RecordPeerAsync(Socket socket, TaskCompletionSource<IPEndPoint> peer)
+    {
+        peer.TrySetResult((IPEndPoint)socket.RemoteEndPoint!);
+        return RawBackend.EchoAsync(socket);
     }
 
     [Fact]
