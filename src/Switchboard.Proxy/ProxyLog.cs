@@ -110,4 +110,7 @@ internal static partial class ProxyLog
 
     [LoggerMessage(26, LogLevel.Warning, "The proxy could not trim idle memory", EventName = "IdleTrimFailed")]
     public static partial void IdleTrimFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(33, LogLevel.Debug, "Client {Client}: backend {Backend} refused the upgrade with {Status}; closing after its answer", EventName = "UpgradeRefusedByBackend")]
+    public static partial void UpgradeRefusedByBackend(ILogger logger, string client, string backend, int status);
 }

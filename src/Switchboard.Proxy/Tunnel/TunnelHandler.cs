@@ -11,7 +11,8 @@ namespace Switchboard.Proxy.Tunnel;
 
 /// <summary>
 /// <c>tunnel</c> mode for one client: read its upgrade request, pick and dial a backend, relay the request (with
-/// <c>X-Forwarded-For</c>/<c>-Proto</c>) and the backend's answer (with the stickiness cookie), then bytes both ways.
+/// <c>X-Forwarded-For</c>/<c>-Proto</c>) and the backend's answer (with the stickiness cookie), then, after a 101, bytes
+/// both ways; after any other answer the connection ends.
 /// </summary>
 internal static class TunnelHandler
 {
@@ -53,8 +54,8 @@ internal static class TunnelHandler
 
     /// <summary>
     /// Reads the client's request, dials a backend, relays the request and the backend's answer. Returns the backend
-    /// (counted, with <see cref="ClientConnection.Upstream"/> set) when bytes are to be relayed, or null when the
-    /// client was answered (or left) and the connection is done.
+    /// (counted, with <see cref="ClientConnection.Upstream"/> set) when the backend switched protocols and bytes are to
+    /// be relayed, or null when the client was answered (or left) and the connection is done.
     /// </summary>
     private static async Task<Handshake?> HandshakeAsync(ClientConnection connection, ProxyRuntime runtime, CancellationToken stopping)
     {
@@ -103,11 +104,8 @@ internal static class TunnelHandler
             var target = TargetFor(request!, backend.Url);
             var head = request!.ToUpstreamHead(target, options.AddForwardedHeaders ? connection.Remote.Address.ToString() : null, "http");
             await reactor.SendAsync(upstream, head, handshake.Token).ConfigureAwait(false);
-            if (received > headLength)
-            {
-                // Bytes the client sent right after its head (pipelined frames) belong to the backend.
-                await reactor.SendAsync(upstream, requestBuffer.AsMemory(headLength, received - headLength), handshake.Token).ConfigureAwait(false);
-            }
+            // Bytes the client sent right after its head wait for the backend's answer: they belong to a tunnel only after a 101.
+            var early = received > headLength ? requestBuffer.AsSpan(headLength, received - headLength).ToArray() : null;
             ArrayPool<byte>.Shared.Return(requestBuffer);
             requestBuffer = null;
 
@@ -120,8 +118,17 @@ internal static class TunnelHandler
                 await RefuseAsync(connection, runtime, ProxyRefusal.BadBackendResponse).ConfigureAwait(false);
                 return null;
             }
+            if (status != 101)
+            {
+                // Only a 101 makes the rest of the connection a tunnel. Anything the client sends after a refused upgrade
+                // would reach the backend unchecked (no X-Forwarded-For of ours, no routing), so the answer goes to the
+                // client and both connections end.
+                ProxyLog.UpgradeRefusedByBackend(runtime.Logger, connection.Remote.ToString(), backend.Id, status);
+                await RelayRefusalAsync(connection, reactor, responseBuffer, responseLength, responseReceived, status, handshake.Token, stopping).ConfigureAwait(false);
+                return null;
+            }
             var responseHead = responseBuffer.AsMemory(0, responseLength);
-            if (status == 101 && settings.Policy.AffinityCookie is { } cookie && request.Cookie(cookie) != backend.Id)
+            if (settings.Policy.AffinityCookie is { } cookie && request.Cookie(cookie) != backend.Id)
             {
                 responseHead = WithSetCookie(responseBuffer.AsSpan(0, responseLength), cookie, backend.Id);
             }
@@ -130,12 +137,12 @@ internal static class TunnelHandler
             {
                 await reactor.SendAsync(connection.Client, responseBuffer.AsMemory(responseLength, responseReceived - responseLength), handshake.Token).ConfigureAwait(false);
             }
-            if (status == 101)
+            if (early is not null)
             {
-                runtime.Metrics.TunnelOpened();
-                ProxyLog.TunnelOpened(runtime.Logger, connection.Remote.ToString(), backend.Id);
+                await reactor.SendAsync(upstream, early, handshake.Token).ConfigureAwait(false);
             }
-            // Whatever the answer, the rest is the backend's to say: a refusal's body reaches the client as sent.
+            runtime.Metrics.TunnelOpened();
+            ProxyLog.TunnelOpened(runtime.Logger, connection.Remote.ToString(), backend.Id);
             connection.Touch(runtime.Time.GetTimestamp());
             relaying = true;
             return new Handshake(backend, received, responseReceived);
@@ -184,29 +191,80 @@ internal static class TunnelHandler
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             await connection.Client.SendAsync(refusal.ToResponse(), SocketFlags.None, timeout.Token).ConfigureAwait(false);
-            connection.Client.Shutdown(SocketShutdown.Send);
-            // Closing with unread request bytes would send a reset that can destroy the answer in flight: read them off first.
-            var sink = ArrayPool<byte>.Shared.Rent(4096);
-            try
-            {
-                for (var total = 0; total < 256 * 1024;)
-                {
-                    var read = await connection.Client.ReceiveAsync(sink, SocketFlags.None, timeout.Token).ConfigureAwait(false);
-                    if (read == 0)
-                    {
-                        break;
-                    }
-                    total += read;
-                }
-            }
-            finally
-            {
-                ArrayPool<byte>.Shared.Return(sink);
-            }
+            await EndAnsweredClientAsync(connection.Client, timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
         {
             // The client left first.
+        }
+    }
+
+    /// <summary>
+    /// Relays a backend's answer other than 101 to the client (the head read so far in <paramref name="response"/>,
+    /// then its body up to where it ends), and ends the client's side. The caller closes both sockets.
+    /// </summary>
+    private static async Task RelayRefusalAsync(ClientConnection connection, SocketReactor reactor, byte[] response, int headLength, int received, int status, CancellationToken handshake, CancellationToken stopping)
+    {
+        var upstream = connection.Upstream!;
+        var body = ResponseBody.Of(response.AsSpan(0, headLength), status);
+        try
+        {
+            var length = headLength + body.Consume(response.AsSpan(headLength, received - headLength));
+            await reactor.SendAsync(connection.Client, response.AsMemory(0, length), handshake).ConfigureAwait(false);
+            while (!body.IsComplete)
+            {
+                var read = await reactor.ReceiveAsync(upstream, response, handshake).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+                await reactor.SendAsync(connection.Client, response.AsMemory(0, body.Consume(response.AsSpan(0, read))), handshake).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException) when (!stopping.IsCancellationRequested)
+        {
+            // A body that outlasts the handshake timeout is cut there: the client gets what came.
+        }
+        catch (SocketException)
+        {
+            // The backend went away mid-answer; the client still gets its end of the connection below.
+        }
+        if (stopping.IsCancellationRequested)
+        {
+            return;
+        }
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await EndAnsweredClientAsync(connection.Client, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or OperationCanceledException)
+        {
+            // The client left first.
+        }
+    }
+
+    /// <summary>Ends the client's side after its answer has been sent, leaving the socket for the caller to close.</summary>
+    private static async Task EndAnsweredClientAsync(Socket client, CancellationToken cancellationToken)
+    {
+        client.Shutdown(SocketShutdown.Send);
+        // Closing with unread request bytes would send a reset that can destroy the answer in flight: read them off first.
+        var sink = ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            for (var total = 0; total < 256 * 1024;)
+            {
+                var read = await client.ReceiveAsync(sink, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+                if (read == 0)
+                {
+                    break;
+                }
+                total += read;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(sink);
         }
     }
 
