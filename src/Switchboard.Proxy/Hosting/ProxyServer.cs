@@ -204,6 +204,13 @@ public sealed class ProxyServer : IAsyncDisposable
             ProxyLog.ReloadRefused(_logger, e.Message);
             throw;
         }
+        if (next.Backends.Count == 0 && !current.ClusterBackends)
+        {
+            // As at start: a proxy with nothing to send clients to would answer every one of them 503.
+            const string NoBackends = "The reloaded configuration has no backends (Proxy:Backends is empty and there is no backplane): the running one stays.";
+            ProxyLog.ReloadRefused(_logger, NoBackends);
+            throw new ArgumentException(NoBackends);
+        }
         if (!next.Listen.Equals(current.Listen))
         {
             ProxyLog.ReloadNeedsRestart(_logger, "Proxy:Listen");

@@ -43,6 +43,20 @@ public sealed class ReloadTests
     }
 
     [Fact]
+    public async Task ReloadWithoutBackends_IsRefused_AndTheRunningConfigurationStays()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var proxy = await ProxyServer.StartAsync(Options(b1));
+
+        var e = Should.Throw<ArgumentException>(() => proxy.Reload(new ProxyOptions { Listen = "127.0.0.1:0", Backends = [] }));
+        e.Message.ShouldContain("no backends");
+
+        proxy.Backends.Select(b => b.Backend).ShouldBe([b1.Url.Authority]);
+        using var socket = await ConnectAsync(proxy);
+        (await socket.WhoAmIAsync()).ShouldBe("b1");
+    }
+
+    [Fact]
     public async Task Reload_KeepsTheMode_WhichNeedsARestart()
     {
         await using var b1 = await TestBackend.StartAsync("b1");
