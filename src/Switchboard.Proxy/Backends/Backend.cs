@@ -148,6 +148,21 @@ internal sealed class Backend
     }
 
     /// <summary>
+    /// Active checks were turned off: an ejection only a passing check could have ended now ends at
+    /// <paramref name="retryAt"/>, after which a dial that works brings the backend back, as after a passive ejection.
+    /// </summary>
+    public void RetryWithoutChecksAt(DateTimeOffset retryAt)
+    {
+        lock (_lock)
+        {
+            if (Ejected && _ejectedUntil == DateTimeOffset.MaxValue)
+            {
+                _ejectedUntil = retryAt;
+            }
+        }
+    }
+
+    /// <summary>
     /// A dial failed (<paramref name="isDial"/>) or a tunnel ended abnormally. After <paramref name="fall"/> in a row
     /// without a dial that worked, the backend is ejected until <paramref name="retryAt"/> (without active checks) or
     /// until <c>rise</c> checks pass. Returns true when this ejected it.

@@ -226,6 +226,15 @@ public sealed class ProxyServer : IAsyncDisposable
         next = next with { Listen = current.Listen, Admin = current.Admin };
         _runtime.Settings = next;
         _runtime.Pool.SetStatic(next.Backends);
+        if (!string.IsNullOrEmpty(current.Options.HealthCheck.Path) && string.IsNullOrEmpty(next.Options.HealthCheck.Path))
+        {
+            // No check will pass any more: what the checks ejected is retried like a passive ejection.
+            var retryAt = _runtime.Time.GetUtcNow() + next.Options.PassiveEjectionTime;
+            foreach (var backend in _runtime.Pool.All)
+            {
+                backend.RetryWithoutChecksAt(retryAt);
+            }
+        }
         ProxyLog.Reloaded(_logger, next.Policy.Name, next.Backends.Count);
     }
 

@@ -1,5 +1,6 @@
 using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Hosting;
+using Switchboard.Tests.Common;
 using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 
 namespace Switchboard.Proxy.Tests.Health;
@@ -35,6 +36,35 @@ public sealed class HealthTests
             names.Add(await socket.WhoAmIAsync());
         }
         names.ShouldContain("b1");
+    }
+
+    [Fact]
+    public async Task BackendEjectedByChecks_IsRetried_OnceAReloadTurnsTheChecksOff()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        var options = Options(b1, b2);
+        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 2 };
+        await using var proxy = await ProxyServer.StartAsync(options);
+        b1.Healthy = false;
+        await WaitAsync(() => State(proxy, b1) == "ejected", "b1 to be ejected by its health checks");
+
+        var reloaded = Options(b1, b2);
+        reloaded.Listen = options.Listen;
+        reloaded.PassiveEjectionTime = TimeSpan.FromMilliseconds(100);
+        proxy.Reload(reloaded);
+
+        // No check runs any more; after the ejection time a dial to b1 is tried again, works, and brings it back.
+        var deadline = DateTime.UtcNow + Eventually.DefaultTimeout;
+        string who;
+        do
+        {
+            using var socket = await ConnectAsync(proxy);
+            who = await socket.WhoAmIAsync();
+        }
+        while (who != "b1" && DateTime.UtcNow < deadline);
+        who.ShouldBe("b1", "a tunnel to b1 again once its ejection time has passed");
+        State(proxy, b1).ShouldBe("up");
     }
 
     [Fact]
