@@ -18,11 +18,6 @@ internal static class WebSocketDialer
     private const string AcceptGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
     private const int MaxResponseHeaderBytes = 8192;
 
-    // IP_BIND_ADDRESS_NO_PORT (Linux): bind picks the address now and the port at connect, per destination, so one
-    // source address is not limited to one shared pool of ports across every destination.
-    private const int SolIp = 0;
-    private const int IpBindAddressNoPort = 24;
-
     public static async Task<DialedSocket> ConnectAsync(Uri url, IPAddress? source, string? subprotocol, CancellationToken cancellationToken)
     {
         var remote = await ResolveAsync(url, cancellationToken).ConfigureAwait(false);
@@ -31,11 +26,8 @@ internal static class WebSocketDialer
         {
             if (source is not null)
             {
-                if (OperatingSystem.IsLinux())
-                {
-                    socket.SetRawSocketOption(SolIp, IpBindAddressNoPort, BitConverter.GetBytes(1));
-                }
-                socket.Bind(new IPEndPoint(source, 0));
+                // The port is picked at connect, per destination, so one source address is not one shared pool of ports.
+                SourceBinding.Bind(socket, source);
             }
             await socket.ConnectAsync(remote, cancellationToken).ConfigureAwait(false);
         }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Switchboard.Protocol.Transport;
 using Switchboard.Proxy.Reactor;
 using Switchboard.Reactor;
 
@@ -11,10 +12,6 @@ namespace Switchboard.Proxy.SourcePool;
 /// </summary>
 internal static class UpstreamDialer
 {
-    // IP_BIND_ADDRESS_NO_PORT (Linux, level IPPROTO_IP for IPv4 and IPv6 sockets alike).
-    private const int SolIp = 0;
-    private const int IpBindAddressNoPort = 24;
-
     /// <summary>
     /// An HTTP handler whose connections are dialled here, with the pool and connect timeout <paramref name="settings"/>
     /// gives at each connect (so a reload applies to the next one). For <c>ClientWebSocket.ConnectAsync(uri, invoker, …)</c>.
@@ -30,19 +27,13 @@ internal static class UpstreamDialer
     };
 
     /// <summary>
-    /// Binds <paramref name="socket"/> to <paramref name="source"/> and, on Linux, leaves its port to the connect. A plain
-    /// bind to port 0 takes a port no other socket of that address may hold, whatever the destination: ~28k in all per
-    /// source address. Picked at connect, the port need only be unique per destination, so each (source, backend) pair
-    /// has its own ~28k.
+    /// Binds <paramref name="socket"/> to <paramref name="source"/>, its port left to the connect (see
+    /// <see cref="SourceBinding.Bind"/>), so each (source, backend) pair has its own ~28k ports.
     /// </summary>
     internal static void BindToSource(Socket socket, IPAddress source)
     {
-        if (OperatingSystem.IsLinux())
-        {
-            socket.SetRawSocketOption(SolIp, IpBindAddressNoPort, BitConverter.GetBytes(1));
-        }
         socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
-        socket.Bind(new IPEndPoint(source, 0));
+        SourceBinding.Bind(socket, source);
     }
 
     /// <summary>Connects to <paramref name="url"/>'s host and port within <paramref name="timeout"/>, through <paramref name="reactor"/> (a socket it will serve).</summary>
