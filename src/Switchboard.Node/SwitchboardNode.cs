@@ -475,7 +475,19 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             if (command.Type == ClientCommandType.Resume)
             {
-                await _sessions.ResumeAsync(connection, command).ConfigureAwait(false);
+                try
+                {
+                    await _sessions.ResumeAsync(connection, command).ConfigureAwait(false);
+                }
+                finally
+                {
+                    if (connection.EndTake() is { } closed)
+                    {
+                        // Closed while its session was taken (a 3008 of the held messages): settled now that the take
+                        // decided whether this connection holds the session.
+                        Settle(connection, closed);
+                    }
+                }
                 return;
             }
             if (connection.ResumeOnly)
@@ -527,6 +539,15 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             NodeLog.SlowConsumer(_logger, connection.Id);
         }
+        if (!connection.DeferCloseWhileTaking())
+        {
+            Settle(connection, reason);
+        }
+    }
+
+    /// <summary>A closed connection's session is kept for a resume, or the connection leaves the hub now.</summary>
+    private void Settle(ClientConnection connection, CloseReason reason)
+    {
         if (!_sessions.TryKeep(connection, reason, nodeStopping: _stopping && !_draining))
         {
             _ = _membership.RemoveAsync(connection, reason);

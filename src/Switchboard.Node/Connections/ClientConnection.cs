@@ -32,7 +32,10 @@ public sealed partial class ClientConnection
     // Session state, guarded by _enqueueLock.
     private SessionMode _mode;
     private ReplayBuffer? _replay;
-    private List<RoutedMessage>? _pending;
+    private Queue<RoutedMessage>? _pending;
+    // Set while the session is being taken for this connection's resume: a close meanwhile is settled once it is done.
+    private bool _taking;
+    private bool _closedWhileTaking;
     private Action<RoutedMessage>? _forward;
     private HashSet<long>? _seen;
     private Queue<long>? _seenOrder;
@@ -56,7 +59,7 @@ public sealed partial class ClientConnection
         _mode = awaitingResume ? SessionMode.AwaitingResume : SessionMode.Live;
         if (awaitingResume)
         {
-            _pending = [];
+            _pending = new Queue<RoutedMessage>();
         }
         _socket = socket;
         _owner = owner;
@@ -140,16 +143,31 @@ public sealed partial class ClientConnection
         {
             if (_mode == SessionMode.AwaitingResume)
             {
-                if (_pending!.Count >= _options.SendQueueCapacity)
-                {
-                    RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
-                    return false;
-                }
-                _pending.Add(message);
-                return true;
+                return Hold(message);
             }
             return Accept(message);
         }
+    }
+
+    /// <summary>
+    /// Holds a message until the resume is answered; past the queue's capacity the connection is closed with 3008. Held
+    /// messages belong to the session whatever becomes of the connection (a take under way may still make it the
+    /// session's holder, kept for a resume), so the one that overflowed and those after it are still held, up to what
+    /// the replay buffer would keep. Called under <see cref="_enqueueLock"/>.
+    /// </summary>
+    private bool Hold(RoutedMessage message)
+    {
+        if (_pending!.Count >= _options.SendQueueCapacity + _options.ReplayBufferMessages)
+        {
+            // Most are copies of what the session's node buffers too (it is routed to both until the take).
+            return false;
+        }
+        _pending.Enqueue(message);
+        if (_pending.Count > _options.SendQueueCapacity)
+        {
+            RequestClose(CloseReason.SlowConsumer, (WebSocketCloseStatus)CloseCodes.SlowConsumer, "send queue overflow: the client reads too slowly", flush: false);
+        }
+        return Volatile.Read(ref _close) is null;
     }
 
     /// <summary>Delivers a message that is not held for a resume: through the hand-over fence while there is one, once.</summary>
@@ -363,9 +381,51 @@ public sealed partial class ClientConnection
         }
     }
 
+    /// <summary>
+    /// Marks the take of the session for this connection's resume as begun: a close from now until <see cref="EndTake"/>
+    /// is settled after the take (<see cref="DeferCloseWhileTaking"/>). False when the connection already closes.
+    /// </summary>
+    internal bool BeginTake()
+    {
+        lock (_enqueueLock)
+        {
+            if (Volatile.Read(ref _close) is not null || _mode != SessionMode.AwaitingResume)
+            {
+                return false;
+            }
+            _taking = true;
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// True when a take is under way: whether the closed connection's session is kept depends on its outcome, so the
+    /// close is settled when <see cref="EndTake"/> returns it.
+    /// </summary>
+    internal bool DeferCloseWhileTaking()
+    {
+        lock (_enqueueLock)
+        {
+            _closedWhileTaking |= _taking;
+            return _taking;
+        }
+    }
+
+    /// <summary>Ends the take begun by <see cref="BeginTake"/>; returns why the connection closed meanwhile, if it did.</summary>
+    internal CloseReason? EndTake()
+    {
+        lock (_enqueueLock)
+        {
+            _taking = false;
+            var closed = _closedWhileTaking;
+            _closedWhileTaking = false;
+            return closed ? ClosedBecause : null;
+        }
+    }
+
     private void GoLive()
     {
-        var pending = _pending ?? [];
+        var pending = _pending ?? new Queue<RoutedMessage>();
         _pending = null;
         if (_mode == SessionMode.AwaitingResume)
         {

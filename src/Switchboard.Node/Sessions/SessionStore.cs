@@ -122,16 +122,28 @@ internal sealed class SessionStore(
 
     /// <summary>
     /// Carries out the first command of a connection opened with a resume ticket: takes the session from where it is
-    /// and welcomes the connection as its continuation, or, when that fails, as a new session with the reason.
+    /// and welcomes the connection as its continuation, or, when that fails, as a new session with the reason. A close
+    /// while the session is taken is left to the caller (<see cref="ClientConnection.EndTake"/>): a connection that took
+    /// its session holds it, and the close then keeps it or lets it go like any other; one that took none never starts one.
     /// </summary>
     public async Task ResumeAsync(ClientConnection connection, ClientCommand command)
     {
+        if (!connection.BeginTake())
+        {
+            // Closed before its resume came: the session stays where it is.
+            return;
+        }
         var (response, fromNode, failure) = string.Equals(command.Session, connection.SessionId, StringComparison.Ordinal)
             ? await FindAndTakeAsync(connection, command.Seq).ConfigureAwait(false)
             : (null, null, new ProtocolError(ErrorCodes.SessionForbidden, "'session' is not the session this connection's ticket was issued for"));
         if (response is null)
         {
             NodeLog.ResumeRefused(logger, connection.SessionId, failure!.Code);
+            if (connection.ClosedBecause is not null)
+            {
+                // No welcome can reach it: a new session would only keep its user routed here for nothing.
+                return;
+            }
             if (connection.ResumeOnly)
             {
                 RefuseResume(connection, $"session not resumed ({failure.Code}); this ticket cannot start a new one");

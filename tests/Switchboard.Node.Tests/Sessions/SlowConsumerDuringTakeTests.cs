@@ -1,0 +1,72 @@
+using Switchboard.Node.Sessions;
+using Switchboard.Tests.Common;
+
+namespace Switchboard.Node.Tests.Sessions;
+
+/// <summary>
+/// A resuming connection whose held messages overflow while its session is still being taken from another node: it is
+/// closed with 3008 like any slow consumer, and, like any 3008, its session is kept for the next resume.
+/// </summary>
+public sealed class SlowConsumerDuringTakeTests
+{
+    private const int QueueCapacity = 4;
+
+    [Fact]
+    public async Task OverflowWhileTheSessionIsTaken_Closes3008_AndTheSessionStaysResumable()
+    {
+        var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind);
+        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
+        {
+            o.Backplane = backplane;
+            o.ConfigureNode = n =>
+            {
+                n.SendQueueCapacity = QueueCapacity;
+                n.ReplayBufferMessages = 100;
+                n.ResumeForwardTime = TimeSpan.FromMilliseconds(500);
+            };
+        });
+        await using var alice = await cluster.ConnectAsync("alice", "node-1");
+        var bob = await cluster.ConnectAsync("bob", "node-1");
+        var session = bob.Session;
+        bob.Socket.Abort();
+        bob.Socket.Dispose();
+
+        // Bob resumes on node-2, whose take of the session from node-1 is held; meanwhile more messages come for him
+        // than his queue holds.
+        await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
+        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
+        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-2 to ask node-1 for the session (held)");
+        await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
+        for (var n = 1; n <= QueueCapacity + 2; n++)
+        {
+            await SendAsync(alice, n);
+        }
+        (await resuming.ReceiveTextAsync("the 3008 close")).ShouldBeNull("no frame before the close: the welcome waits for the take");
+        ((int?)resuming.Socket.CloseStatus).ShouldBe(3008);
+
+        // The take completes after the close: node-2 holds the session now, kept for a resume like any other 3008.
+        backplane.Release();
+        var node2 = cluster.Cluster.Node("node-2").Node;
+        await Eventually.TrueAsync(() => node2.KeptSessionCount == 1, "node-2 to keep bob's session after the 3008");
+        node2.LiveConnectionCount.ShouldBe(0);
+        await SendAsync(alice, QueueCapacity + 3);
+
+        await using var resumed = await cluster.ResumeAsync("bob", "node-1", session, lastSeq: 0);
+        resumed.Welcome.GetProperty("session").GetString().ShouldBe(session);
+        resumed.Welcome.GetProperty("resumed").GetBoolean().ShouldBeTrue(resumed.Welcome.GetRawText());
+        resumed.Welcome.GetProperty("replayed").GetInt32().ShouldBe(QueueCapacity + 3);
+        for (var n = 1; n <= QueueCapacity + 3; n++)
+        {
+            var frame = await resumed.ReceiveAsync($"message {n}");
+            frame.GetProperty("type").GetString().ShouldBe("message", frame.GetRawText());
+            frame.GetProperty("data").GetInt32().ShouldBe(n);
+            frame.GetProperty("seq").GetInt64().ShouldBe(n);
+        }
+    }
+
+    private static async Task SendAsync(RawClient from, int n)
+    {
+        var reply = await from.CommandAsync($$"""{"type":"send","to":"user:bob","data":{{n}},"id":"s{{n}}"}""", $"s{n}");
+        reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
+    }
+}
