@@ -490,14 +490,10 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 }
                 return;
             }
-            if (connection.ResumeOnly)
+            if (!((IConnectionOwner)this).StartWithoutResume(connection))
             {
-                // A resume-only ticket never starts a session: it is what a leaked proxy key could otherwise mint.
-                _sessions.RefuseResume(connection, "this ticket only resumes a session: send resume as the first frame");
                 return;
             }
-            // The client asked to resume but did something else first: it continues as a new session.
-            _sessions.StartFresh(connection);
         }
         switch (command.Type)
         {
@@ -530,6 +526,20 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 break;
         }
         Answer(connection, command.Id, null);
+    }
+
+    /// <inheritdoc/>
+    bool IConnectionOwner.StartWithoutResume(ClientConnection connection)
+    {
+        if (connection.ResumeOnly)
+        {
+            // A resume-only ticket never starts a session: it is what a leaked proxy key could otherwise mint.
+            _sessions.RefuseResume(connection, "this ticket only resumes a session: send resume as the first frame");
+            return false;
+        }
+        // The client asked to resume but did something else first: it continues as a new session.
+        _sessions.StartFresh(connection);
+        return true;
     }
 
     /// <inheritdoc/>

@@ -605,13 +605,13 @@ public sealed partial class ClientConnection
         }
         if (type == WebSocketMessageType.Binary)
         {
-            Reject(null, new ProtocolError(ErrorCodes.BinaryNotSupported, "protocol v1 uses text frames only"));
+            RejectFrame(null, new ProtocolError(ErrorCodes.BinaryNotSupported, "protocol v1 uses text frames only"));
             return;
         }
         var parsed = ClientCommandParser.Parse(frame);
         if (!parsed.IsSuccess)
         {
-            Reject(parsed.Id, parsed.Error!);
+            RejectFrame(parsed.Id, parsed.Error!);
             return;
         }
         if (_options.RateLimitPerSecond > 0 && !_rateLimit.TryTake(_options.RateLimitPerSecond, _options.RateLimitBurst, _time))
@@ -621,6 +621,19 @@ public sealed partial class ClientConnection
             return;
         }
         await _owner.HandleCommandAsync(this, parsed.Command).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Answers a frame that is no valid command. On a connection still waiting for its resume it is a first frame that
+    /// is not <c>resume</c>: the connection gets its welcome first, or, with a resume-only ticket, is closed.
+    /// </summary>
+    private void RejectFrame(string? id, ProtocolError error)
+    {
+        if (Mode == SessionMode.AwaitingResume && !_owner.StartWithoutResume(this))
+        {
+            return;
+        }
+        Reject(id, error);
     }
 
     /// <summary>Answers a rejected frame; a client that keeps sending them is closed with 3002.</summary>

@@ -8,6 +8,12 @@ internal interface IConnectionOwner
     /// <summary>Carries out one valid command; answers through <see cref="ClientConnection.TryEnqueue(byte[])"/>.</summary>
     ValueTask HandleCommandAsync(ClientConnection connection, ClientCommand command);
 
+    /// <summary>
+    /// The first frame of a connection opened with a resume ticket is not a <c>resume</c>: welcomes it as a new session
+    /// (true), or closes it when its ticket only resumes (false).
+    /// </summary>
+    bool StartWithoutResume(ClientConnection connection);
+
     /// <summary>Called once when the connection starts closing, whatever the reason, so nothing more is routed to it.</summary>
     void OnClosing(ClientConnection connection, CloseReason reason);
 

@@ -204,6 +204,8 @@ public sealed class SendQueueTests
 
         public ValueTask HandleCommandAsync(ClientConnection connection, ClientCommand command) => ValueTask.CompletedTask;
 
+        public bool StartWithoutResume(ClientConnection connection) => true;
+
         public void OnClosing(ClientConnection connection, CloseReason reason)
         {
             lock (Closing)

@@ -239,6 +239,59 @@ public sealed class ResumeTests : IAsyncLifetime
         reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
     }
 
+    [Theory]
+    [InlineData("not json", "bad_json")]
+    [InlineData("""{"type":"resume","session":"some-session","id":"r1"}""", "missing_field")]
+    public async Task ResumeTicketWhoseFirstFrameIsInvalid_IsWelcomedAsANewSession_BeforeTheError(string first, string code)
+    {
+        var client = await RawClient.OpenAsync(_cluster.ResumeTicketUrl("bob", "node-2", "some-session"));
+        await using var _ = client;
+        await client.SendAsync(first);
+
+        var welcome = await client.ReceiveAsync("the welcome, first");
+        welcome.GetProperty("type").GetString().ShouldBe("welcome", welcome.GetRawText());
+        var rejection = await client.ReceiveAsync("the rejection of the first frame");
+
+        welcome.GetProperty("resumed").GetBoolean().ShouldBeFalse();
+        welcome.GetProperty("session").GetString().ShouldNotBe("some-session");
+        var error = rejection.GetProperty("type").GetString() == "reply" ? rejection.GetProperty("error") : rejection;
+        error.GetProperty("code").GetString().ShouldBe(code, rejection.GetRawText());
+        // A resume now is not the first frame any more; the connection goes on as its own session.
+        var late = await client.CommandAsync("""{"type":"resume","session":"some-session","lastSeq":0,"id":"r2"}""", "r2");
+        late.GetProperty("error").GetProperty("code").GetString().ShouldBe("resume_not_first");
+        (await client.CommandAsync("""{"type":"ping","id":"p"}""", "p")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+    }
+
+    [Theory]
+    [InlineData("not json")]
+    [InlineData("""{"type":"resume","session":"some-session"}""")]
+    [InlineData(null)]
+    public async Task ResumeOnlyTicketWhoseFirstFrameIsInvalid_IsClosed1008_WithoutAnyFrame(string? first)
+    {
+        var bob = await _cluster.ConnectAsync("bob", "node-1");
+        var session = bob.Session;
+        bob.Socket.Abort();
+        bob.Socket.Dispose();
+        await using var client = await OpenResumeOnlyAsync("bob", "node-2", session);
+
+        if (first is null)
+        {
+            using var timeout = new CancellationTokenSource(Eventually.DefaultTimeout);
+            await client.Socket.SendAsync(new byte[] { 1, 2, 3 }, System.Net.WebSockets.WebSocketMessageType.Binary, true, timeout.Token);
+        }
+        else
+        {
+            await client.SendAsync(first);
+        }
+
+        (await client.ReceiveTextAsync("the close")).ShouldBeNull("no frame, neither a welcome nor an error, before the close");
+        ((int?)client.Socket.CloseStatus).ShouldBe(1008);
+        client.Socket.CloseStatusDescription.ShouldBe("this ticket only resumes a session: send resume as the first frame");
+        // The session it did not resume is still there for a proper resume.
+        await using var resumed = await _cluster.ResumeAsync("bob", "node-2", session, lastSeq: 0);
+        resumed.Welcome.GetProperty("resumed").GetBoolean().ShouldBeTrue();
+    }
+
     [Fact]
     public async Task ClientThatClosesNormally_LeavesNoSessionBehind()
     {
