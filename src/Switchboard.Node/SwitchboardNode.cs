@@ -501,6 +501,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 var message = command.Key is { } key
                     ? new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId, RoutedMessage.IdForKey(connection.Sender, key))
                     : new RoutedMessage(command.Target, connection.Sender, command.Data.Span, NodeId);
+                connection.MarkOwnSend(message.Id);
                 if (!await RouteAsync(message).ConfigureAwait(false))
                 {
                     Answer(connection, command.Id, new ProtocolError(ErrorCodes.Unavailable, "the backplane is unreachable; the message reached this node's recipients only"));

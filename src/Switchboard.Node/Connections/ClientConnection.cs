@@ -41,6 +41,8 @@ public sealed partial class ClientConnection
     private Queue<long>? _seenOrder;
     private long _seenUntil;
     private HandOverFence? _fence;
+    // The id of the last message this connection sent (0: none). Written by its receive loop only.
+    private long _ownSend;
     private ITimer? _fenceTimer;
     private string _sessionId;
     private int _commands;
@@ -105,6 +107,12 @@ public sealed partial class ClientConnection
 
     /// <summary>Set once the node asked the client to reconnect elsewhere: any close then keeps the session for its resume.</summary>
     internal volatile bool Moving;
+
+    /// <summary>
+    /// Marks a message this connection is about to route as its own send: when the connection is a recipient, its copy
+    /// passes the hand-over fence, so it is queued before the reply as on any connection.
+    /// </summary>
+    internal void MarkOwnSend(long messageId) => Volatile.Write(ref _ownSend, messageId);
 
     /// <summary>Counts the valid commands received; a <c>resume</c> is accepted only as the first.</summary>
     internal int NextCommandNumber() => Interlocked.Increment(ref _commands);
@@ -175,6 +183,12 @@ public sealed partial class ClientConnection
     {
         if (_fence is not null)
         {
+            // Its own send: nothing it sent earlier can still be on the old node's path, and its copy must be queued
+            // before the reply to the send.
+            if (message.Id == Volatile.Read(ref _ownSend))
+            {
+                return !FirstTime(message.Id) || Deliver(message);
+            }
             if (!_fence.HasEnded(_time.GetTimestamp()))
             {
                 var ready = _fence.Admit(message, IsDelivered, out var overflow);
