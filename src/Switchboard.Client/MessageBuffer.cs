@@ -16,23 +16,39 @@ internal sealed class MessageBuffer(int capacity)
     private TaskCompletionSource _room = NewSignal();
     private int _count;
 
-    /// <summary>Adds a message, then waits while the buffer is full and no reply is awaited.</summary>
-    public async ValueTask WriteAsync(SwitchboardMessage message, Func<bool> replyAwaited, CancellationToken cancellationToken)
+    /// <summary>
+    /// Adds a message, then waits while the buffer is full and no reply is awaited. The wait ends without an error when
+    /// <paramref name="connectionAborted"/> is cancelled: the message is kept, and the connection's end can be seen.
+    /// </summary>
+    public async ValueTask WriteAsync(SwitchboardMessage message, Func<bool> replyAwaited, CancellationToken connectionAborted, CancellationToken cancellationToken)
     {
         if (!_channel.Writer.TryWrite(message))
         {
             return;
         }
         Interlocked.Increment(ref _count);
-        while (MustWait(replyAwaited))
+        if (!MustWait(replyAwaited))
         {
-            // Take the signal before the second look, so a wake-up between the look and the await is not lost.
-            var room = Volatile.Read(ref _room).Task;
-            if (!MustWait(replyAwaited))
+            return;
+        }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(connectionAborted, cancellationToken);
+        try
+        {
+            while (MustWait(replyAwaited))
             {
-                return;
+                // Take the signal before the second look, so a wake-up between the look and the await is not lost.
+                var room = Volatile.Read(ref _room).Task;
+                if (!MustWait(replyAwaited))
+                {
+                    return;
+                }
+                await room.WaitAsync(stop.Token).ConfigureAwait(false);
             }
-            await room.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (connectionAborted.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // The connection is being torn down (dropped, a failed re-join, a close that timed out): stop holding its
+            // receive loop, which then sees the end instead of keeping the connection and its commands hanging.
         }
     }
 

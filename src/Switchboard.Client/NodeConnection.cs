@@ -205,6 +205,9 @@ internal sealed class NodeConnection : IAsyncDisposable
     /// <summary>Aborts the socket at once; the receive loop ends and pending commands fail.</summary>
     public void Abort() => _abort.Cancel();
 
+    /// <summary>Cancelled when the socket is aborted (by <see cref="Abort"/>, a failure, or a close that timed out).</summary>
+    public CancellationToken Aborted => _abort.Token;
+
     private async Task<ConnectionEnd> ReceiveLoopAsync(Func<MessageFrame, ValueTask> deliver, Action<ErrorFrame> onError, Action<NodeConnection> onEnding)
     {
         ConnectionEnd end;

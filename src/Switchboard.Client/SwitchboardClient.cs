@@ -589,7 +589,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             Interlocked.Exchange(ref _lastSeq, 0);
         }
         connection.CommandPending = _messages.Pulse;
-        connection.Start(DeliverAsync, OnErrorFrame, OnConnectionEnding);
+        connection.Start(frame => DeliverAsync(connection, frame), OnErrorFrame, OnConnectionEnding);
     }
 
     /// <summary>
@@ -784,7 +784,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
         _messages.TryComplete(cause);
     }
 
-    private async ValueTask DeliverAsync(MessageFrame frame)
+    private async ValueTask DeliverAsync(NodeConnection connection, MessageFrame frame)
     {
         var message = frame.Message;
         if (message.Seq <= Interlocked.Read(ref _lastSeq))
@@ -800,8 +800,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
         try
         {
-            // Buffer full: stop reading the socket until the application catches up (the node sees the back-pressure).
-            await _messages.WriteAsync(message, () => Volatile.Read(ref _connection)?.HasPendingCommands == true, _lifetime.Token).ConfigureAwait(false);
+            // Buffer full: stop reading the socket until the application catches up (the node sees the back-pressure),
+            // unless a command on this connection awaits its reply. This connection's, not the published one's: while
+            // it re-joins groups after a reconnect it is not published yet, and the joins' replies sit behind the replay.
+            await _messages.WriteAsync(message, () => connection.HasPendingCommands, connection.Aborted, _lifetime.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
         {

@@ -74,6 +74,8 @@ public sealed class SwitchboardClientOptions
     /// <summary>
     /// How many received messages wait for the application before the client stops reading the socket. A reader that
     /// falls this far behind pushes back on the node, which eventually closes the connection with 3008 (slow consumer).
+    /// While a command awaits its reply — including the re-joins of groups after a reconnect — the client keeps reading
+    /// past this limit, since the reply is behind the messages in the socket; nothing is dropped or reordered.
     /// </summary>
     public int MessageBufferCapacity { get; set; } = 10_000;
 

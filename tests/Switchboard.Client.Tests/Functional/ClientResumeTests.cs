@@ -75,4 +75,42 @@ public sealed class ClientResumeTests
         await alice.SendAsync("user:bob", Number(2));
         (await messages.NextAsync("2 on the new session")).Seq.ShouldBe(1);
     }
+
+    [Fact]
+    public async Task FullBuffer_WhileReconnecting_WithGroups_RejoinCompletes_CommandsGoThrough_AndMessagesStayInOrder()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using var alice = await ConnectAsync(cluster.Gateway, "alice");
+        const int capacity = 4;
+        await using var bob = await ConnectAsync(cluster.Gateway, "bob", o => o.MessageBufferCapacity = capacity);
+        var events = new ClientEvents(bob);
+        await bob.JoinAsync("g").WithTimeout("bob to join g");
+        const int sent = 2 * capacity;
+        for (var n = 1; n <= sent; n++)
+        {
+            await alice.SendAsync("user:bob", Number(n)).WithTimeout($"send {n}");
+        }
+        // The buffer is full and bob's application reads nothing: the receive loop waits, the rest stays with the node.
+        await Eventually.TrueAsync(() => bob.LastSeq == capacity, $"bob's buffer to fill (last seq {bob.LastSeq})");
+        var session = bob.SessionId;
+
+        bob.AbortConnection();
+        // The application waits for a command before it reads: it goes out once bob is back, after the replay of what
+        // the buffer had no room for and the re-join of g, whose reply comes behind that replay.
+        await bob.SendAsync("group:nobody", Number(0)).WithTimeout("a command after the reconnect, with the application not reading");
+
+        events.Connected.ShouldContain(c => c.IsReconnect && c.Resumed);
+        bob.SessionId.ShouldBe(session);
+        bob.Groups.ShouldBe(["g"]);
+        events.Errors.ShouldBeEmpty();
+        await alice.SendAsync("group:g", Number(sent + 1)).WithTimeout("send to g");
+        await using var messages = bob.ReadAllAsync().GetAsyncEnumerator();
+        for (var n = 1; n <= sent + 1; n++)
+        {
+            var message = await messages.NextAsync($"message {n}");
+            message.Data.GetInt32().ShouldBe(n);
+            message.Seq.ShouldBe(n);
+        }
+        events.Lost.ShouldBeEmpty();
+    }
 }
