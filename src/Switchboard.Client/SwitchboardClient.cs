@@ -231,7 +231,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 {
                     // Back to the start: the caller may try again. Commands that waited for this attempt fail.
                     _state = SwitchboardClientState.Disconnected;
-                    _ready.TrySetException(e is SwitchboardException ? e : SwitchboardErrors.NotConnected());
+                    FailReady(e is SwitchboardException ? e : SwitchboardErrors.NotConnected());
                     _ready = NewReady();
                 }
             }
@@ -376,7 +376,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             }
             _connection = null;
             supervisor = _supervisor;
-            _ready.TrySetException(SwitchboardErrors.Disposed());
+            FailReady(SwitchboardErrors.Disposed());
         }
 
         // First stop reconnects and unblock a delivery waiting for buffer space, so the close handshake is read promptly.
@@ -779,7 +779,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             }
             _state = SwitchboardClientState.Closed;
             _closeCause = cause;
-            _ready.TrySetException(SwitchboardErrors.Closed(cause));
+            FailReady(SwitchboardErrors.Closed(cause));
         }
         _messages.TryComplete(cause);
     }
@@ -857,6 +857,16 @@ public sealed class SwitchboardClient : IAsyncDisposable
         catch (Exception)
         {
             // An application handler must not break the client's loops.
+        }
+    }
+
+    /// <summary>Fails the commands waiting for a connection. Called under <see cref="_gate"/>.</summary>
+    private void FailReady(Exception error)
+    {
+        if (_ready.TrySetException(error))
+        {
+            // Often nobody waits on it: mark the fault observed, or the finalizer reports it as UnobservedTaskException.
+            _ = _ready.Task.Exception;
         }
     }
 
