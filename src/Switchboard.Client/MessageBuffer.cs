@@ -15,6 +15,7 @@ internal sealed class MessageBuffer(int capacity)
         new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private TaskCompletionSource _room = NewSignal();
     private int _count;
+    private volatile bool _dropped;
 
     /// <summary>
     /// Adds a message, then waits while the buffer is full and no reply is awaited. The wait ends without an error when
@@ -22,7 +23,7 @@ internal sealed class MessageBuffer(int capacity)
     /// </summary>
     public async ValueTask WriteAsync(SwitchboardMessage message, Func<bool> replyAwaited, CancellationToken connectionAborted, CancellationToken cancellationToken)
     {
-        if (!_channel.Writer.TryWrite(message))
+        if (_dropped || !_channel.Writer.TryWrite(message))
         {
             return;
         }
@@ -59,6 +60,13 @@ internal sealed class MessageBuffer(int capacity)
 
     public bool TryRead(out SwitchboardMessage message)
     {
+        if (_dropped)
+        {
+            // Emptied again for a write that raced DropUnread, so the reader waits instead of spinning.
+            DrainUnread();
+            message = null!;
+            return false;
+        }
         if (!_channel.Reader.TryRead(out message!))
         {
             return false;
@@ -82,6 +90,20 @@ internal sealed class MessageBuffer(int capacity)
     }
 
     public bool TryComplete(Exception? error = null) => _channel.Writer.TryComplete(error);
+
+    /// <summary>Drops every message not yet read, and every one written from now on (the client is being disposed).</summary>
+    public void DropUnread()
+    {
+        _dropped = true;
+        DrainUnread();
+    }
+
+    private void DrainUnread()
+    {
+        while (_channel.Reader.TryRead(out _))
+        {
+        }
+    }
 
     private bool MustWait(Func<bool> replyAwaited) => Volatile.Read(ref _count) >= capacity && !replyAwaited();
 

@@ -355,7 +355,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
     /// <summary>
     /// Closes the connection with 1000, stops reconnecting, fails commands in flight with
-    /// <see cref="SwitchboardErrorReason.Closed"/> and ends <see cref="ReadAllAsync"/>. Messages not yet read are dropped.
+    /// <see cref="SwitchboardErrorReason.Closed"/> and ends <see cref="ReadAllAsync"/>. Messages not yet read are dropped:
+    /// from the moment it is called, neither <see cref="ReadAllAsync"/> nor <see cref="OnMessage"/> gets another one.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
@@ -379,6 +380,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
             FailReady(SwitchboardErrors.Disposed());
         }
 
+        // Documented: what the application has not read is dropped, and so is what arrives during the close.
+        _messages.DropUnread();
         // First stop reconnects and unblock a delivery waiting for buffer space, so the close handshake is read promptly.
         _lifetime.Cancel();
         if (connection is not null)

@@ -223,6 +223,25 @@ public sealed class ClientClusterTests
     }
 
     [Fact]
+    public async Task DisposeAsync_DropsMessagesNotYetRead()
+    {
+        await using var cluster = await TestCluster.StartAsync(1);
+        await using var alice = await ConnectAsync(cluster.Gateway, "alice");
+        var bob = await ConnectAsync(cluster.Gateway, "bob");
+        await using var messages = bob.ReadAllAsync().GetAsyncEnumerator();
+        for (var i = 1; i <= 3; i++)
+        {
+            await alice.SendAsync("user:bob", Json(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).WithTimeout($"send {i}");
+        }
+        (await messages.NextAsync("the first message")).Data.GetInt32().ShouldBe(1);
+        await Eventually.TrueAsync(() => bob.LastSeq == 3, "bob to receive the other two");
+
+        await bob.DisposeAsync().AsTask().WithTimeout("dispose");
+
+        (await messages.MoveNextAsync().AsTask().WithTimeout("the reader to end")).ShouldBeFalse("the two unread messages are dropped");
+    }
+
+    [Fact]
     public async Task OnMessage_ReceivesMessagesInOrder()
     {
         await using var cluster = await TestCluster.StartAsync(1);
