@@ -52,6 +52,9 @@ public sealed class SwitchboardClient : IAsyncDisposable
     private long _nextKey;
     private readonly SendOrder<NodeConnection> _sendOrder = new();
     private long _lastSeq;
+    // The session _lastSeq counts in: the last welcomed connection's, published or not (a re-join may fail after its
+    // messages were delivered, and those are what the next resume must continue).
+    private string? _resumeSession;
     // Ids of the last messages delivered, across sessions: touched only by the receive loop of the one live connection.
     private readonly RecentSet<long> _recentIds = new(4096);
     private int _readerActive;
@@ -563,10 +566,13 @@ public sealed class SwitchboardClient : IAsyncDisposable
         return delay <= TimeSpan.Zero ? Task.CompletedTask : Task.Delay(delay, _options.TimeProvider, cancellationToken);
     }
 
-    /// <summary>What to ask for on the next reconnect: the current session and the last seq received, when resuming is on.</summary>
+    /// <summary>
+    /// What to ask for on the next reconnect, when resuming is on: the session of the last connection that delivered
+    /// messages (not necessarily the last one published) and the last seq received in it.
+    /// </summary>
     private ResumeRequest? NextResume()
     {
-        var session = Volatile.Read(ref _welcome)?.Session;
+        var session = Volatile.Read(ref _resumeSession);
         return _options.ResumeSessions && session is not null ? new ResumeRequest(session, Interlocked.Read(ref _lastSeq)) : null;
     }
 
@@ -591,6 +597,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             // A new session numbers its messages from 1.
             Interlocked.Exchange(ref _lastSeq, 0);
         }
+        Volatile.Write(ref _resumeSession, welcome.Session);
         connection.CommandPending = _messages.Pulse;
         connection.Start(frame => DeliverAsync(connection, frame), OnErrorFrame, OnConnectionEnding);
     }

@@ -601,4 +601,57 @@ public sealed class ClientFakeNodeTests
         var gap = lost.ShouldHaveSingleItem();
         (gap.FromSeq, gap.ToSeq, gap.SessionLost).ShouldBe((3L, (long?)4L, false));
     }
+
+    [Fact]
+    public async Task ReJoinThatFails_OnANewSession_TheNextReconnectResumesTheNewSession()
+    {
+        var resumes = new ConcurrentQueue<JsonElement>();
+        var dropFirst = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var dropSecond = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var node = await FakeNode.StartAsync(async c =>
+        {
+            switch (c.Index)
+            {
+                case 0:
+                    await c.SendWelcomeAsync();
+                    var join = (await c.ReceiveAsync())!.Value;
+                    await c.SendAsync(ServerFrames.ReplyOk(join.GetProperty("id").GetString()!));
+                    await dropFirst.Task.WaitAsync(Eventually.DefaultTimeout);
+                    c.Socket.Abort();
+                    return;
+                case 1:
+                    // session-0 is gone: a new session, with a message of its own; then a drop before the re-join's reply.
+                    resumes.Enqueue((await c.ReceiveAsync())!.Value);
+                    await c.SendAsync("""{"type":"welcome","connectionId":"conn-1","userId":"alice","node":"fake-node","session":"session-1","resumed":false}""");
+                    await c.SendAsync("""{"type":"message","from":"user:bob","to":"user:alice","data":1,"seq":1}""");
+                    await c.ReceiveAsync();
+                    await dropSecond.Task.WaitAsync(Eventually.DefaultTimeout);
+                    c.Socket.Abort();
+                    return;
+                default:
+                    resumes.Enqueue((await c.ReceiveAsync())!.Value);
+                    await c.SendAsync("""{"type":"welcome","connectionId":"conn-2","userId":"alice","node":"fake-node","session":"session-1","resumed":true,"replayed":0}""");
+                    await c.ReplyOkUntilClosedAsync();
+                    return;
+            }
+        });
+        await using var client = NewClient(node, out var gateway, o => o.ResumeSessions = true);
+        var events = new ClientEvents(client);
+        await client.ConnectAsync().WithTimeout("connect");
+        await client.JoinAsync("g").WithTimeout("join");
+
+        dropFirst.SetResult();
+        await Eventually.TrueAsync(() => client.LastSeq == 1, "the new session's first message");
+        dropSecond.SetResult();
+        await Eventually.TrueAsync(() => client.State == SwitchboardClientState.Connected && events.Connected.Count == 2, "the reconnect after the failed re-join");
+
+        var asked = resumes.ToList();
+        asked.Count.ShouldBe(2);
+        asked[0].GetProperty("session").GetString().ShouldBe("session-0");
+        asked[1].GetProperty("session").GetString().ShouldBe("session-1", "the session whose messages the client has, not the one it lost");
+        asked[1].GetProperty("lastSeq").GetInt64().ShouldBe(1);
+        gateway.Requests.Last().Uri.Query.ShouldBe("?session=session-1");
+        client.SessionId.ShouldBe("session-1");
+        events.Lost.ShouldHaveSingleItem().PreviousSessionId.ShouldBe("session-0");
+    }
 }
