@@ -11,7 +11,7 @@ namespace Switchboard.Gateway;
 /// The load score that placement compares is
 /// <c>score = ConnectionWeight × estimatedConnections / capacity + CpuWeight × cpu</c>, where
 /// <c>estimatedConnections</c> is the node's last reported connection count plus the placements this gateway
-/// made into it since (see <see cref="TicketLifetime"/>) and <c>cpu</c> is the node's CPU average (0–1).
+/// made into it since (see <see cref="PendingPlacementTime"/>) and <c>cpu</c> is the node's CPU average (0–1).
 /// Lower is better; an idle node scores 0, a full node at 100% CPU scores <c>ConnectionWeight + CpuWeight</c>.
 /// </remarks>
 public sealed class GatewayOptions
@@ -59,11 +59,16 @@ public sealed class GatewayOptions
     /// <summary>The placement policy, by name: one of <see cref="PlacementPolicies"/>.</summary>
     public string Placement { get; set; } = PlacementPolicies.LeastLoaded;
 
-    /// <summary>
-    /// How long a ticket stays valid. It is also how long a placement counts towards its node's estimated
-    /// connections when the node's heartbeats never show the connection arriving.
-    /// </summary>
+    /// <summary>How long a ticket stays valid.</summary>
     public TimeSpan TicketLifetime { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// How long a placement counts towards its node's estimated connections when the node's heartbeats do not show
+    /// the connection arriving (a client that got a ticket and never dialled). Long enough for a dial and the next
+    /// heartbeat or two; at most <see cref="TicketLifetime"/> is used. Tickets handed out and never used can hold a
+    /// node's estimate at its capacity (<c>cluster_full</c>) for no longer than this.
+    /// </summary>
+    public TimeSpan PendingPlacementTime { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Weight of the connection fill ratio (<c>estimatedConnections / capacity</c>) in the load score.</summary>
     public double ConnectionWeight { get; set; } = 0.7;

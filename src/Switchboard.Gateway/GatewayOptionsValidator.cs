@@ -41,6 +41,7 @@ internal sealed class GatewayOptionsValidator(IEnumerable<IPlacementPolicy> poli
             failures.Add($"{Prefix}{nameof(GatewayOptions.ApiKeys)} must not contain empty keys.");
         }
         RequirePositive(options.TicketLifetime, nameof(GatewayOptions.TicketLifetime), failures);
+        RequirePositive(options.PendingPlacementTime, nameof(GatewayOptions.PendingPlacementTime), failures);
         RequirePositive(options.HeartbeatInterval, nameof(GatewayOptions.HeartbeatInterval), failures);
         if (options.MissedHeartbeatsBeforeEviction < 1)
         {

@@ -69,7 +69,10 @@ public static class GatewayServiceCollectionExtensions
         services.TryAddSingleton(sp => new AutoscaleEndpoint(new ApiKeyChecker(Options(sp).AdminKeys), sp.GetRequiredService<Autoscaler>()));
 
         services.TryAddSingleton(sp => new PlacementTracker(
-            sp.GetRequiredService<SwitchboardGateway>().Cluster, Options(sp).TicketLifetime, sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<SwitchboardGateway>().Cluster,
+            // A placement whose ticket has expired will never arrive, so it never counts for longer than the ticket.
+            Options(sp).PendingPlacementTime < Options(sp).TicketLifetime ? Options(sp).PendingPlacementTime : Options(sp).TicketLifetime,
+            sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {
             var options = Options(sp);

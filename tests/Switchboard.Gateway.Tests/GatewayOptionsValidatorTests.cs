@@ -78,6 +78,7 @@ public sealed class GatewayOptionsValidatorTests
     {
         var options = Valid();
         options.TicketLifetime = TimeSpan.Zero;
+        options.PendingPlacementTime = TimeSpan.Zero;
         options.HeartbeatInterval = TimeSpan.FromSeconds(-1);
         options.MissedHeartbeatsBeforeEviction = 0;
         options.MaxPublishBytes = 0;
@@ -85,6 +86,7 @@ public sealed class GatewayOptionsValidatorTests
         var message = Failure(options);
 
         message.ShouldContain("Gateway:TicketLifetime");
+        message.ShouldContain("Gateway:PendingPlacementTime");
         message.ShouldContain("Gateway:HeartbeatInterval");
         message.ShouldContain("Gateway:MissedHeartbeatsBeforeEviction");
         message.ShouldContain("Gateway:MaxPublishBytes");

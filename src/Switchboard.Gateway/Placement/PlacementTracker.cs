@@ -11,22 +11,26 @@ namespace Switchboard.Gateway.Placement;
 /// Each placement adds a pending entry. When a heartbeat shows that connections arrived at the node since its
 /// previous one (<see cref="NodeHeartbeat.Arrivals"/>), that many of the oldest entries are settled; a node that does
 /// not count arrivals settles as many as its connection count grew, which misses connections that came and went
-/// between two heartbeats. An entry older than the ticket lifetime is dropped: its ticket can no longer be used, so
-/// that connection will never arrive.
+/// between two heartbeats. An entry older than the pending time (<see cref="GatewayOptions.PendingPlacementTime"/>, at
+/// most the ticket lifetime) is dropped: a client that has not dialled by then is not counted on, so tickets handed out
+/// and never used cannot hold a node "full" for long.
 /// </remarks>
 internal sealed class PlacementTracker : IDisposable
 {
     private readonly Dictionary<string, NodeEntry> _nodes = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
     private readonly ClusterView _view;
-    private readonly TimeSpan _lifetime;
+    private readonly TimeSpan _pendingTime;
     private readonly TimeProvider _time;
 
-    /// <summary>Tracks placements into the nodes of <paramref name="view"/>, settling them as its heartbeats arrive.</summary>
-    public PlacementTracker(ClusterView view, TimeSpan ticketLifetime, TimeProvider time)
+    /// <summary>
+    /// Tracks placements into the nodes of <paramref name="view"/>, settling them as its heartbeats arrive or after
+    /// <paramref name="pendingTime"/>.
+    /// </summary>
+    public PlacementTracker(ClusterView view, TimeSpan pendingTime, TimeProvider time)
     {
         _view = view;
-        _lifetime = ticketLifetime;
+        _pendingTime = pendingTime;
         _time = time;
         view.HeartbeatReceived += OnHeartbeat;
         view.NodeRemoved += OnNodeRemoved;
@@ -49,10 +53,10 @@ internal sealed class PlacementTracker : IDisposable
         }
     }
 
-    /// <summary>Placements into <paramref name="nodeId"/> not yet seen in its heartbeats nor expired.</summary>
+    /// <summary>Placements into <paramref name="nodeId"/> not yet seen in its heartbeats nor older than the pending time.</summary>
     public int Pending(string nodeId)
     {
-        var cutoff = _time.GetUtcNow() - _lifetime;
+        var cutoff = _time.GetUtcNow() - _pendingTime;
         lock (_lock)
         {
             if (!_nodes.TryGetValue(nodeId, out var entry))

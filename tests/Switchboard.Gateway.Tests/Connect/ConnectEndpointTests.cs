@@ -255,10 +255,41 @@ public sealed class ConnectEndpointTests
     }
 
     [Fact]
+    public async Task TicketsNeverUsed_HoldTheNodeFullOnlyForThePendingPlacementTime_NotTheTicketLifetime()
+    {
+        var time = new ManualTimeProvider();
+        await using var host = await GatewayHost.StartAsync(time: time);
+        await host.HeartbeatAsync("node-1", capacity: 3);
+        // Three tickets whose clients never dial: the node's estimate is at its capacity.
+        for (var i = 0; i < 3; i++)
+        {
+            (await host.ConnectAsync($"idle-{i}")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        }
+        var refused = await host.ConnectAsync("alice");
+        refused.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable);
+        (await refused.ErrorCodeAsync()).ShouldBe("cluster_full");
+
+        // The node's heartbeats go on, never showing those connections; well within the tickets' 30 s.
+        var pendingTime = new GatewayOptions().PendingPlacementTime;
+        pendingTime.ShouldBeLessThan(new GatewayOptions().TicketLifetime);
+        for (var waited = TimeSpan.Zero; waited <= pendingTime; waited += TimeSpan.FromSeconds(1))
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await host.HeartbeatAsync("node-1", capacity: 3);
+        }
+
+        (await host.ConnectAsync("alice")).StatusCode.ShouldBe(HttpStatusCode.OK);
+    }
+
+    [Fact]
     public async Task Connect_ThreeHundredTimes_SpreadsOverThreeIdleNodesWithinTenPercent()
     {
-        // One heartbeat per node must outlast 300 placements on a slow machine.
-        await using var host = await GatewayHost.StartAsync(o => o.HeartbeatInterval = TimeSpan.FromMinutes(1));
+        // One heartbeat per node, and every placement's pending count, must outlast 300 placements on a slow machine.
+        await using var host = await GatewayHost.StartAsync(o =>
+        {
+            o.HeartbeatInterval = TimeSpan.FromMinutes(1);
+            o.PendingPlacementTime = TimeSpan.FromMinutes(1);
+        });
         foreach (var node in new[] { "node-1", "node-2", "node-3" })
         {
             await host.HeartbeatAsync(node, capacity: 10_000);

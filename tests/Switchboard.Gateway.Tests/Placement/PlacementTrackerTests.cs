@@ -7,7 +7,7 @@ namespace Switchboard.Gateway.Tests.Placement;
 
 public sealed class PlacementTrackerTests : IDisposable
 {
-    private static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan PendingTime = TimeSpan.FromSeconds(30);
     private readonly ManualTimeProvider _time = new();
     private readonly ClusterView _view;
     private readonly PlacementTracker _tracker;
@@ -15,7 +15,7 @@ public sealed class PlacementTrackerTests : IDisposable
     public PlacementTrackerTests()
     {
         _view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = TimeSpan.FromHours(1) }, _time);
-        _tracker = new PlacementTracker(_view, TicketLifetime, _time);
+        _tracker = new PlacementTracker(_view, PendingTime, _time);
     }
 
     [Fact]
@@ -66,7 +66,7 @@ public sealed class PlacementTrackerTests : IDisposable
         // The gateway makes its tracker on the first placement, when the view has long heard from the node.
         using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = TimeSpan.FromHours(1) }, _time);
         view.OnHeartbeat(Heartbeat("node-1", connections: 2, arrivals: 7));
-        using var tracker = new PlacementTracker(view, TicketLifetime, _time);
+        using var tracker = new PlacementTracker(view, PendingTime, _time);
         tracker.Record("node-1");
 
         view.OnHeartbeat(Heartbeat("node-1", connections: 2, arrivals: 8));
@@ -130,7 +130,7 @@ public sealed class PlacementTrackerTests : IDisposable
     }
 
     [Fact]
-    public void Pending_ExpiresAfterTheTicketLifetime()
+    public void Pending_ExpiresAfterThePendingTime()
     {
         _view.OnHeartbeat(Heartbeat("node-1"));
         _tracker.Record("node-1");
