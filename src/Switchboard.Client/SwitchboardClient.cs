@@ -198,7 +198,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 {
                     await DelayBeforeAttemptAsync(attempt - 1, retryAfter, linked.Token).ConfigureAwait(false);
                 }
-                var result = await AttemptAsync(null, linked.Token).ConfigureAwait(false);
+                var result = await AttemptAsync(null, avoidNode: null, linked.Token).ConfigureAwait(false);
                 if (result.Connection is { } connection)
                 {
                     Activate(connection, null);
@@ -511,13 +511,13 @@ public sealed class SwitchboardClient : IAsyncDisposable
     }
 
     /// <summary>One attempt: gateway, dial, welcome, bounded by <see cref="SwitchboardClientOptions.ConnectTimeout"/>.</summary>
-    private async Task<AttemptResult> TryConnectOnceAsync(ResumeRequest? resume, CancellationToken cancellationToken)
+    private async Task<AttemptResult> TryConnectOnceAsync(ResumeRequest? resume, string? avoidNode, CancellationToken cancellationToken)
     {
         using var timeout = new CancellationTokenSource(_options.ConnectTimeout, _options.TimeProvider);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
-            var answer = await _gateway.RequestTicketAsync(resume?.Session, linked.Token).ConfigureAwait(false);
+            var answer = await _gateway.RequestTicketAsync(resume?.Session, avoidNode, linked.Token).ConfigureAwait(false);
             if (answer.Ticket is not { } ticket)
             {
                 return new AttemptResult(null, answer.Error, answer.Permanent, answer.RetryAfter);
@@ -536,9 +536,9 @@ public sealed class SwitchboardClient : IAsyncDisposable
         }
     }
 
-    private async Task<AttemptResult> AttemptAsync(ResumeRequest? resume, CancellationToken cancellationToken)
+    private async Task<AttemptResult> AttemptAsync(ResumeRequest? resume, string? avoidNode, CancellationToken cancellationToken)
     {
-        var result = await TryConnectOnceAsync(resume, cancellationToken).ConfigureAwait(false);
+        var result = await TryConnectOnceAsync(resume, avoidNode, cancellationToken).ConfigureAwait(false);
         if (result.Error is { } error)
         {
             try
@@ -676,7 +676,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
                 return;
             }
             RaiseDisconnected(new SwitchboardDisconnectedEventArgs(end.CloseStatus, end.CloseDescription, willReconnect: true, end.Error));
-            var next = await ReconnectAsync().ConfigureAwait(false);
+            // Asked to move (a reconnect frame: drain or rebalance; 1012: the node is going): not back to the same node,
+            // which may still look the least loaded to the gateway.
+            var moved = end.ReconnectRequested || end.CloseStatus == CloseCodes.ServiceRestart;
+            var next = await ReconnectAsync(moved ? connection.Welcome.Node : null).ConfigureAwait(false);
             if (next is null)
             {
                 return;
@@ -687,9 +690,10 @@ public sealed class SwitchboardClient : IAsyncDisposable
 
     /// <summary>
     /// Reconnects through the gateway with full-jitter backoff until it succeeds, the gateway refuses for good, or the
-    /// client is disposed (null in the last two cases). The attempt count starts from 0 each time.
+    /// client is disposed (null in the last two cases). The attempt count starts from 0 each time. With
+    /// <paramref name="avoidNode"/>, the gateway is asked for another node when another can take the connection.
     /// </summary>
-    private async Task<NodeConnection?> ReconnectAsync()
+    private async Task<NodeConnection?> ReconnectAsync(string? avoidNode)
     {
         TimeSpan? retryAfter = null;
         for (var attempt = 0; ; attempt++)
@@ -699,7 +703,7 @@ public sealed class SwitchboardClient : IAsyncDisposable
             {
                 await DelayBeforeAttemptAsync(attempt, retryAfter, _lifetime.Token).ConfigureAwait(false);
                 var resume = NextResume();
-                var result = await AttemptAsync(resume, _lifetime.Token).ConfigureAwait(false);
+                var result = await AttemptAsync(resume, avoidNode, _lifetime.Token).ConfigureAwait(false);
                 if (result.Connection is { } connection)
                 {
                     candidate = connection;

@@ -73,12 +73,11 @@ internal sealed class GatewayClient : IDisposable
 
     /// <summary>Requests a placement. Never throws for network or HTTP failures; only for cancellation of <paramref name="cancellationToken"/>.</summary>
     /// <param name="resumeSession">When set, asks for a resume ticket for this session (<c>?session=</c>).</param>
+    /// <param name="avoidNode">When set, asks for another node than this one if another can take the connection (<c>?avoid=</c>).</param>
     /// <param name="cancellationToken">Stops the request.</param>
-    public async Task<GatewayAnswer> RequestTicketAsync(string? resumeSession, CancellationToken cancellationToken)
+    public async Task<GatewayAnswer> RequestTicketAsync(string? resumeSession, string? avoidNode, CancellationToken cancellationToken)
     {
-        var uri = resumeSession is null
-            ? _connectUri
-            : new Uri($"{_connectUri}?{WireNames.SessionQueryParameter}={Uri.EscapeDataString(resumeSession)}");
+        var uri = RequestUri(resumeSession, avoidNode);
         using var request = new HttpRequestMessage(HttpMethod.Post, uri);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         if (_tokenProvider is not null)
@@ -128,6 +127,20 @@ internal sealed class GatewayClient : IDisposable
                 : SwitchboardErrorReason.Rejected;
             return GatewayAnswer.Refused(SwitchboardErrors.GatewayRefused(reason, status, code, message));
         }
+    }
+
+    private Uri RequestUri(string? resumeSession, string? avoidNode)
+    {
+        var query = new List<string>(2);
+        if (resumeSession is not null)
+        {
+            query.Add(WireNames.SessionQueryParameter + "=" + Uri.EscapeDataString(resumeSession));
+        }
+        if (avoidNode is not null)
+        {
+            query.Add(WireNames.AvoidQueryParameter + "=" + Uri.EscapeDataString(avoidNode));
+        }
+        return query.Count == 0 ? _connectUri : new Uri(_connectUri + "?" + string.Join('&', query));
     }
 
     /// <summary>5xx, 408 and 429 may pass; every other 4xx will not change by asking again.</summary>

@@ -79,4 +79,35 @@ public sealed class RebalancerTests
             }
         }
     }
+
+    [Fact]
+    public async Task ClientAskedToMove_ReconnectsToAnotherNode_EvenWhenItsOldNodeLooksLeastLoaded()
+    {
+        await using var cluster = await TestCluster.StartAsync(2, o =>
+        {
+            var gateway = o.ConfigureGateway;
+            o.ConfigureGateway = g =>
+            {
+                gateway?.Invoke(g);
+                g.Placement = PlacementPolicies.LeastConnections;
+            };
+        });
+        await using var a = await ConnectAsync(cluster.Gateway, "a");
+        await using var b = await ConnectAsync(cluster.Gateway, "b");
+        await using var c = await ConnectAsync(cluster.Gateway, "c");
+        var clients = new[] { a, b, c };
+        // The node with one of the three clients: once that client has moved it holds none, the fewest.
+        var mover = clients.GroupBy(x => x.NodeId!).Single(g => g.Count() == 1).Single();
+        var moverNode = mover.NodeId!;
+        var view = cluster.Cluster.GatewayServices.GetRequiredService<Switchboard.Gateway.SwitchboardGateway>().Cluster;
+        // Pending placements, if any are left, only add to each node's estimate what it really holds: the mover's node stays the least.
+        await Eventually.TrueAsync(() => view.Nodes.Sum(n => n.Heartbeat.Connections) == 3, "the gateway to see the three connections");
+        var events = new ClientEvents(mover);
+
+        // What a rebalance does: the node asks some of its clients to reconnect elsewhere, and stays in service.
+        cluster.Cluster.Node(moverNode).Node.MoveConnections(1).ShouldBe(1);
+
+        await Eventually.TrueAsync(() => events.Connected.Any(e => e.IsReconnect) && mover.State == SwitchboardClientState.Connected, "the moved client to reconnect");
+        mover.NodeId.ShouldNotBe(moverNode);
+    }
 }

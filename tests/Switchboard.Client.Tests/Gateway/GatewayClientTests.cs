@@ -39,7 +39,7 @@ public sealed class GatewayClientTests
         var handler = new FakeGatewayHandler(_ => FakeGatewayHandler.Ticket("ws://127.0.0.1:7001/v1/ws"));
         using var gateway = new GatewayClient(DevOptions(handler));
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.Ticket.ShouldNotBeNull().Node.ShouldBe("node-1");
         answer.Ticket.Token.ShouldBe("ticket-1");
@@ -62,8 +62,8 @@ public sealed class GatewayClientTests
         options.TokenProvider = _ => ValueTask.FromResult($"jwt-{Interlocked.Increment(ref calls)}");
         using var gateway = new GatewayClient(options);
 
-        await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("first answer");
-        await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("second answer");
+        await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("first answer");
+        await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("second answer");
 
         handler.Requests.Select(r => r.Authorization).ShouldBe(["Bearer jwt-1", "Bearer jwt-2"]);
         handler.Requests.First().Body.ShouldBe("{}");
@@ -78,7 +78,7 @@ public sealed class GatewayClientTests
         options.TokenProvider = _ => throw new InvalidOperationException("auth server down");
         using var gateway = new GatewayClient(options);
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.Permanent.ShouldBeFalse();
         answer.Error.ShouldNotBeNull().Message.ShouldContain("auth server down");
@@ -95,7 +95,7 @@ public sealed class GatewayClientTests
         var handler = new FakeGatewayHandler(_ => FakeGatewayHandler.Error(status, code, "no"));
         using var gateway = new GatewayClient(DevOptions(handler));
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.Permanent.ShouldBeTrue();
         var error = answer.Error.ShouldNotBeNull();
@@ -112,7 +112,7 @@ public sealed class GatewayClientTests
         var handler = new FakeGatewayHandler(_ => FakeGatewayHandler.Error(HttpStatusCode.ServiceUnavailable, code, "later", TimeSpan.FromSeconds(3)));
         using var gateway = new GatewayClient(DevOptions(handler));
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.Permanent.ShouldBeFalse();
         answer.RetryAfter.ShouldBe(TimeSpan.FromSeconds(3));
@@ -134,7 +134,7 @@ public sealed class GatewayClientTests
         options.TimeProvider = time;
         using var gateway = new GatewayClient(options);
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.RetryAfter.ShouldBe(TimeSpan.FromSeconds(5));
     }
@@ -145,7 +145,7 @@ public sealed class GatewayClientTests
         var handler = new FakeGatewayHandler(_ => new HttpResponseMessage(HttpStatusCode.BadGateway) { Content = new StringContent("<html>bad gateway</html>") });
         using var gateway = new GatewayClient(DevOptions(handler));
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.Permanent.ShouldBeFalse();
         answer.Error.ShouldNotBeNull().HttpStatus.ShouldBe(502);
@@ -157,7 +157,7 @@ public sealed class GatewayClientTests
         var options = new SwitchboardClientOptions { GatewayUrl = new Uri("http://127.0.0.1:1"), DevUserId = "alice" };
         using var gateway = new GatewayClient(options);
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.Permanent.ShouldBeFalse();
         answer.Error.ShouldNotBeNull().Reason.ShouldBe(SwitchboardErrorReason.Unavailable);
@@ -173,7 +173,7 @@ public sealed class GatewayClientTests
         var handler = new FakeGatewayHandler(_ => FakeGatewayHandler.Json(HttpStatusCode.OK, body));
         using var gateway = new GatewayClient(DevOptions(handler));
 
-        var answer = await gateway.RequestTicketAsync(null, CancellationToken.None).WithTimeout("gateway answer");
+        var answer = await gateway.RequestTicketAsync(null, null, CancellationToken.None).WithTimeout("gateway answer");
 
         answer.Ticket.ShouldBeNull();
         answer.Permanent.ShouldBeFalse();
