@@ -21,6 +21,10 @@ internal static partial class GatewayLog
         Message = "Node {NodeId} evicted: no heartbeat for {Silence}; no more placements on it, and its users stay routable (to its queue) for {UsersKeptFor}")]
     public static partial void NodeEvicted(this ILogger logger, string nodeId, TimeSpan silence, TimeSpan usersKeptFor);
 
+    [LoggerMessage(EventId = 5, EventName = "ElectedRoundFailed", Level = LogLevel.Error,
+        Message = "The {Role} round failed unexpectedly; the next comes in {Delay}")]
+    public static partial void RoundFailed(this ILogger logger, string role, TimeSpan delay, Exception exception);
+
     [LoggerMessage(EventId = 100, EventName = "Placed", Level = LogLevel.Debug,
         Message = "Placed user {UserId} on node {NodeId} (session {SessionId}, policy {Policy})")]
     public static partial void Placed(this ILogger logger, string userId, string nodeId, string sessionId, string policy);

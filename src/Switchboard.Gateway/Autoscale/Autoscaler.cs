@@ -35,7 +35,7 @@ public sealed class Autoscaler : ElectedRounds
 
     internal Autoscaler(IBackplane backplane, ClusterView cluster, AutoscaleOptions options, IProvisioner provisioner, TimeSpan requestTimeout,
         TimeSpan warmup, TimeProvider time, ILogger<Autoscaler> logger)
-        : base(backplane, Role, options.Interval, options.Enabled, time)
+        : base(backplane, Role, options.Interval, options.Enabled, time, logger)
     {
         _backplane = backplane;
         _cluster = cluster;

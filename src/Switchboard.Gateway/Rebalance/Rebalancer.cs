@@ -30,7 +30,7 @@ public sealed class Rebalancer : ElectedRounds
     private long _requests;
 
     internal Rebalancer(IBackplane backplane, ClusterView cluster, RebalancerOptions options, TimeSpan requestTimeout, TimeProvider time, ILogger<Rebalancer> logger)
-        : base(backplane, Role, options.Interval, options.Enabled, time)
+        : base(backplane, Role, options.Interval, options.Enabled, time, logger)
     {
         _backplane = backplane;
         _cluster = cluster;

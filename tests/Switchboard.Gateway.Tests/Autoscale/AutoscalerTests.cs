@@ -97,6 +97,30 @@ public sealed class AutoscalerTests : IAsyncDisposable
             v => v.Desired.ShouldBe(1));
     }
 
+    [Fact]
+    public async Task ARoundThatThrowsAnUnexpectedException_IsLogged_AndLaterRoundsStillRun()
+    {
+        await JoinAsync("n1", connections: 15);
+        var provisioner = new ThrowingProvisioner();
+        var log = new RecordingLogger();
+        var options = Options();
+        options.Interval = TimeSpan.FromSeconds(10);
+        var autoscaler = new Autoscaler(_backplane, _cluster, options, provisioner, TimeSpan.FromSeconds(5), TimeSpan.Zero, _time, new TypedLogger<Autoscaler>(log));
+        await autoscaler.StartAsync(CancellationToken.None).WithTimeout("the autoscaler to start");
+        _cleanup.Add(autoscaler);
+
+        // Virtual time runs on while the loop's own rounds go: a scale-up every round, which the provisioner throws on.
+        await Eventually.TrueAsync(() =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            return provisioner.Calls >= 3;
+        }, "three rounds despite the provisioner's exceptions");
+
+        log.Count("ElectedRoundFailed").ShouldBeGreaterThanOrEqualTo(2);
+        log.Entries.First(e => e.EventName == "ElectedRoundFailed").Level.ShouldBe(Microsoft.Extensions.Logging.LogLevel.Error);
+        await autoscaler.StopAsync(CancellationToken.None).WithTimeout("the autoscaler to stop");
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var item in Enumerable.Reverse(_cleanup))
@@ -148,5 +172,32 @@ public sealed class AutoscalerTests : IAsyncDisposable
             Requests.Enqueue(request);
             return Task.CompletedTask;
         }
+    }
+
+    private sealed class ThrowingProvisioner : IProvisioner
+    {
+        private int _calls;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public string Name => "throwing";
+
+        public Task ScaleAsync(ScaleRequest request, CancellationToken cancellationToken = default)
+        {
+            Interlocked.Increment(ref _calls);
+            // Not a ProvisionerException: a failure no round expects.
+            throw new InvalidOperationException("a bug in the provisioner");
+        }
+    }
+
+    private sealed class TypedLogger<T>(Microsoft.Extensions.Logging.ILogger inner) : Microsoft.Extensions.Logging.ILogger<T>
+    {
+        public IDisposable? BeginScope<TState>(TState state)
+            where TState : notnull => inner.BeginScope(state);
+
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => inner.IsEnabled(logLevel);
+
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception,
+            Func<TState, Exception?, string> formatter) => inner.Log(logLevel, eventId, state, exception, formatter);
     }
 }
