@@ -31,6 +31,10 @@ internal sealed class FailoverSession : IAsyncDisposable
     private long _clientSeq;
     private volatile bool _rewriting;
     private volatile bool _clientClosed;
+    // The client's own close (not a drop): what the node gets once the queue has drained into it.
+    private WebSocketCloseStatus? _clientCloseStatus;
+    private string? _clientCloseDescription;
+    private volatile bool _nodeCloseSent;
     // With a standby (Proxy:Standby): what keeps it, and the two streams' matcher.
     private readonly StandbyKeeper? _standbys;
     private readonly InFlightCommands _inFlight = new();
@@ -68,6 +72,11 @@ internal sealed class FailoverSession : IAsyncDisposable
         {
             await _done.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(clientToQueue, queueToNode).ConfigureAwait(false);
+            if (_clientCloseStatus is { } status)
+            {
+                // The client's close is answered last, once the node had its frames (or time ran out).
+                await CloseQuietlyAsync(_client, status, _clientCloseDescription).ConfigureAwait(false);
+            }
             if (_standbys is not null)
             {
                 await _standbys.CloseAsync().ConfigureAwait(false);
@@ -78,6 +87,7 @@ internal sealed class FailoverSession : IAsyncDisposable
     private async Task ClientToQueueAsync()
     {
         var token = _done.Token;
+        var closed = false;
         try
         {
             while (true)
@@ -85,11 +95,16 @@ internal sealed class FailoverSession : IAsyncDisposable
                 var frame = await FrameReader.ReceiveAsync(_client, token).ConfigureAwait(false);
                 if (frame is null)
                 {
-                    // The client closes: answer it, pass its close to the node (1000 ends the session there), and end.
+                    // The client closes: what it sent before its close is still in the queue. The queue → node loop
+                    // sends it all, then the close (1000 ends the session there); the node's close ends the session
+                    // here and the client's is answered then. A node that never answers is cut off after a move's
+                    // time and a close handshake's.
+                    _clientCloseDescription = _client.CloseStatusDescription;
+                    _clientCloseStatus = _client.CloseStatus ?? WebSocketCloseStatus.NormalClosure;
                     _clientClosed = true;
-                    var status = _client.CloseStatus ?? WebSocketCloseStatus.NormalClosure;
-                    await CloseQuietlyAsync(_client, status, _client.CloseStatusDescription).ConfigureAwait(false);
-                    await CloseQuietlyAsync(Volatile.Read(ref _link).Socket, status, _client.CloseStatusDescription).ConfigureAwait(false);
+                    closed = true;
+                    var options = _runtime.Settings.Options;
+                    _done.CancelAfter(options.FailoverTimeout + options.CloseGrace);
                     break;
                 }
                 _connection.Touch(_runtime.Time.GetTimestamp());
@@ -108,8 +123,11 @@ internal sealed class FailoverSession : IAsyncDisposable
         finally
         {
             _toNode.Writer.TryComplete();
-            // The node loop may be waiting on a node that says nothing: end it.
-            await _done.CancelAsync().ConfigureAwait(false);
+            if (!closed)
+            {
+                // The client is gone: the node loop may be waiting on a node that says nothing, end it.
+                await _done.CancelAsync().ConfigureAwait(false);
+            }
         }
     }
 
@@ -173,11 +191,19 @@ internal sealed class FailoverSession : IAsyncDisposable
                             }
                         }
                         var more = await waiting.ConfigureAwait(false);
-                        waiting = null;
                         if (!more)
                         {
+                            if (link.Ended.Task.IsCompleted)
+                            {
+                                // The node went before it had the client's last frames: they and the close go to the next.
+                                waiting = null;
+                                (link, again, againSent, pending) = await NextLinkAsync(link, null, false, token).ConfigureAwait(false);
+                                continue;
+                            }
+                            await CloseNodeAsync(link).ConfigureAwait(false);
                             return;
                         }
+                        waiting = null;
                         if (!reader.TryRead(out var next))
                         {
                             continue;
@@ -217,6 +243,16 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>The client closed and the node has every frame it sent before: the node gets the client's close.</summary>
+    private async Task CloseNodeAsync(NodeLink link)
+    {
+        if (_clientCloseStatus is { } status)
+        {
+            _nodeCloseSent = true;
+            await CloseQuietlyAsync(link.Socket, status, _clientCloseDescription).ConfigureAwait(false);
         }
     }
 
@@ -292,7 +328,14 @@ internal sealed class FailoverSession : IAsyncDisposable
                             frame = NextClientSeq(frame, s);
                         }
                     }
-                    await _client.SendAsync(frame.Data, frame.Type, true, token).ConfigureAwait(false);
+                    if (_clientCloseStatus is null)
+                    {
+                        await _client.SendAsync(frame.Data, frame.Type, true, token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await SendToClosingClientAsync(frame, token).ConfigureAwait(false);
+                    }
                 }
             }
             catch (Exception e) when (e is WebSocketException or IOException && !token.IsCancellationRequested)
@@ -313,7 +356,9 @@ internal sealed class FailoverSession : IAsyncDisposable
                 return; // the client went or the proxy stops
             }
             // A failed send to the client lands in the same catch as a node that dropped: a gone client is no reason to move.
-            if (_clientClosed || token.IsCancellationRequested || _client.State is WebSocketState.Aborted or WebSocketState.Closed)
+            // One that closed is, while the node has not had all it sent before its close.
+            if (token.IsCancellationRequested || _client.State is WebSocketState.Aborted or WebSocketState.Closed
+                || (_clientClosed && (_clientCloseStatus is null || _nodeCloseSent)))
             {
                 return;
             }
@@ -495,6 +540,25 @@ internal sealed class FailoverSession : IAsyncDisposable
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
         }
         return null;
+    }
+
+    /// <summary>
+    /// The client sent its close and may still read (as from a node, the replies to its last commands come before the
+    /// close); whether it does is its own affair, and a failure must not end the session before the node has its frames.
+    /// </summary>
+    private async Task SendToClosingClientAsync(FailoverFrame frame, CancellationToken token)
+    {
+        if (_client.State != WebSocketState.CloseReceived)
+        {
+            return;
+        }
+        try
+        {
+            await _client.SendAsync(frame.Data, frame.Type, true, token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException && !token.IsCancellationRequested)
+        {
+        }
     }
 
     private async Task CloseClientAsync(WebSocketCloseStatus status, string? description)

@@ -347,6 +347,36 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ClientSendsThenClosesAtOnce_EveryCommandItSentReachesTheNode()
+    {
+        await StartAsync();
+        await using var carol = await _cluster.ConnectAsync("carol", "node-1");
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        await bob.ReceiveAsync("bob's welcome through the proxy");
+
+        // Sent back to back, not waiting for replies, and the close right behind them: the proxy's queue to the node
+        // still holds most of them when the client's close arrives.
+        const int count = 300;
+        for (var n = 1; n <= count; n++)
+        {
+            await bob.SendAsync($$"""{"type":"send","to":"user:carol","data":{{n}}}""");
+        }
+        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
+        {
+            await bob.Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+        }
+        bob.Socket.CloseStatus.ShouldBe(WebSocketCloseStatus.NormalClosure);
+
+        var numbers = new List<int>();
+        while (numbers.Count < count)
+        {
+            var frame = await carol.ReceiveAsync($"bob's message {numbers.Count + 1} of {count}");
+            numbers.Add(frame.GetProperty("data").GetInt32());
+        }
+        numbers.ShouldBe(Enumerable.Range(1, count));
+    }
+
+    [Fact]
     public async Task ASendCarriedOutTwice_ReachesAClientBehindTheProxyOnce_EvenFromNodesThatPassOnBothCopies()
     {
         // Nodes drop a keyed repeat themselves (Node:RepeatWindow); with that off, the proxy's own window is what holds.
