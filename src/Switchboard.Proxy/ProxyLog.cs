@@ -111,6 +111,9 @@ internal static partial class ProxyLog
     [LoggerMessage(26, LogLevel.Warning, "The proxy could not trim idle memory", EventName = "IdleTrimFailed")]
     public static partial void IdleTrimFailed(ILogger logger, Exception exception);
 
+    [LoggerMessage(34, LogLevel.Warning, "Dial to backend {Backend} failed on the proxy's side, not counted against it: {Message} ({Held} more since the last such warning)", EventName = "LocalDialFailed")]
+    public static partial void LocalDialFailed(ILogger logger, string backend, string message, long held);
+
     [LoggerMessage(33, LogLevel.Debug, "Client {Client}: backend {Backend} refused the upgrade with {Status}; closing after its answer", EventName = "UpgradeRefusedByBackend")]
     public static partial void UpgradeRefusedByBackend(ILogger logger, string client, string backend, int status);
 }

@@ -24,6 +24,7 @@ internal sealed class ProxyMetrics : IDisposable
     private long _bytesDownstream;
     private long _idleClosed;
     private long _acceptsDelayed;
+    private long _localDialFailures;
     private readonly long[] _failovers = new long[Enum.GetValues<Failover.FailoverResult>().Length];
 
     public ProxyMetrics(IMeterFactory? meterFactory, Func<int> openConnections, Func<Backend[]> backends)
@@ -36,6 +37,7 @@ internal sealed class ProxyMetrics : IDisposable
         _meter.CreateObservableCounter("switchboard.proxy.tunnels", () => Interlocked.Read(ref _tunnels), "{connection}", "Connections relayed to a backend");
         _meter.CreateObservableCounter("switchboard.proxy.kernel_relayed", () => Interlocked.Read(ref _kernelRelayed), "{connection}", "Tunnels whose bytes the kernel relayed");
         _meter.CreateObservableCounter("switchboard.proxy.kernel_declined", () => Interlocked.Read(ref _kernelDeclined), "{connection}", "Tunnels the kernel relay could not take, relayed by the proxy");
+        _meter.CreateObservableCounter("switchboard.proxy.local_dial_failures", () => Interlocked.Read(ref _localDialFailures), "{connection}", "Dials that failed on the proxy's side (descriptors, memory, ports, source address)");
         _meter.CreateObservableCounter("switchboard.proxy.bytes", () => new[]
         {
             new Measurement<long>(Interlocked.Read(ref _bytesUpstream), new KeyValuePair<string, object?>("direction", "upstream")),
@@ -69,6 +71,11 @@ internal sealed class ProxyMetrics : IDisposable
 
     public void AcceptDelayed() => Interlocked.Increment(ref _acceptsDelayed);
 
+    /// <summary>A dial failed on the proxy's side (see <see cref="SourcePool.LocalDialException"/>); not a backend's failure.</summary>
+    public void LocalDialFailed() => Interlocked.Increment(ref _localDialFailures);
+
+    public long LocalDialFailures => Interlocked.Read(ref _localDialFailures);
+
     /// <summary>A failover-mode session moved to another node (resumed, resumed with a gap) or could not (lost).</summary>
     public void Failover(Failover.FailoverResult result) => Interlocked.Increment(ref _failovers[(int)result]);
 
@@ -101,6 +108,7 @@ internal sealed class ProxyMetrics : IDisposable
         Counter(text, "switchboard_proxy_kernel_relayed_total", "Tunnels whose bytes the kernel relayed (Proxy:KernelRelay).", Interlocked.Read(ref _kernelRelayed));
         Counter(text, "switchboard_proxy_kernel_declined_total", "Tunnels the kernel relay could not take; the proxy relayed them (Proxy:KernelRelay).", Interlocked.Read(ref _kernelDeclined));
         Counter(text, "switchboard_proxy_idle_closed_total", "Connections closed by the idle timeout.", Interlocked.Read(ref _idleClosed));
+        Counter(text, "switchboard_proxy_local_dial_failures_total", "Dials that failed on the proxy's side (out of descriptors, memory or local ports, a source address that cannot be bound); never counted against a backend.", Interlocked.Read(ref _localDialFailures));
         Counter(text, "switchboard_proxy_accepts_delayed_total", "Accepts held back by the accept-rate limit.", Interlocked.Read(ref _acceptsDelayed));
         Gauge(text, "switchboard_proxy_gc_heap_bytes", "Managed heap size after the last garbage collection.", GC.GetGCMemoryInfo().HeapSizeBytes);
         Gauge(text, "switchboard_proxy_working_set_bytes", "The process's resident memory.", Environment.WorkingSet);

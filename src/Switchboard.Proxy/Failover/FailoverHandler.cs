@@ -7,6 +7,7 @@ using System.Threading.Channels;
 using Switchboard.Proxy.Backends;
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Policies;
+using Switchboard.Proxy.SourcePool;
 using Switchboard.Proxy.Tunnel;
 
 namespace Switchboard.Proxy.Failover;
@@ -106,6 +107,7 @@ internal static class FailoverHandler
         var settings = runtime.Settings;
         var candidates = runtime.Pool.Candidates();
         var tried = new List<string>();
+        LocalDialException? local = null;
         for (var attempt = 0; attempt < settings.Options.MaxDialAttempts && candidates.Count > 0; attempt++)
         {
             var backend = settings.Policy.Pick(candidates, context);
@@ -119,6 +121,11 @@ internal static class FailoverHandler
                 runtime.Health.DialSucceeded(backend);
                 return (link, null);
             }
+            catch (Exception e) when (LocalDialException.Find(e) is { } localFailure)
+            {
+                runtime.LocalDialFailed(backend, localFailure);
+                local = localFailure;
+            }
             catch (Exception e) when (e is WebSocketException or TimeoutException or HttpRequestException)
             {
                 ProxyLog.DialFailed(runtime.Logger, backend.Id, e.Message);
@@ -127,7 +134,7 @@ internal static class FailoverHandler
                 candidates.Remove(backend);
             }
         }
-        return (null, tried.Count == 0 ? ProxyRefusal.NoHealthyBackend : ProxyRefusal.NoBackendReachable(string.Join(", ", tried)));
+        return (null, ProxyRuntime.Refusal(tried, local));
     }
 }
 

@@ -42,6 +42,22 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
 
     public HealthMonitor Health { get; set; } = null!;
 
+    private LogThrottle? _localFailureLog;
+
+    /// <summary>
+    /// A dial failed on the proxy's side: the client is failed (by the caller), the failure counted and logged at most
+    /// once a second, and the backend left alone, since a proxy out of descriptors would otherwise eject every backend.
+    /// </summary>
+    public void LocalDialFailed(Backend backend, LocalDialException e)
+    {
+        Metrics.LocalDialFailed();
+        var log = LazyInitializer.EnsureInitialized(ref _localFailureLog, () => new LogThrottle(Time, TimeSpan.FromSeconds(1)));
+        if (log.ShouldLog(out var held))
+        {
+            ProxyLog.LocalDialFailed(Logger, backend.Id, e.Message, held);
+        }
+    }
+
     /// <summary>
     /// Picks a backend by policy and dials it (a socket for <see cref="Reactor"/>); when a dial fails the backend is reported to passive health and the
     /// next pick (without it) is tried, up to <c>MaxDialAttempts</c>. The connection counts on the backend from here.
@@ -55,6 +71,7 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
             return new DialResult(null, null, ProxyRefusal.NoHealthyBackend);
         }
         var tried = new List<string>();
+        LocalDialException? local = null;
         for (var attempt = 0; attempt < settings.Options.MaxDialAttempts && candidates.Count > 0; attempt++)
         {
             var backend = settings.Policy.Pick(candidates, context);
@@ -68,6 +85,13 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
                 var socket = await UpstreamDialer.ConnectAsync(backend.Url, settings.SourcePool, settings.Options.ConnectTimeout, Reactor ?? throw new InvalidOperationException("failover mode dials through its own handler"), cancellationToken).ConfigureAwait(false);
                 Health.DialSucceeded(backend);
                 return new DialResult(backend, socket, null);
+            }
+            catch (LocalDialException e)
+            {
+                // Another try may work (the pool's next source address), and costs the backend nothing.
+                backend.RemoveConnection();
+                LocalDialFailed(backend, e);
+                local = e;
             }
             catch (Exception e) when (e is SocketException or TimeoutException)
             {
@@ -83,8 +107,14 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
                 throw;
             }
         }
-        return new DialResult(null, null, tried.Count == 0 ? ProxyRefusal.NoHealthyBackend : ProxyRefusal.NoBackendReachable(string.Join(", ", tried)));
+        return new DialResult(null, null, Refusal(tried, local));
     }
+
+    /// <summary>Why no dial worked: the backends tried, else the proxy's own failure, else no backend to try.</summary>
+    public static ProxyRefusal Refusal(List<string> tried, LocalDialException? local) =>
+        tried.Count > 0 ? ProxyRefusal.NoBackendReachable(string.Join(", ", tried))
+        : local is not null ? ProxyRefusal.LocalFailure(local.Message)
+        : ProxyRefusal.NoHealthyBackend;
 }
 
 /// <summary>A dialled backend and its socket, or why there is none.</summary>

@@ -48,18 +48,34 @@ internal static class UpstreamDialer
     /// </summary>
     /// <exception cref="SocketException">The backend refused or could not be reached.</exception>
     /// <exception cref="TimeoutException">The connection did not complete in time.</exception>
+    /// <exception cref="LocalDialException">The proxy itself is short of descriptors, memory, ports or its source address.</exception>
     public static async Task<Socket> ConnectAsync(string host, int port, SourceAddressPool? pool, TimeSpan timeout, SocketReactor? reactor, CancellationToken cancellationToken)
     {
         var address = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? literal
             : (await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
               ?? throw new SocketException((int)SocketError.HostNotFound);
-        var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket socket;
+        try
+        {
+            socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        }
+        catch (SocketException e)
+        {
+            throw new LocalDialException(e, "open a socket");
+        }
         try
         {
             if (pool?.Next(address.AddressFamily) is { } source)
             {
-                BindToSource(socket, source);
+                try
+                {
+                    BindToSource(socket, source);
+                }
+                catch (SocketException e)
+                {
+                    throw new LocalDialException(e, $"bind to source address {source}");
+                }
             }
             using var timeoutSource = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             timeoutSource.CancelAfter(timeout);
@@ -77,6 +93,10 @@ internal static class UpstreamDialer
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 throw new TimeoutException($"connecting to {host}:{port} took longer than {timeout.TotalSeconds:0.###} s");
+            }
+            catch (SocketException e) when (LocalDialException.IsLocal(e.SocketErrorCode))
+            {
+                throw new LocalDialException(e, $"connect to {host}:{port}");
             }
             return socket;
         }

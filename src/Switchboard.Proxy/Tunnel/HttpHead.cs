@@ -21,6 +21,8 @@ internal sealed record ProxyRefusal(int Status, string Reason, string Message)
 
     public static readonly ProxyRefusal OverCapacity = new(503, "Service Unavailable", "the proxy is at its connection limit");
 
+    public static ProxyRefusal LocalFailure(string why) => new(503, "Service Unavailable", $"the proxy cannot open a connection now: {why}");
+
     public static ProxyRefusal NoBackendReachable(string backends) => new(502, "Bad Gateway", $"no backend reachable (tried {backends})");
 
     public static readonly ProxyRefusal BadBackendResponse = new(502, "Bad Gateway", "the backend sent no valid HTTP response to the upgrade");

@@ -403,6 +403,25 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ASourceAddressThatCannotBeBound_FailsTheClientWith503_AndNoNodeIsEjected()
+    {
+        // TEST-NET-1: on no interface of this machine, so the bind fails (EADDRNOTAVAIL) before any packet is sent.
+        await StartAsync(configure: o =>
+        {
+            o.SourceAddresses = ["192.0.2.1"];
+            o.PassiveFall = 1;
+            o.PassiveEjectionTime = TimeSpan.FromMinutes(1);
+        });
+
+        var answer = await RawExchangeAsync(_proxy.ListenEndPoint,
+            Upgrade("/" + _cluster.TicketUrl("bob", "node-1").Query, "Sec-WebSocket-Protocol: switchboard.v1\r\n"));
+
+        answer.ShouldStartWith("HTTP/1.1 503 ");
+        answer.ShouldContain("the proxy cannot open a connection now");
+        _proxy.Backends.Select(b => (b.State, b.DialFailures)).ShouldAllBe(b => b.State == "up" && b.DialFailures == 0);
+    }
+
+    [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
         await StartAsync();

@@ -73,6 +73,47 @@ public sealed class SourcePoolTests
     }
 
     [Fact]
+    public async Task ASourceAddressThatCannotBeBound_FailsTheClientWith503_AndIsNotChargedToTheBackend()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        // TEST-NET-1: on no interface of this machine, so the bind fails (EADDRNOTAVAIL) before any packet is sent.
+        options.SourceAddresses = ["192.0.2.1"];
+        options.PassiveFall = 1;
+        options.PassiveEjectionTime = TimeSpan.FromMinutes(1);
+        options.Admin = "127.0.0.1:0";
+        await using var proxy = await ProxyServer.StartAsync(options);
+
+        for (var i = 0; i < 3; i++)
+        {
+            var answer = await RawExchangeAsync(proxy.ListenEndPoint, Upgrade());
+            answer.ShouldStartWith("HTTP/1.1 503 ");
+            answer.ShouldContain("the proxy cannot open a connection now");
+        }
+
+        var status = proxy.Backends.Single();
+        status.State.ShouldBe("up");
+        status.DialFailures.ShouldBe(0);
+        backend.Accepted.ShouldBe(0);
+        using var http = new HttpClient { Timeout = Patience };
+        var metrics = await http.GetStringAsync($"http://{proxy.AdminEndPoint}/metrics");
+        metrics.ShouldContain($"switchboard_proxy_local_dial_failures_total {3 * options.MaxDialAttempts}\n");
+    }
+
+    [Fact]
+    public async Task WithASourcePool_ADialToADeadPort_StillEjectsTheBackend()
+    {
+        var options = new ProxyOptions { Listen = "127.0.0.1:0", Backends = ["ws://127.0.0.1:1"], SourceAddresses = ["127.0.0.2"], PassiveFall = 1 };
+        options.PassiveEjectionTime = TimeSpan.FromMinutes(1);
+        await using var proxy = await ProxyServer.StartAsync(options);
+
+        var answer = await RawExchangeAsync(proxy.ListenEndPoint, Upgrade());
+
+        answer.ShouldStartWith("HTTP/1.1 502 ");
+        proxy.Backends.Single().State.ShouldBe("ejected");
+    }
+
+    [Fact]
     public void Pool_ParsesRangesAndLists_AndRefusesNonsense()
     {
         SourceAddressPool.Parse(["127.0.0.2-127.0.0.4", "127.0.1.1,127.0.1.2"])!.Addresses.Select(a => a.ToString())
