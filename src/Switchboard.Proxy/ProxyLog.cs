@@ -114,6 +114,9 @@ internal static partial class ProxyLog
     [LoggerMessage(34, LogLevel.Warning, "Dial to backend {Backend} failed on the proxy's side, not counted against it: {Message} ({Held} more since the last such warning)", EventName = "LocalDialFailed")]
     public static partial void LocalDialFailed(ILogger logger, string backend, string message, long held);
 
+    [LoggerMessage(35, LogLevel.Warning, "Accept failed for want of a resource: {Message}; accepting again in {DelayMs} ms ({Held} more such failures since the last warning)", EventName = "AcceptBackingOff")]
+    public static partial void AcceptBackingOff(ILogger logger, string message, double delayMs, long held);
+
     [LoggerMessage(33, LogLevel.Debug, "Client {Client}: backend {Backend} refused the upgrade with {Status}; closing after its answer", EventName = "UpgradeRefusedByBackend")]
     public static partial void UpgradeRefusedByBackend(ILogger logger, string client, string backend, int status);
 }

@@ -25,6 +25,7 @@ internal sealed class ProxyMetrics : IDisposable
     private long _idleClosed;
     private long _acceptsDelayed;
     private long _localDialFailures;
+    private long _acceptBackoffs;
     private readonly long[] _failovers = new long[Enum.GetValues<Failover.FailoverResult>().Length];
 
     public ProxyMetrics(IMeterFactory? meterFactory, Func<int> openConnections, Func<Backend[]> backends)
@@ -76,6 +77,11 @@ internal sealed class ProxyMetrics : IDisposable
 
     public long LocalDialFailures => Interlocked.Read(ref _localDialFailures);
 
+    /// <summary>An accept failed for want of descriptors or memory and the accept loop waited before the next.</summary>
+    public void AcceptBackedOff() => Interlocked.Increment(ref _acceptBackoffs);
+
+    public long AcceptBackoffs => Interlocked.Read(ref _acceptBackoffs);
+
     /// <summary>A failover-mode session moved to another node (resumed, resumed with a gap) or could not (lost).</summary>
     public void Failover(Failover.FailoverResult result) => Interlocked.Increment(ref _failovers[(int)result]);
 
@@ -109,6 +115,7 @@ internal sealed class ProxyMetrics : IDisposable
         Counter(text, "switchboard_proxy_kernel_declined_total", "Tunnels the kernel relay could not take; the proxy relayed them (Proxy:KernelRelay).", Interlocked.Read(ref _kernelDeclined));
         Counter(text, "switchboard_proxy_idle_closed_total", "Connections closed by the idle timeout.", Interlocked.Read(ref _idleClosed));
         Counter(text, "switchboard_proxy_local_dial_failures_total", "Dials that failed on the proxy's side (out of descriptors, memory or local ports, a source address that cannot be bound); never counted against a backend.", Interlocked.Read(ref _localDialFailures));
+        Counter(text, "switchboard_proxy_accept_backoffs_total", "Accepts that failed for want of file descriptors or kernel memory, each followed by a wait of 10-100 ms.", Interlocked.Read(ref _acceptBackoffs));
         Counter(text, "switchboard_proxy_accepts_delayed_total", "Accepts held back by the accept-rate limit.", Interlocked.Read(ref _acceptsDelayed));
         Gauge(text, "switchboard_proxy_gc_heap_bytes", "Managed heap size after the last garbage collection.", GC.GetGCMemoryInfo().HeapSizeBytes);
         Gauge(text, "switchboard_proxy_working_set_bytes", "The process's resident memory.", Environment.WorkingSet);

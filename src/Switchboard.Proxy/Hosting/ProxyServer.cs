@@ -32,7 +32,6 @@ public sealed class ProxyServer : IAsyncDisposable
     private readonly ProxyRuntime _runtime;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly AcceptRateLimiter _rateLimiter;
     private HealthMonitor _health = null!;
     private ClusterBackends? _cluster;
     private FailoverServices? _failover;
@@ -46,7 +45,6 @@ public sealed class ProxyServer : IAsyncDisposable
         _listener = listener;
         _runtime = runtime;
         _logger = logger;
-        _rateLimiter = new AcceptRateLimiter(runtime.Time);
     }
 
     /// <summary>Where clients connect (the actual port when 0 was asked).</summary>
@@ -174,7 +172,9 @@ public sealed class ProxyServer : IAsyncDisposable
                 ProxyLog.NoGatewayKey(logger, settings.Gateway.ToString());
             }
         }
-        server._acceptLoop = Task.Run(server.AcceptLoopAsync);
+        var acceptLoop = new AcceptLoop(token => server._listener.AcceptAsync(token), server.Handle, () => runtime.Settings.Options.AcceptRatePerSecond,
+            runtime.Metrics, runtime.Time, logger);
+        server._acceptLoop = Task.Run(() => acceptLoop.RunAsync(server._stopping.Token));
         ProxyLog.ProxyStarted(logger, options.Mode, server.ListenEndPoint.ToString(), settings.Policy.Name, settings.Backends.Count);
         return server;
     }
@@ -243,49 +243,11 @@ public sealed class ProxyServer : IAsyncDisposable
     private static TimeSpan SweepPeriod(TimeSpan idleTimeout) =>
         idleTimeout <= TimeSpan.Zero ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
 
-    private async Task AcceptLoopAsync()
+    private void Handle(Socket client)
     {
-        var stopping = _stopping.Token;
-        while (!stopping.IsCancellationRequested)
-        {
-            var wait = _rateLimiter.TakeOrWait(_runtime.Settings.Options.AcceptRatePerSecond);
-            if (wait > TimeSpan.Zero)
-            {
-                _runtime.Metrics.AcceptDelayed();
-                try
-                {
-                    await Task.Delay(wait, _runtime.Time, stopping).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-                continue;
-            }
-            Socket client;
-            try
-            {
-                client = await _listener.AcceptAsync(stopping).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException e)
-            {
-                // Out of file descriptors or a client that reset before we took it: keep accepting.
-                ProxyLog.AcceptFailed(_logger, e.Message);
-                continue;
-            }
-            _runtime.Metrics.Accepted();
-            client.NoDelay = true;
-            var connection = new ClientConnection(client, (IPEndPoint)client.RemoteEndPoint!, _runtime.Time.GetTimestamp());
-            _ = HandleAsync(connection, stopping);
-        }
+        client.NoDelay = true;
+        var connection = new ClientConnection(client, (IPEndPoint)client.RemoteEndPoint!, _runtime.Time.GetTimestamp());
+        _ = HandleAsync(connection, _stopping.Token);
     }
 
     private async Task HandleAsync(ClientConnection connection, CancellationToken stopping)
