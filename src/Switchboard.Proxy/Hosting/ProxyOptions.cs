@@ -47,8 +47,17 @@ public sealed class ProxyOptions
     /// <summary>Largest client request head in bytes; a larger one gets 431.</summary>
     public int MaxHeadBytes { get; set; } = 16 * 1024;
 
-    /// <summary>Open client connections at most (each tunnel holds two file descriptors; a process may hold 20,000); past it a client gets 503 (tunnel) or is closed (tcp).</summary>
-    public int MaxConnections { get; set; } = 9000;
+    /// <summary>
+    /// Open client connections at most; past it a client gets 503 (tunnel, failover) or is closed (tcp). Unset, as many as
+    /// fit in <see cref="FileDescriptorBudget"/> descriptors (a process may hold 20,000; the rest is left to the listener,
+    /// the admin port, the gateway's and health checks' connections): 9,000 in tunnel and tcp mode, whose connections
+    /// hold two sockets (client and backend), and in failover mode without <see cref="Standby"/>; 6,000 in failover mode
+    /// with it, whose sessions hold three (client, node, standby).
+    /// </summary>
+    public int? MaxConnections { get; set; }
+
+    /// <summary>The file descriptors the default <see cref="MaxConnections"/> fills.</summary>
+    public const int FileDescriptorBudget = 18_000;
 
     /// <summary>New connections accepted per second at most (with a burst of the same size); 0 for no limit. Past it the accept loop waits.</summary>
     public double AcceptRatePerSecond { get; set; }

@@ -253,7 +253,7 @@ public sealed class ProxyServer : IAsyncDisposable
     private async Task HandleAsync(ClientConnection connection, CancellationToken stopping)
     {
         var settings = _runtime.Settings;
-        if (!_runtime.Registry.TryAdd(connection, settings.Options.MaxConnections))
+        if (!_runtime.Registry.TryAdd(connection, settings.MaxConnections))
         {
             if (settings.Options.Mode != ProxyModes.Tcp)
             {
@@ -308,7 +308,7 @@ public sealed class ProxyServer : IAsyncDisposable
             return null;
         }
         // Each tunnel takes two entries per map; room for far more than the connection cap, which a reload may raise.
-        var kernel = KernelRelay.TryCreate(Math.Max(65_536, options.MaxConnections * 2), out var unavailable);
+        var kernel = KernelRelay.TryCreate(Math.Max(65_536, (options.MaxConnections ?? ProxyOptions.FileDescriptorBudget) * 2), out var unavailable);
         if (kernel is null)
         {
             ProxyLog.KernelRelayUnavailable(logger, unavailable!);

@@ -19,6 +19,12 @@ internal sealed record ProxySettings(
     bool ClusterBackends,
     Uri? Gateway = null)
 {
+    /// <summary>Open client connections at most: <c>Proxy:MaxConnections</c>, or as many as the descriptor budget holds.</summary>
+    public int MaxConnections => Options.MaxConnections ?? ProxyOptions.FileDescriptorBudget / SocketsPerConnection(Options);
+
+    /// <summary>The sockets one client connection holds: client and backend, and in failover mode with a standby, the standby's.</summary>
+    public static int SocketsPerConnection(ProxyOptions options) => options.Mode == ProxyModes.Failover && options.Standby ? 3 : 2;
+
     /// <summary>Validates and resolves; the exception names the key that is wrong.</summary>
     /// <exception cref="ArgumentException">An option is invalid.</exception>
     /// <param name="options">The options.</param>
@@ -113,7 +119,10 @@ internal sealed record ProxySettings(
             throw new ArgumentException("Proxy:RelayPriority (--relay-priority) is for tunnel and tcp mode: failover mode terminates WebSocket on .NET's sockets and has no relay thread.");
         }
         AtLeast(options.MaxHeadBytes, 1024, "Proxy:MaxHeadBytes");
-        AtLeast(options.MaxConnections, 1, "Proxy:MaxConnections");
+        if (options.MaxConnections is { } maxConnections)
+        {
+            AtLeast(maxConnections, 1, "Proxy:MaxConnections");
+        }
         AtLeast(options.MaxDialAttempts, 1, "Proxy:MaxDialAttempts");
         AtLeast(options.PassiveFall, 1, "Proxy:PassiveFall");
         AtLeast(options.HealthCheck.Rise, 1, "Proxy:HealthCheck:Rise");

@@ -422,6 +422,27 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ASessionWithAStandby_HoldsThreeSockets_AndTheDefaultCapKeepsThemUnderTheDescriptorLimit()
+    {
+        await StartAsync();
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        await bob.ReceiveAsync("bob's welcome through the proxy");
+        await WaitAsync(() => _log.Count("StandbyOpened") == 1, "bob's standby");
+
+        // Every TCP connection the proxy holds for bob, seen from the ends it does not hold: the client's, the nodes'.
+        var nodePorts = _proxy.Backends.Select(b => new Uri(b.Url).Port).ToList();
+        var sockets = NodeSide.Peers(_proxy.ListenEndPoint.Port).Count + nodePorts.Sum(port => NodeSide.Peers(port).Count);
+
+        var options = new ProxyOptions { Mode = ProxyModes.Failover, Gateway = _cluster.Gateway.ToString() };
+        sockets.ShouldBe(ProxySettings.SocketsPerConnection(options), "client, node and standby");
+        var settings = ProxySettings.Resolve(options);
+        (settings.MaxConnections * sockets).ShouldBeLessThanOrEqualTo(ProxyOptions.FileDescriptorBudget);
+        ProxySettings.Resolve(new ProxyOptions { Mode = ProxyModes.Failover, Gateway = _cluster.Gateway.ToString(), Standby = false }).MaxConnections.ShouldBe(9000);
+        ProxySettings.Resolve(new ProxyOptions()).MaxConnections.ShouldBe(9000);
+        ProxySettings.Resolve(new ProxyOptions { MaxConnections = 12 }).MaxConnections.ShouldBe(12);
+    }
+
+    [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
         await StartAsync();
