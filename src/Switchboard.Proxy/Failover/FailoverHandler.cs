@@ -5,6 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
 using Switchboard.Proxy.Backends;
+using Switchboard.Proxy.Hosting;
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Policies;
 using Switchboard.Proxy.SourcePool;
@@ -117,7 +118,7 @@ internal static class FailoverHandler
             }
             try
             {
-                var link = await NodeLink.OpenAsync(nodes, backend, new Uri(backend.Url, TunnelHandler.TargetFor(new UpgradeRequest("GET", "/" + query, "HTTP/1.1", []), backend.Url)), forwardedFor, settings.Options.ConnectTimeout, cancellationToken).ConfigureAwait(false);
+                var link = await NodeLink.OpenAsync(nodes, backend, new Uri(backend.Url, TunnelHandler.TargetFor(new UpgradeRequest("GET", "/" + query, "HTTP/1.1", []), backend.Url)), forwardedFor, settings.Options, cancellationToken).ConfigureAwait(false);
                 runtime.Health.DialSucceeded(backend);
                 return (link, null);
             }
@@ -200,11 +201,18 @@ internal sealed class NodeLink : IDisposable
 
     /// <exception cref="WebSocketException">The connect or upgrade failed.</exception>
     /// <exception cref="TimeoutException">No answer within the connect timeout.</exception>
-    /// <remarks>The upgrade goes through <paramref name="nodes"/>, whose connections are bound to the source pool.</remarks>
-    public static async Task<NodeLink> OpenAsync(HttpMessageInvoker nodes, Backend? backend, Uri url, string? forwardedFor, TimeSpan connectTimeout, CancellationToken cancellationToken)
+    /// <remarks>
+    /// The upgrade goes through <paramref name="nodes"/>, whose connections are bound to the source pool. The link pings
+    /// the node as <paramref name="options"/> say, and aborts when no pong comes in time.
+    /// </remarks>
+    public static async Task<NodeLink> OpenAsync(HttpMessageInvoker nodes, Backend? backend, Uri url, string? forwardedFor, ProxyOptions options, CancellationToken cancellationToken)
     {
+        var connectTimeout = options.ConnectTimeout;
         var socket = new ClientWebSocket();
         socket.Options.AddSubProtocol(FailoverFrames.SubProtocol);
+        // Without a timeout a node whose machine vanished (no FIN, no reset) is never noticed, and the session hangs on it.
+        socket.Options.KeepAliveInterval = options.NodeKeepAliveInterval;
+        socket.Options.KeepAliveTimeout = options.NodeKeepAliveTimeout > TimeSpan.Zero ? options.NodeKeepAliveTimeout : Timeout.InfiniteTimeSpan;
         if (forwardedFor is not null)
         {
             socket.Options.SetRequestHeader("X-Forwarded-For", forwardedFor);

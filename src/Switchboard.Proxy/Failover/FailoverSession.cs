@@ -338,9 +338,10 @@ internal sealed class FailoverSession : IAsyncDisposable
                     }
                 }
             }
-            catch (Exception e) when (e is WebSocketException or IOException && !token.IsCancellationRequested)
+            catch (Exception e) when (e is WebSocketException or IOException or OperationCanceledException && !token.IsCancellationRequested)
             {
-                // The connection to the node dropped without a close: 1006, resumable.
+                // The connection to the node dropped without a close: 1006, resumable. A link aborted because the node
+                // stopped answering pings (Proxy:NodeKeepAliveTimeout) says "cancelled" though no one cancelled it.
             }
             catch (FrameTooLargeException)
             {
@@ -477,7 +478,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                 var placement = await _services.Gateway.ResumeAsync(_userId!, _session!, _standbys?.Current?.Node, attemptTimeout.Token).ConfigureAwait(false);
                 var backend = _runtime.Pool.Find(placement.Node);
                 var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}&{FailoverFrames.NodeQuery}");
-                link = await NodeLink.OpenAsync(_services.Nodes, backend, url, _connection.Remote.Address.ToString(), options.ConnectTimeout, attemptTimeout.Token).ConfigureAwait(false);
+                link = await NodeLink.OpenAsync(_services.Nodes, backend, url, _connection.Remote.Address.ToString(), options, attemptTimeout.Token).ConfigureAwait(false);
                 await link.Socket.SendAsync(FailoverFrames.Resume(_session!, _lastSeq), WebSocketMessageType.Text, true, attemptTimeout.Token).ConfigureAwait(false);
                 var answer = await FrameReader.ReceiveAsync(link.Socket, attemptTimeout.Token).ConfigureAwait(false);
                 if (answer is null && link.Socket.CloseStatus != WebSocketCloseStatus.PolicyViolation)

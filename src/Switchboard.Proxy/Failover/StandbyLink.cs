@@ -56,7 +56,7 @@ internal sealed class StandbyLink : IDisposable
         }
         var backend = runtime.Pool.Find(placement.Node);
         var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}&{FailoverFrames.NodeQuery}");
-        var link = await NodeLink.OpenAsync(services.Nodes, backend, url, forwardedFor, options.ConnectTimeout, token).ConfigureAwait(false);
+        var link = await NodeLink.OpenAsync(services.Nodes, backend, url, forwardedFor, options, token).ConfigureAwait(false);
         try
         {
             var first = await FrameReader.ReceiveAsync(link.Socket, token).ConfigureAwait(false);

@@ -145,6 +145,19 @@ public sealed class ProxyOptions
     /// </summary>
     public TimeSpan StandbySpread { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Failover mode: how often the proxy pings each node it holds a WebSocket to (the client's node and its standby);
+    /// zero sends no pings. With <see cref="NodeKeepAliveTimeout"/>, this is how a node whose machine vanished (no FIN,
+    /// no reset: a power cut, a cable pulled, a frozen VM) is told from a quiet one.
+    /// </summary>
+    public TimeSpan NodeKeepAliveInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Failover mode: a node that has not answered a ping within this is taken for gone, as if its connection had
+    /// dropped (1006): the session moves to another node, or the standby carries it on. Zero waits for ever.
+    /// </summary>
+    public TimeSpan NodeKeepAliveTimeout { get; set; } = TimeSpan.FromSeconds(15);
+
     /// <summary>After one side of a tunnel closes, how long the other may still finish (a WebSocket close handshake).</summary>
     public TimeSpan CloseGrace { get; set; } = TimeSpan.FromSeconds(5);
 }

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Net;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
@@ -31,7 +32,7 @@ public sealed class FailoverTests : IAsyncLifetime
 
     /// <summary>Two nodes (or <paramref name="nodes"/>), a gateway (dev mode, or production with a proxy key) and the failover proxy in front.</summary>
     private async Task StartAsync(bool devGateway = true, string? gatewayKey = ProxyKey, Action<ProxyOptions>? configure = null, int nodes = 2,
-        int repeatWindow = 65_536)
+        int repeatWindow = 65_536, Action<string, Switchboard.Node.NodeOptions>? configureNodeById = null)
     {
         _clusterOrNull = await TestCluster.StartAsync(nodes, o =>
         {
@@ -52,6 +53,7 @@ public sealed class FailoverTests : IAsyncLifetime
                 n.CloseTimeout = TimeSpan.FromSeconds(2);
                 n.RepeatWindow = repeatWindow;
             };
+            o.ConfigureNodeById = configureNodeById;
         });
         var options = new ProxyOptions
         {
@@ -440,6 +442,43 @@ public sealed class FailoverTests : IAsyncLifetime
         ProxySettings.Resolve(new ProxyOptions { Mode = ProxyModes.Failover, Gateway = _cluster.Gateway.ToString(), Standby = false }).MaxConnections.ShouldBe(9000);
         ProxySettings.Resolve(new ProxyOptions()).MaxConnections.ShouldBe(9000);
         ProxySettings.Resolve(new ProxyOptions { MaxConnections = 12 }).MaxConnections.ShouldBe(12);
+    }
+
+    [Fact]
+    public async Task NodesMachineVanishes_WithoutAFinOrAReset_ThePingsGoUnanswered_AndTheStandbyCarriesOnUnseen()
+    {
+        // Node-1 is reached through a relay that can go silent both ways without closing anything.
+        await using var relay = new FreezableRelay();
+        await StartAsync(
+            configure: o =>
+            {
+                o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
+                o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
+            },
+            configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
+        var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
+        relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        (await bob.ReceiveAsync("bob's welcome through the proxy and the relay")).GetProperty("node").GetString().ShouldBe("node-1");
+        await WaitAsync(() => _log.Count("StandbyOpened") == 1, "bob's standby (on node-2)");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
+        await WaitAsync(() => _cluster.Cluster.Node("node-2").Node.Cluster.Directory.GetNodes("bob").Contains("node-1"), "node-2 to learn that bob is on node-1");
+        await SendManyAsync(alice, "user:bob", 1, 1);
+        (await bob.ReceiveAsync("message 1, before the freeze")).GetProperty("data").GetProperty("n").GetInt64().ShouldBe(1);
+        relay.Connections.ShouldBe(1, "the proxy's link to node-1 goes through the relay");
+
+        relay.Freeze();
+        await SendManyAsync(alice, "user:bob", 2, 4);
+
+        var numbers = new List<long>();
+        while (numbers.Count < 3)
+        {
+            var frame = await bob.ReceiveAsync($"message {numbers.Count + 2} after node-1 went silent (a close would fail here)");
+            numbers.Add(frame.GetProperty("data").GetProperty("n").GetInt64());
+        }
+        numbers.ShouldBe([2, 3, 4]);
+        bob.Socket.State.ShouldBe(WebSocketState.Open);
+        _log.Count("FailoverPromoted").ShouldBe(1);
     }
 
     [Fact]
