@@ -5,13 +5,16 @@ namespace Switchboard.Proxy.Backends;
 /// <summary>
 /// Every backend the proxy knows: the static list and/or the cluster's nodes. Readers take an immutable snapshot
 /// (no lock on the accept path); writers replace it under a lock. A backend that disappears keeps its object until
-/// its last tunnel ends, so established connections continue.
+/// its last tunnel ends, so established connections continue; one that comes back meanwhile gets the same object
+/// again, so its connection count still counts them.
 /// </summary>
 internal sealed class BackendPool
 {
     private readonly Lock _lock = new();
     private readonly TimeProvider _time;
     private Backend[] _all = [];
+    // Removed backends with connections still open, by id (under _lock): taken back if the id returns.
+    private readonly Dictionary<string, Backend> _retired = new(StringComparer.Ordinal);
 
     public BackendPool(TimeProvider time) => _time = time;
 
@@ -58,6 +61,12 @@ internal sealed class BackendPool
                     kept.Weight = address.Weight;
                     next.Add(kept);
                 }
+                else if (Revive(address.Id, fromCluster: false) is { } revived)
+                {
+                    revived.Url = address.Url;
+                    revived.Weight = address.Weight;
+                    next.Add(revived);
+                }
                 else
                 {
                     next.Add(new Backend(address.Id, address.Url, address.Weight));
@@ -65,7 +74,7 @@ internal sealed class BackendPool
             }
             foreach (var gone in old.Values)
             {
-                gone.Removed = true;
+                Retire(gone);
             }
             next.AddRange(_all.Where(b => b.FromCluster));
             Volatile.Write(ref _all, next.ToArray());
@@ -86,7 +95,7 @@ internal sealed class BackendPool
             var backend = Array.Find(_all, b => b.Id == heartbeat.NodeId);
             if (backend is null)
             {
-                backend = new Backend(heartbeat.NodeId, url, weight: 1) { FromCluster = true };
+                backend = Revive(heartbeat.NodeId, fromCluster: true) ?? new Backend(heartbeat.NodeId, url, weight: 1) { FromCluster = true };
                 Volatile.Write(ref _all, [.. _all, backend]);
                 added = true;
             }
@@ -112,9 +121,36 @@ internal sealed class BackendPool
             {
                 return;
             }
-            backend.Removed = true;
+            Retire(backend);
             Volatile.Write(ref _all, Array.FindAll(_all, b => b.Id != id));
         }
         Changed?.Invoke();
+    }
+
+    /// <summary>Under _lock: the backend takes nothing new; it is kept while its tunnels last, in case its id returns.</summary>
+    private void Retire(Backend backend)
+    {
+        backend.Removed = true;
+        // The ones whose tunnels have all ended are forgotten here, so the retired stay few.
+        foreach (var (id, retired) in _retired)
+        {
+            if (retired.Connections == 0)
+            {
+                _retired.Remove(id);
+            }
+        }
+        _retired[backend.Id] = backend;
+    }
+
+    /// <summary>Under _lock: the object of a backend removed earlier whose id is back, or null.</summary>
+    private Backend? Revive(string id, bool fromCluster)
+    {
+        // One whose tunnels have all ended has nothing to carry over: a new object starts afresh.
+        if (!_retired.Remove(id, out var backend) || backend.FromCluster != fromCluster || backend.Connections == 0)
+        {
+            return null;
+        }
+        backend.Removed = false;
+        return backend;
     }
 }

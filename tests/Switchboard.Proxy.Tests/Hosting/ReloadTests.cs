@@ -30,6 +30,29 @@ public sealed class ReloadTests
     }
 
     [Fact]
+    public async Task ABackendThatAReloadRemovesAndTheNextBringsBack_WhileATunnelToItIsOpen_StillCountsThatTunnel()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        var options = Options(b1);
+        await using var proxy = await ProxyServer.StartAsync(options);
+        var onB1 = await ConnectAsync(proxy);
+        (await onB1.WhoAmIAsync()).ShouldBe("b1");
+
+        proxy.Reload(new ProxyOptions { Listen = options.Listen, Backends = [b2.Spec] });
+        proxy.Reload(new ProxyOptions { Listen = options.Listen, Backends = [b1.Spec, b2.Spec], Policy = "least-connections" });
+
+        proxy.Backends.Single(b => b.Backend == b1.Url.Authority).Connections.ShouldBe(1, "the tunnel opened before the reloads");
+        using (var socket = await ConnectAsync(proxy))
+        {
+            (await socket.WhoAmIAsync()).ShouldBe("b2");
+        }
+        onB1.Abort();
+        onB1.Dispose();
+        await WaitAsync(() => proxy.Backends.All(b => b.Connections == 0), "every count back to 0 once every tunnel ended");
+    }
+
+    [Fact]
     public async Task InvalidReload_IsRefused_AndTheRunningConfigurationStays()
     {
         await using var b1 = await TestBackend.StartAsync("b1");
