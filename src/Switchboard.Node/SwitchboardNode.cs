@@ -1,4 +1,5 @@
 using System.Buffers.Text;
+using System.Collections.Concurrent;
 using System.Net.WebSockets;
 using System.Security.Cryptography;
 using Microsoft.AspNetCore.Http;
@@ -42,6 +43,8 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     private readonly SessionStore _sessions;
     private readonly ConnectionMover _mover;
     private readonly WriteDelay? _writeDelay;
+    // Sessions taken by connections the stop closed during their take: the stop waits for their resume elsewhere.
+    private readonly ConcurrentDictionary<ClientConnection, byte> _takenWhileStopping = new();
     private Task? _drain;
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CpuMeter _cpu;
@@ -245,6 +248,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
         }
+        await HandOverTakenSessionsAsync(cancellationToken).ConfigureAwait(false);
         await _sessions.DropAllAsync().ConfigureAwait(false);
         if (_writeDelay is not null)
         {
@@ -263,6 +267,28 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         if (_observing is not null)
         {
             await _observing.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Waits, up to twice the close timeout, until the sessions that connections closed by this stop took during the
+    /// stop have resumed elsewhere (and their stragglers were forwarded) or their grace time passed. The node they came
+    /// from has let them go: dropped here, the resume the 1012 asked for would find nothing.
+    /// </summary>
+    private async Task HandOverTakenSessionsAsync(CancellationToken cancellationToken)
+    {
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(_options.CloseTimeout * 2);
+        try
+        {
+            while (_takenWhileStopping.Keys.Any(_sessions.IsKept))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), _time, deadline.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Out of time: what is left is dropped with the rest.
         }
     }
 
@@ -483,9 +509,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 {
                     if (connection.EndTake() is { } closed)
                     {
-                        // Closed while its session was taken (a 3008 of the held messages): settled now that the take
-                        // decided whether this connection holds the session.
-                        Settle(connection, closed);
+                        // Closed while its session was taken (a 3008 of the held messages, the node's stop): settled
+                        // now that the take decided whether this connection holds the session.
+                        SettleAfterTake(connection, closed);
                     }
                 }
                 return;
@@ -562,6 +588,27 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         if (!_sessions.TryKeep(connection, reason, nodeStopping: _stopping && !_draining))
         {
             _ = _membership.RemoveAsync(connection, reason);
+        }
+    }
+
+    /// <summary>
+    /// Settles a close that came while the connection took its session from another node, which has let it go. A close
+    /// by this node's stop (1012, also at a drain's timeout) asked the client to reconnect and resume: the session is
+    /// kept for that resume like a drained client's, whether the stop drains or not, and the stop waits for it.
+    /// </summary>
+    private void SettleAfterTake(ClientConnection connection, CloseReason reason)
+    {
+        if (reason == CloseReason.NodeShutdown)
+        {
+            connection.Moving = true;
+        }
+        if (!_sessions.TryKeep(connection, reason, nodeStopping: false))
+        {
+            _ = _membership.RemoveAsync(connection, reason);
+        }
+        else if (_stopping)
+        {
+            _takenWhileStopping[connection] = 0;
         }
     }
 

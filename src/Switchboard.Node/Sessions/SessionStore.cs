@@ -27,9 +27,15 @@ internal sealed class SessionStore(
 {
     private readonly ConcurrentDictionary<string, ClientConnection> _sessions = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<ClientConnection, byte> _kept = new();
+    private readonly Lock _dropLock = new();
+    // Set by DropAllAsync: a stopped node keeps nothing, not even a close settled after it (a take that outlasted the stop).
+    private bool _dropped;
 
     /// <summary>Sessions kept without a live client: detached, or handed over and still forwarding.</summary>
     public int KeptCount => _kept.Count;
+
+    /// <summary>True while <paramref name="connection"/>'s session is kept: detached, or handed over and still forwarding.</summary>
+    public bool IsKept(ClientConnection connection) => _kept.ContainsKey(connection);
 
     /// <summary>Makes a welcomed connection's session resumable.</summary>
     public void Register(ClientConnection connection) => _sessions[connection.SessionId] = connection;
@@ -52,13 +58,16 @@ internal sealed class SessionStore(
                 CloseReason.ClientClosed or CloseReason.NodeShutdown => connection.Moving,
                 _ => false,
             };
-        if (!keep)
+        lock (_dropLock)
         {
-            _sessions.TryRemove(new KeyValuePair<string, ClientConnection>(connection.SessionId, connection));
-            return false;
+            if (!keep || _dropped)
+            {
+                _sessions.TryRemove(new KeyValuePair<string, ClientConnection>(connection.SessionId, connection));
+                return false;
+            }
+            connection.Detach();
+            _kept[connection] = 0;
         }
-        connection.Detach();
-        _kept[connection] = 0;
         After(options.SessionGraceTime, () =>
         {
             if (_sessions.TryRemove(new KeyValuePair<string, ClientConnection>(connection.SessionId, connection)) &&
@@ -71,9 +80,13 @@ internal sealed class SessionStore(
         return true;
     }
 
-    /// <summary>Drops every kept session at once (the node is stopping).</summary>
+    /// <summary>Drops every kept session at once (the node is stopping); from now on none is kept.</summary>
     public async Task DropAllAsync()
     {
+        lock (_dropLock)
+        {
+            _dropped = true;
+        }
         foreach (var connection in _kept.Keys)
         {
             _kept.TryRemove(connection, out _);
