@@ -33,6 +33,8 @@ public sealed partial class ClientConnection
     private SessionMode _mode;
     private ReplayBuffer? _replay;
     private Queue<RoutedMessage>? _pending;
+    // Ids of held messages let go past what a session keeps: those not delivered otherwise are reported missed.
+    private List<long>? _heldDropped;
     // Set while the session is being taken for this connection's resume: a close meanwhile is settled once it is done.
     private bool _taking;
     private bool _closedWhileTaking;
@@ -161,14 +163,16 @@ public sealed partial class ClientConnection
     /// Holds a message until the resume is answered; past the queue's capacity the connection is closed with 3008. Held
     /// messages belong to the session whatever becomes of the connection (a take under way may still make it the
     /// session's holder, kept for a resume), so the one that overflowed and those after it are still held, up to what
-    /// the replay buffer would keep. Called under <see cref="_enqueueLock"/>.
+    /// the replay buffer would keep; past that the oldest held goes, and its seq is reported missed once the session
+    /// continues (<see cref="SkipDropped"/>), like any the replay buffer let go. Called under <see cref="_enqueueLock"/>.
     /// </summary>
     private bool Hold(RoutedMessage message)
     {
         if (_pending!.Count >= _options.SendQueueCapacity + _options.ReplayBufferMessages)
         {
-            // Most are copies of what the session's node buffers too (it is routed to both until the take).
-            return false;
+            // Not only copies of what the old node buffers: what it forwards after its hand-over, and what was routed
+            // here alone, is nowhere else.
+            (_heldDropped ??= []).Add(_pending.Dequeue().Id);
         }
         _pending.Enqueue(message);
         if (_pending.Count > _options.SendQueueCapacity)
@@ -445,9 +449,31 @@ public sealed partial class ClientConnection
         {
             _mode = SessionMode.Live;
         }
+        SkipDropped(pending);
         foreach (var message in pending)
         {
             Accept(message);
+        }
+    }
+
+    /// <summary>
+    /// Gives the held messages let go that reached this session no other way (not replayed, no copy still held) seqs
+    /// of their own, ahead of what is still held, and lets the replay buffer go up to them: the protocol names one
+    /// missed range, from the client's last seq, so a resume then reports them in <c>missedFrom</c>..<c>missedTo</c>.
+    /// </summary>
+    private void SkipDropped(Queue<RoutedMessage> held)
+    {
+        if (_heldDropped is not { } dropped)
+        {
+            return;
+        }
+        _heldDropped = null;
+        var stillHeld = held.Select(m => m.Id).ToHashSet();
+        var lost = dropped.Distinct().Count(id => !stillHeld.Contains(id) && FirstTime(id));
+        if (lost > 0)
+        {
+            _seq += lost;
+            _replay?.TrimThrough(_seq);
         }
     }
 

@@ -5,15 +5,16 @@ namespace Switchboard.Node.Tests.Sessions;
 
 /// <summary>
 /// An <see cref="InMemoryBackplane"/> whose requests of one kind wait until released, to hold a session's take in
-/// flight while a test does what may happen meanwhile.
+/// flight while a test does what may happen meanwhile. With <paramref name="holdAnswers"/> the request is carried out
+/// at once and its answer is what waits (the session is handed over, the taker does not know it yet).
 /// </summary>
-internal sealed class HeldRequestBackplane(string heldKind) : IBackplane
+internal sealed class HeldRequestBackplane(string heldKind, bool holdAnswers = false) : IBackplane
 {
     private readonly InMemoryBackplane _inner = new();
     private readonly TaskCompletionSource _released = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _held;
 
-    /// <summary>Requests of the held kind made so far (each waits for <see cref="Release"/>).</summary>
+    /// <summary>Requests of the held kind made (or, holding answers, answered) so far; each waits for <see cref="Release"/>.</summary>
     public int HeldCount => Volatile.Read(ref _held);
 
     /// <summary>Lets every held request, and any later one, go on.</summary>
@@ -22,11 +23,19 @@ internal sealed class HeldRequestBackplane(string heldKind) : IBackplane
     /// <inheritdoc/>
     public async ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        if (kind == heldKind)
+        if (kind != heldKind)
         {
+            return await _inner.RequestAsync(nodeId, kind, body, timeout, cancellationToken);
+        }
+        if (holdAnswers)
+        {
+            var answer = await _inner.RequestAsync(nodeId, kind, body, timeout, cancellationToken);
             Interlocked.Increment(ref _held);
             await _released.Task.WaitAsync(cancellationToken);
+            return answer;
         }
+        Interlocked.Increment(ref _held);
+        await _released.Task.WaitAsync(cancellationToken);
         return await _inner.RequestAsync(nodeId, kind, body, timeout, cancellationToken);
     }
 
