@@ -40,7 +40,14 @@ public sealed class OwnMessageAfterHandOverTests
         second.GetProperty("id").GetString().ShouldBe("s1");
         // The copy the old node forwards is dropped: nothing comes between the next command and its reply.
         await Eventually.TrueAsync(() => backplane.HeldSendCount >= 1, "the old node to forward its copy (held)");
+        await using var marker = await cluster.ConnectAsync("marker", "node-1");
+        await using var carol = await cluster.ConnectAsync("carol-own", "node-2");
+        await cluster.WaitForPresenceAsync("node-1", "carol-own", "node-2");
         await backplane.ReleaseSendsAsync();
+        // node-2 takes what node-1 sends it in order: once carol has the mark, the forwarded copy has reached bob's
+        // connection too, and had it been queued, it would come before the reply to the ping.
+        (await marker.CommandAsync("""{"type":"send","to":"user:carol-own","data":"mark","id":"m"}""", "m")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await carol.ReceiveAsync("the mark")).GetProperty("data").GetString().ShouldBe("mark");
         var between = new List<System.Text.Json.JsonElement>();
         (await resumed.CommandAsync("""{"type":"ping","id":"p"}""", "p", between)).GetProperty("ok").GetBoolean().ShouldBeTrue();
         between.ShouldBeEmpty();
