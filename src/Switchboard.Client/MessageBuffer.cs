@@ -58,17 +58,21 @@ internal sealed class MessageBuffer(int capacity)
 
     public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken) => _channel.Reader.WaitToReadAsync(cancellationToken);
 
+    /// <summary>
+    /// Takes the next message, unless <see cref="DropUnread"/> has been called: then it empties the buffer and returns
+    /// <see langword="false"/>, also for a message it took as the drop began.
+    /// </summary>
     public bool TryRead(out SwitchboardMessage message)
     {
-        if (_dropped)
-        {
-            // Emptied again for a write that raced DropUnread, so the reader waits instead of spinning.
-            DrainUnread();
-            message = null!;
-            return false;
-        }
         if (!_channel.Reader.TryRead(out message!))
         {
+            return false;
+        }
+        // Looked at after the take, so a message taken while DropUnread ran is not handed out after it returned.
+        if (_dropped)
+        {
+            DrainUnread();
+            message = null!;
             return false;
         }
         if (Interlocked.Decrement(ref _count) == capacity - 1)
@@ -91,12 +95,12 @@ internal sealed class MessageBuffer(int capacity)
 
     public bool TryComplete(Exception? error = null) => _channel.Writer.TryComplete(error);
 
-    /// <summary>Drops every message not yet read, and every one written from now on (the client is being disposed).</summary>
-    public void DropUnread()
-    {
-        _dropped = true;
-        DrainUnread();
-    }
+    /// <summary>
+    /// Drops every message not yet read, and every one written from now on (the client is being disposed). Only sets
+    /// the flag: the channel has a single reader, so the reader empties it (<see cref="TryRead"/>), not the disposing
+    /// thread; until a reader looks, the dropped messages stay referenced by the buffer.
+    /// </summary>
+    public void DropUnread() => _dropped = true;
 
     private void DrainUnread()
     {
