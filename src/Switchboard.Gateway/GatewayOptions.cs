@@ -65,10 +65,25 @@ public sealed class GatewayOptions
     /// <summary>
     /// How long a placement counts towards its node's estimated connections when the node's heartbeats do not show
     /// the connection arriving (a client that got a ticket and never dialled). Long enough for a dial and the next
-    /// heartbeat or two; at most <see cref="TicketLifetime"/> is used. Tickets handed out and never used can hold a
-    /// node's estimate at its capacity (<c>cluster_full</c>) for no longer than this.
+    /// heartbeat or two: at least twice <see cref="HeartbeatInterval"/> and at most <see cref="TicketLifetime"/> is
+    /// used. Tickets handed out and never used can hold a node's estimate at its capacity (<c>cluster_full</c>) for no
+    /// longer than that.
     /// </summary>
     public TimeSpan PendingPlacementTime { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// <see cref="PendingPlacementTime"/> as used: a placement must outlast the heartbeat that shows its connection
+    /// (else every placement lapses first and the node looks emptier than it is), and a placement whose ticket has
+    /// expired will never arrive.
+    /// </summary>
+    internal TimeSpan PendingPlacementTimeUsed
+    {
+        get
+        {
+            var pending = PendingPlacementTime > 2 * HeartbeatInterval ? PendingPlacementTime : 2 * HeartbeatInterval;
+            return pending < TicketLifetime ? pending : TicketLifetime;
+        }
+    }
 
     /// <summary>Weight of the connection fill ratio (<c>estimatedConnections / capacity</c>) in the load score.</summary>
     public double ConnectionWeight { get; set; } = 0.7;

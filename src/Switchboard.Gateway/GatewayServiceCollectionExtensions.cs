@@ -70,8 +70,8 @@ public static class GatewayServiceCollectionExtensions
 
         services.TryAddSingleton(sp => new PlacementTracker(
             sp.GetRequiredService<SwitchboardGateway>().Cluster,
-            // A placement whose ticket has expired will never arrive, so it never counts for longer than the ticket.
-            Options(sp).PendingPlacementTime < Options(sp).TicketLifetime ? Options(sp).PendingPlacementTime : Options(sp).TicketLifetime,
+            Options(sp).PendingPlacementTimeUsed,
+            Options(sp).TicketLifetime,
             sp.GetRequiredService<TimeProvider>()));
         services.TryAddSingleton(sp =>
         {

@@ -81,9 +81,10 @@ public sealed class GatewayHost : IAsyncDisposable
     /// <summary>The URL a fake node advertises.</summary>
     public static string NodeUrl(string nodeId) => $"ws://{nodeId}.test:7001/v1/ws";
 
-    public Task HeartbeatAsync(string nodeId, int connections = 0, int capacity = 1000, double cpu = 0, bool draining = false, long epoch = 1) =>
+    public Task HeartbeatAsync(string nodeId, int connections = 0, int capacity = 1000, double cpu = 0, bool draining = false, long epoch = 1,
+        long arrivals = 0) =>
         Backplane.PublishHeartbeatAsync(new NodeHeartbeat(
-            nodeId, NodeUrl(nodeId), connections, capacity, cpu, 0, draining, epoch, "test", Time.GetUtcNow())).AsTask();
+            nodeId, NodeUrl(nodeId), connections, capacity, cpu, 0, draining, epoch, "test", Time.GetUtcNow(), arrivals)).AsTask();
 
     /// <summary>Joins a fake node to the backplane; its inbox records what reaches it.</summary>
     public Task<FakeNodeInbox> JoinFakeNodeAsync(string nodeId) => JoinFakeNodeAsync(nodeId, new FakeNodeInbox());

@@ -11,9 +11,11 @@ namespace Switchboard.Gateway.Placement;
 /// Each placement adds a pending entry. When a heartbeat shows that connections arrived at the node since its
 /// previous one (<see cref="NodeHeartbeat.Arrivals"/>), that many of the oldest entries are settled; a node that does
 /// not count arrivals settles as many as its connection count grew, which misses connections that came and went
-/// between two heartbeats. An entry older than the pending time (<see cref="GatewayOptions.PendingPlacementTime"/>, at
-/// most the ticket lifetime) is dropped: a client that has not dialled by then is not counted on, so tickets handed out
-/// and never used cannot hold a node "full" for long.
+/// between two heartbeats. An entry older than the pending time (<see cref="GatewayOptions.PendingPlacementTime"/>)
+/// lapses: a client that has not dialled by then is not counted on, so tickets handed out and never used cannot hold a
+/// node "full" for long. Its ticket is still good, though, so a lapsed entry is kept, uncounted, until the ticket has
+/// expired on the node too (the ticket lifetime plus <see cref="TicketClockSkew"/>), and arrivals settle lapsed
+/// entries before pending ones: a client dialling late must not settle the entry of another, still on its way.
 /// </remarks>
 internal sealed class PlacementTracker : IDisposable
 {
@@ -21,16 +23,25 @@ internal sealed class PlacementTracker : IDisposable
     private readonly Lock _lock = new();
     private readonly ClusterView _view;
     private readonly TimeSpan _pendingTime;
+    private readonly TimeSpan _ticketValidity;
     private readonly TimeProvider _time;
 
     /// <summary>
-    /// Tracks placements into the nodes of <paramref name="view"/>, settling them as its heartbeats arrive or after
-    /// <paramref name="pendingTime"/>.
+    /// How long past its expiry a node still takes a ticket: the default of <c>Node:TicketClockSkew</c>, which the
+    /// gateway does not know.
     /// </summary>
-    public PlacementTracker(ClusterView view, TimeSpan pendingTime, TimeProvider time)
+    internal static readonly TimeSpan TicketClockSkew = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Tracks placements into the nodes of <paramref name="view"/>, settling them as its heartbeats arrive; one not
+    /// seen after <paramref name="pendingTime"/> lapses, and one whose ticket (<paramref name="ticketLifetime"/>) can no
+    /// longer be used is forgotten.
+    /// </summary>
+    public PlacementTracker(ClusterView view, TimeSpan pendingTime, TimeSpan ticketLifetime, TimeProvider time)
     {
         _view = view;
         _pendingTime = pendingTime;
+        _ticketValidity = ticketLifetime + TicketClockSkew;
         _time = time;
         view.HeartbeatReceived += OnHeartbeat;
         view.NodeRemoved += OnNodeRemoved;
@@ -56,21 +67,25 @@ internal sealed class PlacementTracker : IDisposable
     /// <summary>Placements into <paramref name="nodeId"/> not yet seen in its heartbeats nor older than the pending time.</summary>
     public int Pending(string nodeId)
     {
-        var cutoff = _time.GetUtcNow() - _pendingTime;
+        var now = _time.GetUtcNow();
         lock (_lock)
         {
             if (!_nodes.TryGetValue(nodeId, out var entry))
             {
                 return 0;
             }
-            Expire(entry, cutoff);
+            Expire(entry, now);
             return entry.Pending.Count;
         }
     }
 
-    /// <summary>Settles as many pending placements as connections arrived at the node since its previous heartbeat.</summary>
+    /// <summary>
+    /// Settles as many placements as connections arrived at the node since its previous heartbeat: lapsed ones first,
+    /// then pending ones, oldest first.
+    /// </summary>
     public void OnHeartbeat(NodeHeartbeat heartbeat)
     {
+        var now = _time.GetUtcNow();
         lock (_lock)
         {
             if (!_nodes.TryGetValue(heartbeat.NodeId, out var entry))
@@ -86,7 +101,12 @@ internal sealed class PlacementTracker : IDisposable
             if (entry.LastConnections is { } previous && heartbeat.Epoch == entry.Epoch)
             {
                 var arrived = heartbeat.Arrivals > 0 ? heartbeat.Arrivals - entry.LastArrivals : heartbeat.Connections - previous;
-                for (var i = 0; i < arrived && entry.Pending.Count > 0; i++)
+                Expire(entry, now);
+                for (; arrived > 0 && entry.Lapsed.Count > 0; arrived--)
+                {
+                    entry.Lapsed.Dequeue();
+                }
+                for (; arrived > 0 && entry.Pending.Count > 0; arrived--)
                 {
                     entry.Pending.Dequeue();
                 }
@@ -112,11 +132,15 @@ internal sealed class PlacementTracker : IDisposable
         _view.NodeRemoved -= OnNodeRemoved;
     }
 
-    private static void Expire(NodeEntry entry, DateTimeOffset cutoff)
+    private void Expire(NodeEntry entry, DateTimeOffset now)
     {
-        while (entry.Pending.TryPeek(out var placedAt) && placedAt <= cutoff)
+        while (entry.Pending.TryPeek(out var placedAt) && placedAt <= now - _pendingTime)
         {
-            entry.Pending.Dequeue();
+            entry.Lapsed.Enqueue(entry.Pending.Dequeue());
+        }
+        while (entry.Lapsed.TryPeek(out var placedAt) && placedAt <= now - _ticketValidity)
+        {
+            entry.Lapsed.Dequeue();
         }
     }
 
@@ -126,6 +150,9 @@ internal sealed class PlacementTracker : IDisposable
         public int? LastConnections;
         public long LastArrivals;
         public Queue<DateTimeOffset> Pending { get; } = new();
+
+        /// <summary>Placements past the pending time whose tickets a node may still take: not counted, settled first.</summary>
+        public Queue<DateTimeOffset> Lapsed { get; } = new();
 
         /// <summary>An entry whose next heartbeat is compared with <paramref name="heartbeat"/>.</summary>
         public static NodeEntry From(NodeHeartbeat heartbeat) =>

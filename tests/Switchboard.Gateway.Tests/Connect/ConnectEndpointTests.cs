@@ -282,6 +282,52 @@ public sealed class ConnectEndpointTests
     }
 
     [Fact]
+    public async Task ClientsDiallingAfterTheirPlacementLapsed_DoNotMakeTheNodeLookEmptierThanItIs()
+    {
+        var time = new ManualTimeProvider();
+        await using var host = await GatewayHost.StartAsync(time: time);
+        var pendingTime = new GatewayOptions().PendingPlacementTime;
+        await host.HeartbeatAsync("node-1", capacity: 4, arrivals: 10);
+        // Batch A: two clients of a reconnect storm, slow to dial.
+        (await host.ConnectAsync("a-1")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await host.ConnectAsync("a-2")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        // The node's heartbeats go on (every second), not showing them, until their placements lapse.
+        for (var waited = TimeSpan.Zero; waited <= pendingTime; waited += TimeSpan.FromSeconds(1))
+        {
+            time.Advance(TimeSpan.FromSeconds(1));
+            await host.HeartbeatAsync("node-1", capacity: 4, arrivals: 10);
+        }
+        // Batch B: two more, whose clients have not dialled yet.
+        (await host.ConnectAsync("b-1")).StatusCode.ShouldBe(HttpStatusCode.OK);
+        (await host.ConnectAsync("b-2")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // A's clients arrive, with tickets still good: 2 connected and B's 2 on their way fill the node.
+        time.Advance(TimeSpan.FromSeconds(1));
+        await host.HeartbeatAsync("node-1", connections: 2, capacity: 4, arrivals: 12);
+
+        var refused = await host.ConnectAsync("c-1");
+        refused.StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable, "a fifth client would be turned away by the node of four (1013)");
+        (await refused.ErrorCodeAsync()).ShouldBe("cluster_full");
+    }
+
+    [Fact]
+    public async Task APlacement_CountsUntilTwoHeartbeatIntervals_WhenThePendingPlacementTimeIsShorter()
+    {
+        var time = new ManualTimeProvider();
+        await using var host = await GatewayHost.StartAsync(o => o.HeartbeatInterval = TimeSpan.FromSeconds(5), time);
+        new GatewayOptions().PendingPlacementTime.ShouldBeLessThanOrEqualTo(TimeSpan.FromSeconds(5));
+        await host.HeartbeatAsync("node-1", capacity: 1);
+        (await host.ConnectAsync("alice")).StatusCode.ShouldBe(HttpStatusCode.OK);
+
+        // The next heartbeat is due: it has not come yet, so it cannot have shown alice's connection.
+        time.Advance(TimeSpan.FromSeconds(6));
+
+        (await host.ConnectAsync("bob")).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable, "alice is still on her way");
+        await host.HeartbeatAsync("node-1", connections: 1, capacity: 1, arrivals: 1);
+        (await host.ConnectAsync("bob")).StatusCode.ShouldBe(HttpStatusCode.ServiceUnavailable, "alice is there");
+    }
+
+    [Fact]
     public async Task Connect_ThreeHundredTimes_SpreadsOverThreeIdleNodesWithinTenPercent()
     {
         // One heartbeat per node, and every placement's pending count, must outlast 300 placements on a slow machine.

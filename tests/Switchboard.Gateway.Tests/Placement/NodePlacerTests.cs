@@ -16,7 +16,7 @@ public sealed class NodePlacerTests : IDisposable
     public NodePlacerTests()
     {
         _view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = Interval, MissedHeartbeatsBeforeEviction = 3 }, _time);
-        _tracker = new PlacementTracker(_view, TimeSpan.FromSeconds(30), _time);
+        _tracker = new PlacementTracker(_view, TimeSpan.FromSeconds(30), TimeSpan.FromSeconds(30), _time);
     }
 
     [Fact]

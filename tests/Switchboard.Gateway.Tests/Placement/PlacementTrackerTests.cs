@@ -8,6 +8,7 @@ namespace Switchboard.Gateway.Tests.Placement;
 public sealed class PlacementTrackerTests : IDisposable
 {
     private static readonly TimeSpan PendingTime = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan TicketLifetime = TimeSpan.FromSeconds(30);
     private readonly ManualTimeProvider _time = new();
     private readonly ClusterView _view;
     private readonly PlacementTracker _tracker;
@@ -15,7 +16,7 @@ public sealed class PlacementTrackerTests : IDisposable
     public PlacementTrackerTests()
     {
         _view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = TimeSpan.FromHours(1) }, _time);
-        _tracker = new PlacementTracker(_view, PendingTime, _time);
+        _tracker = new PlacementTracker(_view, PendingTime, TicketLifetime, _time);
     }
 
     [Fact]
@@ -66,7 +67,7 @@ public sealed class PlacementTrackerTests : IDisposable
         // The gateway makes its tracker on the first placement, when the view has long heard from the node.
         using var view = new ClusterView(new ClusterViewOptions { HeartbeatInterval = TimeSpan.FromHours(1) }, _time);
         view.OnHeartbeat(Heartbeat("node-1", connections: 2, arrivals: 7));
-        using var tracker = new PlacementTracker(view, PendingTime, _time);
+        using var tracker = new PlacementTracker(view, PendingTime, TicketLifetime, _time);
         tracker.Record("node-1");
 
         view.OnHeartbeat(Heartbeat("node-1", connections: 2, arrivals: 8));
@@ -145,6 +146,42 @@ public sealed class PlacementTrackerTests : IDisposable
 
         _time.Advance(TimeSpan.FromSeconds(10));
         _tracker.Pending("node-1").ShouldBe(0);
+    }
+
+    [Fact]
+    public void ALateArrival_SettlesALapsedPlacement_NotAnotherStillOnItsWay()
+    {
+        using var tracker = new PlacementTracker(_view, TimeSpan.FromSeconds(5), TicketLifetime, _time);
+        _view.OnHeartbeat(Heartbeat("node-1", arrivals: 10));
+        // Batch A: two tickets whose clients are slow to dial.
+        tracker.Record("node-1");
+        tracker.Record("node-1");
+        _time.Advance(TimeSpan.FromSeconds(6));
+        tracker.Pending("node-1").ShouldBe(0, "A's placements lapsed");
+        // Batch B: two more, whose clients have not dialled yet.
+        tracker.Record("node-1");
+        tracker.Record("node-1");
+
+        // A's clients arrive, their tickets still good.
+        _time.Advance(TimeSpan.FromSeconds(1));
+        _view.OnHeartbeat(Heartbeat("node-1", arrivals: 12));
+
+        tracker.Pending("node-1").ShouldBe(2, "B's clients are still on their way");
+    }
+
+    [Fact]
+    public void ALapsedPlacement_IsForgottenOnceItsTicketExpiredOnTheNode()
+    {
+        using var tracker = new PlacementTracker(_view, TimeSpan.FromSeconds(5), TicketLifetime, _time);
+        _view.OnHeartbeat(Heartbeat("node-1", arrivals: 10));
+        tracker.Record("node-1");
+        _time.Advance(TicketLifetime + PlacementTracker.TicketClockSkew);
+        tracker.Record("node-1");
+
+        // The first ticket can no longer be used: this arrival is the second's.
+        _view.OnHeartbeat(Heartbeat("node-1", arrivals: 11));
+
+        tracker.Pending("node-1").ShouldBe(0);
     }
 
     [Fact]
