@@ -193,41 +193,4 @@ public sealed class SwitchboardClientTests
         await client.DisposeAsync();
         client.State.ShouldBe(SwitchboardClientState.Closed);
     }
-
-    [Fact]
-    public async Task ReadyTask_FaultedWithNobodyWaiting_RaisesNoUnobservedTaskException()
-    {
-        var unobserved = new System.Collections.Concurrent.ConcurrentQueue<AggregateException>();
-        void OnUnobserved(object? sender, UnobservedTaskExceptionEventArgs e)
-        {
-            if (e.Exception.InnerExceptions.Any(x => x is SwitchboardException))
-            {
-                unobserved.Enqueue(e.Exception);
-            }
-        }
-        TaskScheduler.UnobservedTaskException += OnUnobserved;
-        try
-        {
-            // A connect the gateway refuses, then a dispose: each faults the task commands wait on, with no command waiting.
-            await FailConnectThenDisposeAsync();
-            for (var i = 0; i < 3; i++)
-            {
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-            }
-            unobserved.ShouldBeEmpty();
-        }
-        finally
-        {
-            TaskScheduler.UnobservedTaskException -= OnUnobserved;
-        }
-    }
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private static async Task FailConnectThenDisposeAsync()
-    {
-        var client = new SwitchboardClient(Options(new FakeGatewayHandler(_ => FakeGatewayHandler.Error(HttpStatusCode.Unauthorized, "invalid_token", "expired"))));
-        await Should.ThrowAsync<SwitchboardException>(client.ConnectAsync().WithTimeout("connect"));
-        await client.DisposeAsync();
-    }
 }
