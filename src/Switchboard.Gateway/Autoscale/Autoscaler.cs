@@ -82,6 +82,9 @@ public sealed class Autoscaler : ElectedRounds
     {
         if (error is not (ProvisionerException or BackplaneRequestException or BackplaneUnavailableException or System.Text.Json.JsonException))
         {
+            // Logged as an error by the rounds' loop; shown in GET /v1/autoscale too, where operators look first.
+            Record(new AutoscaleDecision(Time.GetUtcNow(), AutoscaleAction.None, 0, 0,
+                $"failed unexpectedly ({error.GetType().Name}): {error.Message}", []));
             return false;
         }
         _logger.Failed(error.Message);

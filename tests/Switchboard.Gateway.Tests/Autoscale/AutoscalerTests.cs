@@ -121,6 +121,29 @@ public sealed class AutoscalerTests : IAsyncDisposable
         await autoscaler.StopAsync(CancellationToken.None).WithTimeout("the autoscaler to stop");
     }
 
+    [Fact]
+    public async Task ARoundThatThrowsAnUnexpectedException_IsRecordedAsAFailedDecision()
+    {
+        await JoinAsync("n1", connections: 15);
+        var options = Options();
+        options.Interval = TimeSpan.FromSeconds(10);
+        var autoscaler = new Autoscaler(_backplane, _cluster, options, new ThrowingProvisioner(), TimeSpan.FromSeconds(5), TimeSpan.Zero, _time,
+            NullLogger<Autoscaler>.Instance);
+        await autoscaler.StartAsync(CancellationToken.None).WithTimeout("the autoscaler to start");
+        _cleanup.Add(autoscaler);
+
+        await Eventually.TrueAsync(() =>
+        {
+            _time.Advance(TimeSpan.FromSeconds(1));
+            return autoscaler.View().Decisions.Any(d => d.Reason.StartsWith("failed", StringComparison.Ordinal));
+        }, "the failure in GET /v1/autoscale's decisions");
+
+        var failure = autoscaler.View().Decisions.First(d => d.Reason.StartsWith("failed", StringComparison.Ordinal));
+        failure.Reason.ShouldContain("a bug in the provisioner");
+        failure.Action.ShouldBe(AutoscaleAction.None);
+        await autoscaler.StopAsync(CancellationToken.None).WithTimeout("the autoscaler to stop");
+    }
+
     public async ValueTask DisposeAsync()
     {
         foreach (var item in Enumerable.Reverse(_cleanup))
