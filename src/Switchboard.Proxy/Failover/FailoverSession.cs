@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Threading.Channels;
+using Switchboard.Protocol;
 using Switchboard.Proxy.Listening;
 using Switchboard.Proxy.Policies;
 using Switchboard.Proxy.Tunnel;
@@ -8,19 +9,30 @@ using Switchboard.Proxy.Tunnel;
 namespace Switchboard.Proxy.Failover;
 
 /// <summary>
-/// One client's session in failover mode. Three loops: client → queue, queue → current node, current node → client.
-/// The last one owns the node link and moves it; the queue → node loop follows through <see cref="_currentLink"/>.
+/// One client's session in failover mode. Four loops: client → queue, queue → current node, current node → client queue,
+/// client queue → client. The third owns the node link and moves it; the queue → node loop follows through
+/// <see cref="_currentLink"/>. The node link is never left unread for a slow client (its pongs would go unread, and a
+/// healthy node would look gone): a client that does not keep up is closed with 3008, as a node would close it.
 /// </summary>
 internal sealed class FailoverSession : IAsyncDisposable
 {
     /// <summary>Message ids remembered, and standby copies held, per client (see <see cref="MirrorWindow"/>).</summary>
     public const int MirrorCapacity = 4096;
 
+    /// <summary>The reason a node gives with 3008 (protocol.md, "Slow consumers and close 3008").</summary>
+    private const string SlowConsumerReason = "send queue overflow: the client reads too slowly";
+
     private readonly ClientConnection _connection;
     private readonly ProxyRuntime _runtime;
     private readonly FailoverServices _services;
     private readonly CancellationTokenSource _done;
     private readonly Channel<FailoverFrame> _toNode;
+    // The node's frames on their way to the client, and how many of them take a slot (Proxy:SendQueueFrames).
+    private readonly Channel<(FailoverFrame Frame, bool Counted)> _toClient = Channel.CreateUnbounded<(FailoverFrame, bool)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly CancellationTokenSource _clientSendsStopped;
+    private Task _queueToClient = Task.CompletedTask;
+    private int _toClientCount;
+    private volatile bool _slowConsumer;
     private readonly WebSocket _client;
     private readonly string? _userId;
     private NodeLink _link;
@@ -45,6 +57,7 @@ internal sealed class FailoverSession : IAsyncDisposable
         _runtime = runtime;
         _services = services;
         _done = CancellationTokenSource.CreateLinkedTokenSource(stopping);
+        _clientSendsStopped = CancellationTokenSource.CreateLinkedTokenSource(stopping);
         _toNode = Channel.CreateBounded<FailoverFrame>(new BoundedChannelOptions(runtime.Settings.Options.FailoverQueueFrames) { SingleReader = true, SingleWriter = true });
         _client = WebSocket.CreateFromStream(new NetworkStream(connection.Client, ownsSocket: false), new WebSocketCreationOptions
         {
@@ -64,12 +77,15 @@ internal sealed class FailoverSession : IAsyncDisposable
     {
         var clientToQueue = ClientToQueueAsync();
         var queueToNode = QueueToNodeAsync();
+        _queueToClient = QueueToClientAsync();
         try
         {
             await NodeToClientAsync().ConfigureAwait(false);
         }
         finally
         {
+            // What the node sent before it went or closed still reaches the client, within a close's grace.
+            await DrainToClientAsync().ConfigureAwait(false);
             await _done.CancelAsync().ConfigureAwait(false);
             await Task.WhenAll(clientToQueue, queueToNode).ConfigureAwait(false);
             if (_clientCloseStatus is { } status)
@@ -93,6 +109,10 @@ internal sealed class FailoverSession : IAsyncDisposable
             while (true)
             {
                 var frame = await FrameReader.ReceiveAsync(_client, token).ConfigureAwait(false);
+                if (frame is null && _client.State != WebSocketState.CloseReceived)
+                {
+                    break; // the answer to the proxy's own close (the node's relayed, or a slow consumer's 3008)
+                }
                 if (frame is null)
                 {
                     // The client closes: what it sent before its close is still in the queue. The queue → node loop
@@ -328,13 +348,10 @@ internal sealed class FailoverSession : IAsyncDisposable
                             frame = NextClientSeq(frame, s);
                         }
                     }
-                    if (_clientCloseStatus is null)
+                    if (!ToClient(frame, counted: true))
                     {
-                        await _client.SendAsync(frame.Data, frame.Type, true, token).ConfigureAwait(false);
-                    }
-                    else
-                    {
-                        await SendToClosingClientAsync(frame, token).ConfigureAwait(false);
+                        await CloseSlowConsumerAsync().ConfigureAwait(false);
+                        return;
                     }
                 }
             }
@@ -356,8 +373,8 @@ internal sealed class FailoverSession : IAsyncDisposable
             {
                 return; // the client went or the proxy stops
             }
-            // A failed send to the client lands in the same catch as a node that dropped: a gone client is no reason to move.
-            // One that closed is, while the node has not had all it sent before its close.
+            // A gone client is no reason to move (its sender ends the session); one that closed is, while the node has not
+            // had all it sent before its close.
             if (token.IsCancellationRequested || _client.State is WebSocketState.Aborted or WebSocketState.Closed
                 || (_clientClosed && (_clientCloseStatus is null || _nodeCloseSent)))
             {
@@ -418,17 +435,10 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
         var pending = _standbys.Window.TakePending();
         _rewriting = true;
-        try
+        foreach (var data in pending)
         {
-            foreach (var data in pending)
-            {
-                await _client.SendAsync(FailoverFrames.WithSeq(data, ++_clientSeq), WebSocketMessageType.Text, true, token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
-        {
-            standby.Dispose();
-            return null; // the client went meanwhile
+            // Not counted, as a resume's replay is not at a node: they come at once, before the client could read one.
+            ToClient(new FailoverFrame(FailoverFrames.WithSeq(data, ++_clientSeq), WebSocketMessageType.Text), counted: false);
         }
         _runtime.Metrics.Failover(FailoverResult.Promoted);
         ProxyLog.FailoverPromoted(_runtime.Logger, _session!, lost.Backend?.Id ?? lost.Url.Authority, standby.Session, standby.Node, pending.Count);
@@ -562,10 +572,106 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
     }
 
+    /// <summary>Closes the client after what is queued for it (within <c>Proxy:CloseGrace</c>), as a node's close comes after its frames.</summary>
     private async Task CloseClientAsync(WebSocketCloseStatus status, string? description)
     {
         _clientClosed = true;
+        await DrainToClientAsync().ConfigureAwait(false);
         await CloseQuietlyAsync(_client, status, description).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Queues a frame for the client. False when a counted one does not fit (<c>Proxy:SendQueueFrames</c>): the client is
+    /// a slow consumer. After the client's own close nothing overflows: what does not fit is dropped, and the node still
+    /// gets the close.
+    /// </summary>
+    private bool ToClient(FailoverFrame frame, bool counted)
+    {
+        if (counted && Interlocked.Increment(ref _toClientCount) > _runtime.Settings.Options.SendQueueFrames)
+        {
+            Interlocked.Decrement(ref _toClientCount);
+            return _clientCloseStatus is not null;
+        }
+        _toClient.Writer.TryWrite((frame, counted));
+        return true;
+    }
+
+    /// <summary>Sends the client its queued frames, one at a time; a frame keeps its slot until it is written.</summary>
+    private async Task QueueToClientAsync()
+    {
+        var token = _clientSendsStopped.Token;
+        var reader = _toClient.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(token).ConfigureAwait(false))
+            {
+                while (!_slowConsumer && reader.TryRead(out var item))
+                {
+                    if (_clientCloseStatus is null)
+                    {
+                        await _client.SendAsync(item.Frame.Data, item.Frame.Type, true, token).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await SendToClosingClientAsync(item.Frame, token).ConfigureAwait(false);
+                    }
+                    if (item.Counted)
+                    {
+                        Interlocked.Decrement(ref _toClientCount);
+                    }
+                }
+                if (_slowConsumer)
+                {
+                    return;
+                }
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            if (!token.IsCancellationRequested)
+            {
+                // The client went: the node loop may be waiting on a node that says nothing, end it.
+                _clientClosed = true;
+                await _done.CancelAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>No more frames for the client: waits, within <c>Proxy:CloseGrace</c>, for it to have what is queued.</summary>
+    private async Task DrainToClientAsync()
+    {
+        _toClient.Writer.TryComplete();
+        try
+        {
+            await _queueToClient.WaitAsync(_runtime.Settings.Options.CloseGrace).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            // A cancelled send aborts the client's socket: the loop ends at once.
+            await _clientSendsStopped.CancelAsync().ConfigureAwait(false);
+            await _queueToClient.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        }
+    }
+
+    /// <summary>
+    /// As a node closes a client whose send queue overflowed: what is queued is dropped, the client gets 3008 (after the
+    /// frame it is being sent, within <c>Proxy:CloseGrace</c>, else it is cut off), and the node link is dropped without
+    /// a close, so the node keeps the session for the client's resume.
+    /// </summary>
+    private async Task CloseSlowConsumerAsync()
+    {
+        _slowConsumer = true;
+        _clientClosed = true;
+        ProxyLog.SlowClient(_runtime.Logger, _session ?? "(none yet)", _runtime.Settings.Options.SendQueueFrames);
+        _toClient.Writer.TryComplete();
+        try
+        {
+            using var timeout = new CancellationTokenSource(_runtime.Settings.Options.CloseGrace);
+            await _client.CloseOutputAsync((WebSocketCloseStatus)CloseCodes.SlowConsumer, SlowConsumerReason, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
+        {
+        }
     }
 
     private static async Task CloseQuietlyAsync(WebSocket socket, WebSocketCloseStatus status, string? description)
@@ -589,6 +695,7 @@ internal sealed class FailoverSession : IAsyncDisposable
         _link.Dispose();
         _client.Dispose();
         _done.Dispose();
+        _clientSendsStopped.Dispose();
         return ValueTask.CompletedTask;
     }
 }

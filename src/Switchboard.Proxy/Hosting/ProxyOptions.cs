@@ -133,6 +133,13 @@ public sealed class ProxyOptions
     public int FailoverQueueFrames { get; set; } = 256;
 
     /// <summary>
+    /// Failover mode: node frames held per client until it has read them, as a node's send queue
+    /// (<c>Node:SendQueueCapacity</c>). When one more does not fit, the client is closed with 3008 as a node would close
+    /// it, and its node keeps the session for a resume; the proxy never stops reading a node for a slow client.
+    /// </summary>
+    public int SendQueueFrames { get; set; } = 1024;
+
+    /// <summary>
     /// Failover mode: keep a standby connection for each client on a second node (same user, a session of its own), so a
     /// node that dies without a drain (a crash, SIGKILL) loses the client nothing: the standby already has every message
     /// the dead node had not delivered. Costs a second node connection and a second copy of each message per client.

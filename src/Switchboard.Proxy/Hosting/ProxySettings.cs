@@ -48,6 +48,7 @@ internal sealed record ProxySettings(
                 throw new ArgumentException($"Proxy:GatewayKey (--gateway-key) must be one of the gateway's Gateway:ProxyKeys, at least {ProxyOptions.MinGatewayKeyLength} characters (is {(string.IsNullOrWhiteSpace(key) ? "empty" : $"{key.Trim().Length} characters")}); leave it unset only for a dev-mode gateway.");
             }
             AtLeast(options.FailoverQueueFrames, 1, "Proxy:FailoverQueueFrames");
+            AtLeast(options.SendQueueFrames, 1, "Proxy:SendQueueFrames");
             if (options.NodeKeepAliveInterval < TimeSpan.Zero || options.NodeKeepAliveTimeout < TimeSpan.Zero)
             {
                 throw new ArgumentException($"Proxy:NodeKeepAliveInterval and Proxy:NodeKeepAliveTimeout must not be negative (are {options.NodeKeepAliveInterval} and {options.NodeKeepAliveTimeout}); zero turns them off.");

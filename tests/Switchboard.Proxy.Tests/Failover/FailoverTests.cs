@@ -481,6 +481,83 @@ public sealed class FailoverTests : IAsyncLifetime
         _log.Count("FailoverPromoted").ShouldBe(1);
     }
 
+    /// <summary>Alice (straight on node-1) sends bob <paramref name="count"/> messages of 60,000 bytes: megabytes, more than the sockets' buffers hold.</summary>
+    private static async Task SendLargeAsync(RawClient alice, int count)
+    {
+        var padding = new string('x', 60_000);
+        for (var n = 1; n <= count; n++)
+        {
+            var reply = await alice.CommandAsync($$"""{"type":"send","to":"user:bob","data":{"n":{{n}},"pad":"{{padding}}"},"id":"s{{n}}"}""", $"s{n}");
+            reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
+        }
+    }
+
+    [Fact]
+    public async Task ClientStopsReadingWhileItsNodeSends_TheNodesPongsAreStillRead_NoFailover_AndTheClientGetsEverythingLater()
+    {
+        await StartAsync(configure: o =>
+        {
+            o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
+            o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
+        });
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        (await bob.ReceiveAsync("bob's welcome through the proxy")).GetProperty("node").GetString().ShouldBe("node-1");
+        await WaitAsync(() => _log.Count("StandbyOpened") == 1, "bob's standby (on node-2)");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-1");
+
+        // Bob reads nothing while 18 MB come for him, and for 2 s after (four keepalive timeouts): the proxy's sends to
+        // him block once the sockets' buffers are full, the node's pongs queue behind its messages.
+        const int count = 300;
+        await SendLargeAsync(alice, count);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        for (var n = 1; n <= count; n++)
+        {
+            var frame = await bob.ReceiveAsync($"message {n} of {count} (a close would fail here)");
+            frame.GetProperty("data").GetProperty("n").GetInt64().ShouldBe(n);
+            frame.GetProperty("seq").GetInt64().ShouldBe(n);
+        }
+        bob.Socket.State.ShouldBe(WebSocketState.Open);
+        _log.Count("FailoverStarted").ShouldBe(0, "a client that reads slowly is no node that went");
+        var metrics = await _http.GetStringAsync(new Uri($"http://{_proxy.AdminEndPoint}/metrics")).WithTimeout("the metrics");
+        metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"promoted\"} 0\n");
+    }
+
+    [Fact]
+    public async Task ClientReadsTooSlowly_ItsQueueOverflows_ItIsClosedWith3008AsANodeWould_AndTheNodeKeepsItsSession()
+    {
+        await StartAsync(configure: o =>
+        {
+            o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
+            o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
+            o.SendQueueFrames = 50;
+            o.CloseGrace = TimeSpan.FromSeconds(20);
+        });
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        var welcome = await bob.ReceiveAsync("bob's welcome through the proxy");
+        var session = welcome.GetProperty("session").GetString()!;
+        await WaitAsync(() => _log.Count("StandbyOpened") == 1, "bob's standby (on node-2)");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-1");
+
+        await SendLargeAsync(alice, 300);
+        await WaitAsync(() => _log.Count("SlowClient") == 1, "the proxy to close bob as a slow consumer");
+
+        var lastSeq = 0L;
+        string? text;
+        while ((text = await bob.ReceiveTextAsync("bob's messages, then the proxy's close")) is not null)
+        {
+            lastSeq = JsonDocument.Parse(text).RootElement.GetProperty("seq").GetInt64();
+        }
+        ((int?)bob.Socket.CloseStatus).ShouldBe(3008);
+        bob.Socket.CloseStatusDescription.ShouldBe("send queue overflow: the client reads too slowly");
+        lastSeq.ShouldBeLessThan(300);
+        _log.Count("FailoverStarted").ShouldBe(0);
+
+        // The proxy dropped its node link without a close: node-1 keeps the session for bob's resume.
+        await using var resumed = await _cluster.ResumeAsync("bob", "node-1", session, lastSeq);
+        resumed.Welcome.GetProperty("session").GetString().ShouldBe(session);
+    }
+
     [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
