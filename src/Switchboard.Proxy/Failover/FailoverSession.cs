@@ -46,7 +46,8 @@ internal sealed class FailoverSession : IAsyncDisposable
     // The client's own close (not a drop): what the node gets once the queue has drained into it.
     private WebSocketCloseStatus? _clientCloseStatus;
     private string? _clientCloseDescription;
-    private volatile bool _nodeCloseSent;
+    // The client's close as written into a node link (Sent: whether it was); the session ends when that node answers it.
+    private volatile NodeClose? _nodeClose;
     // With a standby (Proxy:Standby): what keeps it, and the two streams' matcher.
     private readonly StandbyKeeper? _standbys;
     private readonly InFlightCommands _inFlight = new();
@@ -220,8 +221,24 @@ internal sealed class FailoverSession : IAsyncDisposable
                                 (link, again, againSent, pending) = await NextLinkAsync(link, null, false, token).ConfigureAwait(false);
                                 continue;
                             }
-                            await CloseNodeAsync(link).ConfigureAwait(false);
-                            return;
+                            if (await CloseNodeAsync(link).ConfigureAwait(false))
+                            {
+                                // A node that vanished after the close was written never answers it: after a close
+                                // handshake's time its link counts as dropped, and the node loop moves on.
+                                try
+                                {
+                                    await link.Ended.Task.WaitAsync(_runtime.Settings.Options.CloseGrace, token).ConfigureAwait(false);
+                                }
+                                catch (TimeoutException)
+                                {
+                                    link.Socket.Abort();
+                                }
+                            }
+                            // The session ends when the node answers; if the link went first (or was already closing for
+                            // a move), the unanswered commands and the close go to the next.
+                            waiting = null;
+                            (link, again, againSent, pending) = await NextLinkAsync(link, null, false, token).ConfigureAwait(false);
+                            continue;
                         }
                         waiting = null;
                         if (!reader.TryRead(out var next))
@@ -266,15 +283,27 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
     }
 
-    /// <summary>The client closed and the node has every frame it sent before: the node gets the client's close.</summary>
-    private async Task CloseNodeAsync(NodeLink link)
+    /// <summary>
+    /// The client closed and the node has every frame it sent before: the node gets the client's close. False when the
+    /// link could not take it (it went, or it is closing already for a move).
+    /// </summary>
+    private async Task<bool> CloseNodeAsync(NodeLink link)
     {
-        if (_clientCloseStatus is { } status)
+        if (_clientCloseStatus is not { } status)
         {
-            _nodeCloseSent = true;
-            await CloseQuietlyAsync(link.Socket, status, _clientCloseDescription).ConfigureAwait(false);
+            return false;
         }
+        var sent = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Known before the node could answer: its close ends the session only if it answers this one.
+        _nodeClose = new NodeClose(link, sent.Task);
+        var result = await CloseQuietlyAsync(link.Socket, status, _clientCloseDescription).ConfigureAwait(false);
+        sent.SetResult(result);
+        return result;
     }
+
+    /// <summary>Whether the node of <paramref name="link"/> answered the client's close (then the session is over).</summary>
+    private async Task<bool> NodeAnsweredCloseAsync(NodeLink link) =>
+        _nodeClose is { } close && close.Link == link && await close.Sent.ConfigureAwait(false) && link.Socket.CloseStatus is not null;
 
     /// <summary>
     /// Waits for the next node, and gives what it must get first: every command the old node did not answer (it may have
@@ -376,7 +405,7 @@ internal sealed class FailoverSession : IAsyncDisposable
             // A gone client is no reason to move (its sender ends the session); one that closed is, while the node has not
             // had all it sent before its close.
             if (token.IsCancellationRequested || _client.State is WebSocketState.Aborted or WebSocketState.Closed
-                || (_clientClosed && (_clientCloseStatus is null || _nodeCloseSent)))
+                || (_clientClosed && (_clientCloseStatus is null || await NodeAnsweredCloseAsync(link).ConfigureAwait(false))))
             {
                 return;
             }
@@ -674,21 +703,27 @@ internal sealed class FailoverSession : IAsyncDisposable
         }
     }
 
-    private static async Task CloseQuietlyAsync(WebSocket socket, WebSocketCloseStatus status, string? description)
+    /// <summary>Sends a close, if the socket can still take one; whether it did.</summary>
+    private static async Task<bool> CloseQuietlyAsync(WebSocket socket, WebSocketCloseStatus status, string? description)
     {
         if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
         {
-            return;
+            return false;
         }
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
             await socket.CloseOutputAsync(status, description, timeout.Token).ConfigureAwait(false);
+            return true;
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException or IOException or InvalidOperationException)
         {
+            return false;
         }
     }
+
+    /// <summary>The client's close written into a node link, and whether it could be.</summary>
+    private sealed record NodeClose(NodeLink Link, Task<bool> Sent);
 
     public ValueTask DisposeAsync()
     {

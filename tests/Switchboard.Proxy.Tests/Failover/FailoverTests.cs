@@ -481,6 +481,52 @@ public sealed class FailoverTests : IAsyncLifetime
         _log.Count("FailoverPromoted").ShouldBe(1);
     }
 
+    [Fact]
+    public async Task ClientSendsThenCloses_AndItsNodeVanishesBeforeAnsweringTheClose_TheCommandsAndTheCloseGoToTheStandby()
+    {
+        // Node-1 is reached through a relay that can go silent both ways without closing anything.
+        await using var relay = new FreezableRelay();
+        await StartAsync(
+            configure: o =>
+            {
+                o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
+                o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
+            },
+            configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
+        var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
+        relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
+        await using var carol = await _cluster.ConnectAsync("carol", "node-2");
+        await using var bob = await OpenThroughProxyAsync("bob", "node-1");
+        (await bob.ReceiveAsync("bob's welcome through the proxy and the relay")).GetProperty("node").GetString().ShouldBe("node-1");
+        await WaitAsync(() => _log.Count("StandbyOpened") == 1, "bob's standby (on node-2)");
+
+        // Node-1 goes silent; bob's sends and his close are written into its link (the kernel takes them), and no answer
+        // comes: the pings find the link dead, after the close was sent.
+        relay.Freeze();
+        const int count = 20;
+        for (var n = 1; n <= count; n++)
+        {
+            await bob.SendAsync($$"""{"type":"send","to":"user:carol","data":{{n}}}""");
+        }
+        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
+        {
+            await bob.Socket.CloseAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+        }
+
+        var numbers = new SortedSet<int>();
+        while (numbers.Count < count)
+        {
+            var frame = await carol.ReceiveAsync($"bob's message {numbers.Count + 1} of {count}, through the standby's node");
+            numbers.Add(frame.GetProperty("data").GetInt32());
+        }
+        numbers.ShouldBe(Enumerable.Range(1, count));
+        bob.Socket.CloseStatus.ShouldBe(WebSocketCloseStatus.NormalClosure);
+        _log.Count("FailoverPromoted").ShouldBe(1);
+        // The close reached the standby's node too: bob's promoted session there ends.
+        await WaitAsync(() => _cluster.Cluster.Node("node-2").Node.Hub.UserConnectionCount("bob") == 0, "bob's session on node-2 to end with his close");
+        _cluster.Cluster.Node("node-2").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
+    }
+
     /// <summary>Alice (straight on node-1) sends bob <paramref name="count"/> messages of 60,000 bytes: megabytes, more than the sockets' buffers hold.</summary>
     private static async Task SendLargeAsync(RawClient alice, int count)
     {
