@@ -2,7 +2,8 @@ namespace Switchboard.Proxy.Backends;
 
 /// <summary>
 /// A backend and its live state. The same object survives configuration reloads and cluster updates as long as
-/// its id stays, so its connection count and health carry over.
+/// its id stays, so its connection count and health carry over; one removed and added again while its tunnels last
+/// gets the same object back, with its connection count only.
 /// </summary>
 internal sealed class Backend
 {
@@ -191,6 +192,19 @@ internal sealed class Backend
             }
             Eject(retryAt);
             return true;
+        }
+    }
+
+    /// <summary>
+    /// The backend was removed and is added again while tunnels to it last: it starts as a new backend would (what ejected
+    /// it may be gone with the checks that could have ended the ejection); only its connection count carries over.
+    /// </summary>
+    public void StartAfresh()
+    {
+        lock (_lock)
+        {
+            Restore();
+            _ejectedUntil = DateTimeOffset.MaxValue;
         }
     }
 

@@ -6,7 +6,7 @@ namespace Switchboard.Proxy.Backends;
 /// Every backend the proxy knows: the static list and/or the cluster's nodes. Readers take an immutable snapshot
 /// (no lock on the accept path); writers replace it under a lock. A backend that disappears keeps its object until
 /// its last tunnel ends, so established connections continue; one that comes back meanwhile gets the same object
-/// again, so its connection count still counts them.
+/// again, so its connection count still counts them, and starts otherwise as a new backend (its health afresh).
 /// </summary>
 internal sealed class BackendPool
 {
@@ -151,6 +151,7 @@ internal sealed class BackendPool
             return null;
         }
         backend.Removed = false;
+        backend.StartAfresh();
         return backend;
     }
 }

@@ -68,6 +68,38 @@ public sealed class HealthTests
     }
 
     [Fact]
+    public async Task BackendEjectedByChecks_ThatAReloadRemovesAndTheNextBringsBack_StartsAfresh_KeepingOnlyItsTunnelCount()
+    {
+        await using var b1 = await TestBackend.StartAsync("b1");
+        await using var b2 = await TestBackend.StartAsync("b2");
+        var options = Options(b1, b2);
+        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 2 };
+        await using var proxy = await ProxyServer.StartAsync(options);
+        using var onB1 = await ConnectAsync(proxy);
+        (await onB1.WhoAmIAsync()).ShouldBe("b1");
+        b1.Healthy = false;
+        await WaitAsync(() => State(proxy, b1) == "ejected", "b1 to be ejected by its health checks");
+
+        // Reload 1 drops b1 (its tunnel goes on) and turns the checks off; reload 2 adds b1 back, still without checks.
+        var withoutB1 = Options(b2);
+        withoutB1.Listen = options.Listen;
+        proxy.Reload(withoutB1);
+        var withB1 = Options(b1, b2);
+        withB1.Listen = options.Listen;
+        proxy.Reload(withB1);
+
+        State(proxy, b1).ShouldBe("up", "a backend a reload adds starts as a new one: no check is left to end its old ejection");
+        proxy.Backends.Single(b => b.Backend == b1.Url.Authority).Connections.ShouldBe(1, "the tunnel opened before the reloads");
+        var names = new List<string>();
+        for (var i = 0; i < 4; i++)
+        {
+            using var socket = await ConnectAsync(proxy);
+            names.Add(await socket.WhoAmIAsync());
+        }
+        names.ShouldContain("b1");
+    }
+
+    [Fact]
     public async Task BackendFailingHealthChecks_IsEjected_WhileDialsToItKeepSucceeding()
     {
         await using var sick = await TestBackend.StartAsync("sick");
