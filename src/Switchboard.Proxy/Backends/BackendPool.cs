@@ -42,11 +42,24 @@ internal sealed class BackendPool
 
     public Backend? Find(string id) => Array.Find(All, b => b.Id == id);
 
+    /// <summary>Removed backends still kept because tunnels to them were open when last looked at.</summary>
+    public int RetiredCount
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _retired.Count;
+            }
+        }
+    }
+
     /// <summary>Replaces the static backends; backends whose id stays keep their state (connections, health).</summary>
     public void SetStatic(IReadOnlyList<BackendAddress> addresses)
     {
         lock (_lock)
         {
+            ForgetRetiredWithoutTunnels();
             var old = _all.Where(b => !b.FromCluster).ToDictionary(b => b.Id, StringComparer.Ordinal);
             var next = new List<Backend>(addresses.Count);
             foreach (var address in addresses)
@@ -92,6 +105,7 @@ internal sealed class BackendPool
         var added = false;
         lock (_lock)
         {
+            ForgetRetiredWithoutTunnels();
             var backend = Array.Find(_all, b => b.Id == heartbeat.NodeId);
             if (backend is null)
             {
@@ -131,7 +145,17 @@ internal sealed class BackendPool
     private void Retire(Backend backend)
     {
         backend.Removed = true;
-        // The ones whose tunnels have all ended are forgotten here, so the retired stay few.
+        ForgetRetiredWithoutTunnels();
+        // Without tunnels there is nothing to carry over: a returning id gets a new object.
+        if (backend.Connections > 0)
+        {
+            _retired[backend.Id] = backend;
+        }
+    }
+
+    /// <summary>Under _lock: the retired whose tunnels have all ended are forgotten at every change, so they stay few.</summary>
+    private void ForgetRetiredWithoutTunnels()
+    {
         foreach (var (id, retired) in _retired)
         {
             if (retired.Connections == 0)
@@ -139,17 +163,18 @@ internal sealed class BackendPool
                 _retired.Remove(id);
             }
         }
-        _retired[backend.Id] = backend;
     }
 
     /// <summary>Under _lock: the object of a backend removed earlier whose id is back, or null.</summary>
     private Backend? Revive(string id, bool fromCluster)
     {
+        // A static backend and a cluster node may share an id: each gets back only its own, and the other's stays kept.
         // One whose tunnels have all ended has nothing to carry over: a new object starts afresh.
-        if (!_retired.Remove(id, out var backend) || backend.FromCluster != fromCluster || backend.Connections == 0)
+        if (!_retired.TryGetValue(id, out var backend) || backend.FromCluster != fromCluster || backend.Connections == 0)
         {
             return null;
         }
+        _retired.Remove(id);
         backend.Removed = false;
         backend.StartAfresh();
         return backend;

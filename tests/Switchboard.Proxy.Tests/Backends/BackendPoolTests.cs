@@ -1,0 +1,48 @@
+using Switchboard.Backplane;
+using Switchboard.Proxy.Backends;
+
+namespace Switchboard.Proxy.Tests.Backends;
+
+public sealed class BackendPoolTests
+{
+    private static readonly BackendAddress B1 = new("b1", new Uri("ws://127.0.0.1:7001"), 1);
+    private static readonly BackendAddress B2 = new("b2", new Uri("ws://127.0.0.1:7002"), 1);
+
+    [Fact]
+    public void ARemovedBackend_IsKeptOnlyWhileItsTunnelsLast()
+    {
+        var pool = new BackendPool(TimeProvider.System);
+        pool.SetStatic([B1, B2]);
+        var b1 = pool.Find("b1")!;
+        b1.AddConnection();
+
+        pool.SetStatic([]);
+        pool.RetiredCount.ShouldBe(1, "b1, whose tunnel is open; b2 had none");
+
+        b1.RemoveConnection();
+        pool.Observe(Heartbeat("node-1"), load: 0.1);
+        pool.RetiredCount.ShouldBe(0, "b1's last tunnel ended: forgotten at the next change");
+    }
+
+    [Fact]
+    public void AStaticBackendAndAClusterNodeWithOneId_EachGetsBackItsOwn()
+    {
+        var pool = new BackendPool(TimeProvider.System);
+        pool.SetStatic([B1]);
+        var b1 = pool.Find("b1")!;
+        b1.AddConnection();
+        pool.SetStatic([]);
+
+        // A cluster node named like the removed static backend is heard of: a new object, the static one stays kept.
+        pool.Observe(Heartbeat("b1"), load: 0.1);
+        pool.Find("b1")!.ShouldNotBeSameAs(b1);
+        pool.SetStatic([B1]);
+
+        var revived = pool.All.Single(b => b.Id == "b1" && !b.FromCluster);
+        revived.ShouldBeSameAs(b1);
+        revived.Connections.ShouldBe(1, "the static backend's tunnel, opened before it was removed");
+    }
+
+    private static NodeHeartbeat Heartbeat(string id) =>
+        new(id, "ws://127.0.0.1:7100/v1/ws", 0, 100, 0.1, 0, false, 1, "test", DateTimeOffset.UtcNow);
+}
