@@ -43,18 +43,42 @@ internal static class UpstreamDialer
         ConnectAsync(url.DnsSafeHost, url.Port, pool, timeout, reactor, cancellationToken);
 
     /// <summary>
+    /// The first address of <paramref name="host"/> by <paramref name="resolve"/>. A name that does not resolve is the
+    /// backend's failure; a resolver that fails for want of the proxy's own resources is not.
+    /// </summary>
+    /// <exception cref="SocketException">The name does not resolve (or the resolver could not reach its servers).</exception>
+    /// <exception cref="LocalDialException">The resolver failed on the proxy's side: out of descriptors or memory.</exception>
+    internal static async Task<IPAddress> ResolveAsync(string host, Func<string, CancellationToken, Task<IPAddress[]>> resolve, CancellationToken cancellationToken)
+    {
+        IPAddress[] addresses;
+        try
+        {
+            addresses = await resolve(host, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException e) when (LocalDialException.IsLocalResolve(e.SocketErrorCode))
+        {
+            throw new LocalDialException(e, $"resolve {host}");
+        }
+        catch (OutOfMemoryException)
+        {
+            // What .NET throws for EAI_MEMORY: the resolver could not allocate, on this machine.
+            throw new LocalDialException(new SocketException((int)SocketError.NoBufferSpaceAvailable), $"resolve {host} (the resolver ran out of memory)");
+        }
+        return addresses.FirstOrDefault() ?? throw new SocketException((int)SocketError.HostNotFound);
+    }
+
+    /// <summary>
     /// Connects to <paramref name="host"/>:<paramref name="port"/> within <paramref name="timeout"/>: through
     /// <paramref name="reactor"/> for a socket it will serve, else with .NET's own async connect.
     /// </summary>
     /// <exception cref="SocketException">The backend refused or could not be reached.</exception>
     /// <exception cref="TimeoutException">The connection did not complete in time.</exception>
-    /// <exception cref="LocalDialException">The proxy itself is short of descriptors, memory, ports or its source address.</exception>
+    /// <exception cref="LocalDialException">The proxy itself is short of descriptors, memory, ports or its source address (or its resolver is).</exception>
     public static async Task<Socket> ConnectAsync(string host, int port, SourceAddressPool? pool, TimeSpan timeout, SocketReactor? reactor, CancellationToken cancellationToken)
     {
         var address = IPAddress.TryParse(host.Trim('[', ']'), out var literal)
             ? literal
-            : (await Dns.GetHostAddressesAsync(host, cancellationToken).ConfigureAwait(false)).FirstOrDefault()
-              ?? throw new SocketException((int)SocketError.HostNotFound);
+            : await ResolveAsync(host, Dns.GetHostAddressesAsync, cancellationToken).ConfigureAwait(false);
         Socket socket;
         try
         {

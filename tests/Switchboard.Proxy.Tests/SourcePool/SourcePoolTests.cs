@@ -113,6 +113,35 @@ public sealed class SourcePoolTests
         proxy.Backends.Single().State.ShouldBe("ejected");
     }
 
+    [Theory]
+    [InlineData(SocketError.SocketError)] // EAI_SYSTEM: no descriptor left for the resolver's socket or /etc/hosts
+    [InlineData(SocketError.TooManyOpenSockets)]
+    [InlineData(SocketError.NoBufferSpaceAvailable)]
+    public async Task AResolverThatFailsForWantOfTheProxysResources_IsALocalFailure(SocketError error)
+    {
+        var e = await Should.ThrowAsync<LocalDialException>(() =>
+            UpstreamDialer.ResolveAsync("node-1.internal", (_, _) => throw new SocketException((int)error), CancellationToken.None));
+        e.Error.ShouldBe(error);
+        e.Message.ShouldContain("resolve node-1.internal");
+        // .NET's answer to EAI_MEMORY.
+        await Should.ThrowAsync<LocalDialException>(() =>
+            UpstreamDialer.ResolveAsync("node-1.internal", (_, _) => throw new OutOfMemoryException(), CancellationToken.None));
+    }
+
+    [Theory]
+    [InlineData(SocketError.HostNotFound)]
+    [InlineData(SocketError.NoData)]
+    [InlineData(SocketError.TryAgain)]
+    public async Task ANameThatDoesNotResolve_IsTheBackendsFailure(SocketError error)
+    {
+        var e = await Should.ThrowAsync<SocketException>(() =>
+            UpstreamDialer.ResolveAsync("gone.internal", (_, _) => throw new SocketException((int)error), CancellationToken.None));
+        e.SocketErrorCode.ShouldBe(error);
+        (await Should.ThrowAsync<SocketException>(() =>
+            UpstreamDialer.ResolveAsync("empty.internal", (_, _) => Task.FromResult(Array.Empty<IPAddress>()), CancellationToken.None))).SocketErrorCode.ShouldBe(SocketError.HostNotFound);
+        (await UpstreamDialer.ResolveAsync("localhost", Dns.GetHostAddressesAsync, CancellationToken.None)).ShouldNotBeNull();
+    }
+
     [Fact]
     public void Pool_ParsesRangesAndLists_AndRefusesNonsense()
     {
