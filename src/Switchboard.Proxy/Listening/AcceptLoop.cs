@@ -5,10 +5,10 @@ using Switchboard.Proxy.Admin;
 namespace Switchboard.Proxy.Listening;
 
 /// <summary>
-/// Takes client connections off the listener and hands each on, paced by the accept-rate limit. An accept that fails
-/// because the proxy is out of file descriptors or kernel memory would fail again at once (the connection stays in the
-/// backlog): the loop then waits, 10 ms at first and twice as long each time after, up to 100 ms, instead of burning a
-/// core; the first accept that works ends the backoff.
+/// Takes client connections off the listener and hands each on, paced by the accept-rate limit (which only accepts that
+/// work use up). An accept that fails because the proxy is out of file descriptors or kernel memory would fail again at
+/// once (the connection stays in the backlog): the loop then waits, 10 ms at first and twice as long each time after, up
+/// to 100 ms, instead of burning a core; the first accept that works ends the backoff.
 /// </summary>
 internal sealed class AcceptLoop(
     Func<CancellationToken, ValueTask<Socket>> accept, Action<Socket> handle, Func<double> acceptRatePerSecond,
@@ -29,7 +29,8 @@ internal sealed class AcceptLoop(
         var backoff = TimeSpan.Zero;
         while (!stopping.IsCancellationRequested)
         {
-            var wait = _rateLimiter.TakeOrWait(acceptRatePerSecond());
+            var rate = acceptRatePerSecond();
+            var wait = _rateLimiter.TakeOrWait(rate);
             if (wait > TimeSpan.Zero)
             {
                 metrics.AcceptDelayed();
@@ -54,6 +55,8 @@ internal sealed class AcceptLoop(
             }
             catch (SocketException e) when (IsShortOfResources(e.SocketErrorCode))
             {
+                // The rate limit counts clients let in, not attempts.
+                _rateLimiter.Refund(rate);
                 backoff = backoff == TimeSpan.Zero ? FirstBackoff : TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, MaxBackoff.Ticks));
                 metrics.AcceptBackedOff();
                 if (_backoffLog.ShouldLog(out var held))
@@ -69,6 +72,7 @@ internal sealed class AcceptLoop(
             catch (SocketException e)
             {
                 // A client that reset before we took it: keep accepting.
+                _rateLimiter.Refund(rate);
                 ProxyLog.AcceptFailed(logger, e.Message);
                 continue;
             }

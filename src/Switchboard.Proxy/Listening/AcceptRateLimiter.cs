@@ -27,4 +27,13 @@ internal sealed class AcceptRateLimiter(TimeProvider time)
         }
         return TimeSpan.FromSeconds((1 - _tokens) / ratePerSecond);
     }
+
+    /// <summary>Gives back the token the last <see cref="TakeOrWait"/> took: the accept it paid for failed, and no client came in.</summary>
+    public void Refund(double ratePerSecond)
+    {
+        if (ratePerSecond > 0 && !double.IsNaN(_tokens))
+        {
+            _tokens = Math.Min(ratePerSecond, _tokens + 1);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Threading.Channels;
 using Switchboard.Proxy.Admin;
@@ -17,8 +18,9 @@ public sealed class AcceptLoopTests
         using var metrics = new ProxyMetrics(null, () => 0, () => []);
         using var stop = new CancellationTokenSource();
         using var accepted = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        var handled = new List<Socket>();
-        var calls = new List<DateTimeOffset>();
+        // Written on the loop's thread, read on this one.
+        var handled = new ConcurrentQueue<Socket>();
+        var calls = new ConcurrentQueue<DateTimeOffset>();
         // Five accepts fail (EMFILE, ENFILE alike, then ENOBUFS), one works, the next fails again, then the backlog is empty.
         var script = new SocketError?[]
         {
@@ -27,14 +29,14 @@ public sealed class AcceptLoopTests
         };
         async ValueTask<Socket> AcceptAsync(CancellationToken token)
         {
-            calls.Add(clock.GetUtcNow());
+            calls.Enqueue(clock.GetUtcNow());
             if (calls.Count > script.Length)
             {
                 await Task.Delay(Timeout.Infinite, token);
             }
             return script[calls.Count - 1] is { } error ? throw new SocketException((int)error) : accepted;
         }
-        var loop = new AcceptLoop(AcceptAsync, handled.Add, () => 0, metrics, clock, log);
+        var loop = new AcceptLoop(AcceptAsync, handled.Enqueue, () => 0, metrics, clock, log);
 
         var running = Task.Run(() => loop.RunAsync(stop.Token));
         // Each failed accept is followed by a wait on the clock, 10 ms doubling up to 100 ms, and the next accept only after it.
@@ -51,7 +53,8 @@ public sealed class AcceptLoopTests
 
         waits.Select(w => w.TotalMilliseconds).ShouldBe([10, 20, 40, 80, 100, 10]); // the accept that worked ended the backoff
         handled.ShouldBe([accepted]);
-        calls[1].ShouldBe(calls[0] + TimeSpan.FromMilliseconds(10)); // not before
+        var times = calls.ToArray();
+        times[1].ShouldBe(times[0] + TimeSpan.FromMilliseconds(10)); // not before
         metrics.AcceptBackoffs.ShouldBe(6);
         log.Count("AcceptBackingOff").ShouldBe(1); // all within one second: the rest are held back and counted
     }
@@ -62,10 +65,10 @@ public sealed class AcceptLoopTests
         var clock = new WatchedClock();
         using var metrics = new ProxyMetrics(null, () => 0, () => []);
         using var stop = new CancellationTokenSource();
-        var calls = 0;
+        var calls = 0; // incremented on the loop's thread, read on this one
         async ValueTask<Socket> AcceptAsync(CancellationToken token)
         {
-            if (++calls > 3)
+            if (Interlocked.Increment(ref calls) > 3)
             {
                 await Task.Delay(Timeout.Infinite, token);
             }
@@ -74,11 +77,44 @@ public sealed class AcceptLoopTests
         var loop = new AcceptLoop(AcceptAsync, _ => { }, () => 0, metrics, clock, new RecordingLogger());
 
         var running = Task.Run(() => loop.RunAsync(stop.Token));
-        await Eventually.TrueAsync(() => calls == 4, "three failed accepts and a fourth, without the clock moving");
+        await Eventually.TrueAsync(() => Volatile.Read(ref calls) == 4, "three failed accepts and a fourth, without the clock moving");
         await stop.CancelAsync();
         await running.WithTimeout("the accept loop to stop");
         metrics.AcceptBackoffs.ShouldBe(0);
         clock.Timers.Reader.Count.ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task AnAcceptThatFails_DoesNotUseUpTheAcceptRate()
+    {
+        // One accept a second, a burst of one: the first accept fails for want of descriptors, the next works.
+        var clock = new WatchedClock();
+        using var metrics = new ProxyMetrics(null, () => 0, () => []);
+        using var stop = new CancellationTokenSource();
+        using var accepted = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var handled = new ConcurrentQueue<Socket>();
+        var calls = 0;
+        async ValueTask<Socket> AcceptAsync(CancellationToken token)
+        {
+            var call = Interlocked.Increment(ref calls);
+            if (call > 2)
+            {
+                await Task.Delay(Timeout.Infinite, token);
+            }
+            return call == 1 ? throw new SocketException((int)SocketError.TooManyOpenSockets) : accepted;
+        }
+        var loop = new AcceptLoop(AcceptAsync, handled.Enqueue, () => 1, metrics, clock, new RecordingLogger());
+
+        var running = Task.Run(() => loop.RunAsync(stop.Token));
+        var backoff = await clock.Timers.Reader.ReadAsync().AsTask().WithTimeout("the wait after the failed accept");
+        backoff.ShouldBe(AcceptLoop.FirstBackoff);
+        clock.Advance(backoff);
+        // The second accept needs no token more than the first took: it comes after the backoff, not a second later.
+        await Eventually.TrueAsync(() => handled.Count == 1, "the client accepted after the backoff, the clock not moved on");
+        await stop.CancelAsync();
+        await running.WithTimeout("the accept loop to stop");
+        handled.ShouldBe([accepted]);
+        Volatile.Read(ref calls).ShouldBe(2);
     }
 
     /// <summary>A manual clock that tells each timer started on it (Task.Delay's), with its due time.</summary>
