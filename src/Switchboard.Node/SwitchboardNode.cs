@@ -214,8 +214,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     }
 
     /// <summary>
-    /// Stops taking connections, closes every client with 1012 (after flushing what is queued for it), waits for
-    /// them up to the close timeout, and leaves the cluster.
+    /// Stops taking connections, closes every client with 1012 (after flushing what is queued for it; one whose
+    /// session is being taken from another node once the take has ended), waits for them up to the close timeout, and
+    /// leaves the cluster.
     /// </summary>
     public Task StopAsync(CancellationToken cancellationToken = default)
     {
@@ -237,7 +238,11 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         }
         foreach (var connection in Hub.Connections)
         {
-            connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);
+            // One taking its session is closed once the take has ended (HandleCommandAsync), when this node holds it.
+            if (!connection.PostponeStopClose())
+            {
+                CloseForStop(connection);
+            }
         }
         SignalIfAllClosed();
         try
@@ -247,6 +252,11 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
             // Out of time (ours or the host's): abort timers end the stragglers; leaving the cluster must still happen.
+            // A take that outlasted the wait does not hold its 1012 any longer; its outcome is settled when it ends.
+            foreach (var connection in Hub.Connections)
+            {
+                CloseForStop(connection);
+            }
         }
         await HandOverTakenSessionsAsync(cancellationToken).ConfigureAwait(false);
         await _sessions.DropAllAsync().ConfigureAwait(false);
@@ -291,6 +301,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             // Out of time: what is left is dropped with the rest.
         }
     }
+
+    private static void CloseForStop(ClientConnection connection) =>
+        connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);
 
     private void OnAnnounceRequested()
     {
@@ -442,7 +455,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
             connection.StopHolding();
             if (_stopping)
             {
-                connection.RequestClose(CloseReason.NodeShutdown, (WebSocketCloseStatus)CloseCodes.ServiceRestart, "node shutting down: reconnect through the gateway", flush: true);
+                CloseForStop(connection);
             }
             // From here on the slot is given back when the connection ends (OnEnded).
             return connection;
@@ -507,6 +520,13 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
                 }
                 finally
                 {
+                    if (connection.TakeWaitingStopClose())
+                    {
+                        // The stop's 1012, held back until now: the client hears it after this node holds the session
+                        // (or after its new session's welcome), so its resume elsewhere finds it here. Requested before
+                        // EndTake, so it is settled as a close during the take.
+                        CloseForStop(connection);
+                    }
                     if (connection.EndTake() is { } closed)
                     {
                         // Closed while its session was taken (a 3008 of the held messages, the node's stop): settled

@@ -38,6 +38,9 @@ public sealed partial class ClientConnection
     // Set while the session is being taken for this connection's resume: a close meanwhile is settled once it is done.
     private bool _taking;
     private bool _closedWhileTaking;
+    // From BeginTake until the take's outcome is known: the node's stop leaves this connection's 1012 until then.
+    private bool _stopCloseMayWait;
+    private bool _stopCloseWaiting;
     private Action<RoutedMessage>? _forward;
     private HashSet<long>? _seen;
     private Queue<long>? _seenOrder;
@@ -412,7 +415,34 @@ public sealed partial class ClientConnection
                 return false;
             }
             _taking = true;
+            _stopCloseMayWait = true;
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Called by the node's stop: true when a take is under way, so the 1012 waits for its outcome
+    /// (<see cref="TakeWaitingStopClose"/>). Sent now, it would have the client resume elsewhere before any node holds
+    /// the session: the old one has let it go, and this one holds it only once the take has ended.
+    /// </summary>
+    internal bool PostponeStopClose()
+    {
+        lock (_enqueueLock)
+        {
+            _stopCloseWaiting |= _stopCloseMayWait;
+            return _stopCloseMayWait;
+        }
+    }
+
+    /// <summary>Called once the take's outcome is known (before <see cref="EndTake"/>): true when the stop's 1012 waits to be sent.</summary>
+    internal bool TakeWaitingStopClose()
+    {
+        lock (_enqueueLock)
+        {
+            _stopCloseMayWait = false;
+            var waiting = _stopCloseWaiting;
+            _stopCloseWaiting = false;
+            return waiting;
         }
     }
 

@@ -4,18 +4,20 @@ using Switchboard.Tests.Common;
 namespace Switchboard.Node.Tests.Sessions;
 
 /// <summary>
-/// A resuming connection closed by its node's stop (or a drain's timeout) while its session is still being taken from
-/// another node: the take completes, the other node has let the session go, and the 1012 asked the client to resume, so
-/// the stopping node keeps the session until it has resumed elsewhere.
+/// A resuming connection whose node stops (or a drain times out) while its session is still being taken from another
+/// node: its 1012 waits for the take, the other node has let the session go, so the stopping node keeps the session
+/// until it has resumed elsewhere, and the client hears the 1012 only once that resume can find it.
 /// </summary>
 public sealed class ShutdownDuringTakeTests
 {
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
-    public async Task StopDuringTheTake_Closes1012_AndTheSessionResumesElsewhere(bool drain)
+    public async Task StopDuringTheTake_Closes1012OnceTheTakeEnded_AndAnImmediateResumeElsewhereFindsTheSession(bool drain)
     {
-        var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind);
+        // The take is carried out at once (node-1 lets the session go) and its answer is what is slow: meanwhile no node
+        // would find the session for a resume.
+        var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
         await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
         {
             o.Backplane = backplane;
@@ -31,22 +33,26 @@ public sealed class ShutdownDuringTakeTests
         bob.Socket.Abort();
         bob.Socket.Dispose();
 
-        // Bob resumes on node-2, whose take of the session from node-1 is held; node-2 stops meanwhile.
+        // Bob resumes on node-2, whose take of the session from node-1 is slow; node-2 stops meanwhile.
         await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
         await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
-        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-2 to ask node-1 for the session (held)");
+        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-1 to hand the session over (its answer held)");
         await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
         var reply = await alice.CommandAsync("""{"type":"send","to":"user:bob","data":1,"id":"s1"}""", "s1");
         reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
         var node2 = cluster.Cluster.Node("node-2").Node;
         var stopping = drain ? node2.DrainAsync() : node2.StopAsync();
-        (await resuming.ReceiveTextAsync("the 1012 close")).ShouldBeNull("no frame before the close: the welcome waits for the take");
+        // The take's answer comes well after the stop began: a 1012 sent at the stop's start reaches the client first.
+        var slowTake = Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ => backplane.Release(), TaskScheduler.Default);
+
+        var frames = new List<string>();
+        while (await resuming.ReceiveTextAsync("bob's frames up to the 1012", TimeSpan.FromSeconds(15)) is { } frame)
+        {
+            frames.Add(frame);
+        }
         ((int?)resuming.Socket.CloseStatus).ShouldBe(1012);
 
-        // The take completes after the close: node-1 has handed the session over, so node-2 keeps it for the resume.
-        backplane.Release();
-        await Eventually.TrueAsync(() => node2.KeptSessionCount == 1, "node-2 to keep bob's session after its 1012");
-
+        // The client resumes elsewhere at once, as the 1012 asks: node-2 holds the session by now.
         await using var resumed = await cluster.ResumeAsync("bob", "node-1", session, lastSeq: 0);
         resumed.Welcome.GetProperty("session").GetString().ShouldBe(session);
         resumed.Welcome.GetProperty("resumed").GetBoolean().ShouldBeTrue(resumed.Welcome.GetRawText());
@@ -54,6 +60,9 @@ public sealed class ShutdownDuringTakeTests
         var message = await resumed.ReceiveAsync("the message sent during the take");
         message.GetProperty("data").GetInt32().ShouldBe(1);
         message.GetProperty("seq").GetInt64().ShouldBe(1);
+        frames.Count.ShouldBeGreaterThan(0, "node-2 welcomed bob's resume before its 1012");
+        frames[0].ShouldContain("\"resumed\":true");
+        await slowTake.WithTimeout("the slow take's release");
         await stopping.WithTimeout("node-2's stop, once the session has moved on");
         node2.KeptSessionCount.ShouldBe(0);
     }
