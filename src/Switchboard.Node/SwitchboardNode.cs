@@ -287,8 +287,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
     /// </summary>
     private async Task HandOverTakenSessionsAsync(CancellationToken cancellationToken)
     {
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.CloseTimeout * 2);
+        // On the node's clock, like the waits it bounds.
+        using var timeout = new CancellationTokenSource(_options.CloseTimeout * 2, _time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
             while (_takenWhileStopping.Keys.Any(_sessions.IsKept))
@@ -300,6 +301,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         {
             // Out of time: what is left is dropped with the rest.
         }
+        _takenWhileStopping.Clear();
     }
 
     private static void CloseForStop(ClientConnection connection) =>
