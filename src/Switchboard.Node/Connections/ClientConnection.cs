@@ -33,8 +33,8 @@ public sealed partial class ClientConnection
     private SessionMode _mode;
     private ReplayBuffer? _replay;
     private Queue<RoutedMessage>? _pending;
-    // Ids of held messages let go past what a session keeps: those not delivered otherwise are reported missed.
-    private List<long>? _heldDropped;
+    // Held messages let go past what a session keeps: those not delivered otherwise are reported missed.
+    private HeldDrops? _heldDropped;
     // Set while the session is being taken for this connection's resume: a close meanwhile is settled once it is done.
     private bool _taking;
     private bool _closedWhileTaking;
@@ -175,7 +175,7 @@ public sealed partial class ClientConnection
         {
             // Not only copies of what the old node buffers: what it forwards after its hand-over, and what was routed
             // here alone, is nowhere else.
-            (_heldDropped ??= []).Add(_pending.Dequeue().Id);
+            (_heldDropped ??= new HeldDrops(2 * (_options.SendQueueCapacity + _options.ReplayBufferMessages))).Add(_pending.Dequeue().Id);
         }
         _pending.Enqueue(message);
         if (_pending.Count > _options.SendQueueCapacity)
@@ -459,6 +459,18 @@ public sealed partial class ClientConnection
         }
     }
 
+    /// <summary>Ids of held messages let go that are remembered now, to be checked once the take ends (bounded).</summary>
+    internal int HeldDropsTracked
+    {
+        get
+        {
+            lock (_enqueueLock)
+            {
+                return _heldDropped?.Tracked ?? 0;
+            }
+        }
+    }
+
     /// <summary>Ends the take begun by <see cref="BeginTake"/>; returns why the connection closed meanwhile, if it did.</summary>
     internal CloseReason? EndTake()
     {
@@ -499,7 +511,7 @@ public sealed partial class ClientConnection
         }
         _heldDropped = null;
         var stillHeld = held.Select(m => m.Id).ToHashSet();
-        var lost = dropped.Distinct().Count(id => !stillHeld.Contains(id) && FirstTime(id));
+        var lost = dropped.Lost(id => stillHeld.Contains(id) || !FirstTime(id));
         if (lost > 0)
         {
             _seq += lost;

@@ -124,6 +124,62 @@ public sealed class SlowConsumerDuringTakeTests
         }
     }
 
+    [Fact]
+    public async Task HeldLongPastWhatASessionKeeps_WhatIsRememberedStaysBounded_AndTheLostAreReportedMissed()
+    {
+        const int replayBuffer = 4;
+        const int sent = 40;
+        // Ids remembered of what was let go: twice what may be held (QueueCapacity + replayBuffer).
+        const int remembered = 2 * (QueueCapacity + replayBuffer);
+        var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
+        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
+        {
+            o.Backplane = backplane;
+            o.ConfigureNode = n =>
+            {
+                n.SendQueueCapacity = QueueCapacity;
+                n.ReplayBufferMessages = replayBuffer;
+                n.ResumeForwardTime = TimeSpan.FromSeconds(30);
+            };
+        });
+        await using var alice = await cluster.ConnectAsync("alice", "node-1");
+        await using var carol = await cluster.ConnectAsync("carol", "node-2");
+        var bob = await cluster.ConnectAsync("bob", "node-1");
+        var session = bob.Session;
+        bob.Socket.Abort();
+        bob.Socket.Dispose();
+
+        await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
+        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
+        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-1 to hand the session over (its answer held)");
+        await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
+        await cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
+        // Each comes to node-2 twice (directly, and forwarded by node-1): many times what is held.
+        for (var n = 1; n <= sent; n++)
+        {
+            await SendAsync(alice, n);
+        }
+        (await alice.CommandAsync("""{"type":"send","to":"user:carol","data":"mark","id":"m"}""", "m")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+        (await carol.ReceiveAsync("the mark")).GetProperty("data").GetString().ShouldBe("mark");
+        var node2 = cluster.Cluster.Node("node-2").Node;
+        var taking = node2.Hub.Connections.Single(c => c.UserId == "bob");
+        taking.HeldDropsTracked.ShouldBeInRange(1, remembered);
+
+        backplane.Release();
+        await Eventually.TrueAsync(() => node2.KeptSessionCount == 1, "node-2 to keep bob's session after the 3008");
+        // What was let go is reported missed: never fewer than were lost (each message let go but the last kept).
+        await using var resumed = await cluster.ResumeAsync("bob", "node-2", session, lastSeq: 0);
+        resumed.Welcome.GetProperty("session").GetString().ShouldBe(session);
+        resumed.Welcome.GetProperty("resumed").GetBoolean().ShouldBeFalse(resumed.Welcome.GetRawText());
+        resumed.Welcome.GetProperty("missedFrom").GetInt64().ShouldBe(1, resumed.Welcome.GetRawText());
+        resumed.Welcome.GetProperty("missedTo").GetInt64().ShouldBeGreaterThanOrEqualTo(sent - replayBuffer, resumed.Welcome.GetRawText());
+        resumed.Welcome.GetProperty("replayed").GetInt32().ShouldBe(replayBuffer);
+        for (var n = sent - replayBuffer + 1; n <= sent; n++)
+        {
+            (await resumed.ReceiveAsync($"message {n}")).GetProperty("data").GetInt32().ShouldBe(n);
+        }
+    }
+
     private static async Task SendAsync(RawClient from, int n)
     {
         var reply = await from.CommandAsync($$"""{"type":"send","to":"user:bob","data":{{n}},"id":"s{{n}}"}""", $"s{n}");
