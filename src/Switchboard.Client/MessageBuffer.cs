@@ -60,7 +60,8 @@ internal sealed class MessageBuffer(int capacity)
 
     /// <summary>
     /// Takes the next message, unless <see cref="DropUnread"/> has been called: then it empties the buffer and returns
-    /// <see langword="false"/>, also for a message it took as the drop began.
+    /// <see langword="false"/>, also for a message it took before it saw the drop. A call that had already looked
+    /// when the drop came still returns its message: at most one, handed out just after the drop.
     /// </summary>
     public bool TryRead(out SwitchboardMessage message)
     {
@@ -68,7 +69,8 @@ internal sealed class MessageBuffer(int capacity)
         {
             return false;
         }
-        // Looked at after the take, so a message taken while DropUnread ran is not handed out after it returned.
+        // Looked at after the take, so a message taken before the drop was seen is dropped too. Not a lock: a reader past
+        // this check when the flag is set still hands its one message out.
         if (_dropped)
         {
             DrainUnread();
@@ -96,9 +98,10 @@ internal sealed class MessageBuffer(int capacity)
     public bool TryComplete(Exception? error = null) => _channel.Writer.TryComplete(error);
 
     /// <summary>
-    /// Drops every message not yet read, and every one written from now on (the client is being disposed). Only sets
-    /// the flag: the channel has a single reader, so the reader empties it (<see cref="TryRead"/>), not the disposing
-    /// thread; until a reader looks, the dropped messages stay referenced by the buffer.
+    /// Drops every message not yet read, and every one written from now on (the client is being disposed), except at
+    /// most the one a reader was already handing out (<see cref="TryRead"/> had looked at the flag). Only sets the
+    /// flag: the channel has a single reader, so the reader empties it, not the disposing thread; until a reader looks,
+    /// the dropped messages stay referenced by the buffer.
     /// </summary>
     public void DropUnread() => _dropped = true;
 

@@ -359,7 +359,8 @@ public sealed class SwitchboardClient : IAsyncDisposable
     /// <summary>
     /// Closes the connection with 1000, stops reconnecting, fails commands in flight with
     /// <see cref="SwitchboardErrorReason.Closed"/> and ends <see cref="ReadAllAsync"/>. Messages not yet read are dropped:
-    /// from the moment it is called, neither <see cref="ReadAllAsync"/> nor <see cref="OnMessage"/> gets another one.
+    /// once it has been called, <see cref="ReadAllAsync"/> and <see cref="OnMessage"/> get no further message, except at
+    /// most one that was already being handed out when it was called.
     /// </summary>
     public async ValueTask DisposeAsync()
     {
