@@ -622,6 +622,7 @@ internal sealed class FailoverSession : IAsyncDisposable
             return _clientCloseStatus is not null;
         }
         _toClient.Writer.TryWrite((frame, counted));
+        _runtime.Metrics.ClientFrameQueued();
         return true;
     }
 

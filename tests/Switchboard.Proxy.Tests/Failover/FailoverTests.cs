@@ -450,11 +450,7 @@ public sealed class FailoverTests : IAsyncLifetime
         // Node-1 is reached through a relay that can go silent both ways without closing anything.
         await using var relay = new FreezableRelay();
         await StartAsync(
-            configure: o =>
-            {
-                o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
-                o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
-            },
+            configure: GenerousKeepAlive,
             configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
         var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
         relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
@@ -487,11 +483,7 @@ public sealed class FailoverTests : IAsyncLifetime
         // Node-1 is reached through a relay that can go silent both ways without closing anything.
         await using var relay = new FreezableRelay();
         await StartAsync(
-            configure: o =>
-            {
-                o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
-                o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
-            },
+            configure: GenerousKeepAlive,
             configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
         var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
         relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
@@ -538,24 +530,42 @@ public sealed class FailoverTests : IAsyncLifetime
         }
     }
 
+    /// <summary>
+    /// A keepalive a busy machine keeps easily (a node may take well over half a second to pong when the tests share two
+    /// cores), used where a test asserts that no failover happens.
+    /// </summary>
+    private static readonly TimeSpan GenerousKeepAliveTimeout = TimeSpan.FromSeconds(2);
+
+    private static void GenerousKeepAlive(ProxyOptions o)
+    {
+        o.NodeKeepAliveInterval = TimeSpan.FromSeconds(1);
+        o.NodeKeepAliveTimeout = GenerousKeepAliveTimeout;
+    }
+
     [Fact]
     public async Task ClientStopsReadingWhileItsNodeSends_TheNodesPongsAreStillRead_NoFailover_AndTheClientGetsEverythingLater()
     {
-        await StartAsync(configure: o =>
-        {
-            o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
-            o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
-        });
+        await StartAsync(configure: GenerousKeepAlive);
         await using var bob = await OpenThroughProxyAsync("bob", "node-1");
         (await bob.ReceiveAsync("bob's welcome through the proxy")).GetProperty("node").GetString().ShouldBe("node-1");
         await WaitAsync(() => _log.Count("StandbyOpened") == 1, "bob's standby (on node-2)");
         await using var alice = await _cluster.ConnectAsync("alice", "node-1");
 
-        // Bob reads nothing while 18 MB come for him, and for 2 s after (four keepalive timeouts): the proxy's sends to
-        // him block once the sockets' buffers are full, the node's pongs queue behind its messages.
+        // Bob reads nothing while 18 MB come for him: the proxy's sends to him block once the sockets' buffers are full,
+        // and the node's pongs come behind its messages. The proxy reads them all into bob's queue, then bob goes on
+        // reading nothing for two keepalive timeouts more, at least three in all: a proxy that left the node unread
+        // behind a blocked send would have aborted the link by then.
         const int count = 300;
+        var stall = System.Diagnostics.Stopwatch.StartNew();
+        var queuedBefore = _proxy.Metrics.ClientFramesQueued;
         await SendLargeAsync(alice, count);
-        await Task.Delay(TimeSpan.FromSeconds(2));
+        await WaitAsync(() => _proxy.Metrics.ClientFramesQueued - queuedBefore >= count || _log.Count("FailoverStarted") > 0, "the proxy to read all of bob's messages from node-1");
+        _log.Count("FailoverStarted").ShouldBe(0, "a client that does not read is no node that went");
+        var readAll = stall.Elapsed;
+        var wait = TimeSpan.FromTicks(Math.Max((3 * GenerousKeepAliveTimeout - stall.Elapsed).Ticks, 2 * GenerousKeepAliveTimeout.Ticks));
+        // Nothing to wait for: this is the time in which nothing must happen.
+        await Task.Delay(wait);
+        _log.Count("FailoverStarted").ShouldBe(0, $"bob stalled {stall.Elapsed} (all read after {readAll}); a client that reads slowly is no node that went");
 
         for (var n = 1; n <= count; n++)
         {
@@ -574,8 +584,7 @@ public sealed class FailoverTests : IAsyncLifetime
     {
         await StartAsync(configure: o =>
         {
-            o.NodeKeepAliveInterval = TimeSpan.FromMilliseconds(200);
-            o.NodeKeepAliveTimeout = TimeSpan.FromMilliseconds(500);
+            GenerousKeepAlive(o);
             o.SendQueueFrames = 50;
             o.CloseGrace = TimeSpan.FromSeconds(20);
         });
