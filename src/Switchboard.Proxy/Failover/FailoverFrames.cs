@@ -182,7 +182,8 @@ internal static class FailoverFrames
         Encoding.UTF8.GetBytes(id is null ? $$"""{"type":"ack","seq":{{seq}}}""" : $$"""{"type":"ack","seq":{{seq}},"id":{{JsonSerializer.Serialize(id)}}}""");
 
     /// <summary>What failover needs of a welcome.</summary>
-    public sealed record WelcomeInfo(string? Session, bool Resumed, long? MissedFrom, long? MissedTo, string? Node = null);
+    /// <summary>A welcome's fields the proxy uses; <paramref name="Replayed"/>: messages a resume's replay sends right after it (and its reply).</summary>
+    public sealed record WelcomeInfo(string? Session, bool Resumed, long? MissedFrom, long? MissedTo, string? Node = null, int Replayed = 0);
 
     public static WelcomeInfo ReadWelcome(ReadOnlySpan<byte> frame)
     {
@@ -195,7 +196,8 @@ internal static class FailoverFrames
                 root.TryGetProperty("resumed", out var r) && r.ValueKind == JsonValueKind.True,
                 root.TryGetProperty("missedFrom", out var f) && f.TryGetInt64(out var from) ? from : null,
                 root.TryGetProperty("missedTo", out var t) && t.TryGetInt64(out var to) ? to : null,
-                root.TryGetProperty("node", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null);
+                root.TryGetProperty("node", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null,
+                root.TryGetProperty("replayed", out var p) && p.TryGetInt32(out var replayed) && replayed > 0 ? replayed : 0);
         }
         catch (JsonException)
         {

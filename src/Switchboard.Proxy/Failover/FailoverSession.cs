@@ -41,6 +41,10 @@ internal sealed class FailoverSession : IAsyncDisposable
     private string? _sessionNode;
     private long _lastSeq;
     private long _clientSeq;
+    // A resume's replay (the node queues it at once, and counts none of it against its send queue): the messages still
+    // to come, and whether the resume's reply may come first. Only the node → client loop uses them.
+    private int _replayLeft;
+    private bool _replyMayFollow;
     private volatile bool _rewriting;
     private volatile bool _clientClosed;
     // The client's own close (not a drop): what the node gets once the queue has drained into it.
@@ -335,10 +339,12 @@ internal sealed class FailoverSession : IAsyncDisposable
                 while (await link.ReceiveAsync(token).ConfigureAwait(false) is { } received)
                 {
                     var frame = received;
+                    var counted = true;
                     _connection.Touch(_runtime.Time.GetTimestamp());
                     if (frame.Type == WebSocketMessageType.Text)
                     {
                         var (type, seq, messageId, replyId, _, _) = FailoverFrames.Scan(frame.Data);
+                        counted = !InReplay(type);
                         if (type == FailoverFrames.Reconnect)
                         {
                             // The node drains or sheds load: close as a client would (1000 keeps the session after
@@ -359,6 +365,8 @@ internal sealed class FailoverSession : IAsyncDisposable
                         if (type == FailoverFrames.Welcome && _session is null)
                         {
                             var welcome = FailoverFrames.ReadWelcome(frame.Data);
+                            ExpectReplay(welcome, reply: true);
+                            counted = false;
                             _session = welcome.Session;
                             _sessionNode = welcome.Node;
                             KeepStandby();
@@ -377,7 +385,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                             frame = NextClientSeq(frame, s);
                         }
                     }
-                    if (!ToClient(frame, counted: true))
+                    if (!ToClient(frame, counted))
                     {
                         await CloseSlowConsumerAsync().ConfigureAwait(false);
                         return;
@@ -545,6 +553,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                     _runtime.Metrics.Failover(FailoverResult.Resumed);
                     ProxyLog.FailoverResumed(_runtime.Logger, _session!, placement.Node, _lastSeq, attempt);
                 }
+                ExpectReplay(welcome, reply: false); // the proxy's resume has no id
                 _sessionNode = placement.Node;
                 _link = link;
                 nextSource.SetResult(link);
@@ -599,6 +608,30 @@ internal sealed class FailoverSession : IAsyncDisposable
         catch (Exception e) when (e is WebSocketException or IOException or ObjectDisposedException && !token.IsCancellationRequested)
         {
         }
+    }
+
+    /// <summary>After a resume's welcome: its reply and replayed messages come at once and, as at a node, take no slot.</summary>
+    private void ExpectReplay(FailoverFrames.WelcomeInfo welcome, bool reply)
+    {
+        _replayLeft = welcome.Replayed;
+        _replyMayFollow = reply;
+    }
+
+    /// <summary>Whether a frame of this type from the node is part of the resume's replay (see <see cref="ExpectReplay"/>).</summary>
+    private bool InReplay(string? type)
+    {
+        if (_replyMayFollow && type == FailoverFrames.Reply)
+        {
+            _replyMayFollow = false;
+            return true;
+        }
+        _replyMayFollow = false;
+        if (type == FailoverFrames.Message && _replayLeft > 0)
+        {
+            _replayLeft--;
+            return true;
+        }
+        return false;
     }
 
     /// <summary>Closes the client after what is queued for it (within <c>Proxy:CloseGrace</c>), as a node's close comes after its frames.</summary>

@@ -614,6 +614,50 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ClientResumesThroughTheProxy_AReplayLongerThanTheSendQueue_ArrivesWhole_AsAtANode()
+    {
+        await StartAsync(configure: o =>
+            {
+                GenerousKeepAlive(o);
+                o.SendQueueFrames = 20;
+            },
+            configureNodeById: (_, n) => n.ReplayBufferBytes = 64L * 1024 * 1024);
+        await using var alice = await _cluster.ConnectAsync("alice", "node-1");
+        // Bob, straight on node-1, gets 100 messages of 60,000 bytes (more than the sockets' buffers hold) and drops:
+        // node-1 keeps his session with all of them.
+        const int count = 100;
+        string session;
+        await using (var first = await _cluster.ConnectAsync("bob", "node-1"))
+        {
+            session = first.Session;
+            await SendLargeAsync(alice, count);
+            first.Socket.Abort();
+        }
+        await WaitAsync(() => _cluster.Cluster.Node("node-1").Node.KeptSessionCount == 1, "node-1 to keep bob's session");
+
+        // He resumes through the proxy and reads nothing until the proxy has read the whole replay from node-1.
+        await using var bob = await RawClient.OpenAsync(_proxy.WsUrl("/" + _cluster.ResumeTicketUrl("bob", "node-1", session).Query));
+        var queuedBefore = _proxy.Metrics.ClientFramesQueued;
+        await bob.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
+        await WaitAsync(() => _proxy.Metrics.ClientFramesQueued - queuedBefore >= count + 2 || _log.Count("SlowClient") > 0, "the proxy to read the welcome, the reply and the replay");
+        _log.Count("SlowClient").ShouldBe(0, "a replay is queued at once; a node does not count it against the send queue");
+
+        var welcome = await bob.ReceiveAsync("the welcome answering resume");
+        welcome.GetProperty("type").GetString().ShouldBe("welcome");
+        welcome.GetProperty("replayed").GetInt32().ShouldBe(count);
+        (await bob.ReceiveAsync("the reply to resume")).GetProperty("id").GetString().ShouldBe("r1");
+        for (var n = 1; n <= count; n++)
+        {
+            var frame = await bob.ReceiveAsync($"replayed message {n} of {count} (a 3008 would fail here)");
+            frame.GetProperty("data").GetProperty("n").GetInt64().ShouldBe(n);
+        }
+        // What comes after the replay counts again.
+        await SendManyAsync(alice, "user:bob", count + 1, count + 1);
+        (await bob.ReceiveAsync("a live message after the replay")).GetProperty("data").GetProperty("n").GetInt64().ShouldBe(count + 1);
+        bob.Socket.State.ShouldBe(WebSocketState.Open);
+    }
+
+    [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
         await StartAsync();
