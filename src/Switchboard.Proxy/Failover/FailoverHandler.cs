@@ -162,6 +162,11 @@ internal sealed class NodeLink : IDisposable
     public TaskCompletionSource Ended { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private Channel<FailoverFrame>? _received;
+    // Ends the read into _received at Dispose: its writer may wait for room that no reader will make any more.
+    private readonly CancellationTokenSource _readingStopped = new();
+
+    /// <summary>The read into the queue started by <see cref="StartReading"/> (completed at once without one); for tests.</summary>
+    internal Task Reading { get; private set; } = Task.CompletedTask;
 
     /// <summary>
     /// Reads the node's messages into a queue from now on, so their reader can change between two messages without
@@ -170,16 +175,16 @@ internal sealed class NodeLink : IDisposable
     public void StartReading()
     {
         _received = Channel.CreateBounded<FailoverFrame>(new BoundedChannelOptions(256) { SingleReader = true, SingleWriter = true });
-        _ = ReadIntoQueueAsync(_received.Writer);
+        Reading = ReadIntoQueueAsync(_received.Writer, _readingStopped.Token);
     }
 
-    private async Task ReadIntoQueueAsync(ChannelWriter<FailoverFrame> queue)
+    private async Task ReadIntoQueueAsync(ChannelWriter<FailoverFrame> queue, CancellationToken token)
     {
         try
         {
-            while (await FrameReader.ReceiveAsync(Socket, CancellationToken.None).ConfigureAwait(false) is { } frame)
+            while (await FrameReader.ReceiveAsync(Socket, token).ConfigureAwait(false) is { } frame)
             {
-                await queue.WriteAsync(frame).ConfigureAwait(false);
+                await queue.WriteAsync(frame, token).ConfigureAwait(false);
             }
             queue.TryComplete();
         }
@@ -247,6 +252,8 @@ internal sealed class NodeLink : IDisposable
         }
         Ended.TrySetResult();
         Backend?.RemoveConnection();
+        _readingStopped.Cancel();
+        _received?.Writer.TryComplete();
         Socket.Abort();
         Socket.Dispose();
     }

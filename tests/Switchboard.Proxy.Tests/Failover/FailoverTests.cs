@@ -658,6 +658,23 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ALinkReadIntoItsQueue_ThatNoOneReadsAnyMore_StopsReadingWhenDisposed()
+    {
+        await StartAsync();
+        await using var alice = await _cluster.ConnectAsync("alice", "node-1");
+        using var nodes = new HttpMessageInvoker(new SocketsHttpHandler());
+        var url = _cluster.TicketUrl("bob", "node-1");
+        var link = await NodeLink.OpenAsync(nodes, null, new Uri(url + "&" + FailoverFrames.NodeQuery), null, new ProxyOptions(), CancellationToken.None);
+        // As a promoted standby's: read into its queue, and then no one reads the queue (its client was too slow).
+        link.StartReading();
+        await WaitAsync(() => _cluster.Cluster.Node("node-1").Node.Hub.UserConnectionCount("bob") == 1, "bob's link on node-1");
+        await SendManyAsync(alice, "user:bob", 1, 400);
+
+        link.Dispose();
+        await link.Reading.WithTimeout("the link's read into its full queue to end");
+    }
+
+    [Fact]
     public async Task NodeRefusesTheTicket_TheClientHearsTheNodesClose()
     {
         await StartAsync();
