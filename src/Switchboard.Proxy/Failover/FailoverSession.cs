@@ -27,11 +27,12 @@ internal sealed class FailoverSession : IAsyncDisposable
     private readonly FailoverServices _services;
     private readonly CancellationTokenSource _done;
     private readonly Channel<FailoverFrame> _toNode;
-    // The node's frames on their way to the client, and how many of them take a slot (Proxy:SendQueueFrames).
+    // The node's frames on their way to the client, and how many of them, and bytes, count (Proxy:SendQueueFrames, SendQueueBytes).
     private readonly Channel<(FailoverFrame Frame, bool Counted)> _toClient = Channel.CreateUnbounded<(FailoverFrame, bool)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly CancellationTokenSource _clientSendsStopped;
     private Task _queueToClient = Task.CompletedTask;
     private int _toClientCount;
+    private long _toClientBytes;
     private volatile bool _slowConsumer;
     private readonly WebSocket _client;
     private readonly string? _userId;
@@ -643,16 +644,24 @@ internal sealed class FailoverSession : IAsyncDisposable
     }
 
     /// <summary>
-    /// Queues a frame for the client. False when a counted one does not fit (<c>Proxy:SendQueueFrames</c>): the client is
-    /// a slow consumer. After the client's own close nothing overflows: what does not fit is dropped, and the node still
-    /// gets the close.
+    /// Queues a frame for the client. False when a counted one does not fit (<c>Proxy:SendQueueFrames</c>, or
+    /// <c>Proxy:SendQueueBytes</c> when others wait): the client is a slow consumer. After the client's own close nothing
+    /// overflows: what does not fit is dropped, and the node still gets the close.
     /// </summary>
     private bool ToClient(FailoverFrame frame, bool counted)
     {
-        if (counted && Interlocked.Increment(ref _toClientCount) > _runtime.Settings.Options.SendQueueFrames)
+        if (counted)
         {
-            Interlocked.Decrement(ref _toClientCount);
-            return _clientCloseStatus is not null;
+            var options = _runtime.Settings.Options;
+            var frames = Interlocked.Increment(ref _toClientCount);
+            var bytes = Interlocked.Add(ref _toClientBytes, frame.Data.Length);
+            // One frame alone always fits, however large (at most FrameReader.MaxFrameBytes).
+            if (frames > options.SendQueueFrames || (frames > 1 && bytes > options.SendQueueBytes))
+            {
+                Interlocked.Decrement(ref _toClientCount);
+                Interlocked.Add(ref _toClientBytes, -frame.Data.Length);
+                return _clientCloseStatus is not null;
+            }
         }
         _toClient.Writer.TryWrite((frame, counted));
         _runtime.Metrics.ClientFrameQueued();
@@ -680,6 +689,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                     }
                     if (item.Counted)
                     {
+                        Interlocked.Add(ref _toClientBytes, -item.Frame.Data.Length);
                         Interlocked.Decrement(ref _toClientCount);
                     }
                 }
@@ -725,7 +735,7 @@ internal sealed class FailoverSession : IAsyncDisposable
     {
         _slowConsumer = true;
         _clientClosed = true;
-        ProxyLog.SlowClient(_runtime.Logger, _session ?? "(none yet)", _runtime.Settings.Options.SendQueueFrames);
+        ProxyLog.SlowClient(_runtime.Logger, _session ?? "(none yet)", _runtime.Settings.Options.SendQueueFrames, _runtime.Settings.Options.SendQueueBytes);
         _toClient.Writer.TryComplete();
         try
         {

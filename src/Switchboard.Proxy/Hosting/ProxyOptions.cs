@@ -140,6 +140,13 @@ public sealed class ProxyOptions
     public int SendQueueFrames { get; set; } = 1024;
 
     /// <summary>
+    /// Failover mode: bytes of node frames held per client until it has read them; when one more frame would take the
+    /// queue past it (or past <see cref="SendQueueFrames"/>), the client is closed with 3008. A single frame always fits,
+    /// so a client holds at most this plus one frame (1 MiB at most) here, besides a resume's replay.
+    /// </summary>
+    public long SendQueueBytes { get; set; } = 4L * 1024 * 1024;
+
+    /// <summary>
     /// Failover mode: keep a standby connection for each client on a second node (same user, a session of its own), so a
     /// node that dies without a drain (a crash, SIGKILL) loses the client nothing: the standby already has every message
     /// the dead node had not delivered. Costs a second node connection and a second copy of each message per client.

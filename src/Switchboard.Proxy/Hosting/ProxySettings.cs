@@ -49,6 +49,10 @@ internal sealed record ProxySettings(
             }
             AtLeast(options.FailoverQueueFrames, 1, "Proxy:FailoverQueueFrames");
             AtLeast(options.SendQueueFrames, 1, "Proxy:SendQueueFrames");
+            if (options.SendQueueBytes < 1)
+            {
+                throw new ArgumentException($"Proxy:SendQueueBytes must be at least 1 (is {options.SendQueueBytes}).");
+            }
             if (options.NodeKeepAliveInterval < TimeSpan.Zero || options.NodeKeepAliveTimeout < TimeSpan.Zero)
             {
                 throw new ArgumentException($"Proxy:NodeKeepAliveInterval and Proxy:NodeKeepAliveTimeout must not be negative (are {options.NodeKeepAliveInterval} and {options.NodeKeepAliveTimeout}); zero turns them off.");

@@ -545,7 +545,11 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task ClientStopsReadingWhileItsNodeSends_TheNodesPongsAreStillRead_NoFailover_AndTheClientGetsEverythingLater()
     {
-        await StartAsync(configure: GenerousKeepAlive);
+        await StartAsync(configure: o =>
+        {
+            GenerousKeepAlive(o);
+            o.SendQueueBytes = 64L * 1024 * 1024; // the 18 MB all fit
+        });
         await using var bob = await OpenThroughProxyAsync("bob", "node-1");
         (await bob.ReceiveAsync("bob's welcome through the proxy")).GetProperty("node").GetString().ShouldBe("node-1");
         await WaitAsync(() => _log.Count("StandbyOpened") == 1, "bob's standby (on node-2)");
@@ -579,13 +583,16 @@ public sealed class FailoverTests : IAsyncLifetime
         metrics.ShouldContain("switchboard_proxy_failovers_total{result=\"promoted\"} 0\n");
     }
 
-    [Fact]
-    public async Task ClientReadsTooSlowly_ItsQueueOverflows_ItIsClosedWith3008AsANodeWould_AndTheNodeKeepsItsSession()
+    [Theory]
+    [InlineData(50, 4L * 1024 * 1024)] // 50 frames of 60,000 bytes: the frames overflow first
+    [InlineData(1024, 1024 * 1024)] // 1 MiB: the bytes overflow first, after 17 frames
+    public async Task ClientReadsTooSlowly_ItsQueueOverflows_ItIsClosedWith3008AsANodeWould_AndTheNodeKeepsItsSession(int frames, long bytes)
     {
         await StartAsync(configure: o =>
         {
             GenerousKeepAlive(o);
-            o.SendQueueFrames = 50;
+            o.SendQueueFrames = frames;
+            o.SendQueueBytes = bytes;
             o.CloseGrace = TimeSpan.FromSeconds(20);
         });
         await using var bob = await OpenThroughProxyAsync("bob", "node-1");
