@@ -14,7 +14,8 @@ internal sealed class BackendPool
     private readonly TimeProvider _time;
     private Backend[] _all = [];
     // Removed backends with connections still open, by id (under _lock): taken back if the id returns.
-    private readonly Dictionary<string, Backend> _retired = new(StringComparer.Ordinal);
+    // Keyed by id and origin: a static backend and a cluster node may share an id, and both be retired with tunnels.
+    private readonly Dictionary<(string Id, bool FromCluster), Backend> _retired = new();
 
     public BackendPool(TimeProvider time) => _time = time;
 
@@ -149,18 +150,18 @@ internal sealed class BackendPool
         // Without tunnels there is nothing to carry over: a returning id gets a new object.
         if (backend.Connections > 0)
         {
-            _retired[backend.Id] = backend;
+            _retired[(backend.Id, backend.FromCluster)] = backend;
         }
     }
 
     /// <summary>Under _lock: the retired whose tunnels have all ended are forgotten at every change, so they stay few.</summary>
     private void ForgetRetiredWithoutTunnels()
     {
-        foreach (var (id, retired) in _retired)
+        foreach (var (key, retired) in _retired)
         {
             if (retired.Connections == 0)
             {
-                _retired.Remove(id);
+                _retired.Remove(key);
             }
         }
     }
@@ -170,11 +171,11 @@ internal sealed class BackendPool
     {
         // A static backend and a cluster node may share an id: each gets back only its own, and the other's stays kept.
         // One whose tunnels have all ended has nothing to carry over: a new object starts afresh.
-        if (!_retired.TryGetValue(id, out var backend) || backend.FromCluster != fromCluster || backend.Connections == 0)
+        if (!_retired.TryGetValue((id, fromCluster), out var backend) || backend.Connections == 0)
         {
             return null;
         }
-        _retired.Remove(id);
+        _retired.Remove((id, fromCluster));
         backend.Removed = false;
         backend.StartAfresh();
         return backend;

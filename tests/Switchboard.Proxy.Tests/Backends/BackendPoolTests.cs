@@ -43,6 +43,32 @@ public sealed class BackendPoolTests
         revived.Connections.ShouldBe(1, "the static backend's tunnel, opened before it was removed");
     }
 
+    [Fact]
+    public void AStaticBackendAndAClusterNodeWithOneId_BothRetiredWithTunnels_EachIsKept()
+    {
+        var pool = new BackendPool(TimeProvider.System);
+        pool.SetStatic([B1]);
+        var staticB1 = pool.Find("b1")!;
+        staticB1.AddConnection();
+        pool.SetStatic([]);
+        pool.Observe(Heartbeat("b1"), load: 0.1);
+        var clusterB1 = pool.Find("b1")!;
+        clusterB1.AddConnection();
+        pool.Remove("b1");
+        pool.RetiredCount.ShouldBe(2, "both have an open tunnel");
+
+        // Each comes back in turn (a static backend hides a cluster node of its id), with its own tunnel.
+        pool.SetStatic([B1]);
+        var revivedStatic = pool.Find("b1")!;
+        revivedStatic.ShouldBeSameAs(staticB1);
+        revivedStatic.Connections.ShouldBe(1);
+        pool.SetStatic([]);
+        pool.Observe(Heartbeat("b1"), load: 0.1);
+        var revivedCluster = pool.Find("b1")!;
+        revivedCluster.ShouldBeSameAs(clusterB1);
+        revivedCluster.Connections.ShouldBe(1);
+    }
+
     private static NodeHeartbeat Heartbeat(string id) =>
         new(id, "ws://127.0.0.1:7100/v1/ws", 0, 100, 0.1, 0, false, 1, "test", DateTimeOffset.UtcNow);
 }
