@@ -1,7 +1,8 @@
 namespace Switchboard.Proxy.Listening;
 
 /// <summary>
-/// A token bucket for accepts: up to <c>rate</c> per second with a burst of one second's worth. Past it the accept loop
+/// A token bucket for accepts: up to <c>rate</c> per second with a burst of one second's worth, and of at least one (a
+/// rate below 1/s would otherwise never fill the bucket to a whole token, and no one would get in). Past it the accept loop
 /// waits, and new clients queue in the kernel's backlog rather than being refused.
 /// </summary>
 internal sealed class AcceptRateLimiter(TimeProvider time)
@@ -19,7 +20,8 @@ internal sealed class AcceptRateLimiter(TimeProvider time)
         var now = time.GetTimestamp();
         var elapsed = time.GetElapsedTime(_last, now).TotalSeconds;
         _last = now;
-        _tokens = double.IsNaN(_tokens) ? ratePerSecond : Math.Min(ratePerSecond, _tokens + elapsed * ratePerSecond);
+        var burst = Burst(ratePerSecond);
+        _tokens = double.IsNaN(_tokens) ? burst : Math.Min(burst, _tokens + elapsed * ratePerSecond);
         if (_tokens >= 1)
         {
             _tokens -= 1;
@@ -33,7 +35,9 @@ internal sealed class AcceptRateLimiter(TimeProvider time)
     {
         if (ratePerSecond > 0 && !double.IsNaN(_tokens))
         {
-            _tokens = Math.Min(ratePerSecond, _tokens + 1);
+            _tokens = Math.Min(Burst(ratePerSecond), _tokens + 1);
         }
     }
+
+    private static double Burst(double ratePerSecond) => Math.Max(1, ratePerSecond);
 }

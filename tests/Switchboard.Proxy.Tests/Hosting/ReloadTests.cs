@@ -110,6 +110,20 @@ public sealed class ReloadTests
     }
 
     [Fact]
+    public void AcceptRateLimiter_ARateBelowOnePerSecond_StillLetsClientsIn_OneEachSoManySeconds()
+    {
+        var clock = new ManualTimeProvider();
+        var limiter = new AcceptRateLimiter(clock);
+
+        limiter.TakeOrWait(0.5).ShouldBe(TimeSpan.Zero);
+        limiter.TakeOrWait(0.5).ShouldBe(TimeSpan.FromSeconds(2));
+        clock.Advance(TimeSpan.FromSeconds(2));
+        limiter.TakeOrWait(0.5).ShouldBe(TimeSpan.Zero);
+        limiter.Refund(0.5);
+        limiter.TakeOrWait(0.5).ShouldBe(TimeSpan.Zero, "the refunded token");
+    }
+
+    [Fact]
     public async Task Options_AreValidatedWithTheKeyNamed()
     {
         (await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(new ProxyOptions { Listen = "127.0.0.1:0" }))).Message.ShouldContain("--backend");
