@@ -64,8 +64,8 @@ internal static partial class ProxyLog
     [LoggerMessage(27, LogLevel.Warning, "Session {Session} lost with node {Node}; its standby {Standby} on node {StandbyNode} carries on ({Pending} messages only the standby had)", EventName = "FailoverPromoted")]
     public static partial void FailoverPromoted(ILogger logger, string session, string node, string standby, string standbyNode, int pending);
 
-    [LoggerMessage(36, LogLevel.Warning, "Session {Session}: the client is a slow consumer, more than {Capacity} frames or {CapacityBytes} bytes wait for it; closing it with 3008 (its node keeps the session)", EventName = "SlowClient")]
-    public static partial void SlowClient(ILogger logger, string session, int capacity, long capacityBytes);
+    [LoggerMessage(36, LogLevel.Warning, "Session {Session}: the client is a slow consumer, more than {Capacity} frames or {CapacityBytes} bytes wait for it; closing it with 3008 (its node keeps the session; {Held} more since the last such warning)", EventName = "SlowClient")]
+    public static partial void SlowClient(ILogger logger, string session, int capacity, long capacityBytes, long held);
 
     [LoggerMessage(28, LogLevel.Debug, "Standby for session {Session} not opened: {Message}", EventName = "StandbyFailed")]
     public static partial void StandbyFailed(ILogger logger, string session, string message);

@@ -25,6 +25,7 @@ internal sealed class ProxyMetrics : IDisposable
     private long _idleClosed;
     private long _acceptsDelayed;
     private long _clientFramesQueued;
+    private long _slowClients;
     private long _localDialFailures;
     private long _acceptBackoffs;
     private readonly long[] _failovers = new long[Enum.GetValues<Failover.FailoverResult>().Length];
@@ -91,6 +92,12 @@ internal sealed class ProxyMetrics : IDisposable
     /// <summary>A node's frame, read by a failover-mode session, waits in its client's send queue.</summary>
     public void ClientFrameQueued() => Interlocked.Increment(ref _clientFramesQueued);
 
+    /// <summary>A failover-mode client was closed with 3008: its send queue overflowed.</summary>
+    public void SlowClient() => Interlocked.Increment(ref _slowClients);
+
+    /// <summary>Failover-mode clients closed with 3008 so far.</summary>
+    public long SlowClients => Interlocked.Read(ref _slowClients);
+
     /// <summary>Node frames queued for failover-mode clients so far.</summary>
     public long ClientFramesQueued => Interlocked.Read(ref _clientFramesQueued);
 
@@ -124,6 +131,7 @@ internal sealed class ProxyMetrics : IDisposable
         Counter(text, "switchboard_proxy_local_dial_failures_total", "Dials that failed on the proxy's side (out of descriptors, memory or local ports, a source address that cannot be bound); never counted against a backend.", Interlocked.Read(ref _localDialFailures));
         Counter(text, "switchboard_proxy_accept_backoffs_total", "Accepts that failed for want of file descriptors or kernel memory, each followed by a wait of 10-100 ms.", Interlocked.Read(ref _acceptBackoffs));
         Counter(text, "switchboard_proxy_accepts_delayed_total", "Accepts held back by the accept-rate limit.", Interlocked.Read(ref _acceptsDelayed));
+        Counter(text, "switchboard_proxy_slow_clients_total", "Failover mode: clients closed with 3008, their send queue overflowed (Proxy:SendQueueFrames, Proxy:SendQueueBytes).", Interlocked.Read(ref _slowClients));
         Counter(text, "switchboard_proxy_client_frames_queued_total", "Failover mode: frames read from nodes and queued for their clients (Proxy:SendQueueFrames).", Interlocked.Read(ref _clientFramesQueued));
         Gauge(text, "switchboard_proxy_gc_heap_bytes", "Managed heap size after the last garbage collection.", GC.GetGCMemoryInfo().HeapSizeBytes);
         Gauge(text, "switchboard_proxy_working_set_bytes", "The process's resident memory.", Environment.WorkingSet);

@@ -735,7 +735,7 @@ internal sealed class FailoverSession : IAsyncDisposable
     {
         _slowConsumer = true;
         _clientClosed = true;
-        ProxyLog.SlowClient(_runtime.Logger, _session ?? "(none yet)", _runtime.Settings.Options.SendQueueFrames, _runtime.Settings.Options.SendQueueBytes);
+        _runtime.SlowClient(_session ?? "(none yet)");
         _toClient.Writer.TryComplete();
         try
         {

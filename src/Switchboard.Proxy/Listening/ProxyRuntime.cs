@@ -58,6 +58,22 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
         }
     }
 
+    private LogThrottle? _slowClientLog;
+
+    /// <summary>
+    /// A failover-mode client was closed with 3008 (its send queue overflowed): counted, and logged at most once a second,
+    /// since a load of slow clients (a network slowed down for many at once) would otherwise flood the log.
+    /// </summary>
+    public void SlowClient(string session)
+    {
+        Metrics.SlowClient();
+        var log = LazyInitializer.EnsureInitialized(ref _slowClientLog, () => new LogThrottle(Time, TimeSpan.FromSeconds(1)));
+        if (log.ShouldLog(out var held))
+        {
+            ProxyLog.SlowClient(Logger, session, Settings.Options.SendQueueFrames, Settings.Options.SendQueueBytes, held);
+        }
+    }
+
     /// <summary>
     /// Picks a backend by policy and dials it (a socket for <see cref="Reactor"/>); when a dial fails the backend is reported to passive health and the
     /// next pick (without it) is tried, up to <c>MaxDialAttempts</c>. The connection counts on the backend from here.

@@ -614,6 +614,9 @@ public sealed class FailoverTests : IAsyncLifetime
         bob.Socket.CloseStatusDescription.ShouldBe("send queue overflow: the client reads too slowly");
         lastSeq.ShouldBeLessThan(300);
         _log.Count("FailoverStarted").ShouldBe(0);
+        _proxy.Metrics.SlowClients.ShouldBe(1);
+        var metrics = await _http.GetStringAsync(new Uri($"http://{_proxy.AdminEndPoint}/metrics")).WithTimeout("the metrics");
+        metrics.ShouldContain("switchboard_proxy_slow_clients_total 1\n");
 
         // The proxy dropped its node link without a close: node-1 keeps the session for bob's resume.
         await using var resumed = await _cluster.ResumeAsync("bob", "node-1", session, lastSeq);
