@@ -187,6 +187,9 @@ internal sealed class BenchClient : IAsyncDisposable
                 var frame = JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
                 {
                     [WireNames.Fields.Type] = WireNames.Types.Resume,
+                    // With an id, a refused resume (unknown_session: its node died) is answered by a reply, counted as
+                    // an error; without one it came as an error frame, which the bench counts as a refused message.
+                    [WireNames.Fields.Id] = "resume",
                     [WireNames.Fields.Session] = r.Session,
                     [WireNames.Fields.LastSeq] = r.LastSeq,
                 });
