@@ -6,6 +6,7 @@ using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 namespace Switchboard.Proxy.Tests.Hosting;
 
 /// <summary>Proxy:IdleTrim: after a burst of 1,000 tunnels has settled the proxy gives memory back once, and not again while nothing changes.</summary>
+[Collection(QuietProcessCollection.Name)]
 public sealed class IdleTrimTests
 {
     [Fact]
