@@ -7,9 +7,8 @@ namespace Switchboard.Tests.Common;
 /// An <see cref="InMemoryBackplane"/> whose operations can be made to throw, to test how nodes live with a failing
 /// backplane, or held back, to make one path slower than another.
 /// </summary>
-public sealed class FaultyBackplane : IBackplane
+public sealed class FaultyBackplane : DelegatingBackplane
 {
-    private readonly InMemoryBackplane _inner = new();
     private readonly Lock _heldLock = new();
     private readonly List<Func<ValueTask>> _heldSends = [];
     private readonly List<Func<ValueTask>> _heldPresence = [];
@@ -62,72 +61,41 @@ public sealed class FaultyBackplane : IBackplane
     public volatile bool FailPresence;
 
     /// <inheritdoc/>
-    public long UnroutableCount => _inner.UnroutableCount;
-
-    /// <inheritdoc/>
-    public event Action? AnnounceRequested
-    {
-        add => _inner.AnnounceRequested += value;
-        remove => _inner.AnnounceRequested -= value;
-    }
-
-    /// <inheritdoc/>
-    public ValueTask<IAsyncDisposable> JoinAsync(string nodeId, INodeInbox inbox, CancellationToken cancellationToken = default) => _inner.JoinAsync(nodeId, inbox, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask<IAsyncDisposable> ObserveAsync(IClusterObserver observer, CancellationToken cancellationToken = default) => _inner.ObserveAsync(observer, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default) =>
+    public override ValueTask SendAsync(string nodeId, RoutedMessage message, CancellationToken cancellationToken = default) =>
         FailRouting ? throw Broken("send")
-            : HoldSends?.Invoke(nodeId, message) == true ? Hold(_heldSends, () => _inner.SendAsync(nodeId, message))
-            : _inner.SendAsync(nodeId, message, cancellationToken);
+            : HoldSends?.Invoke(nodeId, message) == true ? Hold(_heldSends, () => Inner.SendAsync(nodeId, message))
+            : Inner.SendAsync(nodeId, message, cancellationToken);
 
     /// <inheritdoc/>
-    public ValueTask PublishAsync(string group, RoutedMessage message, CancellationToken cancellationToken = default) =>
-        FailRouting ? throw Broken("publish") : _inner.PublishAsync(group, message, cancellationToken);
+    public override ValueTask PublishAsync(string group, RoutedMessage message, CancellationToken cancellationToken = default) =>
+        FailRouting ? throw Broken("publish") : Inner.PublishAsync(group, message, cancellationToken);
 
     /// <inheritdoc/>
-    public ValueTask BroadcastAsync(RoutedMessage message, CancellationToken cancellationToken = default) =>
-        FailRouting ? throw Broken("broadcast") : _inner.BroadcastAsync(message, cancellationToken);
+    public override ValueTask BroadcastAsync(RoutedMessage message, CancellationToken cancellationToken = default) =>
+        FailRouting ? throw Broken("broadcast") : Inner.BroadcastAsync(message, cancellationToken);
 
     /// <inheritdoc/>
-    public ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+    public override ValueTask<byte[]> RequestAsync(string nodeId, string kind, ReadOnlyMemory<byte> body, TimeSpan timeout, CancellationToken cancellationToken = default) =>
         FailRouting ? throw new BackplaneRequestException(BackplaneRequestFailure.Unavailable, "the backplane fails on purpose")
-            : _inner.RequestAsync(nodeId, kind, body, timeout, cancellationToken);
+            : Inner.RequestAsync(nodeId, kind, body, timeout, cancellationToken);
 
     /// <inheritdoc/>
-    public ValueTask<ILeadership> ElectAsync(string role, CancellationToken cancellationToken = default) => _inner.ElectAsync(role, cancellationToken);
+    public override ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
+        FailSubscribe ? throw Broken("subscribe") : Inner.SubscribeAsync(nodeId, group, cancellationToken);
 
     /// <inheritdoc/>
-    public ValueTask SubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) =>
-        FailSubscribe ? throw Broken("subscribe") : _inner.SubscribeAsync(nodeId, group, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask UnsubscribeAsync(string nodeId, string group, CancellationToken cancellationToken = default) => _inner.UnsubscribeAsync(nodeId, group, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask PublishHeartbeatAsync(NodeHeartbeat heartbeat, CancellationToken cancellationToken = default) => _inner.PublishHeartbeatAsync(heartbeat, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask PublishPresenceAsync(PresenceDelta delta, CancellationToken cancellationToken = default) =>
+    public override ValueTask PublishPresenceAsync(PresenceDelta delta, CancellationToken cancellationToken = default) =>
         FailPresence ? throw Broken("presence")
-            : HoldPresence?.Invoke(delta) == true ? Hold(_heldPresence, () => _inner.PublishPresenceAsync(delta))
+            : HoldPresence?.Invoke(delta) == true ? Hold(_heldPresence, () => Inner.PublishPresenceAsync(delta))
             : BlockPresence?.Invoke(delta) == true ? PublishWhenUnblockedAsync(delta)
-            : _inner.PublishPresenceAsync(delta, cancellationToken);
+            : Inner.PublishPresenceAsync(delta, cancellationToken);
 
     private async ValueTask PublishWhenUnblockedAsync(PresenceDelta delta)
     {
         Interlocked.Increment(ref _blockedPresence);
         await _unblockPresence.Task;
-        await _inner.PublishPresenceAsync(delta);
+        await Inner.PublishPresenceAsync(delta);
     }
-
-    /// <inheritdoc/>
-    public ValueTask PublishNodeLeftAsync(string nodeId, long epoch, CancellationToken cancellationToken = default) => _inner.PublishNodeLeftAsync(nodeId, epoch, cancellationToken);
-
-    /// <inheritdoc/>
-    public ValueTask DisposeAsync() => _inner.DisposeAsync();
 
     private ValueTask Hold(List<Func<ValueTask>> held, Func<ValueTask> operation)
     {
