@@ -9,6 +9,7 @@ using Switchboard.Gateway.Health;
 using Switchboard.Gateway.Http;
 using Switchboard.Gateway.Nodes;
 using Switchboard.Gateway.Publish;
+using Switchboard.Gateway.Rebalance;
 
 namespace Switchboard.Gateway;
 
@@ -16,8 +17,8 @@ namespace Switchboard.Gateway;
 public static class GatewayEndpointRouteBuilderExtensions
 {
     /// <summary>
-    /// Maps <c>POST|GET /v1/connect</c>, <c>POST /v1/publish</c>, <c>POST /v1/admin/nodes/{id}/drain</c>, <c>GET /v1/nodes</c>, <c>GET /v1/autoscale</c>, <c>GET /healthz</c> and
-    /// <c>GET /readyz</c>. Requires <see cref="GatewayServiceCollectionExtensions.AddSwitchboardGateway"/>.
+    /// Maps <c>POST|GET /v1/connect</c>, <c>POST /v1/publish</c>, <c>POST /v1/admin/nodes/{id}/drain</c>, <c>GET /v1/nodes</c>, <c>GET /v1/autoscale</c>,
+    /// <c>GET /v1/rebalance</c>, <c>GET /healthz</c> and <c>GET /readyz</c>. Requires <see cref="GatewayServiceCollectionExtensions.AddSwitchboardGateway"/>.
     /// </summary>
     /// <returns>The group of the mapped endpoints, to add conventions (authorization, rate limiting…) to.</returns>
     public static RouteGroupBuilder MapSwitchboardGateway(this IEndpointRouteBuilder endpoints)
@@ -35,6 +36,8 @@ public static class GatewayEndpointRouteBuilderExtensions
             context => context.RequestServices.GetRequiredService<NodesEndpoint>().HandleAsync(context));
         group.MapGet(GatewayRoutes.Autoscale,
             context => context.RequestServices.GetRequiredService<AutoscaleEndpoint>().HandleAsync(context));
+        group.MapGet(GatewayRoutes.Rebalance,
+            context => context.RequestServices.GetRequiredService<RebalanceEndpoint>().HandleAsync(context));
         group.MapGet(GatewayRoutes.Health, HealthEndpoints.LiveAsync);
         group.MapGet(GatewayRoutes.Ready,
             context => context.RequestServices.GetRequiredService<HealthEndpoints>().ReadyAsync(context));

@@ -52,6 +52,7 @@ public static class GatewayServiceCollectionExtensions
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Rebalancer>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Rebalancer>());
+        services.TryAddSingleton(sp => new RebalanceEndpoint(new ApiKeyChecker(Options(sp).AdminKeys), sp.GetRequiredService<Rebalancer>()));
         services.TryAddSingleton(sp =>
         {
             var options = Options(sp);

@@ -13,7 +13,10 @@ using Switchboard.Tests.Common;
 
 namespace Switchboard.Gateway.Tests;
 
-/// <summary>A gateway on a real Kestrel server on 127.0.0.1, port 0, over an <see cref="InMemoryBackplane"/> the test drives.</summary>
+/// <summary>
+/// A gateway on a real Kestrel server on 127.0.0.1, port 0, over an <see cref="InMemoryBackplane"/> (or a test backplane
+/// in front of one) the test drives.
+/// </summary>
 public sealed class GatewayHost : IAsyncDisposable
 {
     public const string ClusterSecret = "test-cluster-secret-0123456789-abcdef";
@@ -23,7 +26,7 @@ public sealed class GatewayHost : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly List<IAsyncDisposable> _joined = [];
 
-    private GatewayHost(WebApplication app, InMemoryBackplane backplane, Uri baseAddress, TimeProvider time)
+    private GatewayHost(WebApplication app, IBackplane backplane, Uri baseAddress, TimeProvider time)
     {
         _app = app;
         Backplane = backplane;
@@ -32,7 +35,7 @@ public sealed class GatewayHost : IAsyncDisposable
         Client = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false }) { BaseAddress = baseAddress, Timeout = TimeSpan.FromSeconds(10) };
     }
 
-    public InMemoryBackplane Backplane { get; }
+    public IBackplane Backplane { get; }
 
     public Uri BaseAddress { get; }
 
@@ -43,10 +46,14 @@ public sealed class GatewayHost : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
-    /// <summary>Starts a gateway with test secrets, an API key and HS256 user tokens; <paramref name="configure"/> adjusts them.</summary>
-    public static async Task<GatewayHost> StartAsync(Action<GatewayOptions>? configure = null, TimeProvider? time = null, int seed = 1)
+    /// <summary>
+    /// Starts a gateway with test secrets, an API key and HS256 user tokens; <paramref name="configure"/> adjusts them.
+    /// <paramref name="backplane"/> (disposed with the host) replaces the in-memory backplane.
+    /// </summary>
+    public static async Task<GatewayHost> StartAsync(Action<GatewayOptions>? configure = null, TimeProvider? time = null, int seed = 1,
+        IBackplane? backplane = null)
     {
-        var backplane = new InMemoryBackplane();
+        backplane ??= new InMemoryBackplane();
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseUrls("http://127.0.0.1:0");
         builder.Logging.ClearProviders();

@@ -24,6 +24,9 @@ public static class GatewayRoutes
     /// <summary><c>GET</c>: the autoscaler's view and recent decisions (admin key required).</summary>
     public const string Autoscale = "/v1/autoscale";
 
+    /// <summary><c>GET</c>: the rebalancer's settings and recent moves (admin key required).</summary>
+    public const string Rebalance = "/v1/rebalance";
+
     /// <summary>The header that carries an admin key (<c>Gateway:AdminKeys</c>).</summary>
     public const string AdminKeyHeader = "X-Admin-Key";
 

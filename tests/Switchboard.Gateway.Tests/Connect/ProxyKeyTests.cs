@@ -198,5 +198,6 @@ public sealed class ProxyKeyTests
         (await host.PublishAsync("""{"to":"user:alice","data":1}""", apiKey: ProxyKey)).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         (await SendAsync(host, HttpMethod.Post, "/v1/admin/nodes/node-1/drain", body: null, keyHeader: "X-Admin-Key")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
         (await SendAsync(host, HttpMethod.Get, "/v1/autoscale", body: null, keyHeader: "X-Admin-Key")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
+        (await SendAsync(host, HttpMethod.Get, "/v1/rebalance", body: null, keyHeader: "X-Admin-Key")).StatusCode.ShouldBe(HttpStatusCode.Unauthorized);
     }
 }
