@@ -135,8 +135,9 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
         NodeLog.DrainStarted(_logger, NodeId, live.Count, _options.DrainRatePerSecond, _options.DrainTimeout);
         // Placement stops now, not at the next heartbeat.
         await BestEffort.RunAsync(() => PublishHeartbeatNowAsync(CancellationToken.None)).ConfigureAwait(false);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(_options.DrainTimeout);
+        // On the node's clock, like the drain's other waits and the close timers of the clients it moves.
+        using var timeout = new CancellationTokenSource(_options.DrainTimeout, _time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         try
         {
             await _mover.MoveAsync(live, WireNames.DrainReason, deadline.Token).ConfigureAwait(false);
@@ -739,7 +740,7 @@ public sealed class SwitchboardNode : IConnectionOwner, INodeInbox, IAsyncDispos
 
     private async Task CloseRefusedAsync(WebSocket socket, int code, string reason)
     {
-        using var timeout = new CancellationTokenSource(_options.CloseTimeout);
+        using var timeout = new CancellationTokenSource(_options.CloseTimeout, _time);
         try
         {
             await socket.CloseAsync((WebSocketCloseStatus)code, reason, timeout.Token).ConfigureAwait(false);

@@ -532,10 +532,10 @@ public sealed partial class ClientConnection
             return;
         }
         // The timer exists before the send task is told to close: the run loop can only finish (and dispose it) after that.
-        var timer = new CancellationTokenSource();
+        // On the node's clock, like the drain and the stop that wait for this close.
+        var timer = new CancellationTokenSource(_options.CloseTimeout, _time);
         timer.Token.Register(static s => AbortQuietly((WebSocket)s!), _socket);
         Volatile.Write(ref _abortTimer, timer);
-        timer.CancelAfter(_options.CloseTimeout);
         lock (_enqueueLock)
         {
             // Whatever is queued is sent (or dropped) and then the close frame, by the one send task.
