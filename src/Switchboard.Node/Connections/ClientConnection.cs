@@ -35,12 +35,10 @@ public sealed partial class ClientConnection
     private Queue<RoutedMessage>? _pending;
     // Held messages let go past what a session keeps: those not delivered otherwise are reported missed.
     private HeldDrops? _heldDropped;
-    // Set while the session is being taken for this connection's resume: a close meanwhile is settled once it is done.
-    private bool _taking;
-    private bool _closedWhileTaking;
+    // While the session is being taken for this connection's resume: a close meanwhile is settled once it is done.
+    private TakeDeferral _closeSettling;
     // From BeginTake until the take's outcome is known: the node's stop leaves this connection's 1012 until then.
-    private bool _stopCloseMayWait;
-    private bool _stopCloseWaiting;
+    private TakeDeferral _stopClose;
     private Action<RoutedMessage>? _forward;
     private HashSet<long>? _seen;
     private Queue<long>? _seenOrder;
@@ -414,8 +412,8 @@ public sealed partial class ClientConnection
             {
                 return false;
             }
-            _taking = true;
-            _stopCloseMayWait = true;
+            _closeSettling.Open();
+            _stopClose.Open();
             return true;
         }
     }
@@ -429,8 +427,7 @@ public sealed partial class ClientConnection
     {
         lock (_enqueueLock)
         {
-            _stopCloseWaiting |= _stopCloseMayWait;
-            return _stopCloseMayWait;
+            return _stopClose.TryDefer();
         }
     }
 
@@ -439,10 +436,7 @@ public sealed partial class ClientConnection
     {
         lock (_enqueueLock)
         {
-            _stopCloseMayWait = false;
-            var waiting = _stopCloseWaiting;
-            _stopCloseWaiting = false;
-            return waiting;
+            return _stopClose.End();
         }
     }
 
@@ -454,8 +448,7 @@ public sealed partial class ClientConnection
     {
         lock (_enqueueLock)
         {
-            _closedWhileTaking |= _taking;
-            return _taking;
+            return _closeSettling.TryDefer();
         }
     }
 
@@ -476,10 +469,7 @@ public sealed partial class ClientConnection
     {
         lock (_enqueueLock)
         {
-            _taking = false;
-            var closed = _closedWhileTaking;
-            _closedWhileTaking = false;
-            return closed ? ClosedBecause : null;
+            return _closeSettling.End() ? ClosedBecause : null;
         }
     }
 
