@@ -15,16 +15,9 @@ public sealed class OwnMessageAfterHandOverTests
     public async Task OwnCopy_ComesBeforeTheReply_WhileTheFenceIsUp(string target)
     {
         var backplane = new FaultyBackplane();
-        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
-        {
-            o.Backplane = backplane;
-            // The fence outlasts the test: only a forwarded copy could let a held message go.
-            o.ConfigureNode = n => n.ResumeForwardTime = TimeSpan.FromSeconds(30);
-        });
-        var bob = await cluster.ConnectAsync("bob-own", "node-1");
-        var session = bob.Session;
-        bob.Socket.Abort();
-        bob.Socket.Dispose();
+        // The fence outlasts the test: only a forwarded copy could let a held message go.
+        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n => n.ResumeForwardTime = TimeSpan.FromSeconds(30));
+        var session = await cluster.ConnectAndDropAsync("bob-own", "node-1");
         await using var resumed = await cluster.ResumeAsync("bob-own", "node-2", session, lastSeq: 0);
         resumed.Welcome.GetProperty("resumed").GetBoolean().ShouldBeTrue();
         // The old node's forwarding to the new one is slow.

@@ -19,10 +19,7 @@ public sealed class ShutdownDuringTakeClockTests
     {
         var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind);
         await using var cluster = await TestCluster.StartAsync(nodes: 1, o => o.Backplane = backplane);
-        var bob = await cluster.ConnectAsync("bob", "node-1");
-        var session = bob.Session;
-        bob.Socket.Abort();
-        bob.Socket.Dispose();
+        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
 
         var clock = new ManualTimeProvider(DateTimeOffset.UtcNow);
         using var meters = new ScopedMeterFactory();

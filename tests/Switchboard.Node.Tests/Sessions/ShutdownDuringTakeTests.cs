@@ -18,25 +18,16 @@ public sealed class ShutdownDuringTakeTests
         // The take is carried out at once (node-1 lets the session go) and its answer is what is slow: meanwhile no node
         // would find the session for a resume.
         var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
-        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
+        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n =>
         {
-            o.Backplane = backplane;
-            o.ConfigureNode = n =>
-            {
-                n.ResumeForwardTime = TimeSpan.FromMilliseconds(500);
-                n.DrainTimeout = TimeSpan.FromMilliseconds(300);
-            };
+            n.ResumeForwardTime = TimeSpan.FromMilliseconds(500);
+            n.DrainTimeout = TimeSpan.FromMilliseconds(300);
         });
         await using var alice = await cluster.ConnectAsync("alice", "node-1");
-        var bob = await cluster.ConnectAsync("bob", "node-1");
-        var session = bob.Session;
-        bob.Socket.Abort();
-        bob.Socket.Dispose();
+        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
 
         // Bob resumes on node-2, whose take of the session from node-1 is slow; node-2 stops meanwhile.
-        await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
-        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
-        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-1 to hand the session over (its answer held)");
+        await using var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
         await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
         var reply = await alice.CommandAsync("""{"type":"send","to":"user:bob","data":1,"id":"s1"}""", "s1");
         reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
@@ -71,19 +62,10 @@ public sealed class ShutdownDuringTakeTests
     public async Task TakeThatOutlastsTheStop_KeepsNothingOnTheStoppedNode()
     {
         var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind);
-        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
-        {
-            o.Backplane = backplane;
-            // The stop waits twice this for its clients, then goes on without the one whose take is held.
-            o.ConfigureNode = n => n.CloseTimeout = TimeSpan.FromMilliseconds(200);
-        });
-        var bob = await cluster.ConnectAsync("bob", "node-1");
-        var session = bob.Session;
-        bob.Socket.Abort();
-        bob.Socket.Dispose();
-        await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
-        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
-        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-2 to ask node-1 for the session (held)");
+        // The stop waits twice the close timeout for its clients, then goes on without the one whose take is held.
+        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n => n.CloseTimeout = TimeSpan.FromMilliseconds(200));
+        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
+        await using var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
         var node2 = cluster.Cluster.Node("node-2").Node;
         await node2.StopAsync().WithTimeout("node-2's stop");
 

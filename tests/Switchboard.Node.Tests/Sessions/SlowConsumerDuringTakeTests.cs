@@ -15,27 +15,18 @@ public sealed class SlowConsumerDuringTakeTests
     public async Task OverflowWhileTheSessionIsTaken_Closes3008_AndTheSessionStaysResumable()
     {
         var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind);
-        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
+        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n =>
         {
-            o.Backplane = backplane;
-            o.ConfigureNode = n =>
-            {
-                n.SendQueueCapacity = QueueCapacity;
-                n.ReplayBufferMessages = 100;
-                n.ResumeForwardTime = TimeSpan.FromMilliseconds(500);
-            };
+            n.SendQueueCapacity = QueueCapacity;
+            n.ReplayBufferMessages = 100;
+            n.ResumeForwardTime = TimeSpan.FromMilliseconds(500);
         });
         await using var alice = await cluster.ConnectAsync("alice", "node-1");
-        var bob = await cluster.ConnectAsync("bob", "node-1");
-        var session = bob.Session;
-        bob.Socket.Abort();
-        bob.Socket.Dispose();
+        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
 
         // Bob resumes on node-2, whose take of the session from node-1 is held; meanwhile more messages come for him
         // than his queue holds.
-        await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
-        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
-        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-2 to ask node-1 for the session (held)");
+        await using var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
         await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
         for (var n = 1; n <= QueueCapacity + 2; n++)
         {
@@ -72,26 +63,17 @@ public sealed class SlowConsumerDuringTakeTests
         // The take's answer is held: node-1 has handed the session over and forwards what it gets, and those forwarded
         // copies are in no replay buffer.
         var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
-        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
+        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n =>
         {
-            o.Backplane = backplane;
-            o.ConfigureNode = n =>
-            {
-                n.SendQueueCapacity = QueueCapacity;
-                n.ReplayBufferMessages = replayBuffer;
-                n.ResumeForwardTime = TimeSpan.FromSeconds(30);
-            };
+            n.SendQueueCapacity = QueueCapacity;
+            n.ReplayBufferMessages = replayBuffer;
+            n.ResumeForwardTime = TimeSpan.FromSeconds(30);
         });
         await using var alice = await cluster.ConnectAsync("alice", "node-1");
         await using var carol = await cluster.ConnectAsync("carol", "node-2");
-        var bob = await cluster.ConnectAsync("bob", "node-1");
-        var session = bob.Session;
-        bob.Socket.Abort();
-        bob.Socket.Dispose();
+        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
 
-        await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
-        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
-        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-1 to hand the session over (its answer held)");
+        await using var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
         await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
         await cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
         // Each comes to node-2 twice (directly, and forwarded by node-1): far more than the held messages kept.
@@ -132,26 +114,17 @@ public sealed class SlowConsumerDuringTakeTests
         // Ids remembered of what was let go: twice what may be held (QueueCapacity + replayBuffer).
         const int remembered = 2 * (QueueCapacity + replayBuffer);
         var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
-        await using var cluster = await TestCluster.StartAsync(nodes: 2, o =>
+        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n =>
         {
-            o.Backplane = backplane;
-            o.ConfigureNode = n =>
-            {
-                n.SendQueueCapacity = QueueCapacity;
-                n.ReplayBufferMessages = replayBuffer;
-                n.ResumeForwardTime = TimeSpan.FromSeconds(30);
-            };
+            n.SendQueueCapacity = QueueCapacity;
+            n.ReplayBufferMessages = replayBuffer;
+            n.ResumeForwardTime = TimeSpan.FromSeconds(30);
         });
         await using var alice = await cluster.ConnectAsync("alice", "node-1");
         await using var carol = await cluster.ConnectAsync("carol", "node-2");
-        var bob = await cluster.ConnectAsync("bob", "node-1");
-        var session = bob.Session;
-        bob.Socket.Abort();
-        bob.Socket.Dispose();
+        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
 
-        await using var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl("bob", "node-2", session));
-        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
-        await Eventually.TrueAsync(() => backplane.HeldCount == 1, "node-1 to hand the session over (its answer held)");
+        await using var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
         await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
         await cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
         // Each comes to node-2 twice (directly, and forwarded by node-1): many times what is held.
