@@ -31,6 +31,7 @@ internal sealed class FailoverSession : IAsyncDisposable
     private readonly Channel<(FailoverFrame Frame, bool Counted)> _toClient = Channel.CreateUnbounded<(FailoverFrame, bool)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly CancellationTokenSource _clientSendsStopped;
     private Task _queueToClient = Task.CompletedTask;
+    private Task _clientToQueue = Task.CompletedTask;
     private int _toClientCount;
     private long _toClientBytes;
     private volatile bool _slowConsumer;
@@ -81,7 +82,7 @@ internal sealed class FailoverSession : IAsyncDisposable
 
     public async Task RunAsync()
     {
-        var clientToQueue = ClientToQueueAsync();
+        var clientToQueue = _clientToQueue = ClientToQueueAsync();
         var queueToNode = QueueToNodeAsync();
         _queueToClient = QueueToClientAsync();
         try
@@ -703,10 +704,26 @@ internal sealed class FailoverSession : IAsyncDisposable
         {
             if (!token.IsCancellationRequested)
             {
-                // The client went: the node loop may be waiting on a node that says nothing, end it.
                 _clientClosed = true;
-                await _done.CancelAsync().ConfigureAwait(false);
+                await ClientSendFailedAsync().ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>
+    /// A send to the client failed: its connection went. What it sent before is still read by the client → queue loop,
+    /// which hears of the failure too: after the client's close, the session goes on until the node has the commands
+    /// queued and the close (as after any client close); without one, the session ends.
+    /// </summary>
+    private async Task ClientSendFailedAsync()
+    {
+        // A reset can fail the send before the close that came ahead of it is read: the client → queue loop decides. It
+        // ends the session itself when the connection ends without a close; the grace bounds a loop that does not end.
+        await _clientToQueue.WaitAsync(_runtime.Settings.Options.CloseGrace, _runtime.Time, _done.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        if (_clientCloseStatus is null)
+        {
+            // The client went: the node loop may be waiting on a node that says nothing, end it.
+            await _done.CancelAsync().ConfigureAwait(false);
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
@@ -531,6 +532,107 @@ public sealed class FailoverTests : IAsyncLifetime
         _cluster.Cluster.Node("node-2").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
     }
 
+    [Fact]
+    public async Task ClientClosesThenResetsWhileTheProxyIsBlockedSendingToIt_ItsLastCommandsAndItsCloseStillReachTheNode()
+    {
+        // Node-1 is reached through a relay that can leave the proxy's sends unread, so that bob's last commands and his
+        // close wait in the proxy when his connection resets.
+        await using var relay = new FreezableRelay();
+        await StartAsync(
+            configure: o =>
+            {
+                // No pings to node-1 (they would wait behind the held commands, unanswered), no standby: no failover.
+                o.NodeKeepAliveInterval = TimeSpan.Zero;
+                o.NodeKeepAliveTimeout = TimeSpan.Zero;
+                o.Standby = false;
+                o.SendQueueBytes = 64L * 1024 * 1024;
+                o.FailoverQueueFrames = 1000;
+                o.FailoverTimeout = TimeSpan.FromSeconds(30);
+            },
+            configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
+        var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
+        relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
+        await using var carol = await _cluster.ConnectAsync("carol", "node-2");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
+
+        // Bob's own socket, to reset it.
+        Socket? bobsSocket = null;
+        using var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, token) =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                await socket.ConnectAsync(context.DnsEndPoint, token);
+                bobsSocket = socket;
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        };
+        var bobsWebSocket = new ClientWebSocket();
+        bobsWebSocket.Options.AddSubProtocol("switchboard.v1");
+        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
+        {
+            await bobsWebSocket.ConnectAsync(_proxy.WsUrl("/" + _cluster.TicketUrl("bob", "node-1").Query), new HttpMessageInvoker(handler, disposeHandler: false), timeout.Token);
+        }
+        await using var bob = RawClient.Of(bobsWebSocket);
+        (await bob.ReceiveAsync("bob's welcome through the proxy and the relay")).GetProperty("node").GetString().ShouldBe("node-1");
+        var bobsPort = ((IPEndPoint)bobsSocket!.LocalEndPoint!).Port;
+        var proxyPort = _proxy.ListenEndPoint.Port;
+        var linkPorts = TcpTable.PortsConnectedTo(relay.Port);
+        linkPorts.Count.ShouldBe(1, "the proxy's link to node-1, through the relay");
+        var linkPort = linkPorts[0];
+        await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
+        await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
+
+        // Bob reads nothing while 7 MB come for him: the proxy's send to him blocks once the sockets' buffers are full.
+        const int toBob = 120;
+        var queuedBefore = _proxy.Metrics.ClientFramesQueued;
+        await SendLargeAsync(alice, toBob);
+        await WaitAsync(() => _proxy.Metrics.ClientFramesQueued - queuedBefore >= toBob, "the proxy to read all of bob's messages from node-1");
+
+        // Bob sends 9 MB of commands, more than the proxy's socket to node-1 and the relay's take while it holds; the
+        // rest waits in the proxy's queue, his last commands and his close behind it. Then his connection resets.
+        relay.Hold();
+        const int large = 150;
+        const int count = large + 5;
+        var padding = new string('y', 60_000);
+        for (var n = 1; n <= count; n++)
+        {
+            await bob.SendAsync(n <= large
+                ? $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}},"pad":"{{{padding}}}"}}"""
+                : $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}}}}""");
+        }
+        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
+        {
+            await bobsWebSocket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+        }
+        // A reset drops what the kernel has not sent: wait until the proxy's end has acknowledged everything, the close too.
+        await WaitAsync(() => TcpTable.Unacknowledged(bobsPort, proxyPort) == 0, "the proxy's end to acknowledge all bob sent");
+        bobsSocket.LingerState = new LingerOption(true, 0);
+        bobsSocket.Dispose();
+        await WaitAsync(() => !TcpTable.Established(proxyPort, bobsPort), "the proxy's end of bob's connection to take the reset");
+
+        // Nothing to wait for: this is the time in which the proxy, whose send to bob failed, must keep its link to node-1.
+        var keep = System.Diagnostics.Stopwatch.StartNew();
+        while (keep.Elapsed < TimeSpan.FromSeconds(3) && TcpTable.Established(linkPort, relay.Port))
+        {
+            await Task.Delay(10);
+        }
+        TcpTable.Established(linkPort, relay.Port).ShouldBeTrue("the proxy kept its link to node-1 after bob's reset: it still has his last commands and his close to send");
+
+        relay.Release();
+        // A list, not a set: a message carol got twice would take the place of one she did not get.
+        var numbers = new List<long>();
+        while (numbers.Count < count)
+        {
+            var frame = await carol.ReceiveAsync($"bob's message {numbers.Count + 1} of {count}");
+            numbers.Add(frame.GetProperty("data").GetProperty("n").GetInt64());
+        }
+        numbers.ShouldBe(Enumerable.Range(1, count).Select(n => (long)n), "every command bob sent before his close, once, in order");
+        // The close reached node-1 too: bob's session there ends, not kept for a resume.
+        await WaitAsync(() => _cluster.Cluster.Node("node-1").Node.Hub.UserConnectionCount("bob") == 0, "bob's session on node-1 to end with his close");
+        _cluster.Cluster.Node("node-1").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
+    }
+
     /// <summary>Alice (straight on node-1) sends bob <paramref name="count"/> messages of 60,000 bytes: megabytes, more than the sockets' buffers hold.</summary>
     private static async Task SendLargeAsync(RawClient alice, int count)
     {
@@ -863,4 +965,26 @@ internal static class NodeSide
             .Where(f => f[3] == "01" && Convert.ToInt32(f[1].Split(':')[1], 16) == port)
             .Select(f => new System.Net.IPAddress(BitConverter.GetBytes(Convert.ToUInt32(f[2].Split(':')[0], 16))).ToString())
             .ToList();
+}
+
+/// <summary>A connection's row in the kernel's TCP table (<c>/proc/net/tcp</c>), by its local and remote ports.</summary>
+internal static class TcpTable
+{
+    /// <summary>Whether the connection from <paramref name="localPort"/> to <paramref name="remotePort"/> is established.</summary>
+    public static bool Established(int localPort, int remotePort) => Row(localPort, remotePort) is { } f && f[3] == "01";
+
+    /// <summary>The bytes the connection's peer has not acknowledged yet (its send queue), or -1 when it is gone.</summary>
+    public static long Unacknowledged(int localPort, int remotePort) =>
+        Row(localPort, remotePort) is { } f ? Convert.ToInt64(f[4].Split(':')[0], 16) : -1;
+
+    /// <summary>The local ports of the established connections to <paramref name="remotePort"/>.</summary>
+    public static List<int> PortsConnectedTo(int remotePort) =>
+        [.. Rows().Where(f => f[3] == "01" && Port(f[2]) == remotePort).Select(f => Port(f[1]))];
+
+    private static string[]? Row(int localPort, int remotePort) => Rows().FirstOrDefault(f => Port(f[1]) == localPort && Port(f[2]) == remotePort);
+
+    private static IEnumerable<string[]> Rows() =>
+        File.ReadLines("/proc/net/tcp").Skip(1).Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+
+    private static int Port(string address) => Convert.ToInt32(address.Split(':')[1], 16);
 }
