@@ -46,6 +46,9 @@ internal static partial class ProxyLog
     [LoggerMessage(14, LogLevel.Information, "Cluster node {NodeId} left the backends", EventName = "NodeRemoved")]
     public static partial void NodeRemoved(ILogger logger, string nodeId);
 
+    [LoggerMessage(37, LogLevel.Warning, "Static backend {Backend} has the id of a cluster node: both are backends (/admin/backends tells them apart by origin), a ticket naming {Backend} goes to the node, and the stickiness cookie and the hash policies cannot tell the two apart; give the node another id or drop the static backend", EventName = "BackendIdShared")]
+    public static partial void BackendIdShared(ILogger logger, string backend);
+
     [LoggerMessage(15, LogLevel.Error, "Connection from {Client} failed unexpectedly", EventName = "ConnectionFailed")]
     public static partial void ConnectionFailed(ILogger logger, string client, Exception exception);
 

@@ -12,11 +12,20 @@ namespace Switchboard.Proxy.Admin;
 /// <param name="Weight">Its weight.</param>
 /// <param name="Load">Its load score from heartbeats plus recent placements, for cluster nodes.</param>
 /// <param name="DialFailures">Failed dials since start.</param>
-public sealed record BackendStatus(string Backend, string Url, string State, int Connections, int Weight, double? Load, long DialFailures)
+/// <param name="Origin"><see cref="StaticOrigin"/> (the configured list) or <see cref="ClusterOrigin"/> (heartbeats): a static backend and a cluster node may share an id.</param>
+public sealed record BackendStatus(string Backend, string Url, string State, int Connections, int Weight, double? Load, long DialFailures, string Origin)
 {
+    /// <summary>The origin of a backend from the configured list (<c>--backend</c>, <c>Proxy:Backends</c>).</summary>
+    public const string StaticOrigin = "static";
+
+    /// <summary>The origin of a cluster node, learnt from its heartbeats.</summary>
+    public const string ClusterOrigin = "cluster";
+
     internal static BackendStatus Of(Backend backend) => new(
         backend.Id, backend.Url.ToString(), backend.State.ToString().ToLowerInvariant(), backend.Connections, backend.Weight,
-        backend.EstimatedLoad is { } load ? Math.Round(load, 4) : null, backend.DialFailures);
+        backend.EstimatedLoad is { } load ? Math.Round(load, 4) : null, backend.DialFailures, OriginOf(backend));
+
+    internal static string OriginOf(Backend backend) => backend.FromCluster ? ClusterOrigin : StaticOrigin;
 }
 
 /// <summary>The body of <c>GET /admin/backends</c>.</summary>

@@ -169,7 +169,9 @@ internal sealed class ProxyMetrics : IDisposable
 
     public void Dispose() => _meter.Dispose();
 
-    private static string BackendLabel(Backend backend) => $"backend=\"{backend.Id.Replace("\\", "\\\\").Replace("\"", "\\\"")}\"";
+    // The origin too: a static backend and a cluster node may share an id, and two series must not share their labels.
+    private static string BackendLabel(Backend backend) =>
+        $"backend=\"{backend.Id.Replace("\\", "\\\\").Replace("\"", "\\\"")}\",origin=\"{BackendStatus.OriginOf(backend)}\"";
 
     private static void Gauge(StringBuilder text, string name, string help, long value)
     {

@@ -7,6 +7,8 @@ namespace Switchboard.Proxy.Backends;
 /// (no lock on the accept path); writers replace it under a lock. A backend that disappears keeps its object until
 /// its last tunnel ends, so established connections continue; one that comes back meanwhile gets the same object
 /// again, so its connection count still counts them, and starts otherwise as a new backend (its health afresh).
+/// A static backend and a cluster node may share an id: they are two backends, each added and removed only by its own
+/// source (a reload, heartbeats), and a node id always means the cluster node.
 /// </summary>
 internal sealed class BackendPool
 {
@@ -41,7 +43,18 @@ internal sealed class BackendPool
         return candidates;
     }
 
-    public Backend? Find(string id) => Array.Find(All, b => b.Id == id);
+    /// <summary>The cluster node of this id, or null (a static backend of that id is no node).</summary>
+    public Backend? FindNode(string nodeId) => Array.Find(All, b => b.FromCluster && b.Id == nodeId);
+
+    /// <summary>The static backend of this id, or null.</summary>
+    public Backend? FindStatic(string id) => Array.Find(All, b => !b.FromCluster && b.Id == id);
+
+    /// <summary>The ids that a static backend and a cluster node both have, each once.</summary>
+    public List<string> SharedIds()
+    {
+        var all = All;
+        return [.. all.Where(b => !b.FromCluster && Array.Exists(all, c => c.FromCluster && c.Id == b.Id)).Select(b => b.Id).Distinct(StringComparer.Ordinal)];
+    }
 
     /// <summary>Removed backends still kept because tunnels to them were open when last looked at.</summary>
     public int RetiredCount
@@ -107,7 +120,7 @@ internal sealed class BackendPool
         lock (_lock)
         {
             ForgetRetiredWithoutTunnels();
-            var backend = Array.Find(_all, b => b.Id == heartbeat.NodeId);
+            var backend = Array.Find(_all, b => b.FromCluster && b.Id == heartbeat.NodeId);
             if (backend is null)
             {
                 backend = Revive(heartbeat.NodeId, fromCluster: true) ?? new Backend(heartbeat.NodeId, url, weight: 1) { FromCluster = true };
@@ -126,18 +139,18 @@ internal sealed class BackendPool
         }
     }
 
-    /// <summary>Forgets a cluster node (it left or went silent).</summary>
-    public void Remove(string id)
+    /// <summary>Forgets a cluster node (it left or went silent); a static backend of its id stays.</summary>
+    public void RemoveNode(string nodeId)
     {
         lock (_lock)
         {
-            var backend = Array.Find(_all, b => b.Id == id);
+            var backend = Array.Find(_all, b => b.FromCluster && b.Id == nodeId);
             if (backend is null)
             {
                 return;
             }
             Retire(backend);
-            Volatile.Write(ref _all, Array.FindAll(_all, b => b.Id != id));
+            Volatile.Write(ref _all, Array.FindAll(_all, b => b != backend));
         }
         Changed?.Invoke();
     }

@@ -51,17 +51,21 @@ internal sealed class ClusterBackends : IAsyncDisposable
 
     private void OnHeartbeat(NodeHeartbeat heartbeat)
     {
-        var known = _pool.Find(heartbeat.NodeId) is not null;
+        var known = _pool.FindNode(heartbeat.NodeId) is not null;
         _pool.Observe(heartbeat, LoadOf(heartbeat));
         if (!known)
         {
             ProxyLog.NodeAdded(_logger, heartbeat.NodeId, heartbeat.Url);
+            if (_pool.FindStatic(heartbeat.NodeId) is not null)
+            {
+                ProxyLog.BackendIdShared(_logger, heartbeat.NodeId);
+            }
         }
     }
 
     private void OnNodeRemoved(string nodeId)
     {
-        _pool.Remove(nodeId);
+        _pool.RemoveNode(nodeId);
         ProxyLog.NodeRemoved(_logger, nodeId);
     }
 

@@ -525,7 +525,7 @@ internal sealed class FailoverSession : IAsyncDisposable
                 attemptTimeout.CancelAfter(options.HandshakeTimeout);
                 // Not onto the standby's node while another will do: one node's loss must not take both.
                 var placement = await _services.Gateway.ResumeAsync(_userId!, _session!, _standbys?.Current?.Node, attemptTimeout.Token).ConfigureAwait(false);
-                var backend = _runtime.Pool.Find(placement.Node);
+                var backend = _runtime.Pool.FindNode(placement.Node);
                 var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}&{FailoverFrames.NodeQuery}");
                 link = await NodeLink.OpenAsync(_services.Nodes, backend, url, _connection.Remote.Address.ToString(), options, attemptTimeout.Token).ConfigureAwait(false);
                 await link.Socket.SendAsync(FailoverFrames.Resume(_session!, _lastSeq), WebSocketMessageType.Text, true, attemptTimeout.Token).ConfigureAwait(false);

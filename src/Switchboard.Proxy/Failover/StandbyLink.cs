@@ -54,7 +54,7 @@ internal sealed class StandbyLink : IDisposable
             // On the session's own node it would die with it: wait for another node.
             throw new InvalidOperationException($"no node but {primaryNode} takes connections");
         }
-        var backend = runtime.Pool.Find(placement.Node);
+        var backend = runtime.Pool.FindNode(placement.Node);
         var url = new Uri($"{(backend?.Url ?? placement.Url).GetLeftPart(UriPartial.Path)}?{TicketPolicy.TokenParameter}={Uri.EscapeDataString(placement.Token)}&{FailoverFrames.NodeQuery}");
         var link = await NodeLink.OpenAsync(services.Nodes, backend, url, forwardedFor, options, token).ConfigureAwait(false);
         try

@@ -226,6 +226,10 @@ public sealed class ProxyServer : IAsyncDisposable
         next = next with { Listen = current.Listen, Admin = current.Admin };
         _runtime.Settings = next;
         _runtime.Pool.SetStatic(next.Backends);
+        foreach (var shared in _runtime.Pool.SharedIds())
+        {
+            ProxyLog.BackendIdShared(_logger, shared);
+        }
         if (!string.IsNullOrEmpty(current.Options.HealthCheck.Path) && string.IsNullOrEmpty(next.Options.HealthCheck.Path))
         {
             // No check will pass any more: what the checks ejected is retried like a passive ejection.

@@ -28,7 +28,7 @@ public sealed class AdminTests
 
         var metrics = await http.GetStringAsync("/metrics");
         metrics.ShouldContain("# TYPE switchboard_proxy_connections gauge\nswitchboard_proxy_connections 1\n");
-        metrics.ShouldContain($"switchboard_proxy_backend_connections{{backend=\"{backend.Url.Authority}\"}} 1\n");
+        metrics.ShouldContain($"switchboard_proxy_backend_connections{{backend=\"{backend.Url.Authority}\",origin=\"static\"}} 1\n");
         metrics.ShouldContain("switchboard_proxy_refused_total{status=\"400\"} 1\n");
         metrics.ShouldContain("switchboard_proxy_tunnels_total 1\n");
         metrics.ShouldContain("switchboard_proxy_kernel_declined_total 0\n");
@@ -42,6 +42,7 @@ public sealed class AdminTests
         first.GetProperty("state").GetString().ShouldBe("up");
         first.GetProperty("connections").GetInt32().ShouldBe(1);
         first.GetProperty("weight").GetInt32().ShouldBe(3);
+        first.GetProperty("origin").GetString().ShouldBe("static");
     }
 }
 

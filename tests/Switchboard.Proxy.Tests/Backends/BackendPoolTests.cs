@@ -13,7 +13,7 @@ public sealed class BackendPoolTests
     {
         var pool = new BackendPool(TimeProvider.System);
         pool.SetStatic([B1, B2]);
-        var b1 = pool.Find("b1")!;
+        var b1 = pool.FindStatic("b1")!;
         b1.AddConnection();
 
         pool.SetStatic([]);
@@ -29,13 +29,13 @@ public sealed class BackendPoolTests
     {
         var pool = new BackendPool(TimeProvider.System);
         pool.SetStatic([B1]);
-        var b1 = pool.Find("b1")!;
+        var b1 = pool.FindStatic("b1")!;
         b1.AddConnection();
         pool.SetStatic([]);
 
         // A cluster node named like the removed static backend is heard of: a new object, the static one stays kept.
         pool.Observe(Heartbeat("b1"), load: 0.1);
-        pool.Find("b1")!.ShouldNotBeSameAs(b1);
+        pool.FindNode("b1")!.ShouldNotBeSameAs(b1);
         pool.SetStatic([B1]);
 
         var revived = pool.All.Single(b => b.Id == "b1" && !b.FromCluster);
@@ -48,25 +48,60 @@ public sealed class BackendPoolTests
     {
         var pool = new BackendPool(TimeProvider.System);
         pool.SetStatic([B1]);
-        var staticB1 = pool.Find("b1")!;
+        var staticB1 = pool.FindStatic("b1")!;
         staticB1.AddConnection();
         pool.SetStatic([]);
         pool.Observe(Heartbeat("b1"), load: 0.1);
-        var clusterB1 = pool.Find("b1")!;
+        var clusterB1 = pool.FindNode("b1")!;
         clusterB1.AddConnection();
-        pool.Remove("b1");
+        pool.RemoveNode("b1");
         pool.RetiredCount.ShouldBe(2, "both have an open tunnel");
 
-        // Each comes back in turn (a static backend hides a cluster node of its id), with its own tunnel.
+        // Each comes back, with its own tunnel.
         pool.SetStatic([B1]);
-        var revivedStatic = pool.Find("b1")!;
+        var revivedStatic = pool.FindStatic("b1")!;
         revivedStatic.ShouldBeSameAs(staticB1);
         revivedStatic.Connections.ShouldBe(1);
-        pool.SetStatic([]);
         pool.Observe(Heartbeat("b1"), load: 0.1);
-        var revivedCluster = pool.Find("b1")!;
+        var revivedCluster = pool.FindNode("b1")!;
         revivedCluster.ShouldBeSameAs(clusterB1);
         revivedCluster.Connections.ShouldBe(1);
+    }
+
+    [Fact]
+    public void AStaticBackendAndAClusterNodeWithOneId_AreTwoBackends_EachRemovedOnlyByItsOwnSource()
+    {
+        var pool = new BackendPool(TimeProvider.System);
+        pool.SetStatic([B1, B2]);
+        var staticB1 = pool.FindStatic("b1")!;
+
+        // A node named like a static backend is a backend of its own; the static one keeps its address.
+        pool.Observe(Heartbeat("b1"), load: 0.1);
+        var node = pool.FindNode("b1");
+        node.ShouldNotBeNull("the node is not hidden by the static backend of its id");
+        node.ShouldNotBeSameAs(staticB1);
+        node.Url.ShouldBe(new Uri("ws://127.0.0.1:7100/v1/ws"));
+        staticB1.Url.ShouldBe(B1.Url, "the node's heartbeat does not move the static backend");
+        pool.All.Count(b => b.Id == "b1").ShouldBe(2);
+        pool.SharedIds().ShouldBe(["b1"]);
+
+        // The node leaves: the static backend stays, and still takes connections.
+        pool.RemoveNode("b1");
+        pool.FindNode("b1").ShouldBeNull();
+        pool.FindStatic("b1").ShouldBeSameAs(staticB1);
+        staticB1.Removed.ShouldBeFalse();
+        pool.Candidates().ShouldContain(staticB1);
+
+        // The node is back, and a reload drops the static backend: the node stays.
+        pool.Observe(Heartbeat("b1"), load: 0.1);
+        var back = pool.FindNode("b1")!;
+        pool.SetStatic([B2]);
+        pool.FindStatic("b1").ShouldBeNull();
+        staticB1.Removed.ShouldBeTrue();
+        pool.FindNode("b1").ShouldBeSameAs(back);
+        back.Removed.ShouldBeFalse();
+        pool.Candidates().ShouldContain(back);
+        pool.SharedIds().ShouldBeEmpty();
     }
 
     private static NodeHeartbeat Heartbeat(string id) =>

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Switchboard.Backplane;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Proxy.Cluster;
@@ -98,6 +99,75 @@ public sealed class ClusterBackendsTests
         onNode1.Abort();
         onNode1.Dispose();
         await WaitAsync(() => proxy.Backends.All(b => b.Connections == 0), "every count back to 0 once every tunnel ended");
+    }
+
+    [Fact]
+    public async Task AStaticBackendAndAClusterNodeWithOneId_AreBothBackends_ATicketGoesToTheNode_AndEachIsRemovedOnlyByItsOwnSource()
+    {
+        await using var staticBackend = await TestBackend.StartAsync("static");
+        await using var node = await TestBackend.StartAsync("node");
+        await using var backplane = new InMemoryBackplane();
+        var log = new RecordingLogger();
+        var options = Options(staticBackend);
+        options.Admin = "127.0.0.1:0";
+        await using var proxy = await ProxyServer.StartAsync(options, backplane, new RecordingLoggerFactory(log));
+        // A node whose id is the static backend's (host:port): a node id set to an address, say.
+        var id = staticBackend.Url.Authority;
+
+        await backplane.PublishHeartbeatAsync(Heartbeat(id, node, connections: 0, draining: false));
+        await WaitAsync(() => proxy.Backends.Count == 2, "the node to join beside the static backend of its id");
+        proxy.Backends.Select(b => (b.Backend, b.Origin, b.Url)).OrderBy(b => b.Origin).ShouldBe(
+            [(id, "cluster", node.Spec + "/v1/ws"), (id, "static", staticBackend.Url.ToString())]);
+        var warning = log.Entries.Single(e => e.EventName == "BackendIdShared");
+        warning.Level.ShouldBe(Microsoft.Extensions.Logging.LogLevel.Warning);
+        warning.Message.ShouldContain(id);
+        using (var http = new HttpClient { BaseAddress = new Uri($"http://{proxy.AdminEndPoint}"), Timeout = Patience })
+        {
+            var metrics = await http.GetStringAsync("/metrics");
+            metrics.ShouldContain($"switchboard_proxy_backend_up{{backend=\"{id}\",origin=\"static\"}} 1\n");
+            metrics.ShouldContain($"switchboard_proxy_backend_up{{backend=\"{id}\",origin=\"cluster\"}} 1\n");
+            using var json = JsonDocument.Parse(await http.GetStringAsync("/admin/backends"));
+            json.RootElement.GetProperty("backends").EnumerateArray().Select(b => b.GetProperty("origin").GetString()).Order().ShouldBe(["cluster", "static"]);
+        }
+
+        // A ticket names a node: it goes to the node, never to the static backend of that id.
+        for (var i = 0; i < 3; i++)
+        {
+            using var socket = await ConnectAsync(proxy, "/?token=" + Ticket(id));
+            (await socket.WhoAmIAsync()).ShouldBe("node");
+        }
+
+        // The node leaves: the static backend stays and takes the clients.
+        await backplane.PublishNodeLeftAsync(id, epoch: 1);
+        await WaitAsync(() => proxy.Backends.Count == 1, "the node to be forgotten");
+        proxy.Backends.Single().Origin.ShouldBe("static");
+        using (var socket = await ConnectAsync(proxy, "/?token=" + Ticket(id)))
+        {
+            (await socket.WhoAmIAsync()).ShouldBe("static", "the ticket's node is gone: the fallback picks the static backend");
+        }
+
+        // The node is back, and a reload drops the static backend: the node stays.
+        await backplane.PublishHeartbeatAsync(Heartbeat(id, node, connections: 0, draining: false));
+        await WaitAsync(() => proxy.Backends.Count == 2, "the node to be back");
+        proxy.Reload(new ProxyOptions { Listen = options.Listen, Admin = options.Admin });
+        proxy.Backends.Select(b => b.Origin).ShouldBe(["cluster"]);
+        using (var socket = await ConnectAsync(proxy))
+        {
+            (await socket.WhoAmIAsync()).ShouldBe("node");
+        }
+
+        // A reload that brings the static backend back warns again.
+        proxy.Reload(new ProxyOptions { Listen = options.Listen, Admin = options.Admin, Backends = [staticBackend.Spec] });
+        proxy.Backends.Count.ShouldBe(2);
+        log.Count("BackendIdShared").ShouldBe(3, "once when the node first joined, once when it came back, once at the reload");
+    }
+
+    /// <summary>A ticket naming <paramref name="nodeId"/>: the proxy reads its payload unverified, so the signature is no matter.</summary>
+    private static string Ticket(string nodeId)
+    {
+        var payload = Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, string> { ["sub"] = "alice", ["node"] = nodeId }))
+            .TrimEnd('=').Replace('+', '-').Replace('/', '_');
+        return $"eyJhbGciOiJIUzI1NiJ9.{payload}.not-checked";
     }
 
     private static NodeHeartbeat Heartbeat(string id, TestBackend backend, int connections, bool draining, DateTimeOffset? at = null) =>
