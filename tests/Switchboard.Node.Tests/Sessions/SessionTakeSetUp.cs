@@ -34,8 +34,17 @@ internal static class SessionTakeSetUp
     public static async Task<RawClient> ResumeWhileHeldAsync(this TestCluster cluster, HeldRequestBackplane backplane, string userId, string nodeId, string session)
     {
         var resuming = await RawClient.OpenAsync(cluster.ResumeTicketUrl(userId, nodeId, session));
-        await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
-        await Eventually.TrueAsync(() => backplane.HeldCount == 1, $"{nodeId}'s take of {userId}'s session to be held");
-        return resuming;
+        try
+        {
+            await resuming.SendAsync($$"""{"type":"resume","session":"{{session}}","lastSeq":0,"id":"r1"}""");
+            await Eventually.TrueAsync(() => backplane.HeldCount == 1, $"{nodeId}'s take of {userId}'s session to be held");
+            return resuming;
+        }
+        catch
+        {
+            // The test never gets the client to dispose of.
+            await resuming.DisposeAsync();
+            throw;
+        }
     }
 }
