@@ -19,10 +19,8 @@ internal sealed class DrainEndpoint(ApiKeyChecker adminKeys, IBackplane backplan
 
     public async Task HandleAsync(HttpContext context)
     {
-        if (!adminKeys.IsValid(context.Request.Headers[GatewayRoutes.AdminKeyHeader].FirstOrDefault()))
+        if (!await adminKeys.AdmitsAsync(context).ConfigureAwait(false))
         {
-            await HttpAnswers.UnauthorizedAsync(context, GatewayErrorCodes.Unauthorized,
-                $"an admin key is required in the {GatewayRoutes.AdminKeyHeader} header (Gateway:AdminKeys)", bearer: false).ConfigureAwait(false);
             return;
         }
         var nodeId = context.Request.RouteValues["id"] as string ?? string.Empty;

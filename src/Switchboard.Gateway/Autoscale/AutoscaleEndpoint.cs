@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
+using Switchboard.Gateway.Admin;
 using Switchboard.Gateway.Http;
 using Switchboard.Gateway.Publish;
 
@@ -14,10 +15,8 @@ internal sealed class AutoscaleEndpoint(ApiKeyChecker adminKeys, Autoscaler auto
 {
     public async Task HandleAsync(HttpContext context)
     {
-        if (!adminKeys.IsValid(context.Request.Headers[GatewayRoutes.AdminKeyHeader].FirstOrDefault()))
+        if (!await adminKeys.AdmitsAsync(context).ConfigureAwait(false))
         {
-            await HttpAnswers.UnauthorizedAsync(context, GatewayErrorCodes.Unauthorized,
-                $"an admin key is required in the {GatewayRoutes.AdminKeyHeader} header (Gateway:AdminKeys)", bearer: false).ConfigureAwait(false);
             return;
         }
         await HttpAnswers.JsonAsync(context, StatusCodes.Status200OK, autoscaler.View(), AutoscaleJsonContext.Default.AutoscaleView).ConfigureAwait(false);

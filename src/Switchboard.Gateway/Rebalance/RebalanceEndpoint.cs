@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Http;
+using Switchboard.Gateway.Admin;
 using Switchboard.Gateway.Http;
 using Switchboard.Gateway.Publish;
 
@@ -14,10 +15,8 @@ internal sealed class RebalanceEndpoint(ApiKeyChecker adminKeys, Rebalancer reba
 {
     public async Task HandleAsync(HttpContext context)
     {
-        if (!adminKeys.IsValid(context.Request.Headers[GatewayRoutes.AdminKeyHeader].FirstOrDefault()))
+        if (!await adminKeys.AdmitsAsync(context).ConfigureAwait(false))
         {
-            await HttpAnswers.UnauthorizedAsync(context, GatewayErrorCodes.Unauthorized,
-                $"an admin key is required in the {GatewayRoutes.AdminKeyHeader} header (Gateway:AdminKeys)", bearer: false).ConfigureAwait(false);
             return;
         }
         await HttpAnswers.JsonAsync(context, StatusCodes.Status200OK, rebalancer.View(), RebalanceJsonContext.Default.RebalanceView).ConfigureAwait(false);
