@@ -9,7 +9,8 @@ namespace Switchboard.Proxy.Policies;
 internal sealed class RoundRobinPolicy : IBalancingPolicy
 {
     private readonly Lock _lock = new();
-    private readonly Dictionary<string, long> _current = new(StringComparer.Ordinal);
+    // By backend, not by id: a static backend and a cluster node may share an id, and each needs its own score.
+    private readonly Dictionary<Backend, long> _current = new(ReferenceEqualityComparer.Instance);
 
     public string Name => BalancingPolicies.RoundRobin;
 
@@ -26,8 +27,8 @@ internal sealed class RoundRobinPolicy : IBalancingPolicy
             long total = 0;
             foreach (var backend in candidates)
             {
-                var score = _current.GetValueOrDefault(backend.Id) + backend.Weight;
-                _current[backend.Id] = score;
+                var score = _current.GetValueOrDefault(backend) + backend.Weight;
+                _current[backend] = score;
                 total += backend.Weight;
                 if (score > bestScore)
                 {
@@ -35,7 +36,7 @@ internal sealed class RoundRobinPolicy : IBalancingPolicy
                     best = backend;
                 }
             }
-            _current[best!.Id] = bestScore - total;
+            _current[best!] = bestScore - total;
             return best;
         }
     }

@@ -24,6 +24,22 @@ public sealed class PolicyDistributionTests
         picks.Chunk(4).ShouldAllBe(block => block.Count(p => p == "b") == 1);
     }
 
+    [Theory]
+    [InlineData(BalancingPolicies.RoundRobin)]
+    [InlineData(BalancingPolicies.Ticket)] // a client without a ticket: the fallback, round-robin
+    public void RoundRobin_AStaticBackendAndAClusterNodeSharingAnId_EachGetsItsTurn(string name)
+    {
+        var pool = new BackendPool(TimeProvider.System);
+        pool.SetStatic([new BackendAddress("a", new Uri("ws://127.0.0.1:7001"), 1)]);
+        pool.Observe(Heartbeat("a", connections: 0, capacity: 100), load: 0);
+        var policy = BalancingPolicies.Create(name, HashKey.Parse("ip"), "SB-Backend", new Random(42), BalancingPolicies.RoundRobin);
+
+        var picks = Enumerable.Range(0, 100).Select(_ => policy.Pick(pool.Candidates(), Context())!).ToList();
+
+        // One score each: the two alternate, as any two backends of one weight do.
+        picks.Chunk(2).ShouldAllBe(pair => pair.Count(b => b.FromCluster) == 1, "the static backend and the node, one each in every two picks");
+    }
+
     [Fact]
     public void Random_FollowsTheWeights()
     {
