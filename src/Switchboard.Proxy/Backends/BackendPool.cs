@@ -109,12 +109,16 @@ internal sealed class BackendPool
         Changed?.Invoke();
     }
 
-    /// <summary>Adds or refreshes a cluster node from its heartbeat; a draining node stays known but takes nothing new.</summary>
-    public void Observe(NodeHeartbeat heartbeat, double load)
+    /// <summary>
+    /// Adds or refreshes a cluster node from its heartbeat; a draining node stays known but takes nothing new. True when
+    /// the node was added (it was not known), decided under the pool's lock so that a removal racing the heartbeat
+    /// cannot hide the addition.
+    /// </summary>
+    public bool Observe(NodeHeartbeat heartbeat, double load)
     {
         if (!Uri.TryCreate(heartbeat.Url, UriKind.Absolute, out var url))
         {
-            return;
+            return false;
         }
         var added = false;
         lock (_lock)
@@ -137,6 +141,7 @@ internal sealed class BackendPool
         {
             Changed?.Invoke();
         }
+        return added;
     }
 
     /// <summary>Forgets a cluster node (it left or went silent); a static backend of its id stays.</summary>

@@ -51,9 +51,7 @@ internal sealed class ClusterBackends : IAsyncDisposable
 
     private void OnHeartbeat(NodeHeartbeat heartbeat)
     {
-        var known = _pool.FindNode(heartbeat.NodeId) is not null;
-        _pool.Observe(heartbeat, LoadOf(heartbeat));
-        if (!known)
+        if (_pool.Observe(heartbeat, LoadOf(heartbeat)))
         {
             ProxyLog.NodeAdded(_logger, heartbeat.NodeId, heartbeat.Url);
             if (_pool.FindStatic(heartbeat.NodeId) is not null)
