@@ -538,6 +538,7 @@ public sealed class FailoverTests : IAsyncLifetime
         // Node-1 is reached through a relay that can leave the proxy's sends unread, so that bob's last commands and his
         // close wait in the proxy when his connection resets.
         await using var relay = new FreezableRelay();
+        var toBob = LargeMessagesThatBlockTheProxysSend();
         await StartAsync(
             configure: o =>
             {
@@ -545,7 +546,8 @@ public sealed class FailoverTests : IAsyncLifetime
                 o.NodeKeepAliveInterval = TimeSpan.Zero;
                 o.NodeKeepAliveTimeout = TimeSpan.Zero;
                 o.Standby = false;
-                o.SendQueueBytes = 64L * 1024 * 1024;
+                o.SendQueueBytes = (toBob + 1) * LargeMessageBytes;
+                o.SendQueueFrames = toBob + 1024;
                 o.FailoverQueueFrames = 1000;
                 o.FailoverTimeout = TimeSpan.FromSeconds(30);
             },
@@ -554,40 +556,12 @@ public sealed class FailoverTests : IAsyncLifetime
         relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
         await using var carol = await _cluster.ConnectAsync("carol", "node-2");
         await using var alice = await _cluster.ConnectAsync("alice", "node-2");
-
-        // Bob's own socket, to reset it.
-        Socket? bobsSocket = null;
-        using var handler = new SocketsHttpHandler
-        {
-            ConnectCallback = async (context, token) =>
-            {
-                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                await socket.ConnectAsync(context.DnsEndPoint, token);
-                bobsSocket = socket;
-                return new NetworkStream(socket, ownsSocket: true);
-            },
-        };
-        var bobsWebSocket = new ClientWebSocket();
-        bobsWebSocket.Options.AddSubProtocol("switchboard.v1");
-        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
-        {
-            await bobsWebSocket.ConnectAsync(_proxy.WsUrl("/" + _cluster.TicketUrl("bob", "node-1").Query), new HttpMessageInvoker(handler, disposeHandler: false), timeout.Token);
-        }
-        await using var bob = RawClient.Of(bobsWebSocket);
-        (await bob.ReceiveAsync("bob's welcome through the proxy and the relay")).GetProperty("node").GetString().ShouldBe("node-1");
-        var bobsPort = ((IPEndPoint)bobsSocket!.LocalEndPoint!).Port;
-        var proxyPort = _proxy.ListenEndPoint.Port;
-        var linkPorts = TcpTable.PortsConnectedTo(relay.Port);
-        linkPorts.Count.ShouldBe(1, "the proxy's link to node-1, through the relay");
-        var linkPort = linkPorts[0];
+        await using var bob = await ConnectResettableAsync("bob", "node-1");
+        var linkPort = TheLinkThrough(relay);
         await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
         await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
 
-        // Bob reads nothing while 7 MB come for him: the proxy's send to him blocks once the sockets' buffers are full.
-        const int toBob = 120;
-        var queuedBefore = _proxy.Metrics.ClientFramesQueued;
-        await SendLargeAsync(alice, toBob);
-        await WaitAsync(() => _proxy.Metrics.ClientFramesQueued - queuedBefore >= toBob, "the proxy to read all of bob's messages from node-1");
+        await BlockTheProxysSendAsync(alice, bob, toBob);
 
         // Bob sends 9 MB of commands, more than the proxy's socket to node-1 and the relay's take while it holds; the
         // rest waits in the proxy's queue, his last commands and his close behind it. Then his connection resets.
@@ -597,29 +571,81 @@ public sealed class FailoverTests : IAsyncLifetime
         var padding = new string('y', 60_000);
         for (var n = 1; n <= count; n++)
         {
-            await bob.SendAsync(n <= large
+            await bob.Client.SendAsync(n <= large
                 ? $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}},"pad":"{{{padding}}}"}}"""
                 : $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}}}}""");
         }
-        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
-        {
-            await bobsWebSocket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
-        }
-        // A reset drops what the kernel has not sent: wait until the proxy's end has acknowledged everything, the close too.
-        await WaitAsync(() => TcpTable.Unacknowledged(bobsPort, proxyPort) == 0, "the proxy's end to acknowledge all bob sent");
-        bobsSocket.LingerState = new LingerOption(true, 0);
-        bobsSocket.Dispose();
-        await WaitAsync(() => !TcpTable.Established(proxyPort, bobsPort), "the proxy's end of bob's connection to take the reset");
+        await bob.CloseThenResetAsync(_proxy.ListenEndPoint.Port);
 
         // Nothing to wait for: this is the time in which the proxy, whose send to bob failed, must keep its link to node-1.
+        await KeepsTheLinkAsync(linkPort, relay, TimeSpan.FromSeconds(3), "it still has his last commands and his close to send");
+
+        relay.Release();
+        await CarolGetsEachOnceInOrderAsync(carol, count);
+        // The close reached node-1 too: bob's session there ends, not kept for a resume.
+        await WaitAsync(() => _cluster.Cluster.Node("node-1").Node.Hub.UserConnectionCount("bob") == 0, "bob's session on node-1 to end with his close");
+        _cluster.Cluster.Node("node-1").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
+    }
+
+    /// <summary>The bytes of one of <see cref="SendLargeAsync"/>'s messages, and then some (its JSON, its frame).</summary>
+    private const long LargeMessageBytes = 61_000;
+
+    /// <summary>
+    /// How many of <see cref="SendLargeAsync"/>'s messages block the proxy's send to a client that reads nothing and whose
+    /// receive buffer is fixed (<see cref="ConnectResettableAsync"/>): more than the proxy's send buffer can grow to
+    /// (<c>net.ipv4.tcp_wmem</c>'s maximum, read from this host) and the client's receive buffer hold.
+    /// </summary>
+    private static int LargeMessagesThatBlockTheProxysSend()
+    {
+        var sendBufferMax = long.Parse(File.ReadAllText("/proc/sys/net/ipv4/tcp_wmem").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[2], System.Globalization.CultureInfo.InvariantCulture);
+        // Linux doubles a SO_RCVBUF asked for; half as much again as both buffers, so the send blocks well before the end.
+        return (int)((sendBufferMax + 2 * ResettableClient.ReceiveBuffer) * 3 / 2 / 60_000) + 10;
+    }
+
+    /// <summary>
+    /// Alice sends bob <paramref name="count"/> large messages (<see cref="LargeMessagesThatBlockTheProxysSend"/>), which bob
+    /// does not read: the proxy reads them all from his node, and its send to him blocks.
+    /// </summary>
+    private async Task BlockTheProxysSendAsync(RawClient alice, ResettableClient bob, int count)
+    {
+        var queuedBefore = _proxy.Metrics.ClientFramesQueued;
+        await SendLargeAsync(alice, count);
+        await WaitAsync(() => _proxy.Metrics.ClientFramesQueued - queuedBefore >= count, "the proxy to read all of bob's messages from his node");
+        // More than the buffers hold is queued for him (by construction): what the kernel could take waits unacknowledged.
+        await WaitAsync(() => TcpTable.Unacknowledged(_proxy.ListenEndPoint.Port, bob.Port) > 0, "bytes from the proxy to bob to wait unacknowledged");
+    }
+
+    /// <summary>Bob's connection through the proxy on his own socket (to reset it), on <paramref name="nodeId"/>, welcomed.</summary>
+    private async Task<ResettableClient> ConnectResettableAsync(string userId, string nodeId)
+    {
+        var client = await ResettableClient.ConnectAsync(_proxy.WsUrl("/" + _cluster.TicketUrl(userId, nodeId).Query));
+        (await client.Client.ReceiveAsync($"{userId}'s welcome through the proxy")).GetProperty("node").GetString().ShouldBe(nodeId);
+        return client;
+    }
+
+    /// <summary>The proxy's one link through <paramref name="relay"/>: its local port.</summary>
+    private static int TheLinkThrough(FreezableRelay relay)
+    {
+        var linkPorts = TcpTable.PortsConnectedTo(relay.Port);
+        linkPorts.Count.ShouldBe(1, "the proxy's link to node-1, through the relay");
+        return linkPorts[0];
+    }
+
+    /// <summary>Asserts that the proxy's link through <paramref name="relay"/> stays for <paramref name="time"/> (a time in which nothing must happen).</summary>
+    private async Task KeepsTheLinkAsync(int linkPort, FreezableRelay relay, TimeSpan time, string because)
+    {
         var keep = System.Diagnostics.Stopwatch.StartNew();
-        while (keep.Elapsed < TimeSpan.FromSeconds(3) && TcpTable.Established(linkPort, relay.Port))
+        while (keep.Elapsed < time && TcpTable.Established(linkPort, relay.Port))
         {
             await Task.Delay(10);
         }
-        TcpTable.Established(linkPort, relay.Port).ShouldBeTrue("the proxy kept its link to node-1 after bob's reset: it still has his last commands and his close to send");
+        TcpTable.Established(linkPort, relay.Port).ShouldBeTrue(
+            $"the proxy kept its link to node-1 after bob's reset ({keep.Elapsed}, SlowClient logged {_log.Count("SlowClient")} times): {because}");
+    }
 
-        relay.Release();
+    /// <summary>Carol gets bob's messages 1 to <paramref name="count"/>, each once, in order.</summary>
+    private static async Task CarolGetsEachOnceInOrderAsync(RawClient carol, int count)
+    {
         // A list, not a set: a message carol got twice would take the place of one she did not get.
         var numbers = new List<long>();
         while (numbers.Count < count)
@@ -628,9 +654,6 @@ public sealed class FailoverTests : IAsyncLifetime
             numbers.Add(frame.GetProperty("data").GetProperty("n").GetInt64());
         }
         numbers.ShouldBe(Enumerable.Range(1, count).Select(n => (long)n), "every command bob sent before his close, once, in order");
-        // The close reached node-1 too: bob's session there ends, not kept for a resume.
-        await WaitAsync(() => _cluster.Cluster.Node("node-1").Node.Hub.UserConnectionCount("bob") == 0, "bob's session on node-1 to end with his close");
-        _cluster.Cluster.Node("node-1").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
     }
 
     /// <summary>Alice (straight on node-1) sends bob <paramref name="count"/> messages of 60,000 bytes: megabytes, more than the sockets' buffers hold.</summary>
@@ -977,6 +1000,10 @@ internal static class TcpTable
     public static long Unacknowledged(int localPort, int remotePort) =>
         Row(localPort, remotePort) is { } f ? Convert.ToInt64(f[4].Split(':')[0], 16) : -1;
 
+    /// <summary>The bytes that came in on the connection and its owner has not read yet (its receive queue), or -1 when it is gone.</summary>
+    public static long Unread(int localPort, int remotePort) =>
+        Row(localPort, remotePort) is { } f ? Convert.ToInt64(f[4].Split(':')[1], 16) : -1;
+
     /// <summary>The local ports of the established connections to <paramref name="remotePort"/>.</summary>
     public static List<int> PortsConnectedTo(int remotePort) =>
         [.. Rows().Where(f => f[3] == "01" && Port(f[2]) == remotePort).Select(f => Port(f[1]))];
@@ -987,4 +1014,75 @@ internal static class TcpTable
         File.ReadLines("/proc/net/tcp").Skip(1).Select(line => line.Split(' ', StringSplitOptions.RemoveEmptyEntries));
 
     private static int Port(string address) => Convert.ToInt32(address.Split(':')[1], 16);
+}
+
+/// <summary>
+/// A raw client on its own socket, which it can reset. Its receive buffer is fixed (<see cref="ReceiveBuffer"/>), so what
+/// the proxy can write to it unread is bounded by the proxy's send buffer and this.
+/// </summary>
+internal sealed class ResettableClient : IAsyncDisposable
+{
+    /// <summary>The receive buffer asked for (Linux gives twice as much); a fixed one does not grow.</summary>
+    public const int ReceiveBuffer = 64 * 1024;
+
+    private readonly SocketsHttpHandler _handler;
+
+    private ResettableClient(SocketsHttpHandler handler, RawClient client, Socket socket)
+    {
+        _handler = handler;
+        Client = client;
+        Socket = socket;
+    }
+
+    public RawClient Client { get; }
+
+    public Socket Socket { get; }
+
+    /// <summary>The client's local port.</summary>
+    public int Port => ((IPEndPoint)Socket.LocalEndPoint!).Port;
+
+    public static async Task<ResettableClient> ConnectAsync(Uri url)
+    {
+        Socket? socket = null;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectCallback = async (context, token) =>
+            {
+                var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true, ReceiveBufferSize = ReceiveBuffer };
+                await s.ConnectAsync(context.DnsEndPoint, token);
+                socket = s;
+                return new NetworkStream(s, ownsSocket: true);
+            },
+        };
+        var webSocket = new ClientWebSocket();
+        webSocket.Options.AddSubProtocol("switchboard.v1");
+        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
+        {
+            await webSocket.ConnectAsync(url, new HttpMessageInvoker(handler, disposeHandler: false), timeout.Token);
+        }
+        return new ResettableClient(handler, RawClient.Of(webSocket), socket!);
+    }
+
+    /// <summary>
+    /// Sends a close, waits until the proxy's end (<paramref name="proxyPort"/>) has acknowledged every byte (a reset drops
+    /// what the kernel has not sent), then resets the connection and waits until the proxy's end took the reset.
+    /// </summary>
+    public async Task CloseThenResetAsync(int proxyPort)
+    {
+        using (var timeout = new CancellationTokenSource(Eventually.DefaultTimeout))
+        {
+            await Client.Socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "bye", timeout.Token);
+        }
+        var port = Port;
+        await Eventually.TrueAsync(() => TcpTable.Unacknowledged(port, proxyPort) == 0, "the proxy's end to acknowledge all the client sent");
+        Socket.LingerState = new LingerOption(true, 0);
+        Socket.Dispose();
+        await Eventually.TrueAsync(() => !TcpTable.Established(proxyPort, port), "the proxy's end of the client's connection to take the reset");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        _handler.Dispose();
+    }
 }
