@@ -70,6 +70,9 @@ internal static partial class ProxyLog
     [LoggerMessage(36, LogLevel.Warning, "Session {Session}: the client is a slow consumer, more than {Capacity} frames or {CapacityBytes} bytes wait for it; closing it with 3008 (its node keeps the session; {Held} more since the last such warning)", EventName = "SlowClient")]
     public static partial void SlowClient(ILogger logger, string session, int capacity, long capacityBytes, long held);
 
+    [LoggerMessage(38, LogLevel.Debug, "Session {Session}: a send to the client failed ({Message}); what it sent before, its close too, is still read and goes to the node", EventName = "ClientSendFailed")]
+    public static partial void ClientSendFailed(ILogger logger, string session, string message);
+
     [LoggerMessage(28, LogLevel.Debug, "Standby for session {Session} not opened: {Message}", EventName = "StandbyFailed")]
     public static partial void StandbyFailed(ILogger logger, string session, string message);
 

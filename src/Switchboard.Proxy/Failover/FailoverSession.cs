@@ -35,6 +35,8 @@ internal sealed class FailoverSession : IAsyncDisposable
     private int _toClientCount;
     private long _toClientBytes;
     private volatile bool _slowConsumer;
+    // A send to the client failed: nothing reaches it any more, and what the node sends meanwhile is dropped, not counted.
+    private volatile bool _clientSendFailed;
     private readonly WebSocket _client;
     private readonly string? _userId;
     private NodeLink _link;
@@ -651,6 +653,12 @@ internal sealed class FailoverSession : IAsyncDisposable
     /// </summary>
     private bool ToClient(FailoverFrame frame, bool counted)
     {
+        if (_clientSendFailed)
+        {
+            // No one sends the queue any more: a client that is gone is no slow consumer (no 3008, no SlowClient), and
+            // the session waits, not ended, for the close it may have sent before it went.
+            return true;
+        }
         if (counted)
         {
             var options = _runtime.Settings.Options;
@@ -705,7 +713,7 @@ internal sealed class FailoverSession : IAsyncDisposable
             if (!token.IsCancellationRequested)
             {
                 _clientClosed = true;
-                await ClientSendFailedAsync().ConfigureAwait(false);
+                await ClientSendFailedAsync(e).ConfigureAwait(false);
             }
         }
     }
@@ -715,11 +723,17 @@ internal sealed class FailoverSession : IAsyncDisposable
     /// which hears of the failure too: after the client's close, the session goes on until the node has the commands
     /// queued and the close (as after any client close); without one, the session ends.
     /// </summary>
-    private async Task ClientSendFailedAsync()
+    private async Task ClientSendFailedAsync(Exception failure)
     {
-        // A reset can fail the send before the close that came ahead of it is read: the client → queue loop decides. It
-        // ends the session itself when the connection ends without a close; the grace bounds a loop that does not end.
-        await _clientToQueue.WaitAsync(_runtime.Settings.Options.CloseGrace, _runtime.Time, _done.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        _clientSendFailed = true;
+        ProxyLog.ClientSendFailed(_runtime.Logger, _session ?? "(none yet)", failure.Message);
+        // A reset can fail the send before the close that came ahead of it is read: the client → queue loop decides,
+        // however long it first waits for room in the full queue (a move, a slow node). It always ends: it reads the
+        // close, or its receive fails and it ends the session itself, or the session ends under it (_done: the node's
+        // close, a move that failed). No time bound here: one would drop the close and the commands behind the queue.
+        // A drain of the client's sends that gave up (_clientSendsStopped) must not wait on it either.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(_done.Token, _clientSendsStopped.Token);
+        await _clientToQueue.WaitAsync(stop.Token).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         if (_clientCloseStatus is null)
         {
             // The client went: the node loop may be waiting on a node that says nothing, end it.

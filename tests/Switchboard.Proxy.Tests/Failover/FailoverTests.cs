@@ -576,6 +576,8 @@ public sealed class FailoverTests : IAsyncLifetime
                 : $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}}}}""");
         }
         await bob.CloseThenResetAsync(_proxy.ListenEndPoint.Port);
+        // The premise: the proxy was sending to bob (else nothing fails, and the test proves nothing).
+        await WaitAsync(() => _log.Count("ClientSendFailed") == 1, "the proxy's blocked send to bob to fail");
 
         // Nothing to wait for: this is the time in which the proxy, whose send to bob failed, must keep its link to node-1.
         await KeepsTheLinkAsync(linkPort, relay, TimeSpan.FromSeconds(3), "it still has his last commands and his close to send");
@@ -585,6 +587,113 @@ public sealed class FailoverTests : IAsyncLifetime
         // The close reached node-1 too: bob's session there ends, not kept for a resume.
         await WaitAsync(() => _cluster.Cluster.Node("node-1").Node.Hub.UserConnectionCount("bob") == 0, "bob's session on node-1 to end with his close");
         _cluster.Cluster.Node("node-1").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
+    }
+
+    [Fact]
+    public async Task ClientClosesThenResetsWhileItsCommandsWaitForRoomInTheFullQueue_TheyAndItsCloseStillReachTheNode_AndItIsNoSlowConsumer()
+    {
+        // As above, but bob's commands fill the proxy's queue for node-1 (4 frames) while the relay holds: the proxy
+        // stops reading bob, and his last commands and his close wait unread, in its socket, longer than Proxy:CloseGrace.
+        await using var relay = new FreezableRelay();
+        var toBob = LargeMessagesThatBlockTheProxysSend();
+        var closeGrace = TimeSpan.FromSeconds(3);
+        await StartAsync(
+            configure: o =>
+            {
+                o.NodeKeepAliveInterval = TimeSpan.Zero;
+                o.NodeKeepAliveTimeout = TimeSpan.Zero;
+                o.Standby = false;
+                o.SendQueueBytes = (toBob + 1) * LargeMessageBytes;
+                // Room for bob's messages and a few more: what comes for him after his connection failed must not count.
+                o.SendQueueFrames = toBob + 5;
+                o.FailoverQueueFrames = 4;
+                o.CloseGrace = closeGrace;
+                o.FailoverTimeout = TimeSpan.FromSeconds(30);
+            },
+            configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
+        var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
+        relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
+        await using var carol = await _cluster.ConnectAsync("carol", "node-2");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
+        await using var bob = await ConnectResettableAsync("bob", "node-1");
+        var linkPort = TheLinkThrough(relay);
+        var proxyPort = _proxy.ListenEndPoint.Port;
+        await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
+        await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
+
+        await BlockTheProxysSendAsync(alice, bob, toBob);
+
+        // Bob sends commands of 32 KB, one at a time, until the proxy no longer reads him: its socket to node-1, the
+        // relay's and the queue are full. What it read it does (at once); one it leaves unread for a second it cannot.
+        relay.Hold();
+        var padding = new string('y', 32_000);
+        var large = 0;
+        do
+        {
+            large++;
+            large.ShouldBeLessThan(5000, "the proxy still reads bob after 160 MB: its queue for node-1 never filled");
+            await bob.Client.SendAsync($$$"""{"type":"send","to":"user:carol","data":{"n":{{{large}}},"pad":"{{{padding}}}"}}""");
+        }
+        while (!await StopsReadingAsync(proxyPort, bob.Port));
+        const int last = 5;
+        var count = large + last;
+        var tailBytes = 0;
+        for (var n = large + 1; n <= count; n++)
+        {
+            var command = $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}}}}""";
+            tailBytes += Encoding.UTF8.GetByteCount(command);
+            await bob.Client.SendAsync(command);
+        }
+        await WaitAsync(() => TcpTable.Unacknowledged(bob.Port, proxyPort) == 0, "the proxy's end to acknowledge bob's last commands");
+        // The premise: bob's last commands (and the close to come) wait unread when his connection fails.
+        TcpTable.Unread(proxyPort, bob.Port).ShouldBeGreaterThan(tailBytes, "bob's last commands wait unread in the proxy's socket, behind its full queue");
+        await bob.CloseThenResetAsync(proxyPort);
+        await WaitAsync(() => _log.Count("ClientSendFailed") == 1, "the proxy's blocked send to bob to fail");
+
+        // Node-1 goes on sending to bob, more than his send queue has room for: he is gone, not slow.
+        for (var n = 1; n <= toBob + 10; n++)
+        {
+            var reply = await alice.CommandAsync($$"""{"type":"send","to":"user:bob","data":{"after":{{n}}},"id":"a{{n}}"}""", $"a{n}");
+            reply.GetProperty("ok").GetBoolean().ShouldBeTrue();
+        }
+        // Nothing to wait for: this is the time (well past Proxy:CloseGrace) in which the proxy must keep its link to node-1.
+        await KeepsTheLinkAsync(linkPort, relay, closeGrace + TimeSpan.FromSeconds(2), "his last commands and his close wait for room in its queue");
+
+        relay.Release();
+        await CarolGetsEachOnceInOrderAsync(carol, count);
+        await WaitAsync(() => _cluster.Cluster.Node("node-1").Node.Hub.UserConnectionCount("bob") == 0, "bob's session on node-1 to end with his close");
+        _cluster.Cluster.Node("node-1").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
+        _log.Count("SlowClient").ShouldBe(0, "a client whose connection failed is no slow consumer");
+        _proxy.Metrics.SlowClients.ShouldBe(0);
+    }
+
+    /// <summary>
+    /// Whether the proxy stopped reading the client on <paramref name="clientPort"/>: false as soon as it read all the
+    /// client sent, true when what it left unread has not moved for a second.
+    /// </summary>
+    private static async Task<bool> StopsReadingAsync(int proxyPort, int clientPort)
+    {
+        var unread = -1L;
+        var still = System.Diagnostics.Stopwatch.StartNew();
+        using var timeout = new CancellationTokenSource(Eventually.DefaultTimeout);
+        while (true)
+        {
+            var now = TcpTable.Unread(proxyPort, clientPort);
+            if (now == 0 && TcpTable.Unacknowledged(clientPort, proxyPort) == 0)
+            {
+                return false;
+            }
+            if (now != unread)
+            {
+                unread = now;
+                still.Restart();
+            }
+            else if (now > 0 && still.Elapsed >= TimeSpan.FromSeconds(1))
+            {
+                return true;
+            }
+            await Task.Delay(5, timeout.Token);
+        }
     }
 
     /// <summary>The bytes of one of <see cref="SendLargeAsync"/>'s messages, and then some (its JSON, its frame).</summary>
