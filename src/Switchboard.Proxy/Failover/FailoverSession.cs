@@ -712,7 +712,7 @@ internal sealed class FailoverSession : IAsyncDisposable
         {
             if (!token.IsCancellationRequested)
             {
-                _clientClosed = true;
+                // Not _clientClosed yet: until the client → queue loop has decided, a node link that ends is a move.
                 await ClientSendFailedAsync(e).ConfigureAwait(false);
             }
         }
@@ -737,6 +737,7 @@ internal sealed class FailoverSession : IAsyncDisposable
         if (_clientCloseStatus is null)
         {
             // The client went: the node loop may be waiting on a node that says nothing, end it.
+            _clientClosed = true;
             await _done.CancelAsync().ConfigureAwait(false);
         }
     }

@@ -592,63 +592,20 @@ public sealed class FailoverTests : IAsyncLifetime
     [Fact]
     public async Task ClientClosesThenResetsWhileItsCommandsWaitForRoomInTheFullQueue_TheyAndItsCloseStillReachTheNode_AndItIsNoSlowConsumer()
     {
-        // As above, but bob's commands fill the proxy's queue for node-1 (4 frames) while the relay holds: the proxy
-        // stops reading bob, and his last commands and his close wait unread, in its socket, longer than Proxy:CloseGrace.
+        // As above, but bob's commands fill the proxy's queue for node-1 while the relay holds: the proxy stops reading
+        // bob, and his last commands and his close wait unread, in its socket, longer than Proxy:CloseGrace.
         await using var relay = new FreezableRelay();
         var toBob = LargeMessagesThatBlockTheProxysSend();
         var closeGrace = TimeSpan.FromSeconds(3);
-        await StartAsync(
-            configure: o =>
-            {
-                o.NodeKeepAliveInterval = TimeSpan.Zero;
-                o.NodeKeepAliveTimeout = TimeSpan.Zero;
-                o.Standby = false;
-                o.SendQueueBytes = (toBob + 1) * LargeMessageBytes;
-                // Room for bob's messages and a few more: what comes for him after his connection failed must not count.
-                o.SendQueueFrames = toBob + 5;
-                o.FailoverQueueFrames = 4;
-                o.CloseGrace = closeGrace;
-                o.FailoverTimeout = TimeSpan.FromSeconds(30);
-            },
-            configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
-        var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
-        relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
+        await StartBackPressuredAsync(relay, toBob, closeGrace);
         await using var carol = await _cluster.ConnectAsync("carol", "node-2");
         await using var alice = await _cluster.ConnectAsync("alice", "node-2");
         await using var bob = await ConnectResettableAsync("bob", "node-1");
         var linkPort = TheLinkThrough(relay);
-        var proxyPort = _proxy.ListenEndPoint.Port;
         await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
         await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
-
         await BlockTheProxysSendAsync(alice, bob, toBob);
-
-        // Bob sends commands of 32 KB, one at a time, until the proxy no longer reads him: its socket to node-1, the
-        // relay's and the queue are full. What it read it does (at once); one it leaves unread for a second it cannot.
-        relay.Hold();
-        var padding = new string('y', 32_000);
-        var large = 0;
-        do
-        {
-            large++;
-            large.ShouldBeLessThan(5000, "the proxy still reads bob after 160 MB: its queue for node-1 never filled");
-            await bob.Client.SendAsync($$$"""{"type":"send","to":"user:carol","data":{"n":{{{large}}},"pad":"{{{padding}}}"}}""");
-        }
-        while (!await StopsReadingAsync(proxyPort, bob.Port));
-        const int last = 5;
-        var count = large + last;
-        var tailBytes = 0;
-        for (var n = large + 1; n <= count; n++)
-        {
-            var command = $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}}}}""";
-            tailBytes += Encoding.UTF8.GetByteCount(command);
-            await bob.Client.SendAsync(command);
-        }
-        await WaitAsync(() => TcpTable.Unacknowledged(bob.Port, proxyPort) == 0, "the proxy's end to acknowledge bob's last commands");
-        // The premise: bob's last commands (and the close to come) wait unread when his connection fails.
-        TcpTable.Unread(proxyPort, bob.Port).ShouldBeGreaterThan(tailBytes, "bob's last commands wait unread in the proxy's socket, behind its full queue");
-        await bob.CloseThenResetAsync(proxyPort);
-        await WaitAsync(() => _log.Count("ClientSendFailed") == 1, "the proxy's blocked send to bob to fail");
+        var count = await BobsLastCommandsWaitBehindTheFullQueue_ThenHeClosesAndResetsAsync(relay, bob);
 
         // Node-1 goes on sending to bob, more than his send queue has room for: he is gone, not slow.
         for (var n = 1; n <= toBob + 10; n++)
@@ -665,6 +622,90 @@ public sealed class FailoverTests : IAsyncLifetime
         _cluster.Cluster.Node("node-1").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
         _log.Count("SlowClient").ShouldBe(0, "a client whose connection failed is no slow consumer");
         _proxy.Metrics.SlowClients.ShouldBe(0);
+    }
+
+    [Fact]
+    public async Task ClientClosesThenResetsWhileItsCommandsWaitForRoomInTheFullQueue_AndItsNodeDrains_TheSessionMoves_AndTheyAndItsCloseReachTheNextNode()
+    {
+        // As above; then, before the proxy could read bob's close, node-1 drains: it asks the proxy to move bob's session,
+        // and the proxy's close to it waits behind the held commands until the link is dropped. The session must move.
+        await using var relay = new FreezableRelay();
+        var toBob = LargeMessagesThatBlockTheProxysSend();
+        await StartBackPressuredAsync(relay, toBob, TimeSpan.FromSeconds(3));
+        await using var carol = await _cluster.ConnectAsync("carol", "node-2");
+        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
+        await using var bob = await ConnectResettableAsync("bob", "node-1");
+        await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
+        await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
+        await BlockTheProxysSendAsync(alice, bob, toBob);
+        var count = await BobsLastCommandsWaitBehindTheFullQueue_ThenHeClosesAndResetsAsync(relay, bob);
+
+        await DrainAsync("node-1");
+
+        // What node-1 never got (the relay still holds it) goes to node-2, then what waited in the proxy, then the close.
+        await CarolGetsEachOnceInOrderAsync(carol, count);
+        _log.Count("FailoverResumed").ShouldBe(1, "bob's session moved to node-2");
+        await WaitAsync(() => _cluster.Cluster.Node("node-2").Node.Hub.UserConnectionCount("bob") == 0, "bob's session on node-2 to end with his close");
+        _cluster.Cluster.Node("node-2").Node.KeptSessionCount.ShouldBe(0, "a close, not a drop, ended it");
+    }
+
+    /// <summary>
+    /// The cluster and the proxy, node-1 behind <paramref name="relay"/>: no pings to node-1 (they would wait behind the
+    /// held commands, unanswered), no standby, a queue for the node of 4 frames, and room in the client's send queue for
+    /// <paramref name="toBob"/> large messages and a few more.
+    /// </summary>
+    private async Task StartBackPressuredAsync(FreezableRelay relay, int toBob, TimeSpan closeGrace)
+    {
+        await StartAsync(
+            configure: o =>
+            {
+                o.NodeKeepAliveInterval = TimeSpan.Zero;
+                o.NodeKeepAliveTimeout = TimeSpan.Zero;
+                o.Standby = false;
+                o.SendQueueBytes = (toBob + 1) * LargeMessageBytes;
+                o.SendQueueFrames = toBob + 5;
+                o.FailoverQueueFrames = 4;
+                o.CloseGrace = closeGrace;
+                o.FailoverTimeout = TimeSpan.FromSeconds(30);
+            },
+            configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
+        var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
+        relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
+    }
+
+    /// <summary>
+    /// With the proxy's send to bob blocked: the relay holds, and bob sends commands of 32 KB to carol, one at a time,
+    /// until the proxy no longer reads him (its socket to node-1, the relay's and its queue are full); then 5 small ones,
+    /// which wait unread in the proxy's socket (asserted), and his close; then his connection resets, and the proxy's
+    /// send to him fails. Returns how many commands he sent.
+    /// </summary>
+    private async Task<int> BobsLastCommandsWaitBehindTheFullQueue_ThenHeClosesAndResetsAsync(FreezableRelay relay, ResettableClient bob)
+    {
+        var proxyPort = _proxy.ListenEndPoint.Port;
+        relay.Hold();
+        var padding = new string('y', 32_000);
+        var large = 0;
+        do
+        {
+            large++;
+            large.ShouldBeLessThan(5000, "the proxy still reads bob after 160 MB: its queue for node-1 never filled");
+            await bob.Client.SendAsync($$$"""{"type":"send","to":"user:carol","data":{"n":{{{large}}},"pad":"{{{padding}}}"}}""");
+        }
+        while (!await StopsReadingAsync(proxyPort, bob.Port));
+        var count = large + 5;
+        var tailBytes = 0;
+        for (var n = large + 1; n <= count; n++)
+        {
+            var command = $$$"""{"type":"send","to":"user:carol","data":{"n":{{{n}}}}}""";
+            tailBytes += Encoding.UTF8.GetByteCount(command);
+            await bob.Client.SendAsync(command);
+        }
+        await WaitAsync(() => TcpTable.Unacknowledged(bob.Port, proxyPort) == 0, "the proxy's end to acknowledge bob's last commands");
+        // The premise: bob's last commands (and the close to come) wait unread when his connection fails.
+        TcpTable.Unread(proxyPort, bob.Port).ShouldBeGreaterThan(tailBytes, "bob's last commands wait unread in the proxy's socket, behind its full queue");
+        await bob.CloseThenResetAsync(proxyPort);
+        await WaitAsync(() => _log.Count("ClientSendFailed") == 1, "the proxy's blocked send to bob to fail");
+        return count;
     }
 
     /// <summary>
