@@ -62,28 +62,8 @@ public sealed class SlowConsumerDuringTakeTests
         const int sent = 12;
         // The take's answer is held: node-1 has handed the session over and forwards what it gets, and those forwarded
         // copies are in no replay buffer.
-        var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
-        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n =>
-        {
-            n.SendQueueCapacity = QueueCapacity;
-            n.ReplayBufferMessages = replayBuffer;
-            n.ResumeForwardTime = TimeSpan.FromSeconds(30);
-        });
-        await using var alice = await cluster.ConnectAsync("alice", "node-1");
-        await using var carol = await cluster.ConnectAsync("carol", "node-2");
-        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
-
-        await using var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
-        await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
-        await cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
-        // Each comes to node-2 twice (directly, and forwarded by node-1): far more than the held messages kept.
-        for (var n = 1; n <= sent; n++)
-        {
-            await SendAsync(alice, n);
-        }
-        // node-2's inbox is in order: once carol has this, bob's connection holds all of the above.
-        (await alice.CommandAsync("""{"type":"send","to":"user:carol","data":"mark","id":"m"}""", "m")).GetProperty("ok").GetBoolean().ShouldBeTrue();
-        (await carol.ReceiveAsync("the mark")).GetProperty("data").GetString().ShouldBe("mark");
+        await using var held = await HeldTake.SendWhileHeldAsync(replayBuffer, sent);
+        var (cluster, backplane, resuming, session) = (held.Cluster, held.Backplane, held.Resuming, held.Session);
         (await resuming.ReceiveTextAsync("the 3008 close")).ShouldBeNull("no frame before the close: the welcome waits for the take");
         ((int?)resuming.Socket.CloseStatus).ShouldBe(3008);
 
@@ -113,27 +93,8 @@ public sealed class SlowConsumerDuringTakeTests
         const int sent = 40;
         // Ids remembered of what was let go: twice what may be held (QueueCapacity + replayBuffer).
         const int remembered = 2 * (QueueCapacity + replayBuffer);
-        var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
-        await using var cluster = await SessionTakeSetUp.StartAsync(backplane, n =>
-        {
-            n.SendQueueCapacity = QueueCapacity;
-            n.ReplayBufferMessages = replayBuffer;
-            n.ResumeForwardTime = TimeSpan.FromSeconds(30);
-        });
-        await using var alice = await cluster.ConnectAsync("alice", "node-1");
-        await using var carol = await cluster.ConnectAsync("carol", "node-2");
-        var session = await cluster.ConnectAndDropAsync("bob", "node-1");
-
-        await using var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
-        await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
-        await cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
-        // Each comes to node-2 twice (directly, and forwarded by node-1): many times what is held.
-        for (var n = 1; n <= sent; n++)
-        {
-            await SendAsync(alice, n);
-        }
-        (await alice.CommandAsync("""{"type":"send","to":"user:carol","data":"mark","id":"m"}""", "m")).GetProperty("ok").GetBoolean().ShouldBeTrue();
-        (await carol.ReceiveAsync("the mark")).GetProperty("data").GetString().ShouldBe("mark");
+        await using var held = await HeldTake.SendWhileHeldAsync(replayBuffer, sent);
+        var (cluster, backplane, session) = (held.Cluster, held.Backplane, held.Session);
         var node2 = cluster.Cluster.Node("node-2").Node;
         var taking = node2.Hub.Connections.Single(c => c.UserId == "bob");
         taking.HeldDropsTracked.ShouldBeInRange(1, remembered);
@@ -150,6 +111,65 @@ public sealed class SlowConsumerDuringTakeTests
         for (var n = sent - replayBuffer + 1; n <= sent; n++)
         {
             (await resumed.ReceiveAsync($"message {n}")).GetProperty("data").GetInt32().ShouldBe(n);
+        }
+    }
+
+    /// <summary>
+    /// Two nodes whose take answers are held: bob's session, dropped on node-1, is resumed on node-2 and held there, and
+    /// alice (on node-1) sends him <c>sent</c> messages. Each comes to node-2 twice (directly, and forwarded by node-1),
+    /// far more than what is held is kept; node-2's inbox is in order, so once carol (on node-2) has a mark sent after
+    /// them, bob's resuming connection holds all of them.
+    /// </summary>
+    private sealed record HeldTake(TestCluster Cluster, HeldRequestBackplane Backplane, RawClient Alice, RawClient Carol, RawClient Resuming, string Session)
+        : IAsyncDisposable
+    {
+        public static async Task<HeldTake> SendWhileHeldAsync(int replayBuffer, int sent)
+        {
+            var backplane = new HeldRequestBackplane(SessionTakeMessages.Kind, holdAnswers: true);
+            var cluster = await SessionTakeSetUp.StartAsync(backplane, n =>
+            {
+                n.SendQueueCapacity = QueueCapacity;
+                n.ReplayBufferMessages = replayBuffer;
+                n.ResumeForwardTime = TimeSpan.FromSeconds(30);
+            });
+            var opened = new List<IAsyncDisposable> { cluster };
+            try
+            {
+                var alice = await cluster.ConnectAsync("alice", "node-1");
+                opened.Add(alice);
+                var carol = await cluster.ConnectAsync("carol", "node-2");
+                opened.Add(carol);
+                var session = await cluster.ConnectAndDropAsync("bob", "node-1");
+                var resuming = await cluster.ResumeWhileHeldAsync(backplane, "bob", "node-2", session);
+                opened.Add(resuming);
+                await cluster.WaitForPresenceAsync("node-1", "bob", "node-2");
+                await cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
+                for (var n = 1; n <= sent; n++)
+                {
+                    await SendAsync(alice, n);
+                }
+                (await alice.CommandAsync("""{"type":"send","to":"user:carol","data":"mark","id":"m"}""", "m")).GetProperty("ok").GetBoolean().ShouldBeTrue();
+                (await carol.ReceiveAsync("the mark")).GetProperty("data").GetString().ShouldBe("mark");
+                return new HeldTake(cluster, backplane, alice, carol, resuming, session);
+            }
+            catch
+            {
+                // The test never gets them to dispose of.
+                opened.Reverse();
+                foreach (var each in opened)
+                {
+                    await each.DisposeAsync();
+                }
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Resuming.DisposeAsync();
+            await Carol.DisposeAsync();
+            await Alice.DisposeAsync();
+            await Cluster.DisposeAsync();
         }
     }
 
