@@ -12,8 +12,7 @@ public sealed class HealthTests
     {
         await using var b1 = await TestBackend.StartAsync("b1");
         await using var b2 = await TestBackend.StartAsync("b2");
-        var options = Options(b1, b2);
-        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 2 };
+        var options = WithChecks(b1, b2);
         await using var proxy = await ProxyServer.StartAsync(options);
         using var onB1 = await ConnectAsync(proxy);
         (await onB1.WhoAmIAsync()).ShouldBe("b1");
@@ -43,8 +42,7 @@ public sealed class HealthTests
     {
         await using var b1 = await TestBackend.StartAsync("b1");
         await using var b2 = await TestBackend.StartAsync("b2");
-        var options = Options(b1, b2);
-        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 2 };
+        var options = WithChecks(b1, b2);
         await using var proxy = await ProxyServer.StartAsync(options);
         b1.Healthy = false;
         await WaitAsync(() => State(proxy, b1) == "ejected", "b1 to be ejected by its health checks");
@@ -72,8 +70,7 @@ public sealed class HealthTests
     {
         await using var b1 = await TestBackend.StartAsync("b1");
         await using var b2 = await TestBackend.StartAsync("b2");
-        var options = Options(b1, b2);
-        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 2 };
+        var options = WithChecks(b1, b2);
         await using var proxy = await ProxyServer.StartAsync(options);
         using var onB1 = await ConnectAsync(proxy);
         (await onB1.WhoAmIAsync()).ShouldBe("b1");
@@ -249,4 +246,12 @@ public sealed class HealthTests
 
     private static string State(ProxyServer proxy, TestBackend backend) =>
         proxy.Backends.Single(b => b.Url.TrimEnd('/') == backend.Spec).State;
+
+    /// <summary>Options for the backends with checks of /healthz every 50 ms, two to rise and two to fall.</summary>
+    private static ProxyOptions WithChecks(params TestBackend[] backends)
+    {
+        var options = Options(backends);
+        options.HealthCheck = new HealthCheckOptions { Path = "/healthz", Interval = TimeSpan.FromMilliseconds(50), Rise = 2, Fall = 2 };
+        return options;
+    }
 }
