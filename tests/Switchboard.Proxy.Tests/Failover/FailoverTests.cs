@@ -538,30 +538,10 @@ public sealed class FailoverTests : IAsyncLifetime
         // Node-1 is reached through a relay that can leave the proxy's sends unread, so that bob's last commands and his
         // close wait in the proxy when his connection resets.
         await using var relay = new FreezableRelay();
-        var toBob = LargeMessagesThatBlockTheProxysSend();
-        await StartAsync(
-            configure: o =>
-            {
-                // No pings to node-1 (they would wait behind the held commands, unanswered), no standby: no failover.
-                o.NodeKeepAliveInterval = TimeSpan.Zero;
-                o.NodeKeepAliveTimeout = TimeSpan.Zero;
-                o.Standby = false;
-                o.SendQueueBytes = (toBob + 1) * LargeMessageBytes;
-                o.SendQueueFrames = toBob + 1024;
-                o.FailoverQueueFrames = 1000;
-                o.FailoverTimeout = TimeSpan.FromSeconds(30);
-            },
-            configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
-        var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
-        relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
-        await using var carol = await _cluster.ConnectAsync("carol", "node-2");
-        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
-        await using var bob = await ConnectResettableAsync("bob", "node-1");
+        // Room in the queue for node-1 for all of bob's commands: the proxy reads them all before his reset.
+        await using var scene = await StartWithTheSendToBobBlockedAsync(relay, failoverQueueFrames: 1000, sendQueueSpare: 1024);
+        var (carol, bob) = (scene.Carol, scene.Bob);
         var linkPort = TheLinkThrough(relay);
-        await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
-        await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
-
-        await BlockTheProxysSendAsync(alice, bob, toBob);
 
         // Bob sends 9 MB of commands, more than the proxy's socket to node-1 and the relay's take while it holds; the
         // rest waits in the proxy's queue, his last commands and his close behind it. Then his connection resets.
@@ -595,16 +575,10 @@ public sealed class FailoverTests : IAsyncLifetime
         // As above, but bob's commands fill the proxy's queue for node-1 while the relay holds: the proxy stops reading
         // bob, and his last commands and his close wait unread, in its socket, longer than Proxy:CloseGrace.
         await using var relay = new FreezableRelay();
-        var toBob = LargeMessagesThatBlockTheProxysSend();
         var closeGrace = TimeSpan.FromSeconds(3);
-        await StartBackPressuredAsync(relay, toBob, closeGrace);
-        await using var carol = await _cluster.ConnectAsync("carol", "node-2");
-        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
-        await using var bob = await ConnectResettableAsync("bob", "node-1");
+        await using var scene = await StartWithTheSendToBobBlockedAsync(relay, failoverQueueFrames: 4, sendQueueSpare: 5, closeGrace);
+        var (carol, alice, bob, toBob) = (scene.Carol, scene.Alice, scene.Bob, scene.ToBob);
         var linkPort = TheLinkThrough(relay);
-        await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
-        await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
-        await BlockTheProxysSendAsync(alice, bob, toBob);
         var count = await BobsLastCommandsWaitBehindTheFullQueue_ThenHeClosesAndResetsAsync(relay, bob);
 
         // Node-1 goes on sending to bob, more than his send queue has room for: he is gone, not slow.
@@ -630,14 +604,8 @@ public sealed class FailoverTests : IAsyncLifetime
         // As above; then, before the proxy could read bob's close, node-1 drains: it asks the proxy to move bob's session,
         // and the proxy's close to it waits behind the held commands until the link is dropped. The session must move.
         await using var relay = new FreezableRelay();
-        var toBob = LargeMessagesThatBlockTheProxysSend();
-        await StartBackPressuredAsync(relay, toBob, TimeSpan.FromSeconds(3));
-        await using var carol = await _cluster.ConnectAsync("carol", "node-2");
-        await using var alice = await _cluster.ConnectAsync("alice", "node-2");
-        await using var bob = await ConnectResettableAsync("bob", "node-1");
-        await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
-        await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
-        await BlockTheProxysSendAsync(alice, bob, toBob);
+        await using var scene = await StartWithTheSendToBobBlockedAsync(relay, failoverQueueFrames: 4, sendQueueSpare: 5, TimeSpan.FromSeconds(3));
+        var (carol, bob) = (scene.Carol, scene.Bob);
         var count = await BobsLastCommandsWaitBehindTheFullQueue_ThenHeClosesAndResetsAsync(relay, bob);
 
         await DrainAsync("node-1");
@@ -650,12 +618,16 @@ public sealed class FailoverTests : IAsyncLifetime
     }
 
     /// <summary>
-    /// The cluster and the proxy, node-1 behind <paramref name="relay"/>: no pings to node-1 (they would wait behind the
-    /// held commands, unanswered), no standby, a queue for the node of 4 frames, and room in the client's send queue for
-    /// <paramref name="toBob"/> large messages and a few more.
+    /// The cluster and the proxy, node-1 behind <paramref name="relay"/>: no pings to node-1 (they would wait behind
+    /// held commands, unanswered), no standby (no failover), a queue for the node of <paramref name="failoverQueueFrames"/>,
+    /// room in a client's send queue for the large messages that block the proxy's send to bob and
+    /// <paramref name="sendQueueSpare"/> more frames. Carol and alice on node-2, bob on node-1 on a socket of his own,
+    /// and alice's large messages for bob, which he does not read, block the proxy's send to him.
     /// </summary>
-    private async Task StartBackPressuredAsync(FreezableRelay relay, int toBob, TimeSpan closeGrace)
+    private async Task<BlockedScene> StartWithTheSendToBobBlockedAsync(FreezableRelay relay, int failoverQueueFrames, int sendQueueSpare,
+        TimeSpan? closeGrace = null)
     {
+        var toBob = LargeMessagesThatBlockTheProxysSend();
         await StartAsync(
             configure: o =>
             {
@@ -663,14 +635,49 @@ public sealed class FailoverTests : IAsyncLifetime
                 o.NodeKeepAliveTimeout = TimeSpan.Zero;
                 o.Standby = false;
                 o.SendQueueBytes = (toBob + 1) * LargeMessageBytes;
-                o.SendQueueFrames = toBob + 5;
-                o.FailoverQueueFrames = 4;
-                o.CloseGrace = closeGrace;
+                o.SendQueueFrames = toBob + sendQueueSpare;
+                o.FailoverQueueFrames = failoverQueueFrames;
+                o.CloseGrace = closeGrace ?? o.CloseGrace;
                 o.FailoverTimeout = TimeSpan.FromSeconds(30);
             },
             configureNodeById: (id, n) => n.PublicUrl = id == "node-1" ? $"ws://127.0.0.1:{relay.Port}{Switchboard.Protocol.WireNames.WebSocketPath}" : null);
         var node1 = _cluster.Cluster.Node("node-1").HttpUrl;
         relay.RelayTo(new IPEndPoint(IPAddress.Parse(node1.Host), node1.Port));
+        var opened = new List<IAsyncDisposable>();
+        try
+        {
+            var carol = await _cluster.ConnectAsync("carol", "node-2");
+            opened.Add(carol);
+            var alice = await _cluster.ConnectAsync("alice", "node-2");
+            opened.Add(alice);
+            var bob = await ConnectResettableAsync("bob", "node-1");
+            opened.Add(bob);
+            await _cluster.WaitForPresenceAsync("node-2", "bob", "node-1");
+            await _cluster.WaitForPresenceAsync("node-1", "carol", "node-2");
+            await BlockTheProxysSendAsync(alice, bob, toBob);
+            return new BlockedScene(carol, alice, bob, toBob);
+        }
+        catch
+        {
+            // The test never gets them to dispose of.
+            opened.Reverse();
+            foreach (var each in opened)
+            {
+                await each.DisposeAsync();
+            }
+            throw;
+        }
+    }
+
+    /// <summary>What <see cref="StartWithTheSendToBobBlockedAsync"/> opened: the clients, and how many large messages block bob.</summary>
+    private sealed record BlockedScene(RawClient Carol, RawClient Alice, ResettableClient Bob, int ToBob) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Bob.DisposeAsync();
+            await Alice.DisposeAsync();
+            await Carol.DisposeAsync();
+        }
     }
 
     /// <summary>
