@@ -111,10 +111,10 @@ internal static partial class ProxyLog
     [LoggerMessage(30, LogLevel.Debug, "Client {Client}: the kernel relay could not take the tunnel, relaying it on the reactor thread: {Reason}", EventName = "KernelRelayDeclined")]
     public static partial void KernelRelayDeclined(ILogger logger, string client, string reason);
 
-    [LoggerMessage(31, LogLevel.Information, "Relay thread at real-time priority {Priority} (SCHED_FIFO)", EventName = "RelayPriorityOn")]
-    public static partial void RelayPriorityOn(ILogger logger, int priority);
+    [LoggerMessage(31, LogLevel.Information, "Relay threads ({Threads}) at real-time priority {Priority} (SCHED_FIFO)", EventName = "RelayPriorityOn")]
+    public static partial void RelayPriorityOn(ILogger logger, int threads, int priority);
 
-    [LoggerMessage(32, LogLevel.Warning, "Relay thread left at normal priority: real-time priority {Priority} refused, {Reason}", EventName = "RelayPriorityRefused")]
+    [LoggerMessage(32, LogLevel.Warning, "Relay threads left at normal priority: real-time priority {Priority} refused, {Reason}", EventName = "RelayPriorityRefused")]
     public static partial void RelayPriorityRefused(ILogger logger, int priority, string reason);
 
     [LoggerMessage(26, LogLevel.Warning, "The proxy could not trim idle memory", EventName = "IdleTrimFailed")]

@@ -87,6 +87,18 @@ internal sealed unsafe class SocketReactor : IDisposable
     /// <summary>The buffer relays read into; use it only on the reactor's thread.</summary>
     public byte[] Buffer { get; } = new byte[BufferSize];
 
+    /// <summary>How many data words are reserved now: two per relayed tunnel, one per wait for readiness.</summary>
+    public int Registered
+    {
+        get
+        {
+            lock (_slotsLock)
+            {
+                return _used - _freeCount;
+            }
+        }
+    }
+
     /// <summary>Reserves the epoll data word that delivers events to <paramref name="target"/> with <paramref name="tag"/>.</summary>
     public ulong Register(IReactorTarget target, int tag)
     {

@@ -89,7 +89,7 @@ public sealed class ProxyOptions
     public bool KernelRelay { get; set; }
 
     /// <summary>
-    /// Tunnel and tcp mode: 1–99 runs the reactor thread that relays every tunnel under the Linux real-time FIFO
+    /// Tunnel and tcp mode: 1–99 runs the reactor threads that relay tunnels under the Linux real-time FIFO
     /// scheduler at that priority, so that a relayed byte wakes it at once instead of waiting for a busy core's next turn;
     /// 0 (default) leaves it under the normal scheduler. On a busy machine that wait is most of what a tunnel adds:
     /// measured interleaved with direct clients on a shared two-core machine at 2,500–5,000 msg/s per path, the p99 the
@@ -98,6 +98,14 @@ public sealed class ProxyOptions
     /// leaves a core to the rest when the relay is saturated. Read at start.
     /// </summary>
     public int RelayPriority { get; set; }
+
+    /// <summary>
+    /// Tunnel and tcp mode: how many reactor threads relay tunnels, each connection on one of them in turn from accept
+    /// to close; 0 (default) is one per processor the process may use. On a machine shared with busy backends a single
+    /// thread doing all the relaying is served late, since Linux shares a busy core out per thread (docs/proxy.md, Relay).
+    /// Read at start.
+    /// </summary>
+    public int RelayThreads { get; set; }
 
     /// <summary>Add <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> to relayed upgrades.</summary>
     public bool AddForwardedHeaders { get; set; } = true;

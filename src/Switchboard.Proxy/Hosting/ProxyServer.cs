@@ -62,8 +62,11 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Open client connections.</summary>
     public int Connections => _runtime.Registry.Count;
 
-    /// <summary>The thread that relays tunnels (tunnel and tcp mode), once it runs; null in failover mode.</summary>
-    internal Task<ReactorThread>? RelayThread => _runtime.Reactor?.Started;
+    /// <summary>The threads that relay tunnels (tunnel and tcp mode), once they run; none in failover mode.</summary>
+    internal Task<ReactorThread[]> RelayThreads => Task.WhenAll(_runtime.Reactors.Select(r => r.Started));
+
+    /// <summary>Per relay thread, the sockets it serves now (two per tunnel, one per handshake waiting for a socket).</summary>
+    internal int[] SocketsPerRelayThread => [.. _runtime.Reactors.Select(r => r.Registered)];
 
     /// <summary>Whether established tunnels are relayed by the kernel: <c>Proxy:KernelRelay</c> is on and this machine allows it.</summary>
     public bool KernelRelayOn => _runtime.Kernel is not null;
@@ -114,22 +117,22 @@ public sealed class ProxyServer : IAsyncDisposable
         // The idle timeout is read at each sweep, so a reload changes it; the sweep period is set here.
         var registry = new ConnectionRegistry(time, () => current?.Settings.Options.IdleTimeout ?? TimeSpan.Zero, SweepPeriod(options.IdleTimeout));
         var metrics = new ProxyMetrics(meterFactory, () => registry.Count, () => pool.All);
-        // Failover mode terminates WebSocket on .NET's own sockets; tunnel and tcp mode relay on the reactor.
-        var reactor = options.Mode == ProxyModes.Failover ? null : new SocketReactor("switchboard proxy reactor", e => ProxyLog.ReactorFailed(logger, e), options.RelayPriority);
-        if (reactor is not null && options.RelayPriority > 0)
+        // Failover mode terminates WebSocket on .NET's own sockets; tunnel and tcp mode relay on reactors.
+        var reactors = options.Mode == ProxyModes.Failover ? [] : StartReactors(options, logger);
+        if (reactors.Length > 0 && options.RelayPriority > 0)
         {
-            // The thread sets its own priority first thing; this only waits for it to have started.
-            var thread = await reactor.Started.ConfigureAwait(false);
-            if (thread.PriorityRefused is { } refused)
+            // Each thread sets its own priority first thing; this only waits for them to have started.
+            var threads = await Task.WhenAll(reactors.Select(r => r.Started)).ConfigureAwait(false);
+            if (threads.FirstOrDefault(t => t.PriorityRefused is not null) is { PriorityRefused: { } refused })
             {
                 ProxyLog.RelayPriorityRefused(logger, options.RelayPriority, refused);
             }
             else
             {
-                ProxyLog.RelayPriorityOn(logger, options.RelayPriority);
+                ProxyLog.RelayPriorityOn(logger, reactors.Length, options.RelayPriority);
             }
         }
-        var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger, reactor) { Kernel = StartKernelRelay(options, logger) };
+        var runtime = current = new ProxyRuntime(settings, pool, metrics, registry, time, logger, reactors) { Kernel = StartKernelRelay(options, logger) };
         var server = new ProxyServer(listener, runtime, logger);
         try
         {
@@ -223,6 +226,10 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             ProxyLog.ReloadNeedsRestart(_logger, "Proxy:RelayPriority");
         }
+        if (next.Options.RelayThreads != current.Options.RelayThreads)
+        {
+            ProxyLog.ReloadNeedsRestart(_logger, "Proxy:RelayThreads");
+        }
         next = next with { Listen = current.Listen, Admin = current.Admin };
         _runtime.Settings = next;
         _runtime.Pool.SetStatic(next.Backends);
@@ -244,13 +251,24 @@ public sealed class ProxyServer : IAsyncDisposable
 
     private BackendsResponse Describe() => new(Mode, Policy, Connections, Backends);
 
+    private static SocketReactor[] StartReactors(ProxyOptions options, ILogger logger)
+    {
+        var count = options.RelayThreads > 0 ? options.RelayThreads : Environment.ProcessorCount;
+        var reactors = new SocketReactor[count];
+        for (var i = 0; i < count; i++)
+        {
+            reactors[i] = new SocketReactor($"switchboard proxy reactor {i + 1}", e => ProxyLog.ReactorFailed(logger, e), options.RelayPriority);
+        }
+        return reactors;
+    }
+
     private static TimeSpan SweepPeriod(TimeSpan idleTimeout) =>
         idleTimeout <= TimeSpan.Zero ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Clamp(idleTimeout.Ticks / 4, TimeSpan.FromMilliseconds(20).Ticks, TimeSpan.FromSeconds(5).Ticks));
 
     private void Handle(Socket client)
     {
         client.NoDelay = true;
-        var connection = new ClientConnection(client, (IPEndPoint)client.RemoteEndPoint!, _runtime.Time.GetTimestamp());
+        var connection = new ClientConnection(client, (IPEndPoint)client.RemoteEndPoint!, _runtime.Time.GetTimestamp()) { Reactor = _runtime.NextReactor() };
         _ = HandleAsync(connection, _stopping.Token);
     }
 
@@ -355,7 +373,10 @@ public sealed class ProxyServer : IAsyncDisposable
             await _health.DisposeAsync().ConfigureAwait(false);
         }
         _failover?.Dispose();
-        _runtime.Reactor?.Dispose();
+        foreach (var reactor in _runtime.Reactors)
+        {
+            reactor.Dispose();
+        }
         _runtime.Kernel?.Dispose();
         _runtime.Registry.Dispose();
         _runtime.Metrics.Dispose();

@@ -127,6 +127,14 @@ internal sealed record ProxySettings(
         {
             throw new ArgumentException("Proxy:RelayPriority (--relay-priority) is for tunnel and tcp mode: failover mode terminates WebSocket on .NET's sockets and has no relay thread.");
         }
+        if (options.RelayThreads is < 0 or > 256)
+        {
+            throw new ArgumentException($"Proxy:RelayThreads (--relay-threads) must be 0 (one per processor) or from 1 to 256 (is {options.RelayThreads}).");
+        }
+        if (options.RelayThreads != 0 && options.Mode == ProxyModes.Failover)
+        {
+            throw new ArgumentException("Proxy:RelayThreads (--relay-threads) is for tunnel and tcp mode: failover mode terminates WebSocket on .NET's sockets and has no relay threads.");
+        }
         AtLeast(options.MaxHeadBytes, 1024, "Proxy:MaxHeadBytes");
         if (options.MaxConnections is { } maxConnections)
         {

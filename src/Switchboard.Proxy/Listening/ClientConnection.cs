@@ -30,6 +30,9 @@ internal sealed class ClientConnection(Socket client, IPEndPoint remote, long no
 
     public Backend? Backend { get; set; }
 
+    /// <summary>The reactor that serves this connection's sockets from accept to close; null in failover mode.</summary>
+    public SocketReactor? Reactor { get; init; }
+
     public Socket? Upstream
     {
         get => Volatile.Read(ref _upstream);

@@ -14,7 +14,7 @@ using Switchboard.Reactor.Kernel;
 namespace Switchboard.Proxy.Listening;
 
 /// <summary>What every connection handler shares: the current settings (swapped whole on reload), the backends, health, metrics.</summary>
-internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, ProxyMetrics metrics, ConnectionRegistry registry, TimeProvider time, ILogger logger, SocketReactor? reactor)
+internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, ProxyMetrics metrics, ConnectionRegistry registry, TimeProvider time, ILogger logger, IReadOnlyList<SocketReactor> reactors)
 {
     private ProxySettings _settings = settings;
 
@@ -34,8 +34,14 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
 
     public ILogger Logger { get; } = logger;
 
-    /// <summary>Serves the sockets of tunnel and tcp mode (their handshakes, dials and relays); null in failover mode.</summary>
-    public SocketReactor? Reactor { get; } = reactor;
+    private int _nextReactor = -1;
+
+    /// <summary>Serve the sockets of tunnel and tcp mode (their handshakes, dials and relays), each connection on one; none in failover mode.</summary>
+    public IReadOnlyList<SocketReactor> Reactors { get; } = reactors;
+
+    /// <summary>The reactor a new connection is served on, in turn; null in failover mode.</summary>
+    public SocketReactor? NextReactor() =>
+        Reactors.Count == 0 ? null : Reactors[(int)((uint)Interlocked.Increment(ref _nextReactor) % (uint)Reactors.Count)];
 
     /// <summary>Relays established tunnels inside the kernel; null when off or not available here.</summary>
     public KernelRelay? Kernel { get; init; }
@@ -75,7 +81,7 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
     }
 
     /// <summary>
-    /// Picks a backend by policy and dials it (a socket for <see cref="Reactor"/>); when a dial fails the backend is reported to passive health and the
+    /// Picks a backend by policy and dials it (a socket for the connection's reactor); when a dial fails the backend is reported to passive health and the
     /// next pick (without it) is tried, up to <c>MaxDialAttempts</c>. The connection counts on the backend from here.
     /// </summary>
     public async Task<DialResult> DialAsync(ClientConnection connection, BalancingContext context, CancellationToken cancellationToken)
@@ -98,7 +104,7 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
             backend.AddConnection();
             try
             {
-                var socket = await UpstreamDialer.ConnectAsync(backend.Url, settings.SourcePool, settings.Options.ConnectTimeout, Reactor ?? throw new InvalidOperationException("failover mode dials through its own handler"), cancellationToken).ConfigureAwait(false);
+                var socket = await UpstreamDialer.ConnectAsync(backend.Url, settings.SourcePool, settings.Options.ConnectTimeout, connection.Reactor ?? throw new InvalidOperationException("failover mode dials through its own handler"), cancellationToken).ConfigureAwait(false);
                 Health.DialSucceeded(backend);
                 return new DialResult(backend, socket, null);
             }

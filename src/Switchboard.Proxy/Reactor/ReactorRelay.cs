@@ -142,7 +142,7 @@ internal sealed class ReactorRelay : IReactorTarget
                 ProxyLog.KernelRelayDeclined(runtime.Logger, connection.Remote.ToString(), declined);
             }
         }
-        return RelayAsync(runtime.Reactor!, connection, upstream, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes, splice);
+        return RelayAsync(connection.Reactor!, connection, upstream, runtime.Time, runtime.Settings.Options.CloseGrace, runtime.Metrics.Bytes, splice);
     }
 
     public void OnEvents(uint events, int tag)

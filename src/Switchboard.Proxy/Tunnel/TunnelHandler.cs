@@ -70,7 +70,7 @@ internal static class TunnelHandler
         try
         {
             // Wait for the first bytes before taking a buffer, so that a client that connects and waits holds none.
-            var reactor = runtime.Reactor!;
+            var reactor = connection.Reactor!;
             await reactor.WaitAsync(connection.Client, writable: false, handshake.Token).ConfigureAwait(false);
             requestBuffer = ArrayPool<byte>.Shared.Rent(options.MaxHeadBytes);
             var (headLength, received) = await HttpHead.ReadAsync((buffer, token) => reactor.ReceiveAsync(connection.Client, buffer, token), requestBuffer.AsMemory(0, options.MaxHeadBytes), handshake.Token).ConfigureAwait(false);

@@ -34,11 +34,12 @@ internal static class ProxyCommand
         var handshakeTimeout = new Option<TimeSpan?>("--handshake-timeout") { Description = "The whole upgrade must complete within this, e.g. 00:00:10" };
         var backplane = BackplaneSetup.CreateOption();
         var relayPriority = new Option<int?>("--relay-priority") { Description = "1-99: relay tunnels on a thread under the real-time FIFO scheduler at that priority (needs root or CAP_SYS_NICE); 0 (default): the normal scheduler" };
+        var relayThreads = new Option<int?>("--relay-threads") { Description = "Tunnel and tcp mode: reactor threads that relay tunnels, each connection on one in turn; 0 (default): one per processor" };
         var kernelRelay = new Option<bool?>("--kernel-relay") { Description = "true or false (default): let the Linux kernel relay established tunnels (eBPF sockmap) instead of the proxy's reactor thread" };
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
         var command = new Command("proxy", "Run a WebSocket-aware load balancer in front of nodes or any WebSocket servers")
         {
-            listen, backend, mode, gatewayUrl, gatewayKey, policy, hashOn, admin, source, healthPath, maxConnections, acceptRate, idleTimeout, handshakeTimeout, kernelRelay, relayPriority, backplane, verbose,
+            listen, backend, mode, gatewayUrl, gatewayKey, policy, hashOn, admin, source, healthPath, maxConnections, acceptRate, idleTimeout, handshakeTimeout, kernelRelay, relayPriority, relayThreads, backplane, verbose,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -71,6 +72,7 @@ internal static class ProxyCommand
                 o.IdleTimeout = parse.GetValue(idleTimeout) ?? o.IdleTimeout;
                 o.KernelRelay = parse.GetValue(kernelRelay) ?? o.KernelRelay;
                 o.RelayPriority = parse.GetValue(relayPriority) ?? o.RelayPriority;
+                o.RelayThreads = parse.GetValue(relayThreads) ?? o.RelayThreads;
                 o.HandshakeTimeout = parse.GetValue(handshakeTimeout) ?? o.HandshakeTimeout;
                 if (parse.GetValue(backend) is { Length: > 0 } backends)
                 {

@@ -5,7 +5,7 @@ using static Switchboard.Proxy.Tests.ProxyTestHelpers;
 
 namespace Switchboard.Proxy.Tests.Reactor;
 
-/// <summary>Proxy:RelayPriority: the thread that relays tunnels under the real-time FIFO scheduler, or the normal one.</summary>
+/// <summary>Proxy:RelayPriority: the threads that relay tunnels under the real-time FIFO scheduler, or the normal one.</summary>
 [Collection(RealtimeCollection.Name)]
 public sealed class RelayPriorityTests
 {
@@ -13,7 +13,7 @@ public sealed class RelayPriorityTests
     private const int SchedFifo = 1;
 
     [Fact]
-    public async Task ARelayPriority_PutsTheRelayThreadUnderTheFifoScheduler_AndTunnelsRelayAsBefore()
+    public async Task ARelayPriority_PutsEveryRelayThreadUnderTheFifoScheduler_AndTunnelsRelayAsBefore()
     {
         await using var backend = await TestBackend.StartAsync("b1");
         var logger = new RecordingLogger();
@@ -21,21 +21,22 @@ public sealed class RelayPriorityTests
         options.RelayPriority = 10;
         await using var proxy = await ProxyServer.StartAsync(options, loggerFactory: new RecordingLoggerFactory(logger));
 
-        var thread = await proxy.RelayThread.ShouldNotBeNull().WaitAsync(Patience);
+        var threads = await proxy.RelayThreads.WaitAsync(Patience);
+        threads.Length.ShouldBe(Environment.ProcessorCount);
         // Whether this process may have it at all (root alone is not enough: CAP_SYS_NICE and a real-time budget are),
         // asked on a thread of the test's own, which ends with the answer.
         if (await MayRunRealtimeAsync())
         {
-            thread.PriorityRefused.ShouldBeNull();
-            SchedulingOf(thread.ThreadId).ShouldBe((SchedFifo, 10));
-            logger.Entries.ShouldContain(e => e.EventName == "RelayPriorityOn" && e.Message.Contains("priority 10"));
+            threads.ShouldAllBe(t => t.PriorityRefused == null);
+            threads.Select(t => SchedulingOf(t.ThreadId)).ShouldBe(Enumerable.Repeat((SchedFifo, 10), threads.Length));
+            logger.Entries.ShouldContain(e => e.EventName == "RelayPriorityOn" && e.Message.Contains($"({threads.Length}) at real-time priority 10"));
         }
         else
         {
             // Without the right to it the proxy says why and relays at normal priority.
-            thread.PriorityRefused.ShouldNotBeNullOrEmpty();
-            SchedulingOf(thread.ThreadId).Policy.ShouldBe(SchedOther);
-            logger.Entries.ShouldContain(e => e.EventName == "RelayPriorityRefused" && e.Message.Contains(thread.PriorityRefused!));
+            threads[0].PriorityRefused.ShouldNotBeNullOrEmpty();
+            threads.Select(t => SchedulingOf(t.ThreadId).Policy).ShouldAllBe(p => p == SchedOther);
+            logger.Entries.ShouldContain(e => e.EventName == "RelayPriorityRefused" && e.Message.Contains(threads[0].PriorityRefused!));
         }
         using var socket = await ConnectAsync(proxy);
         (await socket.WhoAmIAsync()).ShouldBe("b1");
@@ -44,16 +45,16 @@ public sealed class RelayPriorityTests
     }
 
     [Fact]
-    public async Task ByDefault_TheRelayThreadStaysUnderTheNormalScheduler()
+    public async Task ByDefault_TheRelayThreadsStayUnderTheNormalScheduler()
     {
         await using var backend = await TestBackend.StartAsync("b1");
         var logger = new RecordingLogger();
         await using var proxy = await ProxyServer.StartAsync(Options(backend), loggerFactory: new RecordingLoggerFactory(logger));
 
-        var thread = await proxy.RelayThread.ShouldNotBeNull().WaitAsync(Patience);
+        var threads = await proxy.RelayThreads.WaitAsync(Patience);
 
-        thread.PriorityRefused.ShouldBeNull();
-        SchedulingOf(thread.ThreadId).ShouldBe((SchedOther, 0));
+        threads.ShouldAllBe(t => t.PriorityRefused == null);
+        threads.Select(t => SchedulingOf(t.ThreadId)).ShouldBe(Enumerable.Repeat((SchedOther, 0), threads.Length));
         logger.Entries.ShouldNotContain(e => e.EventName == "RelayPriorityOn" || e.EventName == "RelayPriorityRefused");
     }
 
@@ -92,7 +93,7 @@ public sealed class RelayPriorityTests
         proxy.Reload(changed);
 
         logger.Entries.ShouldContain(e => e.EventName == "ReloadNeedsRestart" && e.Message.Contains("Proxy:RelayPriority"));
-        SchedulingOf((await proxy.RelayThread.ShouldNotBeNull().WaitAsync(Patience)).ThreadId).Policy.ShouldBe(SchedOther);
+        (await proxy.RelayThreads.WaitAsync(Patience)).Select(t => SchedulingOf(t.ThreadId).Policy).ShouldAllBe(p => p == SchedOther);
     }
 
     private static async Task<bool> MayRunRealtimeAsync()

@@ -1,0 +1,103 @@
+using System.Net.WebSockets;
+using Switchboard.Proxy.Hosting;
+using Switchboard.Tests.Common;
+using static Switchboard.Proxy.Tests.ProxyTestHelpers;
+
+namespace Switchboard.Proxy.Tests.Reactor;
+
+/// <summary>Proxy:RelayThreads: tunnels spread over several reactor threads, each connection on one from accept to close.</summary>
+public sealed class RelayThreadsTests
+{
+    [Fact]
+    public async Task ByDefault_ThereIsOneRelayThreadPerProcessor()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        await using var proxy = await ProxyServer.StartAsync(Options(backend));
+
+        var threads = await proxy.RelayThreads.WaitAsync(Patience);
+
+        threads.Length.ShouldBe(Environment.ProcessorCount);
+        threads.Select(t => t.ThreadId).Distinct().Count().ShouldBe(Environment.ProcessorCount);
+    }
+
+    [Fact]
+    public async Task Tunnels_TakeTheRelayThreadsInTurn_AndEachRelaysItsOwnUntilItCloses()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        options.RelayThreads = 3;
+        await using var proxy = await ProxyServer.StartAsync(options);
+        (await proxy.RelayThreads.WaitAsync(Patience)).Select(t => t.ThreadId).Distinct().Count().ShouldBe(3);
+
+        var sockets = new List<ClientWebSocket>();
+        try
+        {
+            for (var i = 0; i < 6; i++)
+            {
+                var socket = await ConnectAsync(proxy);
+                sockets.Add(socket);
+                await socket.SendTextAsync($"tunnel {i}");
+                (await socket.ReceiveTextAsync()).ShouldBe($"tunnel {i}");
+            }
+
+            // Two sockets per tunnel (the client's and the backend's), two tunnels per thread.
+            proxy.SocketsPerRelayThread.ShouldBe([4, 4, 4]);
+            // Every tunnel still relays, whichever thread serves it.
+            for (var i = 0; i < sockets.Count; i++)
+            {
+                await sockets[i].SendTextAsync($"again {i}");
+                (await sockets[i].ReceiveTextAsync()).ShouldBe($"again {i}");
+            }
+
+            await sockets[0].CloseAsync(WebSocketCloseStatus.NormalClosure, "done", CancellationToken.None).WaitAsync(Patience);
+            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([2, 4, 4]), "the first thread to let go of the closed tunnel's sockets");
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(257)]
+    public async Task ACountOutsideTheRange_IsRefusedAtStart_NamingTheKey(int threads)
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        options.RelayThreads = threads;
+
+        var error = await Should.ThrowAsync<ArgumentException>(() => ProxyServer.StartAsync(options));
+
+        error.Message.ShouldBe($"Proxy:RelayThreads (--relay-threads) must be 0 (one per processor) or from 1 to 256 (is {threads}).");
+    }
+
+    [Fact]
+    public void FailoverMode_RefusesRelayThreads_SinceItHasNone()
+    {
+        var options = new ProxyOptions { Listen = "127.0.0.1:0", Mode = ProxyModes.Failover, Gateway = "http://127.0.0.1:7000", Backends = ["ws://127.0.0.1:7001/v1/ws"], RelayThreads = 2 };
+
+        Should.Throw<ArgumentException>(() => ProxySettings.Resolve(options)).Message
+            .ShouldBe("Proxy:RelayThreads (--relay-threads) is for tunnel and tcp mode: failover mode terminates WebSocket on .NET's sockets and has no relay threads.");
+    }
+
+    [Fact]
+    public async Task AReload_ThatChangesTheCount_SaysItTakesARestart()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var logger = new RecordingLogger();
+        var options = Options(backend);
+        options.RelayThreads = 2;
+        await using var proxy = await ProxyServer.StartAsync(options, loggerFactory: new RecordingLoggerFactory(logger));
+
+        var changed = Options(backend);
+        changed.RelayThreads = 4;
+        proxy.Reload(changed);
+
+        logger.Entries.ShouldContain(e => e.EventName == "ReloadNeedsRestart" && e.Message.Contains("Proxy:RelayThreads"));
+        (await proxy.RelayThreads.WaitAsync(Patience)).Length.ShouldBe(2);
+    }
+}
