@@ -81,7 +81,7 @@ public sealed class ProxyOptions
     /// Tunnel and tcp mode: once a tunnel is set up, let the Linux kernel relay its bytes (an eBPF sockmap program
     /// redirects what arrives on either socket into the other), so that relayed bytes never wake the proxy. Needs
     /// Linux, IPv4 and the right to use bpf (root, or CAP_BPF with CAP_NET_ADMIN); where it is not available the
-    /// proxy says so at start and relays on its reactor thread, as with false. Off by default: measured on a busy
+    /// proxy says so at start and relays on its reactor threads, as with false. Off by default: measured on a busy
     /// two-core machine it took the proxy process's own CPU to almost nothing and lowered the added p50, but the
     /// kernel passes redirected bytes on from a worker thread bound to the CPU they arrived on, and the added p99
     /// was higher than the reactor's. Read at start.
@@ -100,12 +100,20 @@ public sealed class ProxyOptions
     public int RelayPriority { get; set; }
 
     /// <summary>
-    /// Tunnel and tcp mode: how many reactor threads relay tunnels, each connection on one of them in turn from accept
-    /// to close; 0 (default) is one per processor the process may use. On a machine shared with busy backends a single
+    /// Tunnel and tcp mode: how many reactor threads relay tunnels, each connection on the one serving the fewest sockets
+    /// from accept to close; 0 (default) is one per processor the process may use (one with a <see cref="RelayPriority"/>, which
+    /// serves it at once without more). On a machine shared with busy backends a single
     /// thread doing all the relaying is served late, since Linux shares a busy core out per thread (docs/proxy.md, Relay).
     /// Read at start.
     /// </summary>
     public int RelayThreads { get; set; }
+
+    /// <summary>
+    /// The reactor threads <see cref="RelayThreads"/> asks for: 0 is one per processor under the normal scheduler, and
+    /// one under a <see cref="RelayPriority"/>, which serves a thread at once however busy the machine is, and would let a
+    /// saturated relay take most of every core rather than of one.
+    /// </summary>
+    internal int RelayThreadCount => RelayThreads > 0 ? RelayThreads : RelayPriority > 0 ? 1 : Environment.ProcessorCount;
 
     /// <summary>Add <c>X-Forwarded-For</c> and <c>X-Forwarded-Proto</c> to relayed upgrades.</summary>
     public bool AddForwardedHeaders { get; set; } = true;

@@ -226,7 +226,7 @@ public sealed class ProxyServer : IAsyncDisposable
         {
             ProxyLog.ReloadNeedsRestart(_logger, "Proxy:RelayPriority");
         }
-        if (next.Options.RelayThreads != current.Options.RelayThreads)
+        if (next.Options.RelayThreadCount != current.Options.RelayThreadCount)
         {
             ProxyLog.ReloadNeedsRestart(_logger, "Proxy:RelayThreads");
         }
@@ -253,13 +253,23 @@ public sealed class ProxyServer : IAsyncDisposable
 
     private static SocketReactor[] StartReactors(ProxyOptions options, ILogger logger)
     {
-        var count = options.RelayThreads > 0 ? options.RelayThreads : Environment.ProcessorCount;
-        var reactors = new SocketReactor[count];
-        for (var i = 0; i < count; i++)
+        var reactors = new List<SocketReactor>();
+        try
         {
-            reactors[i] = new SocketReactor($"switchboard proxy reactor {i + 1}", e => ProxyLog.ReactorFailed(logger, e), options.RelayPriority);
+            for (var i = 0; i < options.RelayThreadCount; i++)
+            {
+                reactors.Add(new SocketReactor($"switchboard proxy reactor {i + 1}", e => ProxyLog.ReactorFailed(logger, e), options.RelayPriority));
+            }
         }
-        return reactors;
+        catch
+        {
+            foreach (var reactor in reactors)
+            {
+                reactor.Dispose();
+            }
+            throw;
+        }
+        return [.. reactors];
     }
 
     private static TimeSpan SweepPeriod(TimeSpan idleTimeout) =>

@@ -39,9 +39,30 @@ internal sealed class ProxyRuntime(ProxySettings settings, BackendPool pool, Pro
     /// <summary>Serve the sockets of tunnel and tcp mode (their handshakes, dials and relays), each connection on one; none in failover mode.</summary>
     public IReadOnlyList<SocketReactor> Reactors { get; } = reactors;
 
-    /// <summary>The reactor a new connection is served on, in turn; null in failover mode.</summary>
-    public SocketReactor? NextReactor() =>
-        Reactors.Count == 0 ? null : Reactors[(int)((uint)Interlocked.Increment(ref _nextReactor) % (uint)Reactors.Count)];
+    /// <summary>The reactor a new connection is served on: the one serving the fewest sockets, ties in turn; null in failover mode.</summary>
+    public SocketReactor? NextReactor()
+    {
+        if (Reactors.Count == 0)
+        {
+            return null;
+        }
+        // Fewest rather than strictly in turn, so that a steady mix of short and long connections cannot leave the
+        // long ones piled on one thread.
+        var start = (int)((uint)Interlocked.Increment(ref _nextReactor) % (uint)Reactors.Count);
+        var chosen = Reactors[start];
+        var fewest = chosen.Registered;
+        for (var i = 1; i < Reactors.Count && fewest > 0; i++)
+        {
+            var candidate = Reactors[(start + i) % Reactors.Count];
+            var registered = candidate.Registered;
+            if (registered < fewest)
+            {
+                chosen = candidate;
+                fewest = registered;
+            }
+        }
+        return chosen;
+    }
 
     /// <summary>Relays established tunnels inside the kernel; null when off or not available here.</summary>
     public KernelRelay? Kernel { get; init; }

@@ -33,9 +33,9 @@ internal static class ProxyCommand
         var idleTimeout = new Option<TimeSpan?>("--idle-timeout") { Description = "Close a connection that moves no byte for this long, e.g. 00:05:00 (0: never)" };
         var handshakeTimeout = new Option<TimeSpan?>("--handshake-timeout") { Description = "The whole upgrade must complete within this, e.g. 00:00:10" };
         var backplane = BackplaneSetup.CreateOption();
-        var relayPriority = new Option<int?>("--relay-priority") { Description = "1-99: relay tunnels on a thread under the real-time FIFO scheduler at that priority (needs root or CAP_SYS_NICE); 0 (default): the normal scheduler" };
-        var relayThreads = new Option<int?>("--relay-threads") { Description = "Tunnel and tcp mode: reactor threads that relay tunnels, each connection on one in turn; 0 (default): one per processor" };
-        var kernelRelay = new Option<bool?>("--kernel-relay") { Description = "true or false (default): let the Linux kernel relay established tunnels (eBPF sockmap) instead of the proxy's reactor thread" };
+        var relayPriority = new Option<int?>("--relay-priority") { Description = "1-99: relay tunnels on threads under the real-time FIFO scheduler at that priority, one unless --relay-threads says more (needs root or CAP_SYS_NICE); 0 (default): the normal scheduler" };
+        var relayThreads = new Option<int?>("--relay-threads") { Description = "Tunnel and tcp mode: reactor threads that relay tunnels, each connection on the least busy one; 0 (default): one per processor (one with --relay-priority)" };
+        var kernelRelay = new Option<bool?>("--kernel-relay") { Description = "true or false (default): let the Linux kernel relay established tunnels (eBPF sockmap) instead of the proxy's reactor threads" };
         var verbose = new Option<bool>("--verbose") { Description = "Log lifecycle events, not only warnings" };
         var command = new Command("proxy", "Run a WebSocket-aware load balancer in front of nodes or any WebSocket servers")
         {

@@ -1,3 +1,4 @@
+using System.Net.Sockets;
 using System.Net.WebSockets;
 using Switchboard.Proxy.Hosting;
 using Switchboard.Tests.Common;
@@ -21,7 +22,7 @@ public sealed class RelayThreadsTests
     }
 
     [Fact]
-    public async Task Tunnels_TakeTheRelayThreadsInTurn_AndEachRelaysItsOwnUntilItCloses()
+    public async Task Tunnels_TakeTheLeastBusyRelayThread_AndEachRelaysItsOwnUntilItCloses()
     {
         await using var backend = await TestBackend.StartAsync("b1");
         var options = Options(backend);
@@ -57,6 +58,72 @@ public sealed class RelayThreadsTests
             foreach (var socket in sockets)
             {
                 socket.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task AConnection_WaitsForItsRequestOnItsOwnRelayThread_AndANewOneTakesTheThreadItLeft()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        options.RelayThreads = 3;
+        // The quiet connections must outlast the test however slow the machine, not time out their handshakes.
+        options.HandshakeTimeout = TimeSpan.FromMinutes(2);
+        await using var proxy = await ProxyServer.StartAsync(options);
+        var quiet = new List<Socket>();
+        try
+        {
+            // Connections that send nothing wait for their request: one socket each, on the thread each was given.
+            for (var i = 0; i < 3; i++)
+            {
+                quiet.Add(await ReactorRelayTests.DialAsync(proxy));
+            }
+            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 1, 1]), "each quiet connection waiting on a thread of its own");
+
+            quiet[1].Dispose();
+            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 0, 1]), "the second thread to let go of the closed connection");
+            // The next in turn would be the first thread; the tunnel goes where nothing is served.
+            using var socket = await ConnectAsync(proxy);
+            (await socket.WhoAmIAsync()).ShouldBe("b1");
+            proxy.SocketsPerRelayThread.ShouldBe([1, 2, 1]);
+        }
+        finally
+        {
+            foreach (var socket in quiet)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task TcpMode_SpreadsItsTunnelsOverTheRelayThreads()
+    {
+        await using var backend = RawBackend.Start(RawBackend.EchoAsync);
+        var options = ReactorRelayTests.TcpOptions(backend, kernelRelay: false);
+        options.RelayThreads = 2;
+        await using var proxy = await ProxyServer.StartAsync(options);
+        var clients = new List<Socket>();
+        try
+        {
+            var buffer = new byte[16];
+            for (var i = 0; i < 4; i++)
+            {
+                var client = await ReactorRelayTests.DialAsync(proxy);
+                clients.Add(client);
+                await client.SendAsync(new[] { (byte)i }, SocketFlags.None).WaitAsync(Patience);
+                (await client.ReceiveAsync(buffer, SocketFlags.None).WaitAsync(Patience)).ShouldBe(1);
+                buffer[0].ShouldBe((byte)i);
+            }
+
+            proxy.SocketsPerRelayThread.ShouldBe([4, 4]);
+        }
+        finally
+        {
+            foreach (var client in clients)
+            {
+                client.Dispose();
             }
         }
     }
