@@ -151,6 +151,12 @@ public sealed record BenchOptions
     public int ProxyRelayPriority { get; init; }
 
     /// <summary>
+    /// The reactor threads of our proxy processes (<c>Proxy:RelayThreads</c>, 1–256); 0 leaves the proxy's default (one
+    /// per processor, one under a relay priority). HAProxy is not changed by it.
+    /// </summary>
+    public int ProxyRelayThreads { get; init; }
+
+    /// <summary>
     /// Take the <see cref="Proxy"/> paths at the same time, on one cluster, instead of one after the other: worker
     /// <c>i</c> sends all its clients down path <c>i mod paths</c>, so every path meets the same machine at the same
     /// moment (<c>--interleave</c>, direct only). Connection, message, latency and failure figures are each path's own;
@@ -266,9 +272,9 @@ public sealed record BenchOptions
         }
         if (!Proxy)
         {
-            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1 || ProxyNice != 0 || Interleave || ProxyRelayPriority != 0)
+            if (ProxyMode != "tunnel" || ProxyProcesses != 0 || ProxySources.Count > 0 || !ProxyPathNames.SequenceEqual(Proxying.ProxyPaths.All) || Rounds != 1 || ProxyNice != 0 || Interleave || ProxyRelayPriority != 0 || ProxyRelayThreads != 0)
             {
-                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources, --proxy-nice, --proxy-relay-priority, --interleave and --rounds only go with --proxy.");
+                throw new ArgumentException("--proxy-mode, --proxy-paths, --proxy-processes, --proxy-sources, --proxy-nice, --proxy-relay-priority, --proxy-relay-threads, --interleave and --rounds only go with --proxy.");
             }
             return;
         }
@@ -279,6 +285,10 @@ public sealed record BenchOptions
         if (ProxyRelayPriority > 0 && ProxyMode == "failover")
         {
             throw new ArgumentException("--proxy-relay-priority is for tunnel mode: failover-mode proxies have no relay thread.");
+        }
+        if (ProxyRelayThreads != 0 && ProxyMode == "failover")
+        {
+            throw new ArgumentException("--proxy-relay-threads is for tunnel mode: failover-mode proxies have no relay threads.");
         }
         if (LocalNodes == 0)
         {
@@ -299,6 +309,10 @@ public sealed record BenchOptions
         if (ProxyRelayPriority is < 0 or > 99)
         {
             throw new ArgumentException($"--proxy-relay-priority must be 0 (the normal scheduler) or a real-time priority from 1 to 99 (got {ProxyRelayPriority}).");
+        }
+        if (ProxyRelayThreads is < 0 or > 256)
+        {
+            throw new ArgumentException($"--proxy-relay-threads must be 0 (the proxy's default) or from 1 to 256 (got {ProxyRelayThreads}).");
         }
         if (ProxyMode is not ("tunnel" or "failover"))
         {

@@ -142,7 +142,7 @@ public static class BenchRunner
             progress($"{path}: starting {count} {(ProxyPaths.IsSwitchboardProxy(path) ? "switchboard proxy" : "haproxy")} process(es) in front of {nodes.Count} nodes…");
             var kernelRelay = path == ProxyPaths.ProxyKernel;
             var starting = Enumerable.Range(0, count).Select(i => ProxyPaths.IsSwitchboardProxy(path)
-                ? StartEntry(SwitchboardProxyEntry.StartAsync($"{path}-{i + 1}", cluster, options.ProxyMode, ProxyPaths.ConnectionsPerProcess, sources, kernelRelay, options.ProxyNice, options.ProxyRelayPriority, cancellationToken))
+                ? StartEntry(SwitchboardProxyEntry.StartAsync($"{path}-{i + 1}", cluster, options.ProxyMode, ProxyPaths.ConnectionsPerProcess, sources, kernelRelay, options.ProxyNice, options.ProxyRelayPriority, options.ProxyRelayThreads, cancellationToken))
                 : StartEntry(HaProxyEntry.StartAsync($"haproxy-{i + 1}", nodes, ProxyPaths.ConnectionsPerProcess, sources.Count == 0 ? null : sources[i % sources.Count], options.ProxyNice, cancellationToken))).ToList();
             try
             {
@@ -156,7 +156,7 @@ public static class BenchRunner
             }
             var from = (sources.Count == 0 ? "" : $", upstream sockets from {sources.Count} source address(es)") + (options.ProxyNice == 0 ? "" : $", nice {options.ProxyNice}");
             description = ProxyPaths.IsSwitchboardProxy(path)
-                ? $"{cluster.Description}; clients through {count} switchboard proxy process(es) ({options.ProxyMode} mode, ticket policy, nodes from the backplane, at most {ProxyPaths.ConnectionsPerProcess:#,0} connections each{from}{(kernelRelay ? ", --kernel-relay true" : "")}{(options.ProxyRelayPriority > 0 ? $", --relay-priority {options.ProxyRelayPriority}" : "")})"
+                ? $"{cluster.Description}; clients through {count} switchboard proxy process(es) ({options.ProxyMode} mode, ticket policy, nodes from the backplane, at most {ProxyPaths.ConnectionsPerProcess:#,0} connections each{from}{(kernelRelay ? ", --kernel-relay true" : "")}{(options.ProxyRelayPriority > 0 ? $", --relay-priority {options.ProxyRelayPriority}" : "")}{(options.ProxyRelayThreads > 0 ? $", --relay-threads {options.ProxyRelayThreads}" : "")})"
                 : $"{cluster.Description}; clients through {count} HAProxy process(es) (mode http, one backend per node picked by the ticket's node claim with jwt_payload_query, nbthread {Environment.ProcessorCount}, maxconn {ProxyPaths.ConnectionsPerProcess:#,0}, option forwardfor, timeouts tunnel/client/server 5 min{from})";
             progress($"{path}: {string.Join(", ", mine.Select(e => $"{e.Process.Name} at {e.Address}"))}");
         }

@@ -75,6 +75,18 @@ public sealed class BenchOptionsTests
         Should.Throw<ArgumentException>(() => (ProxyRun(1) with { ProxyRelayPriority = 10, ProxyMode = "failover" }).Validate()).Message.ShouldContain("failover-mode proxies have no relay thread");
     }
 
+    [Theory]
+    [InlineData(-1)]
+    [InlineData(257)]
+    public void ProxyRelayThreads_OutsideOneTo256_IsRefused_AndOnlyGoesWithATunnelProxy(int threads)
+    {
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { ProxyRelayThreads = threads }).Validate()).Message
+            .ShouldBe($"--proxy-relay-threads must be 0 (the proxy's default) or from 1 to 256 (got {threads}).");
+        (ProxyRun(1) with { ProxyRelayThreads = 1 }).Validate();
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { Proxy = false, ProxyRelayThreads = 1 }).Validate()).Message.ShouldContain("--proxy-relay-threads");
+        Should.Throw<ArgumentException>(() => (ProxyRun(1) with { ProxyRelayThreads = 1, ProxyMode = "failover" }).Validate()).Message.ShouldContain("failover-mode proxies have no relay threads");
+    }
+
     [Fact]
     public void ProxyNice_StartsTheProgramThroughNice_KeepingItsArguments()
     {

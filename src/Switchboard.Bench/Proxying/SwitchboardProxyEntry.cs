@@ -39,16 +39,18 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
     /// <param name="sources">Source addresses for its upstream sockets (<c>Proxy:SourceAddresses</c>); empty for the system's choice.</param>
     /// <param name="kernelRelay">Whether it may hand established tunnels to the kernel relay (<c>--kernel-relay</c>).</param>
     /// <param name="nice">The nice value it starts with (<see cref="Niceness"/>); 0 leaves it.</param>
-    /// <param name="relayPriority">Its relay thread's real-time priority (<c>--relay-priority</c>); 0 for the normal scheduler.</param>
+    /// <param name="relayPriority">Its relay threads' real-time priority (<c>--relay-priority</c>); 0 for the normal scheduler.</param>
+    /// <param name="relayThreads">Its reactor threads (<c>--relay-threads</c>); 0 for the proxy's default.</param>
     /// <param name="cancellationToken">Cancels the start.</param>
     public static async Task<SwitchboardProxyEntry> StartAsync(string name, LocalCluster cluster, string mode, int maxConnections, IReadOnlyList<string> sources,
-        bool kernelRelay, int nice, int relayPriority, CancellationToken cancellationToken)
+        bool kernelRelay, int nice, int relayPriority, int relayThreads, CancellationToken cancellationToken)
     {
         var arguments = new List<string>
         {
             "proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--backplane", cluster.Broker!.ToString(), "--mode", mode,
             "--max-connections", maxConnections.ToString(CultureInfo.InvariantCulture), "--kernel-relay", kernelRelay ? "true" : "false",
             "--relay-priority", relayPriority.ToString(CultureInfo.InvariantCulture),
+            "--relay-threads", relayThreads.ToString(CultureInfo.InvariantCulture),
         };
         if (mode == "failover")
         {

@@ -54,14 +54,15 @@ internal static class BenchCommand
         var proxyPaths = new Option<string>("--proxy-paths") { Description = $"Which paths --proxy takes, a comma list of {string.Join(", ", ProxyPaths.Known)} (default {string.Join(",", ProxyPaths.All)})", DefaultValueFactory = _ => string.Join(',', ProxyPaths.All) };
         var proxyProcesses = new Option<int>("--proxy-processes") { Description = $"Proxy processes per proxied path, clients spread over them (0: one per 9,000 connections; each holds {ProxyPaths.ConnectionsPerProcess:#,0} at most)" };
         var rounds = new Option<int>("--rounds") { Description = "With --proxy: take the paths N times (1 to 20), in alternating order, and report medians over the rounds and the median of each ratio within a round (a noisy machine moves one run's ratios a lot)", DefaultValueFactory = _ => 1 };
-        var proxyRelayPriority = new Option<int>("--proxy-relay-priority") { Description = "Real-time priority (1-99) of the relay thread of our proxy processes (Proxy:RelayPriority; needs root); 0: the normal scheduler" };
+        var proxyRelayPriority = new Option<int>("--proxy-relay-priority") { Description = "Real-time priority (1-99) of the relay threads of our proxy processes (Proxy:RelayPriority; needs root); 0: the normal scheduler" };
+        var proxyRelayThreads = new Option<int>("--proxy-relay-threads") { Description = "Reactor threads of our proxy processes (Proxy:RelayThreads, 1-256); 0: the proxy's default, one per processor" };
         var interleave = new Option<bool>("--interleave") { Description = "With --proxy and --scenario direct: take the paths at the same time on one cluster, each worker process on one path, so that every path meets the same machine at the same moment" };
         var proxyNice = new Option<int>("--proxy-nice") { Description = "Nice value the proxy processes (switchboard proxy and HAProxy alike) start with, -20..19; negative needs root" };
         var proxySources = new Option<string>("--proxy-sources") { Description = "Source addresses of the proxies' upstream sockets: a range 127.0.2.1-127.0.2.8, a comma list, or none", DefaultValueFactory = _ => "none" };
         var command = new Command("bench", "Measure Switchboard: idle, connect, direct and fanout scenarios, with an optional Kestrel baseline or proxies in front")
         {
             scenario, gateway, node, nodeId, secret, adminKey, cluster, backplane, noDataPlane, clients, duration, warmUp, rate, window, size, workers, perWorker,
-            concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting, proxy, proxyMode, proxyPaths, proxyProcesses, proxySources, proxyNice, proxyRelayPriority, interleave, rounds,
+            concurrency, source, baseline, output, maxConnections, nodeSetting, backplaneSetting, proxy, proxyMode, proxyPaths, proxyProcesses, proxySources, proxyNice, proxyRelayPriority, proxyRelayThreads, interleave, rounds,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -102,6 +103,7 @@ internal static class BenchCommand
                     Rounds = parse.GetValue(rounds),
                     Interleave = parse.GetValue(interleave),
                     ProxyRelayPriority = parse.GetValue(proxyRelayPriority),
+                    ProxyRelayThreads = parse.GetValue(proxyRelayThreads),
                     Command = "switchboard " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
                 };
                 if (parse.GetValue(warmUp) is { } givenWarmUp)

@@ -80,6 +80,7 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
             ProxyPathNames = [ProxyPaths.Direct, ProxyPaths.Proxy],
             Interleave = true,
             ProxyRelayPriority = 10,
+            ProxyRelayThreads = 3,
             ProxyProcesses = 2,
             Clients = Clients,
             Rate = Rate,
@@ -106,7 +107,7 @@ public sealed class BenchThroughProxiesTests(ITestOutputHelper output)
         }
         // The proxies were started with the relay priority, and logged no warning but, where this machine refuses the
         // priority, that refusal. The first note is the interleaving's own.
-        proxy.Description.ShouldContain("--relay-priority 10");
+        proxy.Description.ShouldContain("--relay-priority 10, --relay-threads 3");
         proxy.Notes.Skip(1).ShouldAllBe(n => n.Contains("RelayPriorityRefused", StringComparison.Ordinal) || n.Contains("left at normal priority", StringComparison.Ordinal));
         // Each path's failures, errors and closes are its own; none here.
         foreach (var path in new[] { direct, proxy })
