@@ -23,7 +23,7 @@ public sealed class ProxyCommandTests
             await File.WriteAllTextAsync(config, """{ "Proxy": { "Backends": [ "ws://127.0.0.1:1" ] } }""");
             await using var proxy = CliProcess.Start("proxy", "--config", config, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
             await proxy.WaitForLineAsync(l => l.StartsWith("proxy (tunnel, round-robin) listening on 127.0.0.1:", StringComparison.Ordinal), "the proxy to listen");
-            proxy.Line(l => l.StartsWith("proxy (", StringComparison.Ordinal)).ShouldContain("1 backends");
+            proxy.Line(l => l.StartsWith("proxy (", StringComparison.Ordinal)).ShouldContain($"1 backends, {Environment.ProcessorCount} relay threads");
 
             await File.WriteAllTextAsync(config, """{ "Proxy": { "Backends": [ "ws://127.0.0.1:1", "ws://127.0.0.1:2,weight=2" ], "Policy": "random" } }""");
             proxy.Hangup();

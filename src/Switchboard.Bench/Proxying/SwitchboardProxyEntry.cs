@@ -49,9 +49,16 @@ internal sealed partial class SwitchboardProxyEntry : IEntryPoint
         {
             "proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--backplane", cluster.Broker!.ToString(), "--mode", mode,
             "--max-connections", maxConnections.ToString(CultureInfo.InvariantCulture), "--kernel-relay", kernelRelay ? "true" : "false",
-            "--relay-priority", relayPriority.ToString(CultureInfo.InvariantCulture),
-            "--relay-threads", relayThreads.ToString(CultureInfo.InvariantCulture),
         };
+        // Only when asked for, so that a setting from the environment (SWITCHBOARD__Proxy__…) is not overridden by a 0.
+        if (relayPriority > 0)
+        {
+            arguments.AddRange(["--relay-priority", relayPriority.ToString(CultureInfo.InvariantCulture)]);
+        }
+        if (relayThreads > 0)
+        {
+            arguments.AddRange(["--relay-threads", relayThreads.ToString(CultureInfo.InvariantCulture)]);
+        }
         if (mode == "failover")
         {
             arguments.AddRange(["--gateway", cluster.GatewayUrl.ToString()]);

@@ -62,6 +62,9 @@ public sealed class ProxyServer : IAsyncDisposable
     /// <summary>Open client connections.</summary>
     public int Connections => _runtime.Registry.Count;
 
+    /// <summary>How many reactor threads relay tunnels (<c>Proxy:RelayThreads</c> resolved); 0 in failover mode.</summary>
+    public int RelayThreadCount => _runtime.Reactors.Count;
+
     /// <summary>The threads that relay tunnels (tunnel and tcp mode), once they run; none in failover mode.</summary>
     internal Task<ReactorThread[]> RelayThreads => Task.WhenAll(_runtime.Reactors.Select(r => r.Started));
 

@@ -135,7 +135,8 @@ internal static class ProxyCommand
                     });
                     var sources = brokerUrl is null ? "" : $" + nodes on the {BackplaneSetup.Describe(brokerUrl)}";
                     var adminText = proxy.AdminEndPoint is { } a ? $"; admin http://{a} (/metrics, /healthz, /readyz, /admin/backends)" : "";
-                    Console.WriteLine($"proxy ({proxy.Mode}, {proxy.Policy}) listening on {proxy.ListenEndPoint}, {proxy.Backends.Count} backends{sources}{adminText}. Ctrl+C stops it.");
+                    var threads = proxy.RelayThreadCount > 0 ? $", {proxy.RelayThreadCount} relay threads" : "";
+                    Console.WriteLine($"proxy ({proxy.Mode}, {proxy.Policy}) listening on {proxy.ListenEndPoint}, {proxy.Backends.Count} backends{threads}{sources}{adminText}. Ctrl+C stops it.");
                     try
                     {
                         await Task.Delay(Timeout.Infinite, cancellationToken);

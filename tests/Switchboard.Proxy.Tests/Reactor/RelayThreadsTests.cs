@@ -22,7 +22,7 @@ public sealed class RelayThreadsTests
     }
 
     [Fact]
-    public async Task Tunnels_TakeTheLeastBusyRelayThread_AndEachRelaysItsOwnUntilItCloses()
+    public async Task Tunnels_SpreadEvenlyOverTheRelayThreads_AndEachRelaysItsOwnUntilItCloses()
     {
         await using var backend = await TestBackend.StartAsync("b1");
         var options = Options(backend);
@@ -98,6 +98,37 @@ public sealed class RelayThreadsTests
     }
 
     [Fact]
+    public async Task AmongEquallyBusyRelayThreads_ConnectionsTakeTheNextInTurn_NotTheFirst()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var options = Options(backend);
+        options.RelayThreads = 3;
+        options.HandshakeTimeout = TimeSpan.FromMinutes(2);
+        await using var proxy = await ProxyServer.StartAsync(options);
+        var quiet = new List<Socket>();
+        try
+        {
+            quiet.Add(await ReactorRelayTests.DialAsync(proxy));
+            quiet.Add(await ReactorRelayTests.DialAsync(proxy));
+            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 1, 0]), "the first two threads each serving a quiet connection");
+            quiet[0].Dispose();
+            quiet[1].Dispose();
+            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([0, 0, 0]), "every thread free again");
+
+            // All three equally free: the third connection takes the third thread, so the first is not always the one loaded.
+            quiet.Add(await ReactorRelayTests.DialAsync(proxy));
+            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([0, 0, 1]), "the third connection on the third thread");
+        }
+        finally
+        {
+            foreach (var socket in quiet)
+            {
+                socket.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task TcpMode_SpreadsItsTunnelsOverTheRelayThreads()
     {
         await using var backend = RawBackend.Start(RawBackend.EchoAsync);
@@ -149,6 +180,21 @@ public sealed class RelayThreadsTests
 
         Should.Throw<ArgumentException>(() => ProxySettings.Resolve(options)).Message
             .ShouldBe("Proxy:RelayThreads (--relay-threads) is for tunnel and tcp mode: failover mode terminates WebSocket on .NET's sockets and has no relay threads.");
+    }
+
+    [Fact]
+    public async Task AReload_ThatNamesTheCountItRunsWith_NeedsNoRestart()
+    {
+        await using var backend = await TestBackend.StartAsync("b1");
+        var logger = new RecordingLogger();
+        await using var proxy = await ProxyServer.StartAsync(Options(backend), loggerFactory: new RecordingLoggerFactory(logger));
+
+        var named = Options(backend);
+        named.RelayThreads = Environment.ProcessorCount;
+        proxy.Reload(named);
+
+        logger.Entries.ShouldContain(e => e.EventName == "Reloaded");
+        logger.Entries.ShouldNotContain(e => e.EventName == "ReloadNeedsRestart");
     }
 
     [Fact]
