@@ -24,10 +24,8 @@ public sealed class RelayThreadsTests
     [Fact]
     public async Task Tunnels_SpreadEvenlyOverTheRelayThreads_AndEachRelaysItsOwnUntilItCloses()
     {
-        await using var backend = await TestBackend.StartAsync("b1");
-        var options = Options(backend);
-        options.RelayThreads = 3;
-        await using var proxy = await ProxyServer.StartAsync(options);
+        await using var setUp = await ThreeRelayThreads.StartAsync();
+        var proxy = setUp.Proxy;
         (await proxy.RelayThreads.WaitAsync(Patience)).Select(t => t.ThreadId).Distinct().Count().ShouldBe(3);
 
         var sockets = new List<ClientWebSocket>();
@@ -65,67 +63,37 @@ public sealed class RelayThreadsTests
     [Fact]
     public async Task AConnection_WaitsForItsRequestOnItsOwnRelayThread_AndANewOneTakesTheThreadItLeft()
     {
-        await using var backend = await TestBackend.StartAsync("b1");
-        var options = Options(backend);
-        options.RelayThreads = 3;
-        // The quiet connections must outlast the test however slow the machine, not time out their handshakes.
-        options.HandshakeTimeout = TimeSpan.FromMinutes(2);
-        await using var proxy = await ProxyServer.StartAsync(options);
-        var quiet = new List<Socket>();
-        try
-        {
-            // Connections that send nothing wait for their request: one socket each, on the thread each was given.
-            for (var i = 0; i < 3; i++)
-            {
-                quiet.Add(await ReactorRelayTests.DialAsync(proxy));
-            }
-            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 1, 1]), "each quiet connection waiting on a thread of its own");
+        await using var setUp = await ThreeRelayThreads.StartAsync();
+        var proxy = setUp.Proxy;
 
-            quiet[1].Dispose();
-            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 0, 1]), "the second thread to let go of the closed connection");
-            // The next in turn would be the first thread; the tunnel goes where nothing is served.
-            using var socket = await ConnectAsync(proxy);
-            (await socket.WhoAmIAsync()).ShouldBe("b1");
-            proxy.SocketsPerRelayThread.ShouldBe([1, 2, 1]);
-        }
-        finally
-        {
-            foreach (var socket in quiet)
-            {
-                socket.Dispose();
-            }
-        }
+        // Connections that send nothing wait for their request: one socket each, on the thread each was given.
+        var quiet = new[] { await setUp.DialQuietAsync(), await setUp.DialQuietAsync(), await setUp.DialQuietAsync() };
+        await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 1, 1]), "each quiet connection waiting on a thread of its own");
+
+        quiet[1].Dispose();
+        await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 0, 1]), "the second thread to let go of the closed connection");
+        // The next in turn would be the first thread; the tunnel goes where nothing is served.
+        using var socket = await ConnectAsync(proxy);
+        (await socket.WhoAmIAsync()).ShouldBe("b1");
+        proxy.SocketsPerRelayThread.ShouldBe([1, 2, 1]);
     }
 
     [Fact]
     public async Task AmongEquallyBusyRelayThreads_ConnectionsTakeTheNextInTurn_NotTheFirst()
     {
-        await using var backend = await TestBackend.StartAsync("b1");
-        var options = Options(backend);
-        options.RelayThreads = 3;
-        options.HandshakeTimeout = TimeSpan.FromMinutes(2);
-        await using var proxy = await ProxyServer.StartAsync(options);
-        var quiet = new List<Socket>();
-        try
-        {
-            quiet.Add(await ReactorRelayTests.DialAsync(proxy));
-            quiet.Add(await ReactorRelayTests.DialAsync(proxy));
-            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 1, 0]), "the first two threads each serving a quiet connection");
-            quiet[0].Dispose();
-            quiet[1].Dispose();
-            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([0, 0, 0]), "every thread free again");
+        await using var setUp = await ThreeRelayThreads.StartAsync();
+        var proxy = setUp.Proxy;
 
-            // All three equally free: the third connection takes the third thread, so the first is not always the one loaded.
-            quiet.Add(await ReactorRelayTests.DialAsync(proxy));
-            await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([0, 0, 1]), "the third connection on the third thread");
-        }
-        finally
-        {
-            foreach (var socket in quiet)
-            {
-                socket.Dispose();
-            }
-        }
+        var first = await setUp.DialQuietAsync();
+        var second = await setUp.DialQuietAsync();
+        await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([1, 1, 0]), "the first two threads each serving a quiet connection");
+        first.Dispose();
+        second.Dispose();
+        await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([0, 0, 0]), "every thread free again");
+
+        // All three equally free: the third connection takes the third thread, so the first is not always the one loaded.
+        await setUp.DialQuietAsync();
+        await Eventually.TrueAsync(() => proxy.SocketsPerRelayThread.SequenceEqual([0, 0, 1]), "the third connection on the third thread");
     }
 
     [Fact]
@@ -212,5 +180,57 @@ public sealed class RelayThreadsTests
 
         logger.Entries.ShouldContain(e => e.EventName == "ReloadNeedsRestart" && e.Message.Contains("Proxy:RelayThreads"));
         (await proxy.RelayThreads.WaitAsync(Patience)).Length.ShouldBe(2);
+    }
+
+    /// <summary>A proxy with three relay threads in front of one backend, and the quiet connections a test opens to it.</summary>
+    private sealed class ThreeRelayThreads : IAsyncDisposable
+    {
+        private readonly List<Socket> _quiet = [];
+
+        private ThreeRelayThreads(TestBackend backend, ProxyServer proxy)
+        {
+            Backend = backend;
+            Proxy = proxy;
+        }
+
+        public TestBackend Backend { get; }
+
+        public ProxyServer Proxy { get; }
+
+        public static async Task<ThreeRelayThreads> StartAsync()
+        {
+            var backend = await TestBackend.StartAsync("b1");
+            try
+            {
+                var options = Options(backend);
+                options.RelayThreads = 3;
+                // Quiet connections must outlast the test however slow the machine, not time out their handshakes.
+                options.HandshakeTimeout = TimeSpan.FromMinutes(2);
+                return new ThreeRelayThreads(backend, await ProxyServer.StartAsync(options));
+            }
+            catch
+            {
+                await backend.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>Opens a connection that sends nothing, so it waits for its request on its relay thread.</summary>
+        public async Task<Socket> DialQuietAsync()
+        {
+            var socket = await ReactorRelayTests.DialAsync(Proxy);
+            _quiet.Add(socket);
+            return socket;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            foreach (var socket in _quiet)
+            {
+                socket.Dispose();
+            }
+            await Proxy.DisposeAsync();
+            await Backend.DisposeAsync();
+        }
     }
 }
